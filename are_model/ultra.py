@@ -1,0 +1,80 @@
+"""ULTRA's two NBFNets: relations conditioned on a query relation, entities conditioned on relations."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .graphs import RelationGraph
+from .layers import MessagePlan, RelationalConv
+
+
+class RelationNBFNet(nn.Module):
+    """Structural relation representations Z_str (spec §1.3), key prefix ``relation_model.``.
+
+    Six layers on the relation graph G_r (K = 4 edge types); the boundary is a vector of ones at the
+    query relation's node and 0 elsewhere.
+    """
+
+    def __init__(self, dim: int = 64, num_layers: int = 6, num_edge_types: int = 4) -> None:
+        super().__init__()
+        self.dim = dim
+        self.layers = nn.ModuleList(RelationalConv(dim, num_edge_types) for _ in range(num_layers))
+
+    def forward(self, graph: RelationGraph, query_relations: Tensor) -> Tensor:
+        """query_relations: [B] forward relation ids. Returns Z_str: [B, R', d]."""
+        batch = query_relations.numel()
+        boundary = torch.zeros(graph.num_nodes, batch, self.dim, device=query_relations.device)
+        boundary[query_relations, torch.arange(batch, device=query_relations.device)] = 1.0
+        x = boundary
+        for layer in self.layers:
+            x = layer(x, boundary, graph.plan, layer.edge_type_vectors()) + x
+        return x.transpose(0, 1)
+
+
+class EntityNBFNet(nn.Module):
+    """Entity scores from relation representations (spec §1.4), key prefix ``entity_model.``.
+
+    Six projected layers on the fact graph, then an MLP on [X⁽⁶⁾[v] ; q] for every node v.
+    """
+
+    def __init__(self, dim: int = 64, num_layers: int = 6) -> None:
+        super().__init__()
+        self.dim = dim
+        self.layers = nn.ModuleList(RelationalConv(dim, projected=True) for _ in range(num_layers))
+        self.mlp = nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, 1))
+
+    def forward(self, plan: MessagePlan, relation_reprs: Tensor, repr_index: Tensor, anchors: Tensor,
+                query_relations: Tensor) -> Tensor:
+        """Scores of every node as the answer of each query, in tail-prediction form.
+
+        plan: the fact graph's `MessagePlan`; relation_reprs: [U, R', d] distinct relation
+        representations; repr_index: [B] which of the U each query uses; anchors: [B] the known entity
+        h' of (h', r', ?); query_relations: [B] r' (r for tail queries, r + R for head queries).
+        Returns logits [B, N].
+        """
+        # Queries sharing a representation form consecutive column blocks, so each layer projects the
+        # U representations once and multiplies messages block-wise (no per-query copy of P).
+        order = torch.argsort(repr_index, stable=True)
+        repr_index, anchors, query_relations = repr_index[order], anchors[order], query_relations[order]
+        used, group_sizes = torch.unique_consecutive(repr_index, return_counts=True)
+        group_sizes = group_sizes.tolist()
+        per_type = relation_reprs[used].transpose(0, 1)                          # [R', G, d]
+        batch = anchors.numel()
+        query = relation_reprs[repr_index, query_relations]                     # [B, d]
+        boundary = torch.zeros(plan.num_nodes, batch, self.dim, device=anchors.device, dtype=query.dtype)
+        boundary[anchors, torch.arange(batch, device=anchors.device)] = query
+        x = boundary
+        for layer in self.layers:
+            x = layer(x, boundary, plan, layer.edge_type_vectors(per_type), group_sizes) + x
+        scores = self.score(x, query)
+        return scores[torch.argsort(order)]
+
+    def score(self, x: Tensor, query: Tensor) -> Tensor:
+        """MLP on [x ; query] for every node; x: [N, B, d], query: [B, d] -> [B, N].
+
+        The first linear layer is split so that the query half is computed once per query, not per node.
+        """
+        first, last = self.mlp[0], self.mlp[2]
+        node_weight, query_weight = first.weight[:, : self.dim], first.weight[:, self.dim:]
+        hidden = torch.relu(x @ node_weight.T + (query @ query_weight.T + first.bias))  # [N, B, 2d]
+        return (hidden @ last.weight.T).squeeze(-1).T + last.bias
