@@ -1,0 +1,38 @@
+"""Relation texts and text encoders for SEMMA/ARE's semantic stream (spec §2.1–2.3, §7.2).
+
+Typical use::
+
+    texts = load_relation_texts("FBNELL-FBNELL_v1")
+    encoder = build_encoder("auto")
+    E = relation_embeddings(relation_names, texts, encoder)   # [2R, 64]
+"""
+from __future__ import annotations
+
+from .embeddings import RECIPES, relation_embeddings
+from .encoders import (
+    EMBED_DIM,
+    JinaEncoder,
+    MiniLMEncoder,
+    PrecomputedEmbeddings,
+    TextEncoder,
+    build_encoder,
+)
+from .relation_texts import RelationTextError, RelationTexts, load_relation_texts, parse_relation_texts
+from .wikidata import is_wikidata_pid, wikidata_labels
+
+__all__ = [
+    "EMBED_DIM",
+    "RECIPES",
+    "JinaEncoder",
+    "MiniLMEncoder",
+    "PrecomputedEmbeddings",
+    "RelationTextError",
+    "RelationTexts",
+    "TextEncoder",
+    "build_encoder",
+    "is_wikidata_pid",
+    "load_relation_texts",
+    "parse_relation_texts",
+    "relation_embeddings",
+    "wikidata_labels",
+]

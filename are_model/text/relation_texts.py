@@ -1,0 +1,173 @@
+"""SEMMA's per-dataset relation texts (spec §2.1).
+
+Each file ``<llm>/<text_key>.json`` holds two keys:
+
+* ``cleaned_relations``: raw relation name -> human-readable name;
+* ``relation_descriptions``: raw relation name -> ``[description of r, description of r^-1]``.
+
+The files are looked up under a local root (argument or env ``ARE_TEXT_ROOT``), then in a download
+cache; when absent from both they are fetched from the public SEMMA repository (pinned commit).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._io import DEFAULT_CACHE_ROOT, atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LLM = "gpt-4o-2024-11-20"
+#: Public home of the texts: github.com/arvindh75/semma, folder ``openrouter/descriptions/<llm>/``.
+#: Pinned to a commit so that a download always yields the same bytes.
+SEMMA_REPO = "arvindh75/semma"
+SEMMA_COMMIT = "8d07addd39faf24115ebbfcc199959b434fbf514"
+SEMMA_TEXT_URL = (
+    "https://raw.githubusercontent.com/" + SEMMA_REPO + "/" + SEMMA_COMMIT
+    + "/openrouter/descriptions/{llm}/{text_key}.json"
+)
+DOWNLOAD_TIMEOUT_S = 60.0
+
+_CLEANED = "cleaned_relations"
+_DESCRIPTIONS = "relation_descriptions"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class RelationTextError(ValueError):
+    """A relation-text file is malformed (bad JSON, missing key, wrong value type)."""
+
+
+@dataclass(frozen=True)
+class RelationTexts:
+    """The texts of one graph.
+
+    Attributes:
+        source: the local path (or, right after a download, the URL) the texts came from.
+        cleaned: raw relation name -> cleaned, human-readable name.
+        descriptions: raw relation name -> (description of r, description of r^-1).
+    """
+
+    source: str
+    cleaned: dict[str, str]
+    descriptions: dict[str, tuple[str, str]]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.cleaned and name in self.descriptions
+
+    def __len__(self) -> int:
+        return len(self.cleaned)
+
+
+def parse_relation_texts(data: bytes | str, source: str) -> RelationTexts:
+    """Validate and convert the JSON text of one file; errors name ``source`` and the offending key."""
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RelationTextError(f"{source}: malformed JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RelationTextError(f"{source}: top level must be a JSON object, got {type(obj).__name__}")
+    for key in (_CLEANED, _DESCRIPTIONS):
+        if key not in obj:
+            raise RelationTextError(f"{source}: missing key '{key}'")
+        if not isinstance(obj[key], dict):
+            raise RelationTextError(f"{source}: key '{key}' must map to an object, got {type(obj[key]).__name__}")
+
+    cleaned: dict[str, str] = {}
+    for name, value in obj[_CLEANED].items():
+        if not isinstance(value, str):
+            raise RelationTextError(f"{source}: '{_CLEANED}' -> '{name}' must be a string, got {value!r}")
+        cleaned[name] = value
+
+    descriptions: dict[str, tuple[str, str]] = {}
+    for name, value in obj[_DESCRIPTIONS].items():
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            raise RelationTextError(
+                f"{source}: '{_DESCRIPTIONS}' -> '{name}' must be a list of 2 strings "
+                f"[description of r, description of r^-1], got {value!r}"
+            )
+        descriptions[name] = (value[0], value[1])
+
+    for name in cleaned:
+        if name not in descriptions:
+            raise RelationTextError(f"{source}: relation '{name}' is in '{_CLEANED}' but missing from '{_DESCRIPTIONS}'")
+    for name in descriptions:
+        if name not in cleaned:
+            raise RelationTextError(f"{source}: relation '{name}' is in '{_DESCRIPTIONS}' but missing from '{_CLEANED}'")
+    return RelationTexts(source=source, cleaned=cleaned, descriptions=descriptions)
+
+
+def _check_name(kind: str, value: str) -> None:
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise ValueError(f"invalid {kind} {value!r}: expected a plain file name such as 'FBNELL-FBNELL_v1'")
+
+
+def _download(url: str, dest: Path) -> bytes:
+    logger.info("downloading relation texts %s -> %s", url, dest)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (fixed https URL)
+            data = response.read()
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"could not download relation texts from {url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RuntimeError(
+            f"could not download relation texts from {url}: {reason} "
+            "(offline? put the file under ARE_TEXT_ROOT/<llm>/<text_key>.json instead)"
+        ) from None
+    parse_relation_texts(data, url)  # never cache a bad file
+    atomic_write_bytes(dest, data)
+    return data
+
+
+def load_relation_texts(
+    text_key: str,
+    root: str | os.PathLike | None = None,
+    *,
+    llm: str = DEFAULT_LLM,
+    download: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> RelationTexts:
+    """Load ``<root>/<llm>/<text_key>.json``.
+
+    Args:
+        text_key: the dataset name of spec §2.1, e.g. ``"FBNELL-FBNELL_v1"``, ``"CoDExMedium"``.
+        root: folder holding ``<llm>/``; defaults to env ``ARE_TEXT_ROOT`` (may be unset).
+        llm: sub-folder naming the LLM that wrote the texts.
+        download: when the file is neither under ``root`` nor in the cache, fetch it from the SEMMA
+            repository (pinned commit :data:`SEMMA_COMMIT`) into the cache, atomically.
+        cache_dir: download cache; default ``~/.cache/are-search/relation_texts``.
+
+    Raises:
+        RelationTextError: malformed JSON or a missing/ill-typed key (the message names file and key).
+        FileNotFoundError: the file is absent and ``download`` is False.
+        RuntimeError: the download failed.
+    """
+    _check_name("text_key", text_key)
+    _check_name("llm", llm)
+    if root is None:
+        root = os.environ.get("ARE_TEXT_ROOT") or None
+
+    searched: list[str] = []
+    if root is not None:
+        local = Path(root) / llm / f"{text_key}.json"
+        searched.append(str(local))
+        if local.is_file():
+            return parse_relation_texts(local.read_bytes(), str(local))
+
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_ROOT / "relation_texts"
+    cached = cache / llm / f"{text_key}.json"
+    searched.append(str(cached))
+    if cached.is_file():
+        return parse_relation_texts(cached.read_bytes(), str(cached))
+
+    if not download:
+        raise FileNotFoundError(f"relation texts '{text_key}' ({llm}) not found; looked at: {', '.join(searched)}")
+    url = SEMMA_TEXT_URL.format(llm=llm, text_key=text_key)
+    data = _download(url, cached)
+    return parse_relation_texts(data, url)

