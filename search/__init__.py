@@ -1,0 +1,1 @@
+"""are-search: per-dataset Optuna search of ARE fusion settings."""
