@@ -1,0 +1,70 @@
+"""Processed-data cache: one ``torch.save`` file per (loader version, raw bytes).
+
+The file lives at ``<cache_dir>/<name with ':' -> '-'>/<sha256>.pt``; the key hashes the loader
+version, the registry entry and every raw file's bytes, so an edited raw file gets a new key and a stale
+entry is never read. The payload holds only tensors, ints, strs, lists and dicts, so it loads with
+``weights_only=True``. A file that fails to load is logged and rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._io import atomic_write
+
+__all__ = ["LOADER_VERSION", "cache_key", "cache_path", "load_cached", "save_cached", "default_cache_dir"]
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the parsing rules or the payload layout change.
+LOADER_VERSION = "are-data-1"
+
+
+def default_cache_dir() -> Path:
+    """``$ARE_CACHE_DIR`` or ``~/.cache/are-search/datasets``."""
+    env = os.environ.get("ARE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path("~/.cache/are-search/datasets").expanduser()
+
+
+def cache_key(spec_repr: str, blobs: dict[str, tuple[str, bytes]]) -> str:
+    """sha256 (hex) of the loader version, the spec and each role's raw bytes (in sorted role order)."""
+    digest = hashlib.sha256()
+    for part in (LOADER_VERSION, spec_repr):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    for role in sorted(blobs):
+        data = blobs[role][1]
+        digest.update(f"{role}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def cache_path(cache_dir: str | os.PathLike, name: str, key: str) -> Path:
+    return Path(cache_dir) / name.replace(":", "-") / f"{key}.pt"
+
+
+def load_cached(path: Path) -> dict[str, Any] | None:
+    """The cached payload, or ``None`` if absent or unreadable (then it is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict):
+            raise TypeError(f"payload is a {type(payload).__name__}, not a dict")
+        return payload
+    except Exception as exc:  # any unreadable file: rebuild rather than fail
+        logger.warning("ignoring corrupt processed cache %s (%s: %s); rebuilding", path, type(exc).__name__, exc)
+        return None
+
+
+def save_cached(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` atomically; a failure to write (e.g. read-only cache) is only logged."""
+    try:
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    except OSError as exc:
+        logger.warning("could not write processed cache %s: %s", path, exc)

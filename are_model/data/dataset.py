@@ -1,0 +1,96 @@
+"""``load_dataset``: registry entry -> raw files (downloaded if needed) -> cached, parsed splits."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch_geometric.data import Data
+
+from .builders import build_splits
+from .cache import cache_key, cache_path, default_cache_dir, load_cached, save_cached
+from .download import ensure_raw_files
+from .errors import DataRootError, DatasetError
+from .graph import SPLITS, pack, unpack
+from .registry import get_spec
+
+__all__ = ["KGDataset", "load_dataset", "default_data_root"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class KGDataset:
+    """A loaded benchmark: three PyG ``Data`` splits (fields in :func:`are_model.data.graph.to_data`).
+
+    Attributes:
+        name: canonical ``Class[:version]``, e.g. ``"FB15k237Inductive:v1"``.
+        text_key: relation-text file stem (spec §2.1), e.g. ``"FBNELL-FBNELL_v1"``.
+        setting: ``"transductive"`` or ``"inductive"``.
+        train, valid, test: the splits.
+    """
+
+    name: str
+    text_key: str
+    setting: str
+    train: Data
+    valid: Data
+    test: Data
+
+    def split(self, name: str) -> Data:
+        """The split called ``name`` (``"train"``, ``"valid"`` or ``"test"``)."""
+        if name not in SPLITS:
+            raise DatasetError(f"unknown split {name!r} for {self.name}; expected one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+
+def default_data_root() -> Path:
+    """``$ARE_DATA_ROOT``; :class:`DataRootError` when unset."""
+    env = os.environ.get("ARE_DATA_ROOT")
+    if not env:
+        raise DataRootError("no dataset root: pass root=..., set ARE_DATA_ROOT or use --data-root")
+    return Path(env).expanduser()
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> KGDataset:
+    """Load a dataset by name.
+
+    Args:
+        name: any spelling :func:`resolve_dataset_name` accepts (``"FBNELL"``, ``"ILPC2022:small"``...).
+        root: data root holding ``<Class>/<version>/raw/<file>``; default ``$ARE_DATA_ROOT``.
+        cache_dir: processed-data cache; default ``$ARE_CACHE_DIR`` or ``~/.cache/are-search/datasets``.
+        download: fetch missing raw files from their public URLs into ``root``.
+
+    Raises:
+        UnknownDatasetError, DataRootError, MissingRawFileError, DownloadError, RawFormatError,
+        VocabularyError: each with a one-line message naming the dataset, file, line or key.
+    """
+    spec = get_spec(name)
+    data_root = Path(root).expanduser() if root is not None else default_data_root()
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    paths = ensure_raw_files(spec, data_root, download=download)
+    blobs = {role: (str(path), path.read_bytes()) for role, path in paths.items()}
+    target = cache_path(cache_root, spec.name, cache_key(repr(spec), blobs))
+    payload = load_cached(target)
+    splits = None
+    if payload is not None:
+        try:
+            splits = unpack(payload)
+            logger.debug("%s: processed cache hit %s", spec.name, target)
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            logger.warning("ignoring malformed processed cache %s (%s); rebuilding", target, exc)
+    if splits is None:
+        start = time.perf_counter()
+        payload = pack(spec.name, build_splits(spec, blobs))
+        splits = unpack(payload)
+        save_cached(target, payload)
+        logger.info("%s: parsed raw files in %.1fs, cached at %s", spec.name, time.perf_counter() - start, target)
+    return KGDataset(spec.name, spec.text_key, spec.setting, **splits)
