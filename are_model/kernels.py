@@ -28,9 +28,12 @@ def available() -> bool:
 if numba is not None:
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def _aggregate(row_start, sender, edge_type, edge_weight, x, relations, column_group, out):  # pragma: no cover - compiled
+    def _aggregate(row_start, sender, edge_type, edge_weight, x, relations, column_group, initial, out):  # pragma: no cover - compiled
         num_nodes, batch, dim = out.shape
         for node in numba.prange(num_nodes):
+            for column in range(batch):
+                for k in range(dim):
+                    out[node, column, k] = initial[node, column, k]
             for edge in range(row_start[node], row_start[node + 1]):
                 source = sender[edge]
                 kind = edge_type[edge]
@@ -40,15 +43,45 @@ if numba is not None:
                     for k in range(dim):
                         out[node, column, k] += weight * relations[kind, group, k] * x[source, column, k]
 
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _norm_relu_residual(hidden, gamma, beta, residual, eps, out):  # pragma: no cover - compiled
+        rows, dim = hidden.shape
+        for row in numba.prange(rows):
+            mean = 0.0
+            for k in range(dim):
+                mean += hidden[row, k]
+            mean /= dim
+            var = 0.0
+            for k in range(dim):
+                centred = hidden[row, k] - mean
+                var += centred * centred
+            scale = 1.0 / np.sqrt(var / dim + eps)
+            for k in range(dim):
+                value = (hidden[row, k] - mean) * scale * gamma[k] + beta[k]
+                out[row, k] = (value if value > 0.0 else 0.0) + residual[row, k]
+
 
 def aggregate_cpu(row_start: np.ndarray, sender: np.ndarray, edge_type: np.ndarray, edge_weight: np.ndarray,
-                  x: torch.Tensor, relations: torch.Tensor, column_group: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out[i] += sum over edges e into i of w_e * relations[type_e, group(col)] * x[sender_e] (in place).
+                  x: torch.Tensor, relations: torch.Tensor, column_group: torch.Tensor,
+                  initial: torch.Tensor) -> torch.Tensor:
+    """initial[i] + sum over edges e into i of w_e * relations[type_e, group(col)] * x[sender_e].
 
     row_start: [V+1] CSR offsets of edges sorted by receiver; sender, edge_type, edge_weight: [E] in that
-    order; x, out: [V, B, d] float32 contiguous; relations: [K, G, d]; column_group: [B] int64.
+    order; x, initial: [V, B, d] float32; relations: [K, G, d]; column_group: [B] int64. Returns [V, B, d].
     """
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    _aggregate(row_start, sender, edge_type, edge_weight, x.numpy(), relations.contiguous().numpy(),
-               column_group.numpy(), out.numpy())
+    _aggregate(row_start, sender, edge_type, edge_weight, x.contiguous().numpy(), relations.contiguous().numpy(),
+               column_group.numpy(), initial.expand_as(x).contiguous().numpy(), out.numpy())
+    return out
+
+
+def norm_relu_residual_cpu(hidden: torch.Tensor, layer_norm: torch.nn.LayerNorm, residual: torch.Tensor) -> torch.Tensor:
+    """ReLU(LayerNorm(hidden)) + residual in one pass. hidden, residual: [..., d] float32 contiguous."""
+    dim = hidden.shape[-1]
+    out = torch.empty_like(residual)
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    _norm_relu_residual(hidden.reshape(-1, dim).numpy(), layer_norm.weight.detach().numpy(),
+                        layer_norm.bias.detach().numpy(), residual.reshape(-1, dim).numpy(),
+                        float(layer_norm.eps), out.view(-1, dim).numpy())
     return out

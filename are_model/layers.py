@@ -91,13 +91,14 @@ def relational_aggregate(plan: MessagePlan, x: Tensor, relations: Tensor, group_
     """
     num_nodes, batch, dim = x.shape
     inplace = not (torch.is_grad_enabled() and (x.requires_grad or relations.requires_grad))
-    out = torch.zeros_like(x) if initial is None else initial.clone()
     if inplace and plan.csr is not None and x.device.type == "cpu" and x.dtype == torch.float32 and kernels.available():
         if group_sizes is None:
             relations, column_group = relations.unsqueeze(1), torch.zeros(batch, dtype=torch.long)
         else:
             column_group = torch.repeat_interleave(torch.arange(len(group_sizes)), torch.tensor(group_sizes))
-        return kernels.aggregate_cpu(*plan.csr, x.contiguous(), relations.detach().float(), column_group, out)
+        initial = x.new_zeros(1, 1, 1) if initial is None else initial
+        return kernels.aggregate_cpu(*plan.csr, x, relations.detach().float(), column_group, initial)
+    out = torch.zeros_like(x) if initial is None else initial.clone()
     flat = x.reshape(num_nodes, batch * dim)
     for matrix, receiver, edge_type in zip(plan.matrices, plan.receivers, plan.edge_types):
         summed = torch.sparse.mm(matrix, flat).view(-1, batch, dim)                 # [u, B, d]
@@ -115,7 +116,7 @@ def relational_aggregate(plan: MessagePlan, x: Tensor, relations: Tensor, group_
 
 
 class RelationalConv(nn.Module):
-    """One NBFNet layer: Y = ReLU(LN(W [X ; A + U] + c)); the caller adds the shortcut X.
+    """One NBFNet layer with its shortcut: ReLU(LN(W [X ; A + U] + c)) + X.
 
     Keys (checkpoint order): ``layer_norm``, ``linear`` and either ``relation`` (an embedding of the K
     edge types, shared by the batch) or ``relation_projection`` (an MLP applied to relation
@@ -145,10 +146,15 @@ class RelationalConv(nn.Module):
 
     def forward(self, x: Tensor, boundary: Tensor, plan: MessagePlan, relations: Tensor,
                 group_sizes: list[int] | None = None) -> Tensor:
-        """x, boundary: [V, B, d]; relations, group_sizes: see `relational_aggregate`. Returns [V, B, d]."""
+        """One layer with its shortcut: ReLU(LN(W [X ; A + U] + c)) + X.
+
+        x, boundary: [V, B, d]; relations, group_sizes: see `relational_aggregate`. Returns [V, B, d].
+        """
         aggregated = relational_aggregate(plan, x, relations, group_sizes, initial=boundary)
         # W [X ; M] computed as two products, which avoids materialising the concatenation.
         weight = self.linear.weight
         hidden = torch.addmm(self.linear.bias, x.reshape(-1, self.dim), weight[:, : self.dim].T)
         hidden = torch.addmm(hidden, aggregated.view(-1, self.dim), weight[:, self.dim:].T)
-        return torch.relu(self.layer_norm(hidden.view_as(x)))
+        if not torch.is_grad_enabled() and x.device.type == "cpu" and kernels.available() and x.is_contiguous():
+            return kernels.norm_relu_residual_cpu(hidden, self.layer_norm, x)
+        return torch.relu(self.layer_norm(hidden.view_as(x))) + x

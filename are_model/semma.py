@@ -25,7 +25,7 @@ class SemanticRelationNBFNet(nn.Module):
         boundary = text_embeddings.unsqueeze(1)                                # [R', 1, d]
         x = boundary
         for layer in self.layers:
-            x = layer(x, boundary, graph.plan, layer.edge_type_vectors()) + x
+            x = layer(x, boundary, graph.plan, layer.edge_type_vectors())
         return x.squeeze(1)
 
 

@@ -27,7 +27,7 @@ class RelationNBFNet(nn.Module):
         boundary[query_relations, torch.arange(batch, device=query_relations.device)] = 1.0
         x = boundary
         for layer in self.layers:
-            x = layer(x, boundary, graph.plan, layer.edge_type_vectors()) + x
+            x = layer(x, boundary, graph.plan, layer.edge_type_vectors())
         return x.transpose(0, 1)
 
 
@@ -65,7 +65,7 @@ class EntityNBFNet(nn.Module):
         boundary[anchors, torch.arange(batch, device=anchors.device)] = query
         x = boundary
         for layer in self.layers:
-            x = layer(x, boundary, plan, layer.edge_type_vectors(per_type), group_sizes) + x
+            x = layer(x, boundary, plan, layer.edge_type_vectors(per_type), group_sizes)
         scores = self.score(x, query)
         return scores[torch.argsort(order)]
 
