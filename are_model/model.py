@@ -251,7 +251,11 @@ class AREModel(nn.Module):
         if self.training:
             edge_index, edge_type = remove_easy_edges(graph, heads, tails, relations)
             plan = MessagePlan.build(edge_index, edge_type, graph.num_nodes)
-        side = self.relation_side(graph, forward_relations, heads[:, 0] if self.training else None, generator)
+        # With a frozen body only the fusion needs gradients: skip the relation side's autograd graph.
+        body_trainable = any(p.requires_grad for name, p in self.named_parameters()
+                             if not name.startswith(("entity_model.", "fusion_weights_logits")))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and body_trainable):
+            side = self.relation_side(graph, forward_relations, heads[:, 0] if self.training else None, generator)
         fused = self.fuse(side)
         rows = torch.arange(batch.shape[0], device=batch.device)
         scores = self.entity_scores(graph, fused, rows, anchors, query_relations, plan)
