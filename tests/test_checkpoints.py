@@ -1,0 +1,74 @@
+"""The five published checkpoints load strictly; anything else gets a one-line error naming keys."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from are_model.checkpoint import CheckpointError, detect_profile, load_checkpoint, read_state_dict, save_checkpoint
+
+EXPECTED = {  # spec §10.2: profile, parameter count, key count
+    "ultra_3g": ("ultra", 168_705, 82),
+    "semma": ("semma", 227_649, 114),
+    "ARE-V3": ("are-mix", 252_550, 130),
+    "ARE-V5": ("are-mix", 252_550, 130),
+    "fusion": ("are-fusion", 252_552, 131),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_published_checkpoints_load_strictly(checkpoint_root, name):
+    model, info = load_checkpoint(checkpoint_root / f"{name}.pth")
+    profile, parameters, keys = EXPECTED[name]
+    assert (info.profile, info.num_parameters, info.num_keys) == (profile, parameters, keys)
+    state = read_state_dict(checkpoint_root / f"{name}.pth")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert not model.training
+
+
+def test_fusion_checkpoint_learned_weights(checkpoint_root):
+    model, _ = load_checkpoint(checkpoint_root / "fusion.pth")
+    w_sim, w_prompt = model.checkpoint_fusion_weights()
+    assert round(w_sim, 4) == 0.2250 and round(w_prompt, 4) == 0.7750
+    assert model.learnable_fusion
+    similarity = model.similarity_enhancer   # trained values of spec §3.1
+    assert similarity.threshold.item() == pytest.approx(0.6894, abs=1e-4)
+    assert similarity.temperature.item() == pytest.approx(0.3414, abs=1e-4)
+
+
+def test_mismatched_checkpoint_names_the_keys(checkpoint_root, tmp_path):
+    state = read_state_dict(checkpoint_root / "semma.pth")
+    del state["combiner.fc.bias"]
+    state["semantic_model.extra.weight"] = torch.zeros(1)
+    path = tmp_path / "broken.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    assert "missing keys: combiner.fc.bias" in message and "unexpected keys: semantic_model.extra.weight" in message
+
+
+def test_wrong_shape_and_garbage_files(checkpoint_root, tmp_path):
+    state = read_state_dict(checkpoint_root / "ultra_3g.pth")
+    state["entity_model.mlp.2.bias"] = torch.zeros(2)
+    torch.save({"model": state}, tmp_path / "shape.pth")
+    with pytest.raises(CheckpointError, match=r"entity_model\.mlp\.2\.bias \(2,\) != \(1,\)"):
+        load_checkpoint(tmp_path / "shape.pth")
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a loadable torch checkpoint"):
+        load_checkpoint(tmp_path / "text.pth")
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "missing.pth")
+    torch.save({"model": {"foo": torch.zeros(1)}}, tmp_path / "foreign.pth")
+    with pytest.raises(CheckpointError, match="no ULTRA/SEMMA/ARE keys"):
+        load_checkpoint(tmp_path / "foreign.pth")
+
+
+def test_save_round_trip_keeps_layout(checkpoint_root, tmp_path):
+    model, _ = load_checkpoint(checkpoint_root / "fusion.pth")
+    save_checkpoint(model, tmp_path / "copy.pth")
+    reloaded, info = load_checkpoint(tmp_path / "copy.pth")
+    assert info.profile == "are-fusion"
+    assert list(read_state_dict(tmp_path / "copy.pth"))[0] == "fusion_weights_logits"   # own parameter first
+    assert detect_profile(read_state_dict(tmp_path / "copy.pth").keys()) == "are-fusion"
