@@ -1,0 +1,89 @@
+"""Benchmark: zero-shot evaluation of ultra_3g on FBNELL test on the CPU, with 1 and 2 threads.
+
+Prints one JSON line, then a table: queries/s, wall seconds and peak RSS per thread count. Each thread
+count runs in its own process so that peak RSS is its own. Anchor on a 2-core machine of this kind: the
+official ULTRA code with its fused C++ kernel, 42 queries/s with 2 threads (21 with 1), 0.8 GB peak RSS.
+
+    python bench/eval_speed.py [--dataset FBNELL] [--checkpoint PATH] [--threads 1 2] [--batch-size N]
+
+Needs ARE_DATA_ROOT and ARE_CHECKPOINT_ROOT (or --data-root / --checkpoint).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def worker(args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from are_model.checkpoint import load_checkpoint
+    from are_model.data import load_dataset
+    from are_model.evaluate import rank_queries, ranking_metrics
+    from are_model.pipeline import default_batch_size, prepare_split
+
+    model, info = load_checkpoint(args.checkpoint)
+    prepared = prepare_split(load_dataset(args.dataset, args.data_root), "test")
+    batch_size = args.batch_size or default_batch_size("cpu")
+    queries = prepared.queries
+    # Warm-up on a few queries: compiles (or loads) the kernels and builds the message plans.
+    rank_queries(model, prepared.graph, queries.subset(torch.arange(min(32, len(queries)))), prepared.filters,
+                 batch_size=batch_size)
+    start = time.perf_counter()
+    ranks = rank_queries(model, prepared.graph, queries, prepared.filters, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    metrics = ranking_metrics(ranks)
+    return {"threads": args.threads, "queries": metrics["num_queries"], "seconds": round(seconds, 3),
+            "queries_per_s": round(metrics["num_queries"] / seconds, 2), "mrr": round(metrics["mrr"], 5),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+            "batch_size": batch_size, "profile": info.profile}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="FBNELL")
+    parser.add_argument("--checkpoint", default=None, help="default: $ARE_CHECKPOINT_ROOT/ultra_3g.pth")
+    parser.add_argument("--data-root", default=os.environ.get("ARE_DATA_ROOT"))
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.checkpoint is None:
+        root = os.environ.get("ARE_CHECKPOINT_ROOT")
+        if not root:
+            parser.error("pass --checkpoint or set ARE_CHECKPOINT_ROOT")
+        args.checkpoint = str(Path(root) / "ultra_3g.pth")
+    if args.data_root is None:
+        parser.error("pass --data-root or set ARE_DATA_ROOT")
+    if args.worker:
+        args.threads = args.threads[0]
+        print(json.dumps(worker(args)))
+        return
+    rows = []
+    for threads in args.threads:
+        command = [sys.executable, __file__, "--worker", "--threads", str(threads), "--dataset", args.dataset,
+                   "--checkpoint", args.checkpoint, "--data-root", args.data_root]
+        if args.batch_size:
+            command += ["--batch-size", str(args.batch_size)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+        run = subprocess.run(command, capture_output=True, text=True, env=env)
+        if run.returncode != 0:
+            sys.exit(f"eval_speed: the {threads}-thread run failed: {run.stderr.strip().splitlines()[-1]}")
+        rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    print(json.dumps({"benchmark": "eval_speed", "dataset": args.dataset, "checkpoint": Path(args.checkpoint).name,
+                      "device": "cpu", "runs": rows, "anchor_official_fused_kernel_qps": {"1": 21, "2": 42}}))
+    print(f"{'threads':>7} {'queries':>8} {'seconds':>8} {'queries/s':>10} {'peak RSS GB':>12} {'MRR':>8}")
+    for row in rows:
+        print(f"{row['threads']:>7} {row['queries']:>8} {row['seconds']:>8.2f} {row['queries_per_s']:>10.1f} "
+              f"{row['peak_rss_gb']:>12.3f} {row['mrr']:>8.4f}")
+
+
+if __name__ == "__main__":
+    main()
