@@ -1,0 +1,210 @@
+"""Checkpoints by name: a local root, the download cache, or the public URL (verified by sha256).
+
+``--checkpoint`` takes a path or one of the published checkpoints' names (:data:`KNOWN_CHECKPOINTS`):
+``ultra_3g``, ``semma``, ``ARE-V3``, ``ARE-V5``, ``fusion``. A name resolves, in order, to
+
+1. ``<root>/<name>.pth`` in the local root the caller passes (the CLI: ``--checkpoint-root`` or
+   ``$ARE_CHECKPOINT_ROOT``), used as it is;
+2. ``<cache_dir>/<name>.pth`` in the download cache (default ``~/.cache/are-search/checkpoints``) when
+   its sha256 is the published one;
+3. a download from the public URL into the cache (``are_model.data.download.fetch_url``: urllib, written
+   atomically), checked against the recorded sha256, then moved into place with ``os.replace``.
+
+Every URL points at a fixed commit of the repository that publishes the file, so the bytes cannot
+change under a name; the sha256 values are those of the published files.
+
+Nothing here reads the environment or the working directory: roots and folders are arguments.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+from are_model.checkpoint import CheckpointError
+from are_model.data.download import fetch_url
+from are_model.text._io import sha256_file
+
+__all__ = [
+    "KnownCheckpoint",
+    "KNOWN_CHECKPOINTS",
+    "CheckpointDownloadError",
+    "default_checkpoint_cache",
+    "known_checkpoint",
+    "resolve_checkpoint",
+    "download_checkpoint",
+    "sha256_of",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: Seconds a download may wait for the server before it gives up.
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class KnownCheckpoint:
+    """A published checkpoint: its name, where it is served from, and its sha256."""
+
+    name: str
+    url: str
+    sha256: str
+    description: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.pth"
+
+
+def _github_raw(repo: str, commit: str, path: str) -> str:
+    return f"https://github.com/{repo}/raw/{commit}/{path}"
+
+
+#: The published checkpoints, by name. The files are plain git blobs (no Git LFS) of a few MB.
+KNOWN_CHECKPOINTS: dict[str, KnownCheckpoint] = {
+    entry.name: entry
+    for entry in (
+        KnownCheckpoint(
+            "ultra_3g",
+            _github_raw("DeepGraphLearning/ULTRA", "68433c19a465735ae59f7f947e6dd062bab7b445", "ckpts/ultra_3g.pth"),
+            "fdedc01b0045fc089d2ad5da08569466b7b221691fe978a18e91082bbb133c18",
+            "ULTRA pretrained on 3 graphs (profile ultra)",
+        ),
+        KnownCheckpoint(
+            "semma",
+            _github_raw("arvindh75/semma", "8d07addd39faf24115ebbfcc199959b434fbf514", "ckpts/semma.pth"),
+            "b2c50da070b3b11654bfbefbba1171185008a61cc095d6610f6740fb78189381",
+            "SEMMA (profile semma)",
+        ),
+        KnownCheckpoint(
+            "ARE-V3",
+            _github_raw("ACynj/semma", "b0cd3873e301a46a649e2b65518bc8ec42390b12", "ckpts/ARE-V3.pth"),
+            "fff031bb5ec5c3c76d6c6f161cc6469e8c5f9b201527647961e58cf4960930fe",
+            "ARE with the mixing similarity enhancer (profile are-mix; prompt enhancer untrained)",
+        ),
+        KnownCheckpoint(
+            "ARE-V5",
+            _github_raw("ACynj/semma", "f034a43b2d19683e5866cd513bb2b12449aab4cf", "ckpts/ARE-V5.pth"),
+            "6e9b0f284cb897faad90428b3dc92b4e5811301e4a5bf623bd95aa5b084fb524",
+            "ARE with the mixing similarity enhancer (profile are-mix; prompt enhancer untrained)",
+        ),
+        KnownCheckpoint(
+            "fusion",
+            _github_raw("ACynj/semma", "fe7e96c2c0de1c74eb0629fc86f8cf18bedb1cee", "ckpts/fusion.pth"),
+            "b4028f82d1c98ce39d4465d9aa7498d334a19c45d07a2d0a927957d0d0de6b37",
+            "ARE with learnable 2-weight fusion (profile are-fusion)",
+        ),
+    )
+}
+
+
+class CheckpointDownloadError(CheckpointError):
+    """A known checkpoint that is not at hand and could not be downloaded (one line: name and URL)."""
+
+
+def default_checkpoint_cache() -> Path:
+    """Where downloaded checkpoints are kept: ``~/.cache/are-search/checkpoints``."""
+    return Path.home() / ".cache" / "are-search" / "checkpoints"
+
+
+def known_checkpoint(value: str) -> KnownCheckpoint | None:
+    """The known checkpoint called ``value`` (any case, ``.pth`` suffix allowed), else None."""
+    if not isinstance(value, str):
+        return None
+    key = value.strip()
+    if key.lower().endswith(".pth"):
+        key = key[: -len(".pth")]
+    if "/" in key or os.sep in key:
+        return None
+    for name, entry in KNOWN_CHECKPOINTS.items():
+        if name.lower() == key.lower():
+            return entry
+    return None
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The hex sha256 of the file at ``path``."""
+    return sha256_file(path)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def download_checkpoint(entry: KnownCheckpoint, cache_dir: str | os.PathLike, *,
+                        timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """Download ``entry`` into ``cache_dir``, check its sha256, then move it into place; returns the file.
+
+    Raises CheckpointDownloadError naming the checkpoint and its URL on any failure; a partial or
+    corrupt download never lands under the final name.
+    """
+    cache = Path(cache_dir).expanduser()
+    target = cache / entry.file_name
+    where = f"cannot download checkpoint {entry.name!r} from {entry.url}"
+    # a name of this process's own, so that two processes fetching at once do not move each other's file
+    partial = cache / f".{entry.file_name}.{os.getpid()}.download"
+    _logger.info("downloading checkpoint %s from %s", entry.name, entry.url)
+    try:
+        fetch_url(entry.url, partial, timeout=timeout)
+        got = sha256_file(partial)
+        if got != entry.sha256:
+            raise CheckpointDownloadError(f"{where}: sha256 {got[:12]}... is not the published {entry.sha256[:12]}...")
+        os.replace(partial, target)
+    except OSError as error:  # urllib's URLError / HTTPError are OSErrors too
+        raise CheckpointDownloadError(f"{where}: {_reason(error)}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    _logger.info("checkpoint %s saved to %s", entry.name, target)
+    return target
+
+
+def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                       cache_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The checkpoint file that ``value`` (a path or a known name) stands for.
+
+    An existing file wins. Otherwise a known name is looked up in ``root``, then in ``cache_dir``
+    (default :func:`default_checkpoint_cache`), then downloaded when ``download`` is true.
+    Raises CheckpointError (one line) for a missing path, an unknown name or a failed download.
+    """
+    text = os.fspath(value)
+    if not text.strip():
+        raise CheckpointError("empty checkpoint: pass a .pth file or one of " + ", ".join(KNOWN_CHECKPOINTS))
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    entry = known_checkpoint(text)
+    if entry is None:
+        if path.exists():
+            raise CheckpointError(f"{path}: not a file")
+        looks_like_path = "/" in text or os.sep in text or path.suffix in (".pth", ".pt", ".ckpt")
+        if looks_like_path:
+            raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"unknown checkpoint {text!r}: pass a .pth file or one of "
+                              + ", ".join(KNOWN_CHECKPOINTS))
+    if root is not None:
+        local = Path(root).expanduser() / entry.file_name
+        if local.is_file():
+            _logger.debug("checkpoint %s -> %s (local root)", entry.name, local)
+            return local
+        _logger.info("checkpoint %s is not in %s", entry.name, Path(root).expanduser())
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_checkpoint_cache()
+    cached = cache / entry.file_name
+    if cached.is_file():
+        if sha256_of(cached) == entry.sha256:
+            _logger.debug("checkpoint %s -> %s (download cache)", entry.name, cached)
+            return cached
+        _logger.warning("cached %s does not match the published sha256; downloading it again", cached)
+    if not download:
+        places = ([str(Path(root).expanduser() / entry.file_name)] if root is not None else []) + [str(cached)]
+        raise CheckpointError(f"checkpoint {entry.name!r} not found at {' or '.join(places)} "
+                              f"and downloading is off (source: {entry.url})")
+    return download_checkpoint(entry, cache)
