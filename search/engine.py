@@ -1,0 +1,223 @@
+"""What makes a trial cheap: everything the fusion weights do not change is computed once per process.
+
+A :class:`SearchContext` holds, for one (dataset, checkpoint) in one process: the dataset, the model on
+its device, each prepared split (graphs, text vectors, queries, filters) and, per split, the relation
+side of the checkpoint's model (Z, Δsim, Δprompt of every query relation). A fixed-weight trial then
+runs only the entity pass: ``rank_queries(side=cached, weights=[w_sim, w_prompt])``.
+
+Staged evaluation: the queries of a split are put in a seeded order, stratified by (forward relation,
+head/tail), and cut into growing prefixes (1/8, 1/4, 1/2, all for four stages). After each stage the
+MRR of the queries so far goes to ``on_stage`` -- an objective reports it to a pruner there -- and only
+the new queries of a stage are ranked. The last stage is the whole split, so a trial that runs to the
+end always has the full-split MRR as its value.
+
+:func:`get_context` keeps contexts in a small per-process registry, so a local worker or a Ray actor
+builds one once and reuses it for every trial it runs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from are_model.checkpoint import load_checkpoint
+from are_model.data import load_dataset
+from are_model.evaluate import QuerySet, rank_queries
+from are_model.model import AREModel, RelationSide
+from are_model.pipeline import PreparedSplit, TextOptions, default_batch_size, prepare_split
+
+__all__ = ["StagePlan", "stage_plan", "SearchContext", "get_context", "clear_contexts"]
+
+_logger = logging.getLogger(__name__)
+
+#: How many contexts one process keeps (the most recently used ones).
+MAX_CONTEXTS = 2
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """A seeded, stratified order of a split's queries and where each stage ends.
+
+    order: [Q] query indices; stage k holds ``order[ends[k-1]:ends[k]]`` (``ends[-1] == Q``). The order
+    does not depend on the number of stages, so every stage count ends on the same full-split MRR.
+    """
+
+    order: Tensor
+    ends: tuple[int, ...]
+
+    def stages(self) -> list[Tensor]:
+        """The query indices of each stage (disjoint; together every query once)."""
+        starts = (0,) + self.ends[:-1]
+        return [self.order[start:end] for start, end in zip(starts, self.ends)]
+
+
+def stage_ends(total: int, stages: int) -> tuple[int, ...]:
+    """Ends of ``stages`` growing prefixes of ``total`` queries, each twice the one before, the last all."""
+    if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
+        raise ValueError(f"stages must be a positive integer, got {stages!r}")
+    ends = [max(1, -(-total // 2 ** (stages - 1 - k))) for k in range(stages)]
+    return tuple(sorted(set(min(end, total) for end in ends))) if total else (0,)
+
+
+def stage_plan(queries: QuerySet, stages: int, seed: int = 0) -> StagePlan:
+    """The stage plan of ``queries``: every prefix of the order holds each stratum proportionally.
+
+    A stratum is a (forward relation, head/tail) pair. Within a stratum the queries are shuffled; the
+    i-th of n gets the key (i + φ)/n with a random phase φ per stratum, and the order sorts the keys,
+    so a prefix of length L holds L·n/Q ± 2 queries of each stratum.
+    """
+    total = len(queries)
+    generator = torch.Generator().manual_seed(int(seed))
+    strata = (queries.forward_relations.cpu() * 2 + queries.is_head.cpu().long())
+    shuffled = torch.randperm(total, generator=generator)
+    grouped = shuffled[torch.argsort(strata[shuffled], stable=True)]
+    _, inverse, counts = torch.unique_consecutive(strata[grouped], return_inverse=True, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    rank_in_stratum = torch.arange(total) - starts[inverse]
+    phase = torch.rand(counts.numel(), generator=generator, dtype=torch.float64)
+    keys = (rank_in_stratum.double() + phase[inverse]) / counts[inverse].double()
+    order = grouped[torch.argsort(keys, stable=True)]
+    return StagePlan(order, stage_ends(total, stages))
+
+
+OnStage = Callable[[int, float, bool], None]
+
+
+class SearchContext:
+    """One dataset and one checkpoint, loaded once per process (see the module docstring).
+
+    dataset: a dataset name; checkpoint_path: a checkpoint file; text: where relation texts come from
+    and which encoder makes vectors of them (needed by every profile but ULTRA); batch_size: queries
+    per entity pass (default by device); stage_seed: seed of the stage order.
+    """
+
+    def __init__(self, dataset: str, checkpoint_path: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
+                 text: TextOptions | None = None, device: torch.device | str = "cpu", batch_size: int | None = None,
+                 cache_dir: str | os.PathLike | None = None, stage_seed: int = 0, download: bool = True) -> None:
+        start = time.perf_counter()
+        self.device = torch.device(device)
+        self.checkpoint_path = str(checkpoint_path)
+        self.data = load_dataset(dataset, data_root, cache_dir=cache_dir, download=download)
+        self.model, self.info = load_checkpoint(checkpoint_path, self.device)
+        self.model.requires_grad_(False)
+        self.text = text if text is not None else TextOptions(cache_dir=None if cache_dir is None else str(cache_dir))
+        self.batch_size = batch_size or default_batch_size(self.device)
+        self.stage_seed = stage_seed
+        self._state = {key: value.detach().cpu().clone() for key, value in self.model.state_dict().items()}
+        self._splits: dict[str, PreparedSplit] = {}
+        self._sides: dict[str, RelationSide] = {}
+        self._plans: dict[tuple[str, int], StagePlan] = {}
+        _logger.info("context %s + %s (%s) on %s ready in %.1fs", self.data.name, Path(self.checkpoint_path).name,
+                     self.info.profile, self.device, time.perf_counter() - start)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's canonical name."""
+        return self.data.name
+
+    @property
+    def profile(self) -> str:
+        return self.info.profile
+
+    # ---------------------------------------------------------------------------- what is cached
+    def split(self, name: str) -> PreparedSplit:
+        """The prepared split ``name`` (train / valid / test), built on first use."""
+        if name not in self._splits:
+            start = time.perf_counter()
+            text = None if self.profile == "ultra" else self.text
+            self._splits[name] = prepare_split(self.data, name, text=text, device=self.device)
+            _logger.info("%s %s prepared in %.1fs (%d queries)", self.dataset, name, time.perf_counter() - start,
+                         len(self._splits[name].queries))
+        return self._splits[name]
+
+    def relation_side(self, name: str) -> RelationSide:
+        """The checkpoint model's relation side for every forward relation queried in split ``name``."""
+        if name not in self._sides:
+            self._sides[name] = self._compute_side(self.model, self.split(name))
+        return self._sides[name]
+
+    def stage_plan(self, name: str, stages: int) -> StagePlan:
+        """The stage plan of split ``name`` (seeded with ``stage_seed``)."""
+        key = (name, stages)
+        if key not in self._plans:
+            self._plans[key] = stage_plan(self.split(name).queries, stages, self.stage_seed)
+        return self._plans[key]
+
+    @staticmethod
+    @torch.inference_mode()
+    def _compute_side(model: AREModel, prepared: PreparedSplit) -> RelationSide:
+        return model.relation_side(prepared.graph, torch.unique(prepared.queries.forward_relations))
+
+    def fresh_model(self) -> AREModel:
+        """A new model with the checkpoint's weights, on the device, in eval mode (e.g. to fine-tune)."""
+        model = AREModel(self.profile)
+        model.load_state_dict(self._state, strict=True)
+        return model.to(self.device).eval()
+
+    # ---------------------------------------------------------------------------------- evaluation
+    def evaluate(self, split: str, weights: Sequence[float] | Tensor | None = None, stages: int | None = None,
+                 on_stage: OnStage | None = None, *, model: AREModel | None = None) -> tuple[float, Tensor]:
+        """(MRR, ranks [Q] on the CPU in the split's query order) of one fusion setting.
+
+        weights: (w_sim, w_prompt) fixed fusion weights, or None for the model's own fusion. model: a
+        model other than the checkpoint's (e.g. a fine-tuned copy); its relation side is computed once
+        here instead of taken from the cache. stages: evaluate in that many stages (None: one);
+        on_stage(stage, mrr_so_far, final) runs after each and may raise to stop (e.g. optuna.TrialPruned).
+        """
+        prepared = self.split(split)
+        if model is None:
+            model, side = self.model, self.relation_side(split)
+        else:
+            side = self._compute_side(model, prepared)
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device).reshape(2)
+        plan = self.stage_plan(split, stages or 1)
+        order = plan.order.to(self.device)
+        ranks = torch.zeros(len(prepared.queries), dtype=torch.long, device=self.device)
+        start, mrr = 0, float("nan")
+        for stage, end in enumerate(plan.ends):
+            index = order[start:end]  # only this stage's queries are ranked; earlier ranks are kept
+            ranks[index] = rank_queries(model, prepared.graph, prepared.queries.subset(index), prepared.filters,
+                                        side=side, weights=weights, batch_size=self.batch_size)
+            mrr = float((1.0 / ranks[order[:end]].double()).mean())
+            start = end
+            if on_stage is not None:
+                on_stage(stage, mrr, end == plan.ends[-1])
+        return mrr, ranks.cpu()
+
+
+# ------------------------------------------------------------------------------------- registry
+_CONTEXTS: "OrderedDict[tuple, SearchContext]" = OrderedDict()
+
+
+def get_context(dataset: str, checkpoint_path: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
+                text: TextOptions | None = None, device: torch.device | str = "cpu", batch_size: int | None = None,
+                cache_dir: str | os.PathLike | None = None, stage_seed: int = 0) -> SearchContext:
+    """The process's context for these arguments: built on first call, the same object afterwards.
+
+    At most MAX_CONTEXTS stay alive (least recently used goes first), so a long-lived worker that
+    switches studies does not pile up models on its device.
+    """
+    key = (dataset, str(Path(checkpoint_path).resolve()), None if data_root is None else str(data_root), text,
+           str(torch.device(device)), batch_size, None if cache_dir is None else str(cache_dir), stage_seed)
+    if key in _CONTEXTS:
+        _CONTEXTS.move_to_end(key)
+        return _CONTEXTS[key]
+    context = SearchContext(dataset, checkpoint_path, data_root=data_root, text=text, device=device,
+                            batch_size=batch_size, cache_dir=cache_dir, stage_seed=stage_seed)
+    _CONTEXTS[key] = context
+    while len(_CONTEXTS) > MAX_CONTEXTS:
+        _CONTEXTS.popitem(last=False)
+    return context
+
+
+def clear_contexts() -> None:
+    """Forget every context of this process (frees their models and graphs)."""
+    _CONTEXTS.clear()
