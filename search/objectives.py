@@ -1,0 +1,151 @@
+"""Objective functions: one trial's settings in, validation MRR out. The test split is never touched.
+
+*Fixed* mode evaluates the checkpoint with the trial's weights on the validation split, in stages (see
+:mod:`search.engine`), reporting the MRR so far after each stage. *Learnable* mode fine-tunes a fresh
+copy of the checkpoint on the dataset's training graph for the budget (:func:`are_model.train.fine_tune`)
+and reports the validation MRR after each epoch. Either way the value of a trial that runs to the end is
+the MRR on the whole validation split; a pruned trial raises :class:`optuna.TrialPruned`.
+
+Each trial stores its full settings as the user attribute ``settings`` (see :class:`FusionObjective`),
+so a trial can be re-run from the study alone.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+
+from are_model.train import FineTuneConfig, fine_tune
+from search.engine import SearchContext
+from search.spaces import SearchSpace
+from search.studies import StudyError, StudySpec
+
+__all__ = ["SPLIT", "Budget", "parse_budget", "Report", "report_to_optuna", "FusionObjective"]
+
+_logger = logging.getLogger(__name__)
+
+#: The split every objective searches on.
+SPLIT = "valid"
+
+_FIXED_BUDGET = ("stages",)
+_LEARNABLE_BUDGET = ("epochs", "batches_per_epoch", "batch_size", "negatives")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one trial may spend: ``stages`` of validation (fixed), or fine-tuning steps (learnable)."""
+
+    stages: int = 4
+    epochs: int = 2
+    batches_per_epoch: int = 50
+    batch_size: int = 16
+    negatives: int = 64
+
+    def steps(self, mode: str) -> int:
+        """How many intermediate values a trial of ``mode`` reports (the pruners' time axis)."""
+        return self.stages if mode == "fixed" else self.epochs
+
+
+def parse_budget(mode: str, budget: Mapping[str, Any] | None) -> Budget:
+    """A study spec's ``budget`` for ``mode``; unknown keys or non-positive values raise StudyError."""
+    known = _FIXED_BUDGET if mode == "fixed" else _LEARNABLE_BUDGET
+    values: dict[str, int] = {}
+    for key, value in (budget or {}).items():
+        if key not in known:
+            raise StudyError(f"budget key {key!r} does not apply to {mode} mode (expected one of: {', '.join(known)})")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise StudyError(f"budget key {key!r}: expected a positive integer, got {value!r}")
+        values[key] = value
+    return Budget(**values)
+
+
+#: report(trial, step, value, final): called after each stage / epoch; may raise optuna.TrialPruned.
+Report = Callable[[optuna.Trial, int, float, bool], None]
+
+
+def report_to_optuna(trial: optuna.Trial, step: int, value: float, final: bool) -> None:
+    """Report ``value`` at ``step`` to the study and let its pruner stop the trial (not at the end)."""
+    trial.report(value, step)
+    if not final and trial.should_prune():
+        raise optuna.TrialPruned(f"pruned at step {step} with validation MRR {value:.4f}")
+
+
+class FusionObjective:
+    """``objective(trial) -> validation MRR`` for the study ``spec`` on a warm ``context``.
+
+    report: what happens with each intermediate value (default: the study's own pruner decides).
+    The ``settings`` user attribute holds ``use_learnable_fusion``, ``similarity_enhancer_weight``,
+    ``prompt_enhancer_weight`` (learnable: the initial weights), for learnable mode ``fusion_lr``,
+    ``fusion_weight_decay``, ``body_lr`` (None: frozen body), ``fusion_init_logits`` and ``fine_tune``
+    (the FineTuneConfig used), and ``learned_weights`` (None in fixed mode), ``dataset``,
+    ``checkpoint``, ``checkpoint_path``, ``encoder`` and ``split``.
+    """
+
+    def __init__(self, spec: StudySpec, context: SearchContext, *, report: Report = report_to_optuna) -> None:
+        if not context.model.has_enhancers:
+            raise StudyError(f"checkpoint {context.checkpoint_path} is a {context.profile} model: "
+                             "a fusion search needs an ARE checkpoint (are-mix or are-fusion)")
+        self.spec = spec
+        self.context = context
+        self.space = SearchSpace(spec.mode, spec.space)
+        self.budget = parse_budget(spec.mode, spec.budget)
+        self.report = report
+        # Build what every trial needs now, not inside the first trial (which would look slow and stay
+        # RUNNING for the whole set-up).
+        context.relation_side(SPLIT)
+        if spec.mode == "learnable":
+            context.split("train")
+
+    @property
+    def steps(self) -> int:
+        return self.budget.steps(self.spec.mode)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        settings = self.space.suggest(trial)
+        settings.update(dataset=self.context.dataset, checkpoint=self.spec.checkpoint,
+                        checkpoint_path=self.context.checkpoint_path,
+                        encoder=self.context.split(SPLIT).encoder, split=SPLIT, learned_weights=None)
+        trial.set_user_attr("settings", settings)
+        if self.spec.mode == "fixed":
+            return self._fixed(trial, settings)
+        return self._learnable(trial, settings)
+
+    def _fixed(self, trial: optuna.Trial, settings: dict[str, Any]) -> float:
+        weights = (settings["similarity_enhancer_weight"], settings["prompt_enhancer_weight"])
+        mrr, _ = self.context.evaluate(SPLIT, weights, stages=self.budget.stages,
+                                       on_stage=lambda stage, value, final: self.report(trial, stage, value, final))
+        return mrr
+
+    def _learnable(self, trial: optuna.Trial, settings: dict[str, Any]) -> float:
+        context, budget = self.context, self.budget
+        config = FineTuneConfig(epochs=budget.epochs, batches_per_epoch=budget.batches_per_epoch,
+                                batch_size=budget.batch_size, num_negatives=budget.negatives,
+                                fusion_lr=settings["fusion_lr"], fusion_weight_decay=settings["fusion_weight_decay"],
+                                body_lr=settings["body_lr"], seed=self.spec.seed)
+        settings["fine_tune"] = asdict(config)
+        trial.set_user_attr("settings", settings)
+        model = context.fresh_model()
+        model.use_learnable_fusion(settings["similarity_enhancer_weight"], settings["prompt_enhancer_weight"])
+        values: list[float] = []
+
+        def validate(epoch: int, tuned) -> bool:
+            if config.body_lr is None:
+                # Only the fusion logits moved: the cached relation side of the checkpoint still holds.
+                mrr, _ = context.evaluate(SPLIT, tuned.fusion_weights().detach())
+            else:
+                mrr, _ = context.evaluate(SPLIT, None, model=tuned)
+            values.append(mrr)
+            self.report(trial, epoch, mrr, epoch == config.epochs - 1)
+            return False
+
+        try:
+            fine_tune(model, context.split("train"), config, on_epoch_end=validate)
+        finally:
+            settings["learned_weights"] = [float(w) for w in model.fusion_weights().detach().cpu()]
+            trial.set_user_attr("settings", settings)
+        _logger.debug("trial %d: learned weights %s, validation MRR per epoch %s", trial.number,
+                      settings["learned_weights"], values)
+        return values[-1]
