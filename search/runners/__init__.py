@@ -1,0 +1,182 @@
+"""Runners: put a study's trials on workers. The Optuna study in its storage is the single source of truth.
+
+* :func:`run_local` (``search.runners.local``) -- Optuna alone, one worker process per device.
+* :func:`run_ray` (``search.runners.ray``) -- Ray Tune, trials spread over the GPUs / CPUs of a cluster.
+
+Both open the study the same way (:func:`open_study`: a new study gets the known points enqueued first),
+fail and re-queue the trials of dead workers before starting, and stop at the study's trial budget, so a
+study can be run, killed, and resumed by either of them. This module holds what they share; Ray is
+imported only by :func:`run_ray`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import TrialState
+
+from are_model.checkpoint import load_checkpoint
+from are_model.pipeline import TextOptions
+from search.engine import SearchContext, get_context
+from search.objectives import FusionObjective
+from search.spaces import SearchSpace
+from search.studies import (BudgetReached, StudySpec, _storage_lock_path, create_or_load_study, file_lock,
+                            make_pruner, make_sampler, mark_trial_owner, open_storage, within_budget)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from search.runners.local import run_local
+    from search.runners.ray import run_ray
+
+__all__ = ["run_local", "run_ray", "WorkerSetup", "open_study", "enqueue_known_points", "study_sampler",
+           "budgeted", "absolute_storage_url"]
+
+_logger = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # The runners import this module; load them on first use (and Ray only when asked for).
+    if name == "run_local":
+        from search.runners.local import run_local
+        return run_local
+    if name == "run_ray":
+        from search.runners.ray import run_ray
+        return run_ray
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker process needs to build its SearchContext (paths absolute: workers may chdir)."""
+
+    checkpoint_path: str
+    data_root: str | None
+    text: TextOptions
+    device: str = "cpu"
+    batch_size: int | None = None
+    cache_dir: str | None = None
+
+    @classmethod
+    def make(cls, checkpoint_path: str | os.PathLike, *, data_root: str | os.PathLike | None,
+             text_root: str | os.PathLike | None, device: str = "cpu", cache_dir: str | os.PathLike | None = None,
+             encoder: str = "auto", batch_size: int | None = None) -> "WorkerSetup":
+        def absolute(path: str | os.PathLike | None) -> str | None:
+            return None if path is None else str(Path(path).expanduser().resolve())
+
+        text = TextOptions(root=absolute(text_root), encoder=encoder, cache_dir=absolute(cache_dir))
+        return cls(absolute(checkpoint_path), absolute(data_root), text, str(device), batch_size, absolute(cache_dir))
+
+    def on(self, device: str) -> "WorkerSetup":
+        return WorkerSetup(self.checkpoint_path, self.data_root, self.text, device, self.batch_size, self.cache_dir)
+
+    def context(self, dataset: str, seed: int) -> SearchContext:
+        """This process's warm context for ``dataset`` (built on first use, see engine.get_context)."""
+        return get_context(dataset, self.checkpoint_path, data_root=self.data_root, text=self.text,
+                           device=self.device, batch_size=self.batch_size, cache_dir=self.cache_dir, stage_seed=seed)
+
+
+def absolute_storage_url(url: str) -> str:
+    """``url`` with a relative SQLite or journal path made absolute (Ray workers run elsewhere)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url[len("sqlite:///"):]
+        if path and not path.startswith(":memory:") and not path.startswith("file:"):
+            return "sqlite:///" + str(Path(path).resolve())
+    if url.startswith("journal:"):
+        return "journal:" + str(Path(url[len("journal:"):]).resolve())
+    if "://" not in url and url.endswith((".log", ".jsonl")):
+        return str(Path(url).resolve())
+    return url
+
+
+def study_sampler(spec: StudySpec, study_size: int, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded from the spec's seed, the worker and how many trials the study has.
+
+    Workers of one run, and runs that resume a study, must not replay one random stream: they would
+    propose the same points again.
+    """
+    seed = spec.seed + 7919 * worker + study_size
+    search_space = SearchSpace(spec.mode, spec.space).grid() if spec.sampler == "grid" else None
+    return make_sampler(spec.sampler, seed, search_space=search_space)
+
+
+def enqueue_known_points(study: optuna.Study, spec: StudySpec, checkpoint_weights: tuple[float, float]) -> int:
+    """Enqueue the space's known points (user attr ``known_point``); returns how many."""
+    points = SearchSpace(spec.mode, spec.space).known_points(checkpoint_weights)
+    for name, params in points:
+        study.enqueue_trial(params, user_attrs={"known_point": name})
+    _logger.info("study %s: enqueued known points %s", study.study_name, ", ".join(name for name, _ in points))
+    return len(points)
+
+
+def open_study(spec: StudySpec, storage_url: str, checkpoint_path: str | os.PathLike, *, worker: int = 0,
+               pruner: optuna.pruners.BasePruner | None = None) -> tuple[optuna.Study, bool]:
+    """Open (or create) the study of ``spec``; a study created now gets the known points enqueued.
+
+    pruner: overrides the spec's (Ray workers leave pruning to the Tune scheduler).
+    Returns ``(study, created_now)``; a resumed study is never re-enqueued.
+    """
+    storage = _pop_waiting_trials_one_at_a_time(open_storage(storage_url))
+    sampler = study_sampler(spec, _size(storage, str(spec.name)), worker)
+    study, created = create_or_load_study(storage, spec.name, sampler=sampler,
+                                          pruner=pruner if pruner is not None else make_pruner(spec.pruner))
+    if created:
+        model, _ = load_checkpoint(checkpoint_path)
+        enqueue_known_points(study, spec, model.checkpoint_fusion_weights())
+    return study, created
+
+
+def _pop_waiting_trials_one_at_a_time(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """Make two processes unable to start the same enqueued trial of an SQLite study.
+
+    Optuna starts a WAITING trial by reading its state and writing RUNNING in one session, relying on
+    SELECT ... FOR UPDATE, which SQLite ignores: two workers asking at once could both get the same
+    enqueued trial and run it twice. Holding the storage's file lock around that read-and-write makes
+    the second worker see RUNNING and move on. (Server databases lock the row; journals replay in order.)
+    """
+    lock = _storage_lock_path(storage)
+    if lock is None:
+        return storage
+    unlocked = storage.set_trial_state_values
+
+    def set_trial_state_values(trial_id: int, state: TrialState, values=None) -> bool:
+        if state != TrialState.RUNNING:
+            return unlocked(trial_id, state, values)
+        with file_lock(lock):
+            return unlocked(trial_id, state, values)
+
+    storage.set_trial_state_values = set_trial_state_values
+    return storage
+
+
+def _size(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """How many trials the study ``name`` has in ``storage`` (0 when there is no such study)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False))
+
+
+class budgeted:
+    """``objective`` as a trial function that records its owner and refuses trials beyond the budget.
+
+    A surplus trial (several workers started at once, see studies.within_budget) stops the study and
+    raises BudgetReached: pass it to ``optimize(catch=...)``; the trial ends FAIL and does not count.
+    ``current`` is the number of the trial last started.
+    """
+
+    def __init__(self, objective: FusionObjective, total_trials: int) -> None:
+        self.objective = objective
+        self.total_trials = total_trials
+        self.current: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial.number
+        mark_trial_owner(trial)
+        if not within_budget(trial, self.total_trials):
+            trial.study.stop()
+            raise BudgetReached(f"trial {trial.number} is beyond the budget of {self.total_trials} trials")
+        return self.objective(trial)

@@ -1,0 +1,137 @@
+"""Run a study with Optuna alone: one worker process per device, all sharing the study's storage.
+
+Each worker builds its SearchContext once and then loops ``study.optimize(n_trials=1)`` while the
+study's trial budget is not reached (:func:`search.studies.remaining_budget`); a trial that a race put
+beyond the budget ends FAIL without running (:func:`search.runners.budgeted`). Before the workers start,
+the trials left RUNNING by dead workers are failed and their settings re-queued
+(:func:`search.studies.recover_dead_trials`), so a study stopped by Ctrl-C or ``kill -9`` resumes where it
+stopped: completed trials are kept and never re-run.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+from collections.abc import Sequence
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from search.objectives import FusionObjective
+from search.runners import WorkerSetup, absolute_storage_url, budgeted, open_study
+from search.studies import BudgetReached, StudySpec, recover_dead_trials, remaining_budget
+
+__all__ = ["run_local"]
+
+_logger = logging.getLogger(__name__)
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def run_local(spec: StudySpec, storage_url: str, *, data_root: str | os.PathLike | None,
+              text_root: str | os.PathLike | None, checkpoint_path: str | os.PathLike,
+              device: str | Sequence[str] = "cpu", n_workers: int | None = None, show_progress: bool = True,
+              cache_dir: str | os.PathLike | None = None, encoder: str = "auto",
+              batch_size: int | None = None) -> optuna.Study:
+    """Run the study ``spec`` in ``storage_url`` until it has ``spec.trials`` complete + pruned trials.
+
+    device: one device or a list; n_workers: worker processes (default one per device), spread over
+    the devices in turn. With one worker it runs in this process. Returns the study.
+    """
+    devices = [device] if isinstance(device, str) else list(device)
+    if not devices:
+        raise ValueError("device: expected a device name or a non-empty list of them")
+    n_workers = len(devices) if n_workers is None else n_workers
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(f"n_workers: expected a positive integer, got {n_workers!r}")
+    storage_url = absolute_storage_url(storage_url)
+    setup = WorkerSetup.make(checkpoint_path, data_root=data_root, text_root=text_root, device=devices[0],
+                             cache_dir=cache_dir, encoder=encoder, batch_size=batch_size)
+    study, _ = open_study(spec, storage_url, setup.checkpoint_path)
+    recover_dead_trials(study)
+    if remaining_budget(study, spec.trials) == 0:
+        _logger.info("study %s already has its %d trials", spec.name, spec.trials)
+        return study
+    if n_workers == 1:
+        _work(study, spec, setup, show_progress=show_progress)
+        return study
+    cpu_workers = sum(1 for k in range(n_workers) if devices[k % len(devices)] == "cpu")
+    threads = max(1, (os.cpu_count() or 1) // max(cpu_workers, 1))
+    spawn = multiprocessing.get_context("spawn")
+    workers = [spawn.Process(target=_worker_main, name=f"are-search-worker-{k}",
+                             args=(spec, storage_url, setup.on(devices[k % len(devices)]), k, threads))
+               for k in range(n_workers)]
+    for process in workers:
+        process.start()
+    with progress_bar(study, spec, show_progress) as bar:
+        while alive := [process.sentinel for process in workers if process.is_alive()]:
+            multiprocessing.connection.wait(alive, timeout=1.0)
+            bar.refresh_from(study)
+    failed = [f"worker {k} exited with code {process.exitcode}" for k, process in enumerate(workers)
+              if process.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"study {spec.name}: " + "; ".join(failed))
+    return study
+
+
+def _worker_main(spec: StudySpec, storage_url: str, setup: WorkerSetup, worker: int, threads: int) -> None:
+    """Entry point of a spawned worker process."""
+    if setup.device == "cpu":
+        torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, _ = open_study(spec, storage_url, setup.checkpoint_path, worker=worker)
+    _work(study, spec, setup, show_progress=False)
+
+
+def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_progress: bool) -> None:
+    """Run trials of ``study`` in this process until the budget is reached."""
+    objective = FusionObjective(spec, setup.context(spec.dataset, spec.seed))
+    run = budgeted(objective, spec.trials)
+    with progress_bar(study, spec, show_progress) as bar:
+        while remaining_budget(study, spec.trials) > 0:
+            try:
+                study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
+            except KeyboardInterrupt:
+                _requeue_interrupted(study, run.current)
+                raise
+            bar.refresh_from(study)
+
+
+def _requeue_interrupted(study: optuna.Study, number: int | None) -> None:
+    """After Ctrl-C: the interrupted trial is FAIL (Optuna marks it); queue its settings again."""
+    if number is None:
+        return
+    trial = study.get_trials(deepcopy=False)[number]
+    if trial.state == TrialState.RUNNING:
+        study.tell(number, state=TrialState.FAIL)
+    if trial.state in (TrialState.RUNNING, TrialState.FAIL) and trial.params:
+        study.enqueue_trial(dict(trial.params), skip_if_exists=False,
+                            user_attrs={"retry_of": number, "retry_count": int(trial.user_attrs.get("retry_count", 0)) + 1})
+        _logger.info("study %s: trial %d was interrupted; re-queued %s", study.study_name, number, trial.params)
+
+
+class progress_bar:
+    """A tqdm bar of finished (complete + pruned) trials out of the budget, with the best MRR so far."""
+
+    def __init__(self, study: optuna.Study, spec: StudySpec, enabled: bool) -> None:
+        self._bar = tqdm(total=spec.trials, desc=str(spec.name), unit="trial", disable=not enabled, leave=True)
+        self.refresh_from(study)
+
+    def refresh_from(self, study: optuna.Study) -> None:
+        trials = study.get_trials(deepcopy=False, states=_FINISHED)
+        complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        self._bar.n = min(len(trials), self._bar.total)
+        if complete:
+            self._bar.set_postfix_str(f"best MRR {max(complete):.4f}", refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> "progress_bar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,219 @@
+"""Run a study with Ray Tune: trials spread over the CPUs / GPUs (or fractions of GPUs) of a Ray cluster.
+
+The Optuna study in its storage stays the single source of truth. Ray's OptunaSearch is not used: it
+keeps its own sampler and would record a trial stopped early by the scheduler as COMPLETE with a
+partial MRR. Instead each Tune trial is a function that, inside its worker, runs exactly one Optuna
+trial on the shared storage (``study.optimize(n_trials=1)``: ask, heartbeats, tell), reporting the
+MRR after each stage / epoch to Tune as well. Tune's scheduler decides pruning (ASHA for ``pruner:
+asha``, HyperBand, the median stopping rule, or none); a trial it stops is told PRUNED in the study,
+by the worker when it can and by a driver-side callback otherwise. A local run and a Ray run of one study
+see the same trials, and a stopped Ray run resumes by running again (never ``Tuner.restore``).
+
+Workers keep their SearchContext warm between trials (``reuse_actors=True``; the context registry of
+:mod:`search.engine` lives in the worker process).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from search.objectives import FusionObjective, parse_budget
+from search.runners import WorkerSetup, absolute_storage_url, budgeted, open_study
+from search.studies import BudgetReached, StudySpec, open_storage, recover_dead_trials, remaining_budget
+
+__all__ = ["run_ray"]
+
+_logger = logging.getLogger(__name__)
+
+#: The metric and step names every Tune result carries.
+METRIC, STEP, TRIAL = "mrr", "step", "optuna_trial"
+#: Environment of the driver and the workers (defaults; a user's own settings win on the driver).
+#: A reused actor waits for the previous trial's thread to end (it may still be telling the study that
+#: the trial was pruned); Ray's default of 2 s makes a loaded worker refuse its next trial.
+_RAY_ENV = {"RAY_DEDUP_LOGS": "0", "RAY_CHDIR_TO_TRIAL_DIR": "0", "RAY_AIR_NEW_OUTPUT": "0",
+            "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
+#: Ray's sockets live under its temp dir; AF_UNIX paths are limited to 107 bytes.
+_MAX_TEMP_DIR = 40
+
+
+@dataclass(frozen=True)
+class _Job:
+    spec: StudySpec
+    storage_url: str
+    setup: WorkerSetup
+    threads: int
+    first_sample: int
+
+
+def _tune_trial(config: dict[str, Any], job: _Job) -> None:
+    """One Tune trial: one Optuna trial of the study, run inside this Ray worker."""
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(job.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def report(trial: optuna.Trial, step: int, value: float, final: bool) -> None:
+        trial.report(value, step)
+        if final:
+            return  # the final value goes to Tune after the study has it (below)
+        try:
+            tune.report({METRIC: value, STEP: step, TRIAL: trial.number})
+        except SystemExit:  # Tune's way to end a trial it stopped: the scheduler pruned it
+            raise optuna.TrialPruned(f"stopped by the Tune scheduler at step {step} (MRR {value:.4f})") from None
+
+    objective = FusionObjective(job.spec, job.setup.context(job.spec.dataset, job.spec.seed), report=report)
+    study, _ = open_study(job.spec, job.storage_url, job.setup.checkpoint_path,
+                          worker=job.first_sample + int(config["sample"]), pruner=optuna.pruners.NopPruner())
+    run = budgeted(objective, job.spec.trials)
+    try:
+        study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
+    except ValueError:
+        # "Cannot tell a PRUNED trial": the driver's callback settled a trial Tune stopped before we could
+        if run.current is None or study.get_trials(deepcopy=False)[run.current].state == TrialState.RUNNING:
+            raise
+        return
+    if run.current is None:
+        return
+    trial = study.get_trials(deepcopy=False)[run.current]
+    if trial.state == TrialState.COMPLETE:
+        tune.report({METRIC: trial.value, STEP: objective.steps - 1, TRIAL: trial.number})
+
+
+def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
+    """A Tune callback on the driver: a trial Tune ended while its Optuna trial is still RUNNING is told
+    PRUNED (stopped by the scheduler) or FAIL (an error); a tqdm bar follows the study's finished trials."""
+    from ray import tune
+
+    from search.runners.local import progress_bar
+
+    class StudyCallback(tune.Callback):
+        def __init__(self) -> None:
+            self.study = optuna.load_study(study_name=str(spec.name), storage=open_storage(storage_url))
+            self.bar = progress_bar(self.study, spec, show_progress)
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._settle(trial, TrialState.PRUNED)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._settle(trial, TrialState.FAIL)
+
+        def on_experiment_end(self, trials: list, **info: Any) -> None:
+            self.bar.close()
+
+        def _settle(self, tune_trial: Any, state: TrialState) -> None:
+            number = (tune_trial.last_result or {}).get(TRIAL)
+            if number is not None and self.study.get_trials(deepcopy=False)[int(number)].state == TrialState.RUNNING:
+                try:
+                    self.study.tell(int(number), state=state)
+                    _logger.info("study %s: trial %s ended by Tune, marked %s", spec.name, number, state.name)
+                except (UpdateFinishedTrialError, ValueError):
+                    pass  # the worker told it first
+            self.bar.refresh_from(self.study)
+
+    return StudyCallback()
+
+
+def _scheduler(pruner: str, steps: int):
+    """The Tune scheduler standing for the spec's pruner; the time axis is the reported stage / epoch."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
+
+    if pruner == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=steps, grace_period=1, reduction_factor=2)
+    if pruner == "hyperband":
+        return HyperBandScheduler(time_attr="training_iteration", max_t=steps, reduction_factor=2)
+    if pruner == "median":
+        return MedianStoppingRule(time_attr="training_iteration", grace_period=1, min_samples_required=3)
+    return FIFOScheduler()
+
+
+def _temp_dir() -> str | None:
+    """A short Ray temp dir when the default (under $TMPDIR) would be too long for Ray's sockets."""
+    if os.environ.get("RAY_TMPDIR"):
+        return None
+    base = os.environ.get("TMPDIR") or "/tmp"
+    return None if len(base) <= _MAX_TEMP_DIR else f"/tmp/ray-{os.getuid()}"
+
+
+def run_ray(spec: StudySpec, storage_url: str, *, data_root: str | os.PathLike | None,
+            text_root: str | os.PathLike | None, checkpoint_path: str | os.PathLike, gpus_per_trial: float = 0,
+            cpus_per_trial: float = 1, max_concurrent: int = 2, address: str | None = None,
+            cache_dir: str | os.PathLike | None = None, encoder: str = "auto", batch_size: int | None = None,
+            show_progress: bool = True) -> optuna.Study:
+    """Run the study ``spec`` in ``storage_url`` on Ray Tune until it has ``spec.trials`` finished trials.
+
+    gpus_per_trial: GPUs per trial, fractions allowed (0: CPU); cpus_per_trial: CPUs per trial (also its
+    torch threads); max_concurrent: trials at once; address: an existing Ray cluster (None: start a local
+    one). The storage must be reachable from every node (a server database or a shared file).
+    """
+    if gpus_per_trial < 0 or cpus_per_trial <= 0:
+        raise ValueError(f"resources: expected gpus_per_trial >= 0 and cpus_per_trial > 0, "
+                         f"got {gpus_per_trial} and {cpus_per_trial}")
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+        raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
+    storage_url = absolute_storage_url(storage_url)
+    device = "cuda" if gpus_per_trial > 0 else "cpu"
+    setup = WorkerSetup.make(checkpoint_path, data_root=data_root, text_root=text_root, device=device,
+                             cache_dir=cache_dir, encoder=encoder, batch_size=batch_size)
+    study, _ = open_study(spec, storage_url, setup.checkpoint_path)
+    recover_dead_trials(study)
+    samples = remaining_budget(study, spec.trials)
+    if samples == 0:
+        _logger.info("study %s already has its %d trials", spec.name, spec.trials)
+        return study
+
+    for key, value in {**_RAY_ENV, "TUNE_MAX_PENDING_TRIALS_PG": str(max_concurrent)}.items():
+        os.environ.setdefault(key, value)
+    worker_env = {key: os.environ[key] for key in _RAY_ENV}
+    import ray
+    from ray import tune
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        package_root = str(Path(__file__).resolve().parents[2])
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        init: dict[str, Any] = dict(address=address, include_dashboard=False, log_to_driver=False,
+                                    ignore_reinit_error=True, logging_level=logging.WARNING,
+                                    runtime_env={"env_vars": {**worker_env, "PYTHONPATH": python_path}})
+        if address is None:
+            init["num_cpus"] = max(os.cpu_count() or 1, math.ceil(cpus_per_trial * max_concurrent))
+            temp_dir = _temp_dir()
+            if temp_dir is not None:
+                init["_temp_dir"] = temp_dir
+        ray.init(**init)
+    job = _Job(spec, storage_url, setup, threads=max(1, int(cpus_per_trial)), first_sample=len(study.trials))
+    steps = parse_budget(spec.mode, spec.budget).steps(spec.mode)
+    results_dir = tempfile.mkdtemp(prefix="are-tune-")
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(_tune_trial, job=job),
+                                {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
+            param_space={"sample": tune.grid_search(list(range(samples)))},
+            tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=_scheduler(spec.pruner, steps),
+                                        max_concurrent_trials=max_concurrent, reuse_actors=True),
+            run_config=tune.RunConfig(name=re.sub(r"[^A-Za-z0-9_.-]", "_", str(spec.name)),
+                                      storage_path=results_dir, verbose=0,
+                                      callbacks=[_study_callback(storage_url, spec, show_progress)],
+                                      failure_config=tune.FailureConfig(max_failures=0)),
+        )
+        results = tuner.fit()
+    finally:
+        shutil.rmtree(results_dir, ignore_errors=True)
+        if started_here:
+            ray.shutdown()
+    errors = results.errors
+    if errors:
+        first = str(errors[0]).strip().splitlines()
+        raise RuntimeError(f"study {spec.name}: {len(errors)} Ray trial(s) failed; first: {first[-1] if first else errors[0]!r}")
+    return study
