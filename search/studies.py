@@ -639,7 +639,8 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     if name == "median":
         return pruners.MedianPruner()
     if name == "asha":
-        return pruners.SuccessiveHalvingPruner()
+        # Trials report few steps (4 stages or a few epochs): rungs start at the first report.
+        return pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
     if name == "hyperband":
         return pruners.HyperbandPruner()
     if name == "none":

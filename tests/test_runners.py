@@ -127,8 +127,8 @@ def test_ray_cpu_two_concurrent_trials_land_in_the_study(tmp_path, paths):
     assert first.datetime_start < second.datetime_complete and second.datetime_start < first.datetime_complete
     assert first.user_attrs["worker_pid"] != second.user_attrs["worker_pid"] != os.getpid()
     by_point = {t.user_attrs.get("known_point"): t for t in trials}
-    best = by_point["0.2/0.8"]  # the best setting at every stage: ASHA never stops it
+    best = by_point["0.2/0.8"]  # the best setting at every stage: successive halving never stops it
     assert best.state == TrialState.COMPLETE and sorted(best.intermediate_values) == [0, 1, 2, 3]
     assert best.value == best.intermediate_values[3]
     pruned = by_point["no enhancement"]  # far below the others after the first stage
-    assert pruned.state == TrialState.PRUNED and list(pruned.intermediate_values) == [0]
+    assert pruned.state == TrialState.PRUNED and len(pruned.intermediate_values) < 4    # stopped before the end

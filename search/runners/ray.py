@@ -4,10 +4,13 @@ The Optuna study in its storage stays the single source of truth. Ray's OptunaSe
 keeps its own sampler and would record a trial stopped early by the scheduler as COMPLETE with a
 partial MRR. Instead each Tune trial is a function that, inside its worker, runs exactly one Optuna
 trial on the shared storage (``study.optimize(n_trials=1)``: ask, heartbeats, tell), reporting the
-MRR after each stage / epoch to Tune as well. Tune's scheduler decides pruning (ASHA for ``pruner:
-asha``, HyperBand, the median stopping rule, or none); a trial it stops is told PRUNED in the study,
-by the worker when it can and by a driver-side callback otherwise. A local run and a Ray run of one study
-see the same trials, and a stopped Ray run resumes by running again (never ``Tuner.restore``).
+MRR after each stage / epoch to Tune as well. Pruning is decided by the study's own pruner inside the
+worker (``pruner: asha`` is Optuna's asynchronous successive halving, ``median``, ``hyperband``) on the
+reports every worker writes to the shared study, so a Ray run and a local run prune alike. Tune runs
+FIFO and never stops a running trial: a trial stopped by Tune's scheduler from outside leaves its
+function thread mid-evaluation, and Ray then refuses to reuse that worker ("Trainable runner reuse
+requires reset_config()"), which lost trials under load. A local run and a Ray run of one study see the
+same trials, and a stopped Ray run resumes by running again (never ``Tuner.restore``).
 
 Workers keep their SearchContext warm between trials (``reuse_actors=True``; the context registry of
 :mod:`search.engine` lives in the worker process).
@@ -28,7 +31,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.objectives import FusionObjective, parse_budget
+from search.objectives import FusionObjective
 from search.runners import WorkerSetup, absolute_storage_url, budgeted, open_study
 from search.studies import BudgetReached, StudySpec, open_storage, recover_dead_trials, remaining_budget
 
@@ -68,14 +71,13 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
         trial.report(value, step)
         if final:
             return  # the final value goes to Tune after the study has it (below)
-        try:
-            tune.report({METRIC: value, STEP: step, TRIAL: trial.number})
-        except SystemExit:  # Tune's way to end a trial it stopped: the scheduler pruned it
-            raise optuna.TrialPruned(f"stopped by the Tune scheduler at step {step} (MRR {value:.4f})") from None
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} (MRR {value:.4f})")
+        tune.report({METRIC: value, STEP: step, TRIAL: trial.number})
 
     objective = FusionObjective(job.spec, job.setup.context(job.spec.dataset, job.spec.seed), report=report)
     study, _ = open_study(job.spec, job.storage_url, job.setup.checkpoint_path,
-                          worker=job.first_sample + int(config["sample"]), pruner=optuna.pruners.NopPruner())
+                          worker=job.first_sample + int(config["sample"]))
     run = budgeted(objective, job.spec.trials)
     try:
         study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
@@ -123,19 +125,6 @@ def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
             self.bar.refresh_from(self.study)
 
     return StudyCallback()
-
-
-def _scheduler(pruner: str, steps: int):
-    """The Tune scheduler standing for the spec's pruner; the time axis is the reported stage / epoch."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
-
-    if pruner == "asha":
-        return ASHAScheduler(time_attr="training_iteration", max_t=steps, grace_period=1, reduction_factor=2)
-    if pruner == "hyperband":
-        return HyperBandScheduler(time_attr="training_iteration", max_t=steps, reduction_factor=2)
-    if pruner == "median":
-        return MedianStoppingRule(time_attr="training_iteration", grace_period=1, min_samples_required=3)
-    return FIFOScheduler()
 
 
 def _temp_dir() -> str | None:
@@ -193,14 +182,13 @@ def run_ray(spec: StudySpec, storage_url: str, *, data_root: str | os.PathLike |
                 init["_temp_dir"] = temp_dir
         ray.init(**init)
     job = _Job(spec, storage_url, setup, threads=max(1, int(cpus_per_trial)), first_sample=len(study.trials))
-    steps = parse_budget(spec.mode, spec.budget).steps(spec.mode)
     results_dir = tempfile.mkdtemp(prefix="are-tune-")
     try:
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(_tune_trial, job=job),
                                 {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
             param_space={"sample": tune.grid_search(list(range(samples)))},
-            tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=_scheduler(spec.pruner, steps),
+            tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=tune.schedulers.FIFOScheduler(),
                                         max_concurrent_trials=max_concurrent, reuse_actors=True),
             run_config=tune.RunConfig(name=re.sub(r"[^A-Za-z0-9_.-]", "_", str(spec.name)),
                                       storage_path=results_dir, verbose=0,
