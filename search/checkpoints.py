@@ -26,7 +26,7 @@ from pathlib import Path
 
 from are_model.checkpoint import CheckpointError
 from are_model.data.download import fetch_url
-from are_model.text._io import sha256_file
+from are_model.fileio import sha256_file
 
 __all__ = [
     "KnownCheckpoint",

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ._io import atomic_write
+from ..fileio import atomic_write
 
 __all__ = ["LOADER_VERSION", "cache_key", "cache_path", "load_cached", "save_cached", "default_cache_dir"]
 

@@ -14,7 +14,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ._io import atomic_write
+from ..fileio import atomic_write
 from .errors import DownloadError, MissingRawFileError
 from .registry import DatasetSpec, RawFile
 

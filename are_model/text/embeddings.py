@@ -26,7 +26,7 @@ from typing import Mapping
 
 import torch
 
-from ._io import DEFAULT_CACHE_ROOT, atomic_write
+from ..fileio import DEFAULT_CACHE_ROOT, atomic_write
 from .encoders import EMBED_DIM, PrecomputedEmbeddings, TextEncoder
 from .relation_texts import RelationTexts
 from .wikidata import is_wikidata_pid, wikidata_labels

@@ -23,7 +23,7 @@ from typing import Iterator, Protocol, runtime_checkable
 
 import torch
 
-from ._io import sha256_file
+from ..fileio import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import DEFAULT_CACHE_ROOT, atomic_write_bytes
+from ..fileio import DEFAULT_CACHE_ROOT, atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

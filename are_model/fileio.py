@@ -1,4 +1,4 @@
-"""Small file helpers shared by the text package (atomic writes, hashing)."""
+"""File helpers shared by the data, text and checkpoint code: atomic writes, hashing, the cache root."""
 from __future__ import annotations
 
 import hashlib
