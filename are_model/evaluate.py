@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .model import AREModel, GraphContext, RelationSide
 
@@ -143,7 +144,6 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
     ranks = torch.empty(len(queries), dtype=torch.long, device=device)
     starts = range(0, len(queries), batch_size)
     if progress:
-        from tqdm.auto import tqdm  # optional nicety for long evaluations
         starts = tqdm(starts, desc=description, unit="batch", leave=False)
     for start in starts:
         index = order[start:start + batch_size]

@@ -49,8 +49,11 @@ class MessagePlan:
 
     @classmethod
     def build(cls, edge_index: Tensor, edge_type: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
-              pairs_per_chunk: int = _PAIRS_PER_CHUNK) -> "MessagePlan":
-        """edge_index: [2, E] (row 0 receives); edge_type: [E]; edge_weight: [E] or None (ones)."""
+              pairs_per_chunk: int = _PAIRS_PER_CHUNK, for_inference: bool = True) -> "MessagePlan":
+        """edge_index: [2, E] (row 0 receives); edge_type: [E]; edge_weight: [E] or None (ones).
+
+        for_inference=False skips the CPU kernel's CSR (a training step's plan only runs with autograd).
+        """
         receiver, sender = edge_index[0], edge_index[1]
         num_types = int(edge_type.max()) + 1 if edge_type.numel() else 1
         pair_keys, pair_of_edge = torch.unique(receiver * num_types + edge_type, return_inverse=True)
@@ -68,7 +71,7 @@ class MessagePlan:
                 receivers.append(pair_keys[start:end] // num_types)
                 types.append(pair_keys[start:end] % num_types)
         csr = None
-        if receiver.device.type == "cpu":
+        if for_inference and receiver.device.type == "cpu":
             order = torch.argsort(pair_of_edge, stable=True)  # by receiver, then type
             row_start = torch.zeros(num_nodes + 1, dtype=torch.long)
             row_start[1:] = torch.cumsum(torch.bincount(receiver, minlength=num_nodes), 0)

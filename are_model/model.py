@@ -250,7 +250,7 @@ class AREModel(nn.Module):
         plan = None
         if self.training:
             edge_index, edge_type = remove_easy_edges(graph, heads, tails, relations)
-            plan = MessagePlan.build(edge_index, edge_type, graph.num_nodes)
+            plan = MessagePlan.build(edge_index, edge_type, graph.num_nodes, for_inference=False)
         # With a frozen body only the fusion needs gradients: skip the relation side's autograd graph.
         body_trainable = any(p.requires_grad for name, p in self.named_parameters()
                              if not name.startswith(("entity_model.", "fusion_weights_logits")))
