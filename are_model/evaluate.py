@@ -131,25 +131,34 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
     """Filtered ranks [Q] of `queries` (in their order).
 
     side: a cached `relation_side` covering every forward relation of the queries (computed here if
-    None); weights: fusion weights [2] (None: the model's own fusion). Queries are processed grouped by
-    relation, so that each batch projects few distinct relation representations.
+    None); weights: fusion weights [2] (None: the model's own fusion). batch_size counts distinct
+    (anchor, r') pairs: each is scored once, however many answers it has.
     """
     device = graph.device
     queries = queries.to(device)
     if side is None:
         side = model.relation_side(graph, torch.unique(queries.forward_relations))
     fused = model.fuse(side, weights)
-    rows_of_query = relation_rows(side.relations, queries.forward_relations)
-    order = torch.argsort(rows_of_query, stable=True)
+    # Queries that share (anchor, r') differ only in their answer: one entity pass serves them all.
+    # Sorting the distinct pairs by r' keeps few relation representations per batch.
+    pair_keys, query_pair = torch.unique(queries.query_relations * graph.num_nodes + queries.anchors,
+                                         return_inverse=True)
+    pair_relations, pair_anchors = pair_keys // graph.num_nodes, pair_keys % graph.num_nodes
+    pair_rows = relation_rows(side.relations, pair_relations % (graph.num_relations // 2))
+    queries_by_pair = torch.argsort(query_pair, stable=True)
+    pair_starts = torch.searchsorted(query_pair[queries_by_pair],
+                                     torch.arange(pair_keys.numel() + 1, device=device)).tolist()
     ranks = torch.empty(len(queries), dtype=torch.long, device=device)
-    starts = range(0, len(queries), batch_size)
+    starts = range(0, pair_keys.numel(), batch_size)
     if progress:
         starts = tqdm(starts, desc=description, unit="batch", leave=False)
     for start in starts:
-        index = order[start:start + batch_size]
+        end = min(start + batch_size, pair_keys.numel())
+        distinct, repr_index = torch.unique(pair_rows[start:end], return_inverse=True)
+        scores = model.entity_scores(graph, fused[distinct], repr_index, pair_anchors[start:end],
+                                     pair_relations[start:end])
+        index = queries_by_pair[pair_starts[start]:pair_starts[end]]
         batch = queries.subset(index)
-        distinct, repr_index = torch.unique(rows_of_query[index], return_inverse=True)
-        scores = model.entity_scores(graph, fused[distinct], repr_index, batch.anchors, batch.query_relations)
         true_rows, true_entities = filters.true_answers(batch.anchors, batch.query_relations)
-        ranks[index] = filtered_ranks(scores, batch.answers, true_rows, true_entities)
+        ranks[index] = filtered_ranks(scores[query_pair[index] - start], batch.answers, true_rows, true_entities)
     return ranks
