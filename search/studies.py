@@ -65,7 +65,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 MODES = ("fixed", "learnable")
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
+SAMPLERS = ("gp", "tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "asha", "hyperband", "none")
 
 #: How many times a trial whose worker died is put back in the queue before it is given up.
@@ -462,7 +462,7 @@ class StudySpec:
     mode: str = "fixed"
     trials: int = 40
     seed: int = 0
-    sampler: str = "tpe"
+    sampler: str = "gp"
     pruner: str = "median"
     space: dict[str, Any] = field(default_factory=dict)
     budget: dict[str, Any] = field(default_factory=dict)
@@ -603,15 +603,25 @@ def merge_overrides(spec: StudySpec, **cli_values: Any) -> StudySpec:
 
 
 def make_sampler(
-    name: str, seed: int, *, search_space: Mapping[str, Sequence[Any]] | None = None
+    name: str, seed: int, *, search_space: Mapping[str, Sequence[Any]] | None = None, startup_trials: int = 10,
+    deterministic: bool = False,
 ) -> optuna.samplers.BaseSampler:
     """The sampler called ``name`` (one of SAMPLERS), seeded with ``seed``.
 
+    ``gp`` is Gaussian-process BO that also learns from pruned trials (:mod:`search.samplers`); it
+    samples at random until ``startup_trials`` trials are complete (known points count), and
+    ``deterministic`` tells it that re-evaluating a setting gives the same value (fixed mode).
     TPE uses the constant liar so that parallel workers do not all propose the same point.
     ``grid`` needs ``search_space`` (parameter -> list of values).
     """
     samplers = optuna.samplers
     try:
+        if name == "gp":
+            from search.samplers import StagedGPSampler
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                return StagedGPSampler(seed=seed, n_startup_trials=startup_trials, deterministic_objective=deterministic)
         if name == "tpe":
             return samplers.TPESampler(seed=seed, constant_liar=True)
         if name == "random":

@@ -98,8 +98,12 @@ def study_sampler(spec: StudySpec, study_size: int, worker: int = 0) -> optuna.s
     propose the same points again.
     """
     seed = spec.seed + 7919 * worker + study_size
-    search_space = SearchSpace(spec.mode, spec.space).grid() if spec.sampler == "grid" else None
-    return make_sampler(spec.sampler, seed, search_space=search_space)
+    space = SearchSpace(spec.mode, spec.space)
+    searched = sum(param.searched for param in space.params.values())
+    # A GP needs one point more than the space has dimensions before its fit means anything; the
+    # known points enqueued first count towards these. Only a fixed-weight MRR is deterministic.
+    return make_sampler(spec.sampler, seed, search_space=space.grid() if spec.sampler == "grid" else None,
+                        startup_trials=searched + 1, deterministic=spec.mode == "fixed")
 
 
 def enqueue_known_points(study: optuna.Study, spec: StudySpec, checkpoint_weights: tuple[float, float]) -> int:
