@@ -115,6 +115,13 @@ class FusionObjective:
 
     def _fixed(self, trial: optuna.Trial, settings: dict[str, Any]) -> float:
         weights = (settings["similarity_enhancer_weight"], settings["prompt_enhancer_weight"])
+        # A fixed-weight MRR is a deterministic function of the weights: a setting already completed
+        # (a GP that has converged proposes its optimum again) costs nothing the second time.
+        earlier = _completed_with_params(trial)
+        if earlier is not None:
+            trial.set_user_attr("repeat_of", earlier.number)
+            _logger.info("trial %d repeats the settings of trial %d: its value is reused", trial.number, earlier.number)
+            return earlier.value
         mrr, _ = self.context.evaluate(SPLIT, weights, stages=self.budget.stages,
                                        on_stage=lambda stage, value, final: self.report(trial, stage, value, final))
         return mrr
@@ -149,3 +156,11 @@ class FusionObjective:
         _logger.debug("trial %d: learned weights %s, validation MRR per epoch %s", trial.number,
                       settings["learned_weights"], values)
         return values[-1]
+
+
+def _completed_with_params(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+    """The first completed trial of the study with exactly ``trial``'s parameters, if any."""
+    for earlier in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if earlier.params == trial.params and earlier.number != trial.number:
+            return earlier
+    return None

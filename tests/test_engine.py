@@ -139,6 +139,20 @@ def test_a_pruned_trial_stops_after_its_first_stage(context):
     assert trial.user_attrs["settings"]["similarity_enhancer_weight"] == 0.0
 
 
+
+def test_a_repeated_fixed_setting_reuses_the_completed_value(context, cached):
+    spec = StudySpec(dataset="Metafam", checkpoint="fusion")
+    study = optuna.create_study(direction="maximize")
+    for _ in range(2):
+        study.enqueue_trial(dict(zip(("similarity_enhancer_weight", "prompt_enhancer_weight"), WEIGHTS)))
+    evaluated: list[int] = []
+    objective = FusionObjective(spec, context, report=lambda trial, step, value, final: evaluated.append(trial.number))
+    study.optimize(objective, n_trials=2)
+    first, second = study.trials
+    assert first.value == second.value == cached[0]
+    assert second.user_attrs["repeat_of"] == 0 and "repeat_of" not in first.user_attrs
+    assert evaluated == [0, 0, 0, 0]  # four stages of trial 0; the repeat ranked nothing
+
 # ---------------------------------------------------------------------------------------- spaces
 def test_spaces_bounds_and_settings():
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
