@@ -3,15 +3,18 @@
 (a) naive: every trial is a fresh process (`are-search evaluate --json`) that loads everything and ranks
     the whole validation split; the 11 x 11 grid of (w_sim, w_prompt) in {0, 0.1, ..., 1}² is visited in
     a seeded random order;
-(b) are-search: `run_local` with its sampler (TPE, warm-started), cached relation side and staged,
-    pruned evaluation, on a fresh SQLite study.
+(b) are-search: `run_local` with its sampler (by default the GP that learns from pruned trials,
+    warm-started with the known points), cached relation side and staged, pruned evaluation, on a
+    fresh SQLite study; run --repeats times with seeds seed, seed+1, ... (the median is compared).
 
 The grid's best validation MRR is computed first through the cached engine (same numbers as (a), which
 the benchmark checks point by point). Then each method runs until its best is within --tolerance of the
 grid's best (naive: the grid is visited only that far; pass --full-grid to visit all 121 points).
 Prints one JSON line and a table: wall time to the target, the ratio, trials and query evaluations used.
+One seeded order is one draw: the naive figure is also given as its expectation over random orders,
+(mean seconds per naive trial) x (121 + 1) / (m + 1) for m grid points within the tolerance.
 
-    python bench/search_speed.py [--dataset Metafam] [--checkpoint fusion] [--trials 40] [--seed 0]
+    python bench/search_speed.py [--dataset Metafam] [--checkpoint fusion] [--trials 40] [--seed 0] [--repeats 3]
 
 Needs ARE_DATA_ROOT, ARE_TEXT_ROOT and ARE_CHECKPOINT_ROOT (or the matching flags).
 """
@@ -56,6 +59,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=0.002)
     parser.add_argument("--full-grid", action="store_true")
+    parser.add_argument("--sampler", default="gp")
+    parser.add_argument("--pruner", default="median")
+    parser.add_argument("--repeats", type=int, default=3, help="are-search runs, seeds seed, seed+1, ...")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -63,8 +69,6 @@ def main() -> None:
     from are_model.pipeline import TextOptions
     from search.checkpoints import resolve_checkpoint
     from search.engine import SearchContext, stage_ends
-    from search.runners.local import run_local
-    from search.studies import StudySpec
 
     checkpoint_path = str(resolve_checkpoint(args.checkpoint, root=os.environ.get("ARE_CHECKPOINT_ROOT")))
     text = TextOptions(root=os.environ.get("ARE_TEXT_ROOT"), encoder=args.encoder)
@@ -92,57 +96,86 @@ def main() -> None:
             naive_time = time.perf_counter() - naive_start
             if not args.full_grid:
                 break
+    naive_per_trial = (time.perf_counter() - naive_start) / naive_trials
 
-    # (b) are-search on a fresh study.
-    with tempfile.TemporaryDirectory() as folder:
-        storage = f"sqlite:///{folder}/bench.db"
-        spec = StudySpec(dataset=args.dataset, checkpoint=args.checkpoint, mode="fixed", trials=args.trials,
-                         seed=args.seed, sampler="tpe", pruner="median")
-        search_start = time.time()
-        study = run_local(spec, storage, data_root=os.environ.get("ARE_DATA_ROOT"), text_root=text.root,
-                          checkpoint_path=checkpoint_path, encoder=args.encoder, show_progress=False)
-        trials = sorted(study.trials, key=lambda t: t.number)
+    # (b) are-search on a fresh study per repeat.
     ends = stage_ends(queries, 4)
-    search_time, search_trials, search_queries, best, same_setting = None, 0, 0, float("-inf"), []
-    for trial in trials:
-        if trial.datetime_complete is None:
-            continue
-        search_trials += 1
-        reported = len(trial.intermediate_values)
-        search_queries += ends[min(max(reported, 1), len(ends)) - 1]
-        settings = trial.user_attrs.get("settings", {})
-        point = (settings.get("similarity_enhancer_weight"), settings.get("prompt_enhancer_weight"))
-        if trial.value is not None and trial.state.name == "COMPLETE":
-            if point in grid:
-                same_setting.append({"point": point, "are_search": trial.value, "grid": grid[point],
-                                     "naive": naive_seen.get(point)})
-            best = max(best, trial.value)
-            if search_time is None and best >= target:
-                search_time = trial.datetime_complete.timestamp() - search_start
-                search_trials_to_target, search_queries_to_target = search_trials, search_queries
+    runs, same_setting = [], []
+    for repeat in range(args.repeats):
+        run = search_run(args, args.seed + repeat, checkpoint_path, text, grid, target, ends)
+        same_setting += [dict(row, naive=naive_seen.get(row["point"])) for row in run.pop("same_setting")]
+        runs.append(run)
+    reached = [run for run in runs if run["seconds_to_target"] is not None]
+    median_run = sorted(reached, key=lambda run: run["seconds_to_target"])[(len(reached) - 1) // 2] if reached else None
+    search_time = median_run["seconds_to_target"] if median_run else None
+    within = sum(value >= target for value in grid.values())
+    naive_expected = naive_per_trial * (len(points) + 1) / (within + 1)
     identical = all(same_mrr(row["are_search"], row["grid"]) and (row["naive"] is None or same_mrr(row["naive"], row["grid"]))
                     for row in same_setting)
     result = {
         "benchmark": "search_speed", "dataset": args.dataset, "checkpoint": args.checkpoint, "encoder": args.encoder,
         "threads": torch.get_num_threads(), "validation_queries": queries,
         "grid_best": {"point": grid_best_point, "mrr": round(grid[grid_best_point], 5)}, "tolerance": args.tolerance,
+        "grid_points_within_tolerance": within,
         "naive": {"seconds_to_target": naive_time, "trials_to_target": naive_trials,
-                  "query_evaluations": naive_trials * queries},
-        "are_search": {"seconds_to_target": search_time,
-                       "trials_to_target": search_trials_to_target if search_time else None,
-                       "query_evaluations_to_target": search_queries_to_target if search_time else None,
-                       "best_mrr": round(best, 5), "trials": search_trials},
+                  "query_evaluations": naive_trials * queries, "seconds_per_trial": naive_per_trial,
+                  "expected_seconds_over_orders": naive_expected},
+        "are_search": {"sampler": args.sampler, "pruner": args.pruner, "median_seconds_to_target": search_time,
+                       "runs": runs},
         "speedup": (naive_time / search_time) if naive_time and search_time else None,
+        "speedup_vs_expected_naive": (naive_expected / search_time) if search_time else None,
         "identical_mrr_for_identical_settings": identical and not mismatches,
         "checked_settings": len(same_setting) + len(naive_seen), "mismatches": mismatches,
     }
     print(json.dumps(result))
     print(f"{'method':<12} {'s to target':>12} {'trials':>7} {'query evals':>12}")
     print(f"{'naive':<12} {naive_time or float('nan'):>12.1f} {naive_trials:>7} {naive_trials * queries:>12}")
-    print(f"{'are-search':<12} {search_time or float('nan'):>12.1f} {result['are_search']['trials_to_target'] or 0:>7} "
-          f"{result['are_search']['query_evaluations_to_target'] or 0:>12}")
-    print(f"speed-up {result['speedup'] or float('nan'):.1f}x; grid best {grid[grid_best_point]:.4f} at {grid_best_point}; "
+    print(f"{'naive (exp.)':<12} {naive_expected:>12.1f} {(len(points) + 1) / (within + 1):>7.1f} "
+          f"{(len(points) + 1) / (within + 1) * queries:>12.0f}")
+    for run in runs:
+        print(f"{'are-search':<12} {run['seconds_to_target'] or float('nan'):>12.1f} {run['trials_to_target'] or 0:>7} "
+              f"{run['query_evaluations_to_target'] or 0:>12}   seed {run['seed']}, best {run['best_mrr']:.4f}")
+    print(f"speed-up {result['speedup'] or float('nan'):.1f}x (seeded naive order), "
+          f"{result['speedup_vs_expected_naive'] or float('nan'):.1f}x (expected over orders), median of "
+          f"{len(runs)} are-search runs; grid best {grid[grid_best_point]:.4f} at {grid_best_point} "
+          f"({within} grid point(s) within {args.tolerance}); "
           f"identical MRR for identical settings: {result['identical_mrr_for_identical_settings']}")
+
+
+def search_run(args: argparse.Namespace, seed: int, checkpoint_path: str, text, grid: dict, target: float,
+               ends: tuple[int, ...]) -> dict:
+    """One are-search run on a fresh study: time, trials and query evaluations until ``target``."""
+    from search.runners.local import run_local
+    from search.studies import StudySpec
+
+    with tempfile.TemporaryDirectory() as folder:
+        spec = StudySpec(dataset=args.dataset, checkpoint=args.checkpoint, mode="fixed", trials=args.trials,
+                         seed=seed, sampler=args.sampler, pruner=args.pruner)
+        start = time.time()
+        study = run_local(spec, f"sqlite:///{folder}/bench.db", data_root=os.environ.get("ARE_DATA_ROOT"),
+                          text_root=text.root, checkpoint_path=checkpoint_path, encoder=args.encoder,
+                          show_progress=False)
+        trials = sorted(study.trials, key=lambda t: t.number)
+    seconds, trials_used, queries_used, best, same_setting = None, 0, 0, float("-inf"), []
+    at_target = (None, None)
+    for trial in trials:
+        if trial.datetime_complete is None:
+            continue
+        trials_used += 1
+        reported = len(trial.intermediate_values)  # a repeat of a completed setting ranks nothing
+        queries_used += ends[min(reported, len(ends)) - 1] if reported else 0
+        settings = trial.user_attrs.get("settings", {})
+        point = (settings.get("similarity_enhancer_weight"), settings.get("prompt_enhancer_weight"))
+        if trial.value is not None and trial.state.name == "COMPLETE":
+            if point in grid and reported:
+                same_setting.append({"point": point, "are_search": trial.value, "grid": grid[point]})
+            best = max(best, trial.value)
+            if seconds is None and best >= target:
+                seconds = trial.datetime_complete.timestamp() - start
+                at_target = (trials_used, queries_used)
+    return {"seed": seed, "seconds_to_target": seconds, "trials_to_target": at_target[0],
+            "query_evaluations_to_target": at_target[1], "best_mrr": best, "trials": trials_used,
+            "same_setting": same_setting}
 
 
 if __name__ == "__main__":
