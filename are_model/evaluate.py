@@ -124,41 +124,79 @@ def relation_rows(side_relations: Tensor, relations: Tensor) -> Tensor:
     return rows
 
 
+@dataclass(frozen=True)
+class QueryPairs:
+    """The distinct (anchor, r') of a query set, sorted by (r', anchor).
+
+    Queries that share a pair differ only in their answer, so one entity pass serves them all.
+    anchors, relations: [P]; query_pair: [Q] the pair of each query; by_pair: [Q] query indices
+    grouped by pair; starts: [P + 1] where each pair's group begins in by_pair.
+    """
+
+    anchors: Tensor
+    relations: Tensor
+    query_pair: Tensor
+    by_pair: Tensor
+    starts: Tensor
+
+    def __len__(self) -> int:
+        return self.anchors.numel()
+
+    def queries_of(self, pairs: Tensor) -> tuple[Tensor, Tensor]:
+        """(query indices [M], position in ``pairs`` of each one's pair [M]) for pair indices ``pairs``."""
+        counts = self.starts[pairs + 1] - self.starts[pairs]
+        position = torch.repeat_interleave(torch.arange(pairs.numel(), device=pairs.device), counts)
+        group_start = torch.repeat_interleave(self.starts[pairs] - (torch.cumsum(counts, 0) - counts), counts)
+        return self.by_pair[torch.arange(position.numel(), device=pairs.device) + group_start], position
+
+
+def query_pairs(queries: QuerySet, num_nodes: int) -> QueryPairs:
+    """The distinct (anchor, r') pairs of ``queries`` on a graph of ``num_nodes`` entities."""
+    keys, query_pair = torch.unique(queries.query_relations * num_nodes + queries.anchors, return_inverse=True)
+    by_pair = torch.argsort(query_pair, stable=True)
+    starts = torch.searchsorted(query_pair[by_pair], torch.arange(keys.numel() + 1, device=keys.device))
+    return QueryPairs(keys % num_nodes, keys // num_nodes, query_pair, by_pair, starts)
+
+
 @torch.inference_mode()
 def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filters: FilterIndex, *,
                  side: RelationSide | None = None, weights: Tensor | None = None, batch_size: int = 32,
-                 progress: bool = False, description: str = "ranking") -> Tensor:
+                 progress: bool = False, description: str = "ranking", pairs: QueryPairs | None = None,
+                 select: Tensor | None = None) -> Tensor:
     """Filtered ranks [Q] of `queries` (in their order).
 
     side: a cached `relation_side` covering every forward relation of the queries (computed here if
-    None); weights: fusion weights [2] (None: the model's own fusion). batch_size counts distinct
-    (anchor, r') pairs: each is scored once, however many answers it has.
+    None); weights: fusion weights [2] (None: the model's own fusion). Each distinct (anchor, r') is
+    scored once (pairs: `query_pairs(queries, N)` if already built); batch_size counts pairs.
+    select: rank only the queries of these pair indices; the others get rank 0.
+
+    A query's ranks do not depend on which queries share its batch: every entity pass has exactly
+    batch_size pairs (the last one is padded) and the relation vectors are projected once per call,
+    so every product has the same shape. A split ranked whole, in stages or in any subsets thus gives
+    identical ranks.
     """
     device = graph.device
     queries = queries.to(device)
     if side is None:
         side = model.relation_side(graph, torch.unique(queries.forward_relations))
     fused = model.fuse(side, weights)
-    # Queries that share (anchor, r') differ only in their answer: one entity pass serves them all.
-    # Sorting the distinct pairs by r' keeps few relation representations per batch.
-    pair_keys, query_pair = torch.unique(queries.query_relations * graph.num_nodes + queries.anchors,
-                                         return_inverse=True)
-    pair_relations, pair_anchors = pair_keys // graph.num_nodes, pair_keys % graph.num_nodes
-    pair_rows = relation_rows(side.relations, pair_relations % (graph.num_relations // 2))
-    queries_by_pair = torch.argsort(query_pair, stable=True)
-    pair_starts = torch.searchsorted(query_pair[queries_by_pair],
-                                     torch.arange(pair_keys.numel() + 1, device=device)).tolist()
-    ranks = torch.empty(len(queries), dtype=torch.long, device=device)
-    starts = range(0, pair_keys.numel(), batch_size)
+    projected = model.project_relations(fused)
+    if pairs is None:
+        pairs = query_pairs(queries, graph.num_nodes)
+    pair_rows = relation_rows(side.relations, pairs.relations % (graph.num_relations // 2))
+    # In pair order (sorted by relation): each batch uses few relation representations.
+    selected = torch.arange(len(pairs), device=device) if select is None else torch.sort(select.to(device)).values
+    ranks = torch.zeros(len(queries), dtype=torch.long, device=device)
+    starts = range(0, selected.numel(), batch_size)
     if progress:
         starts = tqdm(starts, desc=description, unit="batch", leave=False)
     for start in starts:
-        end = min(start + batch_size, pair_keys.numel())
-        distinct, repr_index = torch.unique(pair_rows[start:end], return_inverse=True)
-        scores = model.entity_scores(graph, fused[distinct], repr_index, pair_anchors[start:end],
-                                     pair_relations[start:end])
-        index = queries_by_pair[pair_starts[start]:pair_starts[end]]
-        batch = queries.subset(index)
-        true_rows, true_entities = filters.true_answers(batch.anchors, batch.query_relations)
-        ranks[index] = filtered_ranks(scores[query_pair[index] - start], batch.answers, true_rows, true_entities)
+        batch = selected[start:start + batch_size]
+        padded = torch.cat([batch, batch[-1:].expand(batch_size - batch.numel())])
+        scores = model.entity_scores(graph, fused, pair_rows[padded], pairs.anchors[padded], pairs.relations[padded],
+                                     projected=projected)
+        index, position = pairs.queries_of(batch)
+        anchors, relations = queries.anchors[index], queries.query_relations[index]
+        true_rows, true_entities = filters.true_answers(anchors, relations)
+        ranks[index] = filtered_ranks(scores[position], queries.answers[index], true_rows, true_entities)
     return ranks

@@ -224,13 +224,20 @@ class AREModel(nn.Module):
 
     # ------------------------------------------------------------------------------------ entity side
     def entity_scores(self, graph: GraphContext, fused: Tensor, repr_index: Tensor, anchors: Tensor,
-                      query_relations: Tensor, plan: MessagePlan | None = None) -> Tensor:
+                      query_relations: Tensor, plan: MessagePlan | None = None,
+                      projected: list[Tensor] | None = None) -> Tensor:
         """Logits [B, N] of every entity answering (anchor, query_relation, ?).
 
         fused: [U, R', d] from `fuse`; repr_index: [B] row of `fused` per query; query_relations: [B]
-        r' (r + R for head queries). plan overrides the fact graph (e.g. after easy-edge removal).
+        r' (r + R for head queries). plan overrides the fact graph (e.g. after easy-edge removal);
+        projected: `project_relations(fused)`, to reuse across batches.
         """
-        return self.entity_model(graph.plan if plan is None else plan, fused, repr_index, anchors, query_relations)
+        return self.entity_model(graph.plan if plan is None else plan, fused, repr_index, anchors, query_relations,
+                                 projected)
+
+    def project_relations(self, fused: Tensor) -> list[Tensor]:
+        """The entity NBFNet's per-layer relation vectors of every row of `fused` [U, R', d]."""
+        return self.entity_model.project(fused)
 
     # ------------------------------------------------------------------------------------ full forward
     def forward(self, graph: GraphContext, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:

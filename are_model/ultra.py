@@ -43,14 +43,23 @@ class EntityNBFNet(nn.Module):
         self.layers = nn.ModuleList(RelationalConv(dim, projected=True) for _ in range(num_layers))
         self.mlp = nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, 1))
 
+    def project(self, relation_reprs: Tensor) -> list[Tensor]:
+        """Each layer's relation vectors P for all U representations [U, R', d]: a list of [R', U, d].
+
+        Computing them once per evaluation, instead of per batch, saves the repeated projections and
+        keeps a query's scores independent of which other relations share its batch.
+        """
+        per_type = relation_reprs.transpose(0, 1)
+        return [layer.edge_type_vectors(per_type) for layer in self.layers]
+
     def forward(self, plan: MessagePlan, relation_reprs: Tensor, repr_index: Tensor, anchors: Tensor,
-                query_relations: Tensor) -> Tensor:
+                query_relations: Tensor, projected: list[Tensor] | None = None) -> Tensor:
         """Scores of every node as the answer of each query, in tail-prediction form.
 
-        plan: the fact graph's `MessagePlan`; relation_reprs: [U, R', d] distinct relation
-        representations; repr_index: [B] which of the U each query uses; anchors: [B] the known entity
-        h' of (h', r', ?); query_relations: [B] r' (r for tail queries, r + R for head queries).
-        Returns logits [B, N].
+        plan: the fact graph's `MessagePlan`; relation_reprs: [U, R', d] relation representations;
+        repr_index: [B] which of the U each query uses; anchors: [B] the known entity h' of
+        (h', r', ?); query_relations: [B] r' (r for tail queries, r + R for head queries);
+        projected: `project(relation_reprs)` if already computed. Returns logits [B, N].
         """
         # Queries sharing a representation form consecutive column blocks, so each layer projects the
         # U representations once and multiplies messages block-wise (no per-query copy of P).
@@ -64,8 +73,9 @@ class EntityNBFNet(nn.Module):
         boundary = torch.zeros(plan.num_nodes, batch, self.dim, device=anchors.device, dtype=query.dtype)
         boundary[anchors, torch.arange(batch, device=anchors.device)] = query
         x = boundary
-        for layer in self.layers:
-            x = layer(x, boundary, plan, layer.edge_type_vectors(per_type), group_sizes)
+        for k, layer in enumerate(self.layers):
+            vectors = layer.edge_type_vectors(per_type) if projected is None else projected[k][:, used]
+            x = layer(x, boundary, plan, vectors, group_sizes)
         scores = self.score(x, query)
         return scores[torch.argsort(order)]
 

@@ -5,11 +5,13 @@ its device, each prepared split (graphs, text vectors, queries, filters) and, pe
 side of the checkpoint's model (Z, Δsim, Δprompt of every query relation). A fixed-weight trial then
 runs only the entity pass: ``rank_queries(side=cached, weights=[w_sim, w_prompt])``.
 
-Staged evaluation: the queries of a split are put in a seeded order, stratified by (forward relation,
+Staged evaluation: the distinct (anchor, relation) pairs of a split (one entity pass each, see
+:class:`are_model.evaluate.QueryPairs`) are put in a seeded order, stratified by (forward relation,
 head/tail), and cut into growing prefixes (1/8, 1/4, 1/2, all for four stages). After each stage the
 MRR of the queries so far goes to ``on_stage`` -- an objective reports it to a pruner there -- and only
-the new queries of a stage are ranked. The last stage is the whole split, so a trial that runs to the
-end always has the full-split MRR as its value.
+the new pairs of a stage are ranked. The last stage is the whole split, so a trial that runs to the
+end always has the full-split MRR as its value; ranks do not depend on the batching, so that value is
+the one an unstaged evaluation gives, bit for bit.
 
 :func:`get_context` keeps contexts in a small per-process registry, so a local worker or a Ray actor
 builds one once and reuses it for every trial it runs.
@@ -29,7 +31,7 @@ from torch import Tensor
 
 from are_model.checkpoint import load_checkpoint
 from are_model.data import load_dataset
-from are_model.evaluate import QuerySet, rank_queries
+from are_model.evaluate import QueryPairs, QuerySet, query_pairs, rank_queries
 from are_model.model import AREModel, RelationSide
 from are_model.pipeline import PreparedSplit, TextOptions, default_batch_size, prepare_split
 
@@ -43,9 +45,9 @@ MAX_CONTEXTS = 2
 
 @dataclass(frozen=True)
 class StagePlan:
-    """A seeded, stratified order of a split's queries and where each stage ends.
+    """A seeded, stratified order of a split's query pairs and where each stage ends.
 
-    order: [Q] query indices; stage k holds ``order[ends[k-1]:ends[k]]`` (``ends[-1] == Q``). The order
+    order: [P] pair indices; stage k holds ``order[ends[k-1]:ends[k]]`` (``ends[-1] == P``). The order
     does not depend on the number of stages, so every stage count ends on the same full-split MRR.
     """
 
@@ -53,7 +55,7 @@ class StagePlan:
     ends: tuple[int, ...]
 
     def stages(self) -> list[Tensor]:
-        """The query indices of each stage (disjoint; together every query once)."""
+        """The pair indices of each stage (disjoint; together every pair once)."""
         starts = (0,) + self.ends[:-1]
         return [self.order[start:end] for start, end in zip(starts, self.ends)]
 
@@ -66,16 +68,17 @@ def stage_ends(total: int, stages: int) -> tuple[int, ...]:
     return tuple(sorted(set(min(end, total) for end in ends))) if total else (0,)
 
 
-def stage_plan(queries: QuerySet, stages: int, seed: int = 0) -> StagePlan:
-    """The stage plan of ``queries``: every prefix of the order holds each stratum proportionally.
+def stage_plan(queries: QuerySet, pairs: QueryPairs, stages: int, seed: int = 0) -> StagePlan:
+    """The stage plan of the ``pairs`` of ``queries``: every prefix holds each stratum proportionally.
 
-    A stratum is a (forward relation, head/tail) pair. Within a stratum the queries are shuffled; the
-    i-th of n gets the key (i + φ)/n with a random phase φ per stratum, and the order sorts the keys,
-    so a prefix of length L holds L·n/Q ± 2 queries of each stratum.
+    A stratum is a (forward relation, head/tail) pair, which all queries of a pair share. Within a
+    stratum the pairs are shuffled; the i-th of n gets the key (i + φ)/n with a random phase φ per
+    stratum, and the order sorts the keys, so a prefix of length L holds L·n/P ± 2 pairs of each stratum.
     """
-    total = len(queries)
+    total = len(pairs)
     generator = torch.Generator().manual_seed(int(seed))
-    strata = (queries.forward_relations.cpu() * 2 + queries.is_head.cpu().long())
+    first_query = pairs.by_pair[pairs.starts[:-1]].cpu()
+    strata = queries.forward_relations.cpu()[first_query] * 2 + queries.is_head.cpu()[first_query].long()
     shuffled = torch.randperm(total, generator=generator)
     grouped = shuffled[torch.argsort(strata[shuffled], stable=True)]
     _, inverse, counts = torch.unique_consecutive(strata[grouped], return_inverse=True, return_counts=True)
@@ -114,6 +117,7 @@ class SearchContext:
         self._splits: dict[str, PreparedSplit] = {}
         self._sides: dict[str, RelationSide] = {}
         self._plans: dict[tuple[str, int], StagePlan] = {}
+        self._pairs: dict[str, QueryPairs] = {}
         _logger.info("context %s + %s (%s) on %s ready in %.1fs", self.data.name, Path(self.checkpoint_path).name,
                      self.info.profile, self.device, time.perf_counter() - start)
 
@@ -143,11 +147,18 @@ class SearchContext:
             self._sides[name] = self._compute_side(self.model, self.split(name))
         return self._sides[name]
 
+    def pairs(self, name: str) -> QueryPairs:
+        """The distinct (anchor, r') pairs of split ``name``'s queries."""
+        if name not in self._pairs:
+            prepared = self.split(name)
+            self._pairs[name] = query_pairs(prepared.queries, prepared.graph.num_nodes)
+        return self._pairs[name]
+
     def stage_plan(self, name: str, stages: int) -> StagePlan:
         """The stage plan of split ``name`` (seeded with ``stage_seed``)."""
         key = (name, stages)
         if key not in self._plans:
-            self._plans[key] = stage_plan(self.split(name).queries, stages, self.stage_seed)
+            self._plans[key] = stage_plan(self.split(name).queries, self.pairs(name), stages, self.stage_seed)
         return self._plans[key]
 
     @staticmethod
@@ -178,15 +189,18 @@ class SearchContext:
             side = self._compute_side(model, prepared)
         if weights is not None:
             weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device).reshape(2)
-        plan = self.stage_plan(split, stages or 1)
+        plan, pairs = self.stage_plan(split, stages or 1), self.pairs(split)
         order = plan.order.to(self.device)
         ranks = torch.zeros(len(prepared.queries), dtype=torch.long, device=self.device)
+        ranked = torch.zeros(len(prepared.queries), dtype=torch.bool, device=self.device)
         start, mrr = 0, float("nan")
         for stage, end in enumerate(plan.ends):
-            index = order[start:end]  # only this stage's queries are ranked; earlier ranks are kept
-            ranks[index] = rank_queries(model, prepared.graph, prepared.queries.subset(index), prepared.filters,
-                                        side=side, weights=weights, batch_size=self.batch_size)
-            mrr = float((1.0 / ranks[order[:end]].double()).mean())
+            chunk = order[start:end]  # only this stage's pairs are ranked; earlier ranks are kept
+            stage_ranks = rank_queries(model, prepared.graph, prepared.queries, prepared.filters, side=side,
+                                       weights=weights, batch_size=self.batch_size, pairs=pairs, select=chunk)
+            index, _ = pairs.queries_of(chunk)
+            ranks[index], ranked[index] = stage_ranks[index], True
+            mrr = float((1.0 / ranks[ranked].double()).mean())
             start = end
             if on_stage is not None:
                 on_stage(stage, mrr, end == plan.ends[-1])

@@ -621,7 +621,10 @@ def make_sampler(
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
-                return StagedGPSampler(seed=seed, n_startup_trials=startup_trials, deterministic_objective=deterministic)
+                # Learnable mode's body_lr exists only in trials that train the body: it is sampled
+                # independently, as intended, so the per-trial warning about it is noise.
+                return StagedGPSampler(seed=seed, n_startup_trials=startup_trials, deterministic_objective=deterministic,
+                                       warn_independent_sampling=False)
         if name == "tpe":
             return samplers.TPESampler(seed=seed, constant_liar=True)
         if name == "random":

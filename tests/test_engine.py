@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from are_model.checkpoint import read_state_dict
 from are_model.data import load_dataset
-from are_model.evaluate import build_queries, rank_queries, ranking_metrics
+from are_model.evaluate import build_queries, query_pairs, rank_queries, ranking_metrics
 from are_model.pipeline import TextOptions
 from search.engine import SearchContext, get_context, stage_plan
 from search.objectives import FusionObjective, parse_budget
@@ -80,19 +80,24 @@ def test_fixed_softmax_weights_equal_the_learned_fusion(context):
 @pytest.fixture(scope="module")
 def fbnell_valid(data_root, cache_dir):
     data = load_dataset("FBNELL", data_root, cache_dir=cache_dir, download=False).valid
-    return build_queries(data.target_edge_index, data.target_edge_type, int(data.num_relations))
+    queries = build_queries(data.target_edge_index, data.target_edge_type, int(data.num_relations))
+    return queries, query_pairs(queries, int(data.num_nodes))
 
 
 def test_stage_plan_partitions_and_stratifies(fbnell_valid):
-    queries = fbnell_valid
-    total = len(queries)
-    plan = stage_plan(queries, 4, seed=0)
+    queries, pairs = fbnell_valid
+    total = len(pairs)
+    assert total == 1435 and len(queries) == 2110  # answers that share (anchor, r') share a pair
+    plan = stage_plan(queries, pairs, 4, seed=0)
     assert plan.ends == (-(-total // 8), -(-total // 4), -(-total // 2), total)
     parts = plan.stages()
     assert [p.numel() for p in parts] == [b - a for a, b in zip((0,) + plan.ends[:-1], plan.ends)]
     assert torch.equal(torch.sort(torch.cat(parts)).values, torch.arange(total))
+    covered, _ = pairs.queries_of(plan.order)
+    assert torch.equal(torch.sort(covered).values, torch.arange(len(queries)))
 
-    strata = queries.forward_relations * 2 + queries.is_head.long()
+    first_query = pairs.by_pair[pairs.starts[:-1]]
+    strata = queries.forward_relations[first_query] * 2 + queries.is_head[first_query].long()
     sizes = torch.bincount(strata, minlength=int(strata.max()) + 1).double()
     assert (sizes > 0).sum() > 100  # FBNELL: many relation strata, most of them small
     for end in plan.ends:
@@ -102,13 +107,14 @@ def test_stage_plan_partitions_and_stratifies(fbnell_valid):
 
 
 def test_stage_plan_is_seeded(fbnell_valid):
-    first, again = stage_plan(fbnell_valid, 4, seed=3), stage_plan(fbnell_valid, 4, seed=3)
-    other = stage_plan(fbnell_valid, 4, seed=4)
+    queries, pairs = fbnell_valid
+    first, again = stage_plan(queries, pairs, 4, seed=3), stage_plan(queries, pairs, 4, seed=3)
+    other = stage_plan(queries, pairs, 4, seed=4)
     assert torch.equal(first.order, again.order)
     assert not torch.equal(first.order, other.order)
-    assert stage_plan(fbnell_valid, 1).ends == (len(fbnell_valid),)
+    assert stage_plan(queries, pairs, 1).ends == (len(pairs),)
     with pytest.raises(ValueError, match="stages"):
-        stage_plan(fbnell_valid, 0)
+        stage_plan(queries, pairs, 0)
 
 
 def test_staged_evaluation_reports_prefixes_and_ends_on_the_full_split(context, cached):
@@ -119,8 +125,15 @@ def test_staged_evaluation_reports_prefixes_and_ends_on_the_full_split(context, 
     plan = context.stage_plan("valid", 4)
     assert [(s, f) for s, _, f in reports] == [(0, False), (1, False), (2, False), (3, True)]
     for (stage, value, _), end in zip(reports, plan.ends):
-        assert value == pytest.approx(float((1.0 / full_ranks[plan.order[:end]].double()).mean()), abs=1e-12)
+        so_far, _ = context.pairs("valid").queries_of(plan.order[:end])
+        assert value == pytest.approx(float((1.0 / full_ranks[so_far].double()).mean()), abs=1e-12)
     assert reports[-1][1] == full_mrr
+    # Another stage order batches the pairs differently: the ranks stay the same, bit for bit.
+    reseeded = SearchContext.__new__(SearchContext)
+    reseeded.__dict__.update(context.__dict__, stage_seed=context.stage_seed + 1, _plans={})
+    mrr, ranks = reseeded.evaluate("valid", WEIGHTS, stages=4)
+    assert not torch.equal(reseeded.stage_plan("valid", 4).order, plan.order)
+    assert mrr == full_mrr and torch.equal(ranks, full_ranks)
 
 
 def test_a_pruned_trial_stops_after_its_first_stage(context):

@@ -57,7 +57,7 @@ def test_example_spec_loads():
         mode="fixed",
         trials=40,
         seed=0,
-        sampler="tpe",
+        sampler="gp",
         pruner="median",
         space={"similarity_enhancer_weight": [0.0, 1.0], "prompt_enhancer_weight": [0.0, 1.0]},
         budget={"stages": 4},
