@@ -68,7 +68,7 @@ def main() -> None:
 
     from are_model.pipeline import TextOptions
     from search.checkpoints import resolve_checkpoint
-    from search.engine import SearchContext, stage_ends
+    from search.engine import SearchContext, stage_plan
 
     checkpoint_path = str(resolve_checkpoint(args.checkpoint, root=os.environ.get("ARE_CHECKPOINT_ROOT")))
     text = TextOptions(root=os.environ.get("ARE_TEXT_ROOT"), encoder=args.encoder)
@@ -80,6 +80,12 @@ def main() -> None:
     grid_best_point = max(grid, key=grid.get)
     target = grid[grid_best_point] - args.tolerance
     queries = len(context.split("valid").queries)
+    # Queries ranked by the end of each of the 4 stages, under each run's stage order (seeded like the study).
+    pairs = context.pairs("valid")
+    stage_queries = {}
+    for seed in range(args.seed, args.seed + args.repeats):
+        plan = stage_plan(context.split("valid").queries, pairs, 4, seed)
+        stage_queries[seed] = tuple(pairs.queries_of(plan.order[:end])[0].numel() for end in plan.ends)
     del context
 
     # (a) naive: fresh process per trial, seeded random order.
@@ -99,10 +105,10 @@ def main() -> None:
     naive_per_trial = (time.perf_counter() - naive_start) / naive_trials
 
     # (b) are-search on a fresh study per repeat.
-    ends = stage_ends(queries, 4)
     runs, same_setting = [], []
     for repeat in range(args.repeats):
-        run = search_run(args, args.seed + repeat, checkpoint_path, text, grid, target, ends)
+        seed = args.seed + repeat
+        run = search_run(args, seed, checkpoint_path, text, grid, target, stage_queries[seed])
         same_setting += [dict(row, naive=naive_seen.get(row["point"])) for row in run.pop("same_setting")]
         runs.append(run)
     reached = [run for run in runs if run["seconds_to_target"] is not None]
