@@ -16,6 +16,9 @@ from .model import AREModel, GraphContext, RelationSide
 
 HITS_AT = (1, 3, 10)
 
+#: Most memory `rank_queries` spends on the entity NBFNet's relation vectors of every query relation.
+PROJECTION_CACHE_BYTES = 1 << 30
+
 
 @dataclass
 class QuerySet:
@@ -173,14 +176,17 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
     A query's ranks do not depend on which queries share its batch: every entity pass has exactly
     batch_size pairs (the last one is padded) and the relation vectors are projected once per call,
     so every product has the same shape. A split ranked whole, in stages or in any subsets thus gives
-    identical ranks.
+    identical ranks. (When those vectors would exceed PROJECTION_CACHE_BYTES, e.g. AristoV4 with its
+    3210 relation types, they are projected per batch instead and ranks may differ in float rounding.)
     """
     device = graph.device
     queries = queries.to(device)
     if side is None:
         side = model.relation_side(graph, torch.unique(queries.forward_relations))
     fused = model.fuse(side, weights)
-    projected = model.project_relations(fused)
+    layers = len(model.entity_model.layers)
+    fits = fused.numel() * fused.element_size() * layers <= PROJECTION_CACHE_BYTES
+    projected = model.project_relations(fused) if fits else None
     if pairs is None:
         pairs = query_pairs(queries, graph.num_nodes)
     pair_rows = relation_rows(side.relations, pairs.relations % (graph.num_relations // 2))
