@@ -191,16 +191,14 @@ class SearchContext:
             weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device).reshape(2)
         plan, pairs = self.stage_plan(split, stages or 1), self.pairs(split)
         order = plan.order.to(self.device)
-        ranks = torch.zeros(len(prepared.queries), dtype=torch.long, device=self.device)
-        ranked = torch.zeros(len(prepared.queries), dtype=torch.bool, device=self.device)
+        ranks = torch.zeros(len(prepared.queries), dtype=torch.long, device=self.device)  # 0: not ranked yet
         start, mrr = 0, float("nan")
         for stage, end in enumerate(plan.ends):
-            chunk = order[start:end]  # only this stage's pairs are ranked; earlier ranks are kept
-            stage_ranks = rank_queries(model, prepared.graph, prepared.queries, prepared.filters, side=side,
-                                       weights=weights, batch_size=self.batch_size, pairs=pairs, select=chunk)
-            index, _ = pairs.queries_of(chunk)
-            ranks[index], ranked[index] = stage_ranks[index], True
-            mrr = float((1.0 / ranks[ranked].double()).mean())
+            # Only this stage's pairs are ranked (the other queries get 0): stages are disjoint, so adding
+            # keeps the earlier ranks.
+            ranks += rank_queries(model, prepared.graph, prepared.queries, prepared.filters, side=side,
+                                  weights=weights, batch_size=self.batch_size, pairs=pairs, select=order[start:end])
+            mrr = float((1.0 / ranks[ranks > 0].double()).mean())
             start = end
             if on_stage is not None:
                 on_stage(stage, mrr, end == plan.ends[-1])
