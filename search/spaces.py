@@ -17,7 +17,6 @@ and stores as the trial's ``settings`` user attribute, so a trial can be re-run 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -25,7 +24,7 @@ import numpy as np
 import optuna
 
 from are_model.enhancers import fusion_logits_from_weights
-from search.studies import MODES, StudyError
+from search.studies import MODES, StudyError, as_number, parse_bounds
 
 __all__ = [
     "FIXED_BOUNDS",
@@ -89,16 +88,6 @@ class Param:
         return [float(v) for v in np.linspace(self.low, self.high, points)]
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: bool) -> Param:
     """Check one ``space`` entry (or the default bounds when ``raw`` is None)."""
     where = f"space key {name!r}"
@@ -110,13 +99,7 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
             raise StudyError(f"{where}: 'frozen' applies only to body_lr")
         return Param(name, value="frozen")
     if isinstance(raw, (list, tuple)):
-        if len(raw) != 2:
-            raise StudyError(f"{where}: expected [low, high], got {list(raw)!r}")
-        low, high = (_number(v) for v in raw)
-        if low is None or high is None:
-            raise StudyError(f"{where}: bounds must be finite numbers, got {list(raw)!r}")
-        if low > high:
-            raise StudyError(f"{where}: low {low} is above high {high}")
+        low, high = parse_bounds(raw, where)
         if log and low <= 0:
             raise StudyError(f"{where}: a log-uniform parameter needs bounds above 0, got [{low}, {high}]")
         if name == "initial_similarity_weight" and not 0 < low <= high < 1:
@@ -126,7 +109,7 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
         if low == high:
             return Param(name, value=low)
         return Param(name, low, high, log=log)
-    number = _number(raw)
+    number = as_number(raw)
     if number is None:
         raise StudyError(f"{where}: expected [low, high], a number or 'frozen', got {raw!r}")
     if (log or name == "initial_similarity_weight") and number <= 0:

@@ -60,6 +60,8 @@ __all__ = [
     "merge_overrides",
     "make_sampler",
     "make_pruner",
+    "as_number",
+    "parse_bounds",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -478,20 +480,27 @@ _SPEC_FIELDS = {f.name: f for f in dataclasses.fields(StudySpec)}
 _REQUIRED = ("dataset", "checkpoint")
 
 
-def _as_number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     """A finite number from an int, float or numeric string (PyYAML reads ``1e-4`` as a string)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    try:
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
+    except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def parse_bounds(raw: Sequence[Any], label: str) -> tuple[float, float]:
+    """``[low, high]`` of a space entry as two finite numbers with low <= high; StudyError naming ``label``."""
+    if len(raw) != 2:
+        raise StudyError(f"{label}: expected [low, high], got {list(raw)!r}")
+    low, high = (as_number(v) for v in raw)
+    if low is None or high is None:
+        raise StudyError(f"{label}: bounds must be finite numbers, got {list(raw)!r}")
+    if low > high:
+        raise StudyError(f"{label}: low {low} is above high {high}")
+    return low, high
 
 
 def _check_space(space: Any, where: str) -> dict[str, Any]:
@@ -506,16 +515,9 @@ def _check_space(space: Any, where: str) -> dict[str, Any]:
             checked[key] = bounds
             continue
         if isinstance(bounds, Sequence) and not isinstance(bounds, str):
-            if len(bounds) != 2:
-                raise StudyError(f"{label}: expected [low, high], got {list(bounds)!r}")
-            low, high = (_as_number(b) for b in bounds)
-            if low is None or high is None:
-                raise StudyError(f"{label}: bounds must be numbers, got {list(bounds)!r}")
-            if low > high:
-                raise StudyError(f"{label}: low {low} is above high {high}")
-            checked[key] = [low, high]
+            checked[key] = list(parse_bounds(bounds, label))
             continue
-        number = _as_number(bounds)
+        number = as_number(bounds)
         if number is None:
             raise StudyError(f"{label}: expected [low, high], a number or 'frozen', got {bounds!r}")
         checked[key] = number
