@@ -1,0 +1,71 @@
+"""What can go wrong that a user can cause, and the exit status each kind of failure ends with.
+
+Every error here carries a one-line message naming the file, key, option or value at fault; the
+command line prints ``are-search: error: <message>`` and exits with the error's ``exit_code``. The
+Python API raises them as they are.
+
+Exit statuses (also in the README):
+
+====  =======================================================================================
+0     success
+1     an internal failure (a bug, or a worker process that crashed): a traceback is printed
+2     bad input: an option, a study spec, a flags.yaml, a storage, a dataset, a checkpoint, a
+      missing optional extra
+3     the study ended without a single complete trial (nothing to report or export)
+130   interrupted (Ctrl-C): the interrupted trial is re-queued; ``resume`` continues the study
+====  =======================================================================================
+"""
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILURE",
+    "EXIT_BAD_INPUT",
+    "EXIT_NO_COMPLETE_TRIAL",
+    "EXIT_INTERRUPTED",
+    "AreSearchError",
+    "UsageError",
+    "StudyError",
+    "StorageError",
+    "FlagsError",
+    "YamlError",
+    "NoCompleteTrialError",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_NO_COMPLETE_TRIAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class AreSearchError(ValueError):
+    """Base of the errors a user can cause; ``str(error)`` is one line, ``exit_code`` its status."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class UsageError(AreSearchError):
+    """Options or arguments that cannot work together, or a value outside its rule."""
+
+
+class StudyError(AreSearchError):
+    """A study name, study spec or study content that cannot be used."""
+
+
+class StorageError(StudyError):
+    """A storage URL that cannot be parsed, opened or read."""
+
+
+class FlagsError(AreSearchError):
+    """A flags.yaml that cannot be edited safely, or a value that cannot be written into it."""
+
+
+class YamlError(AreSearchError):
+    """A YAML file that breaks the project's YAML policy (syntax, duplicate keys, not a mapping)."""
+
+
+class NoCompleteTrialError(StudyError):
+    """A study that ended its run without a single complete trial."""
+
+    exit_code = EXIT_NO_COMPLETE_TRIAL

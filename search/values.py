@@ -1,0 +1,122 @@
+"""One rule per kind of setting: the valid values of trials, seeds, weights, choices and bounds.
+
+Every place a setting enters -- a CLI flag, a study spec, a search space, an export -- checks it with
+the same function here, so a value refused in one place is refused in all of them, with the same
+words. Each rule takes the raw value and ``what`` (the flag, file key or parameter it came from) and
+returns the value in its canonical type or raises :class:`search.errors.UsageError` naming ``what``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, Callable, Sequence, TypeVar
+
+from search.errors import UsageError
+
+__all__ = [
+    "as_number",
+    "positive_int",
+    "non_negative_int",
+    "weight",
+    "non_negative_float",
+    "positive_float",
+    "choice",
+    "non_empty_str",
+    "bounds",
+    "argparse_type",
+]
+
+T = TypeVar("T")
+
+
+def as_number(value: Any) -> float | None:
+    """A finite float from an int, float or numeric string, else None (bools are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _integer(value: Any, what: str, minimum: int, expected: str) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise UsageError(f"{what}: expected {expected}, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{what}: expected {expected}, got {value!r}")
+    return int(value)
+
+
+def positive_int(value: Any, what: str) -> int:
+    """An integer >= 1 (trial budgets, workers, batch sizes, bootstrap resamples, stages)."""
+    return _integer(value, what, 1, "a positive integer")
+
+
+def non_negative_int(value: Any, what: str) -> int:
+    """An integer >= 0 (seeds)."""
+    return _integer(value, what, 0, "an integer >= 0")
+
+
+def _real(value: Any, what: str, accept: Callable[[float], bool], expected: str) -> float:
+    number = as_number(value)
+    if number is None or not accept(number):
+        raise UsageError(f"{what}: expected {expected}, got {value!r}")
+    return number
+
+
+def weight(value: Any, what: str) -> float:
+    """A fusion weight: a finite number >= 0 (0 switches an enhancer off)."""
+    return _real(value, what, lambda v: v >= 0, "a finite number >= 0")
+
+
+def non_negative_float(value: Any, what: str) -> float:
+    """A finite number >= 0 (GPUs per trial, weight decay)."""
+    return _real(value, what, lambda v: v >= 0, "a finite number >= 0")
+
+
+def positive_float(value: Any, what: str) -> float:
+    """A finite number > 0 (CPUs per trial, learning rates)."""
+    return _real(value, what, lambda v: v > 0, "a finite number > 0")
+
+
+def choice(value: Any, choices: Sequence[str], what: str) -> str:
+    """One of ``choices`` (exact spelling)."""
+    if not isinstance(value, str) or value not in choices:
+        raise UsageError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def non_empty_str(value: Any, what: str) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{what}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def bounds(raw: Any, what: str) -> tuple[float, float]:
+    """``[low, high]`` as two finite numbers with low <= high."""
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence) or len(raw) != 2:
+        raise UsageError(f"{what}: expected [low, high], got {raw!r}")
+    low, high = (as_number(v) for v in raw)
+    if low is None or high is None:
+        raise UsageError(f"{what}: bounds must be finite numbers, got {list(raw)!r}")
+    if low > high:
+        raise UsageError(f"{what}: low {low} is above high {high}")
+    return low, high
+
+
+def argparse_type(rule: Callable[[Any, str], T], flag: str) -> Callable[[str], T]:
+    """``rule`` as an argparse ``type=``: the same check and words as everywhere else."""
+
+    def parse(text: str) -> T:
+        try:
+            return rule(text, flag)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(str(error).split(": ", 1)[-1]) from None
+
+    parse.__name__ = rule.__name__  # argparse names the type in its messages
+    return parse
