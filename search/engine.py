@@ -211,19 +211,19 @@ _CONTEXTS: "OrderedDict[tuple, SearchContext]" = OrderedDict()
 
 def get_context(dataset: str, checkpoint_path: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
                 text: TextOptions | None = None, device: torch.device | str = "cpu", batch_size: int | None = None,
-                cache_dir: str | os.PathLike | None = None, stage_seed: int = 0) -> SearchContext:
+                cache_dir: str | os.PathLike | None = None, stage_seed: int = 0, download: bool = True) -> SearchContext:
     """The process's context for these arguments: built on first call, the same object afterwards.
 
     At most MAX_CONTEXTS stay alive (least recently used goes first), so a long-lived worker that
     switches studies does not pile up models on its device.
     """
     key = (dataset, str(Path(checkpoint_path).resolve()), None if data_root is None else str(data_root), text,
-           str(torch.device(device)), batch_size, None if cache_dir is None else str(cache_dir), stage_seed)
+           str(torch.device(device)), batch_size, None if cache_dir is None else str(cache_dir), stage_seed, download)
     if key in _CONTEXTS:
         _CONTEXTS.move_to_end(key)
         return _CONTEXTS[key]
     context = SearchContext(dataset, checkpoint_path, data_root=data_root, text=text, device=device,
-                            batch_size=batch_size, cache_dir=cache_dir, stage_seed=stage_seed)
+                            batch_size=batch_size, cache_dir=cache_dir, stage_seed=stage_seed, download=download)
     _CONTEXTS[key] = context
     while len(_CONTEXTS) > MAX_CONTEXTS:
         _CONTEXTS.popitem(last=False)

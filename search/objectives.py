@@ -21,7 +21,10 @@ import optuna
 from are_model.train import FineTuneConfig, fine_tune
 from search.engine import SearchContext
 from search.spaces import SearchSpace
-from search.studies import StudyError, StudySpec
+from search.errors import StudyError
+from search.settings import SETTINGS_ATTR, TrialSettings
+from search.spec import StudySpec
+from search.values import positive_int
 
 __all__ = ["SPLIT", "Budget", "parse_budget", "Report", "report_to_optuna", "FusionObjective"]
 
@@ -56,9 +59,7 @@ def parse_budget(mode: str, budget: Mapping[str, Any] | None) -> Budget:
     for key, value in (budget or {}).items():
         if key not in known:
             raise StudyError(f"budget key {key!r} does not apply to {mode} mode (expected one of: {', '.join(known)})")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise StudyError(f"budget key {key!r}: expected a positive integer, got {value!r}")
-        values[key] = value
+        values[key] = positive_int(value, f"budget key {key!r}")
     return Budget(**values)
 
 
@@ -104,17 +105,15 @@ class FusionObjective:
         return self.budget.steps(self.spec.mode)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        settings = self.space.suggest(trial)
-        settings.update(dataset=self.context.dataset, checkpoint=self.spec.checkpoint,
-                        checkpoint_path=self.context.checkpoint_path,
-                        encoder=self.context.split(SPLIT).encoder, split=SPLIT, learned_weights=None)
-        trial.set_user_attr("settings", settings)
+        settings = TrialSettings(**self.space.suggest(trial), dataset=self.context.dataset,
+                                 checkpoint=self.spec.checkpoint, checkpoint_path=self.context.checkpoint_path,
+                                 encoder=self.context.split(SPLIT).encoder, split=SPLIT)
+        trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         if self.spec.mode == "fixed":
             return self._fixed(trial, settings)
         return self._learnable(trial, settings)
 
-    def _fixed(self, trial: optuna.Trial, settings: dict[str, Any]) -> float:
-        weights = (settings["similarity_enhancer_weight"], settings["prompt_enhancer_weight"])
+    def _fixed(self, trial: optuna.Trial, settings: TrialSettings) -> float:
         # A fixed-weight MRR is a deterministic function of the weights: a setting already completed
         # (a GP that has converged proposes its optimum again) costs nothing the second time.
         earlier = _completed_with_params(trial)
@@ -122,20 +121,20 @@ class FusionObjective:
             trial.set_user_attr("repeat_of", earlier.number)
             _logger.info("trial %d repeats the settings of trial %d: its value is reused", trial.number, earlier.number)
             return earlier.value
-        mrr, _ = self.context.evaluate(SPLIT, weights, stages=self.budget.stages,
+        mrr, _ = self.context.evaluate(SPLIT, settings.weights, stages=self.budget.stages,
                                        on_stage=lambda stage, value, final: self.report(trial, stage, value, final))
         return mrr
 
-    def _learnable(self, trial: optuna.Trial, settings: dict[str, Any]) -> float:
+    def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
         context, budget = self.context, self.budget
         config = FineTuneConfig(epochs=budget.epochs, batches_per_epoch=budget.batches_per_epoch,
                                 batch_size=budget.batch_size, num_negatives=budget.negatives,
-                                fusion_lr=settings["fusion_lr"], fusion_weight_decay=settings["fusion_weight_decay"],
-                                body_lr=settings["body_lr"], seed=self.spec.seed)
-        settings["fine_tune"] = asdict(config)
-        trial.set_user_attr("settings", settings)
+                                fusion_lr=settings.fusion_lr, fusion_weight_decay=settings.fusion_weight_decay,
+                                body_lr=settings.body_lr, seed=self.spec.seed)
+        settings.fine_tune = asdict(config)
+        trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         model = context.fresh_model()
-        model.use_learnable_fusion(settings["similarity_enhancer_weight"], settings["prompt_enhancer_weight"])
+        model.use_learnable_fusion(*settings.weights)
         values: list[float] = []
 
         def validate(epoch: int, tuned) -> bool:
@@ -151,10 +150,10 @@ class FusionObjective:
         try:
             fine_tune(model, context.split("train"), config, on_epoch_end=validate)
         finally:
-            settings["learned_weights"] = [float(w) for w in model.fusion_weights().detach().cpu()]
-            trial.set_user_attr("settings", settings)
+            settings.learned_weights = [float(w) for w in model.fusion_weights().detach().cpu()]
+            trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         _logger.debug("trial %d: learned weights %s, validation MRR per epoch %s", trial.number,
-                      settings["learned_weights"], values)
+                      settings.learned_weights, values)
         return values[-1]
 
 

@@ -24,7 +24,10 @@ import numpy as np
 import optuna
 
 from are_model.enhancers import fusion_logits_from_weights
-from search.studies import MODES, StudyError, as_number, parse_bounds
+from search.errors import StudyError
+from search.names import MODES
+from search.values import as_number, weight
+from search.values import bounds as parse_bounds
 
 __all__ = [
     "FIXED_BOUNDS",
@@ -104,6 +107,8 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
             raise StudyError(f"{where}: a log-uniform parameter needs bounds above 0, got [{low}, {high}]")
         if name == "initial_similarity_weight" and not 0 < low <= high < 1:
             raise StudyError(f"{where}: bounds must lie strictly inside (0, 1), got [{low}, {high}]")
+        if name in FIXED_BOUNDS:
+            weight(low, f"{where}: low bound")
         if name == "fusion_weight_decay" and low < 0:
             raise StudyError(f"{where}: weight decay cannot be negative, got [{low}, {high}]")
         if low == high:
@@ -112,6 +117,8 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
     number = as_number(raw)
     if number is None:
         raise StudyError(f"{where}: expected [low, high], a number or 'frozen', got {raw!r}")
+    if name in FIXED_BOUNDS:
+        weight(number, where)
     if (log or name == "initial_similarity_weight") and number <= 0:
         raise StudyError(f"{where}: expected a positive number, got {number}")
     if name == "initial_similarity_weight" and number >= 1:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,19 +21,22 @@ import optuna
 from optuna.trial import TrialState
 
 from are_model.checkpoint import load_checkpoint
-from are_model.pipeline import TextOptions
+from search.budget import BudgetReached, mark_trial_owner, within_budget
 from search.engine import SearchContext, get_context
 from search.objectives import FusionObjective
+from search.options import LoadOptions
+from search.pruners import make_pruner
+from search.samplers import make_sampler
 from search.spaces import SearchSpace
-from search.studies import (BudgetReached, StudySpec, _storage_lock_path, create_or_load_study, file_lock,
-                            make_pruner, make_sampler, mark_trial_owner, open_storage, within_budget)
+from search.spec import StudySpec
+from search.storage import create_or_load_study, file_lock, open_storage, storage_lock_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from search.runners.local import run_local
     from search.runners.ray import run_ray
 
 __all__ = ["run_local", "run_ray", "WorkerSetup", "open_study", "enqueue_known_points", "study_sampler",
-           "budgeted", "absolute_storage_url"]
+           "budgeted"]
 
 _logger = logging.getLogger(__name__)
 
@@ -50,45 +54,25 @@ def __getattr__(name: str) -> Any:
 
 @dataclass(frozen=True)
 class WorkerSetup:
-    """What a worker process needs to build its SearchContext (paths absolute: workers may chdir)."""
+    """What a worker process needs to build its SearchContext: the checkpoint file, the load options
+    (roots, cache, offline, batch size: absolute paths, so workers may run anywhere), the device and
+    the text encoder spec of the study."""
 
     checkpoint_path: str
-    data_root: str | None
-    text: TextOptions
+    options: LoadOptions
     device: str = "cpu"
-    batch_size: int | None = None
-    cache_dir: str | None = None
-
-    @classmethod
-    def make(cls, checkpoint_path: str | os.PathLike, *, data_root: str | os.PathLike | None,
-             text_root: str | os.PathLike | None, device: str = "cpu", cache_dir: str | os.PathLike | None = None,
-             encoder: str = "auto", batch_size: int | None = None) -> "WorkerSetup":
-        def absolute(path: str | os.PathLike | None) -> str | None:
-            return None if path is None else str(Path(path).expanduser().resolve())
-
-        text = TextOptions(root=absolute(text_root), encoder=encoder, cache_dir=absolute(cache_dir))
-        return cls(absolute(checkpoint_path), absolute(data_root), text, str(device), batch_size, absolute(cache_dir))
+    encoder: str = "auto"
 
     def on(self, device: str) -> "WorkerSetup":
-        return WorkerSetup(self.checkpoint_path, self.data_root, self.text, device, self.batch_size, self.cache_dir)
+        """This setup on another device."""
+        return dataclasses.replace(self, device=device)
 
     def context(self, dataset: str, seed: int) -> SearchContext:
         """This process's warm context for ``dataset`` (built on first use, see engine.get_context)."""
-        return get_context(dataset, self.checkpoint_path, data_root=self.data_root, text=self.text,
-                           device=self.device, batch_size=self.batch_size, cache_dir=self.cache_dir, stage_seed=seed)
-
-
-def absolute_storage_url(url: str) -> str:
-    """``url`` with a relative SQLite or journal path made absolute (Ray workers run elsewhere)."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        path = url[len("sqlite:///"):]
-        if path and not path.startswith(":memory:") and not path.startswith("file:"):
-            return "sqlite:///" + str(Path(path).resolve())
-    if url.startswith("journal:"):
-        return "journal:" + str(Path(url[len("journal:"):]).resolve())
-    if "://" not in url and url.endswith((".log", ".jsonl")):
-        return str(Path(url).resolve())
-    return url
+        options = self.options
+        return get_context(dataset, self.checkpoint_path, data_root=options.data_root, text=options.text(self.encoder),
+                           device=self.device, batch_size=options.batch_size, cache_dir=options.cache_dir,
+                           stage_seed=seed, download=options.download)
 
 
 def study_sampler(spec: StudySpec, study_size: int, worker: int = 0) -> optuna.samplers.BaseSampler:
@@ -140,7 +124,7 @@ def _pop_waiting_trials_one_at_a_time(storage: optuna.storages.BaseStorage) -> o
     enqueued trial and run it twice. Holding the storage's file lock around that read-and-write makes
     the second worker see RUNNING and move on. (Server databases lock the row; journals replay in order.)
     """
-    lock = _storage_lock_path(storage)
+    lock = storage_lock_path(storage)
     if lock is None:
         return storage
     unlocked = storage.set_trial_state_values
@@ -167,7 +151,7 @@ def _size(storage: optuna.storages.BaseStorage, name: str) -> int:
 class budgeted:
     """``objective`` as a trial function that records its owner and refuses trials beyond the budget.
 
-    A surplus trial (several workers started at once, see studies.within_budget) stops the study and
+    A surplus trial (several workers started at once, see budget.within_budget) stops the study and
     raises BudgetReached: pass it to ``optimize(catch=...)``; the trial ends FAIL and does not count.
     ``current`` is the number of the trial last started.
     """

@@ -1,10 +1,10 @@
 """Run a study with Optuna alone: one worker process per device, all sharing the study's storage.
 
 Each worker builds its SearchContext once and then loops ``study.optimize(n_trials=1)`` while the
-study's trial budget is not reached (:func:`search.studies.remaining_budget`); a trial that a race put
+study's trial budget is not reached (:func:`search.budget.remaining_budget`); a trial that a race put
 beyond the budget ends FAIL without running (:func:`search.runners.budgeted`). Before the workers start,
 the trials left RUNNING by dead workers are failed and their settings re-queued
-(:func:`search.studies.recover_dead_trials`), so a study stopped by Ctrl-C or ``kill -9`` resumes where it
+(:func:`search.budget.recover_dead_trials`), so a study stopped by Ctrl-C or ``kill -9`` resumes where it
 stopped: completed trials are kept and never re-run.
 """
 from __future__ import annotations
@@ -20,35 +20,29 @@ import torch
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from search.budget import FINISHED, BudgetReached, recover_dead_trials, remaining_budget
 from search.objectives import FusionObjective
-from search.runners import WorkerSetup, absolute_storage_url, budgeted, open_study
-from search.studies import BudgetReached, StudySpec, recover_dead_trials, remaining_budget
+from search.runners import WorkerSetup, budgeted, open_study
+from search.spec import StudySpec
 
 __all__ = ["run_local"]
 
 _logger = logging.getLogger(__name__)
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def run_local(spec: StudySpec, storage_url: str, *, data_root: str | os.PathLike | None,
-              text_root: str | os.PathLike | None, checkpoint_path: str | os.PathLike,
-              device: str | Sequence[str] = "cpu", n_workers: int | None = None, show_progress: bool = True,
-              cache_dir: str | os.PathLike | None = None, encoder: str = "auto",
-              batch_size: int | None = None) -> optuna.Study:
+def run_local(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, devices: Sequence[str] | None = None,
+              n_workers: int | None = None, show_progress: bool = True) -> optuna.Study:
     """Run the study ``spec`` in ``storage_url`` until it has ``spec.trials`` complete + pruned trials.
 
-    device: one device or a list; n_workers: worker processes (default one per device), spread over
-    the devices in turn. With one worker it runs in this process. Returns the study.
+    setup: checkpoint, load options, device and encoder of every worker; devices: spread the workers
+    over these devices in turn (default: ``setup.device``); n_workers: worker processes (default one
+    per device). With one worker it runs in this process. Returns the study.
     """
-    devices = [device] if isinstance(device, str) else list(device)
-    if not devices:
-        raise ValueError("device: expected a device name or a non-empty list of them")
+    devices = [setup.device] if not devices else list(devices)
     n_workers = len(devices) if n_workers is None else n_workers
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers: expected a positive integer, got {n_workers!r}")
-    storage_url = absolute_storage_url(storage_url)
-    setup = WorkerSetup.make(checkpoint_path, data_root=data_root, text_root=text_root, device=devices[0],
-                             cache_dir=cache_dir, encoder=encoder, batch_size=batch_size)
+    setup = setup.on(devices[0])
     study, _ = open_study(spec, storage_url, setup.checkpoint_path)
     recover_dead_trials(study)
     if remaining_budget(study, spec.trials) == 0:
@@ -120,7 +114,7 @@ class progress_bar:
         self.refresh_from(study)
 
     def refresh_from(self, study: optuna.Study) -> None:
-        trials = study.get_trials(deepcopy=False, states=_FINISHED)
+        trials = study.get_trials(deepcopy=False, states=FINISHED)
         complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         self._bar.n = min(len(trials), self._bar.total)
         if complete:

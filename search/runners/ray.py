@@ -31,9 +31,11 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from search.budget import BudgetReached, recover_dead_trials, remaining_budget
 from search.objectives import FusionObjective
-from search.runners import WorkerSetup, absolute_storage_url, budgeted, open_study
-from search.studies import BudgetReached, StudySpec, open_storage, recover_dead_trials, remaining_budget
+from search.runners import WorkerSetup, budgeted, open_study
+from search.spec import StudySpec
+from search.storage import load_study, open_storage
 
 __all__ = ["run_ray"]
 
@@ -102,7 +104,7 @@ def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
 
     class StudyCallback(tune.Callback):
         def __init__(self) -> None:
-            self.study = optuna.load_study(study_name=str(spec.name), storage=open_storage(storage_url))
+            self.study = load_study(open_storage(storage_url), spec.name, where=storage_url)
             self.bar = progress_bar(self.study, spec, show_progress)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -135,26 +137,23 @@ def _temp_dir() -> str | None:
     return None if len(base) <= _MAX_TEMP_DIR else f"/tmp/ray-{os.getuid()}"
 
 
-def run_ray(spec: StudySpec, storage_url: str, *, data_root: str | os.PathLike | None,
-            text_root: str | os.PathLike | None, checkpoint_path: str | os.PathLike, gpus_per_trial: float = 0,
+def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_trial: float = 0,
             cpus_per_trial: float = 1, max_concurrent: int = 2, address: str | None = None,
-            cache_dir: str | os.PathLike | None = None, encoder: str = "auto", batch_size: int | None = None,
             show_progress: bool = True) -> optuna.Study:
     """Run the study ``spec`` in ``storage_url`` on Ray Tune until it has ``spec.trials`` finished trials.
 
-    gpus_per_trial: GPUs per trial, fractions allowed (0: CPU); cpus_per_trial: CPUs per trial (also its
-    torch threads); max_concurrent: trials at once; address: an existing Ray cluster (None: start a local
-    one). The storage must be reachable from every node (a server database or a shared file).
+    setup: checkpoint, load options and encoder of every trial (its device follows from
+    ``gpus_per_trial``); gpus_per_trial: GPUs per trial, fractions allowed (0: CPU); cpus_per_trial:
+    CPUs per trial (also its torch threads); max_concurrent: trials at once; address: an existing Ray
+    cluster (None: start a local one). The storage must be reachable from every node (a server
+    database or a shared file).
     """
     if gpus_per_trial < 0 or cpus_per_trial <= 0:
         raise ValueError(f"resources: expected gpus_per_trial >= 0 and cpus_per_trial > 0, "
                          f"got {gpus_per_trial} and {cpus_per_trial}")
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
         raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
-    storage_url = absolute_storage_url(storage_url)
-    device = "cuda" if gpus_per_trial > 0 else "cpu"
-    setup = WorkerSetup.make(checkpoint_path, data_root=data_root, text_root=text_root, device=device,
-                             cache_dir=cache_dir, encoder=encoder, batch_size=batch_size)
+    setup = setup.on("cuda" if gpus_per_trial > 0 else "cpu")
     study, _ = open_study(spec, storage_url, setup.checkpoint_path)
     recover_dead_trials(study)
     samples = remaining_budget(study, spec.trials)

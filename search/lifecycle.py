@@ -1,0 +1,434 @@
+"""The study lifecycle as a Python API: launch, resume, export, status, report.
+
+``import search`` exposes these functions; ``are-search`` is argparse and formatting over them. Their
+keyword arguments carry the CLI's long option names with ``_`` (``search.launch(dataset="FBNELL",
+checkpoint="fusion", mode="fixed", trials=40, storage="sqlite:///s.db")``), they return a dataclass
+per command and raise the project's one-line errors (:mod:`search.errors`). Like the CLI they are an
+edge: options left unset fall back to the environment (``ARE_DATA_ROOT``, ``ARE_TEXT_ROOT``,
+``ARE_CHECKPOINT_ROOT``, ``ARE_CACHE_DIR``, ``ARE_STORAGE``), resolved once by :class:`LoadOptions`.
+
+Everything that makes a study resumable and reportable -- its spec (user attr ``spec``) and its
+launch record (``launch``: checkpoint sha256, encoder) -- is written here before the first trial runs,
+so a study launched from Python resumes from the CLI and the other way round. Reading commands
+(``status``, ``export``, ``report``) open the storage read-only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from search.errors import StudyError, UsageError
+from search.names import StudyName
+from search.options import LoadOptions
+from search.settings import TrialSettings
+from search.spec import SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
+from search.storage import StorageURL, default_storage, storage_state
+
+__all__ = [
+    "DEFAULT_STUDIES_DIR",
+    "STORAGE_ENV",
+    "LAUNCH_ATTR",
+    "BestTrial",
+    "RunResult",
+    "LaunchResult",
+    "ResumeResult",
+    "StudyStatus",
+    "StatusResult",
+    "ExportResult",
+    "ReportResult",
+    "resolve_storage",
+    "launch",
+    "resume",
+    "export",
+    "status",
+    "report",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: The folder of the default storage and reports, relative to the working directory.
+DEFAULT_STUDIES_DIR = Path("studies")
+#: The environment variable naming the default storage (before ``./studies/are-search.db``).
+STORAGE_ENV = "ARE_STORAGE"
+#: The study user attr holding the launch record (checkpoint sha256, encoder).
+LAUNCH_ATTR = "launch"
+_INPUT_KEYS = ("data_root", "text_root", "checkpoint_root", "cache_dir", "encoder", "offline", "device",
+               "batch_size", "threads")
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The best complete trial of a study: number, validation MRR, settings."""
+
+    trial: int
+    value: float
+    params: dict[str, Any]
+    settings: TrialSettings | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run of a study did: its name, storage (password masked), whether it was created now,
+    how many trials this run added, trial counts by state, the best trial, and the flags written."""
+
+    study: str
+    storage: str
+    created: bool
+    trials_added: int
+    budget: int
+    counts: dict[str, int]
+    best: BestTrial | None
+    notes: list[str] = field(default_factory=list)
+    exported: Any = None
+
+
+class LaunchResult(RunResult):
+    """The result of :func:`launch`."""
+
+
+class ResumeResult(RunResult):
+    """The result of :func:`resume`."""
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """One study of a storage: name, checkpoint and budget from its spec, counts, best trial."""
+
+    study: str
+    checkpoint: str | None
+    budget: int | None
+    counts: dict[str, int]
+    best: BestTrial | None
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """A storage (password masked), the state it was found in (``missing``, ``empty``, ``ready``,
+    ``unknown``) and its studies."""
+
+    storage: str
+    state: str
+    studies: list[StudyStatus]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Flags files written (``search.export.ExportedFlags``) and studies skipped with why."""
+
+    storage: str
+    written: list[Any]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """A report: the study, the folder, the files written and the numbers of ``summary.json``."""
+
+    study: str
+    storage: str
+    out_dir: Path
+    files: list[Path]
+    summary: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# the edge: options, storage, checkpoint
+
+
+def resolve_storage(storage: str | os.PathLike | StorageURL | None, spec_storage: str | None = None,
+                    env: Mapping[str, str] | None = None) -> StorageURL:
+    """The storage to use: ``storage``, else the spec's, else ``$ARE_STORAGE``, else ``./studies/are-search.db``."""
+    env = os.environ if env is None else env
+    chosen = storage or spec_storage or env.get(STORAGE_ENV)
+    return StorageURL.parse(chosen) if chosen else default_storage(DEFAULT_STUDIES_DIR)
+
+
+def _options(options: LoadOptions | None, given: Mapping[str, Any]) -> LoadOptions:
+    values = {key: given.get(key) for key in _INPUT_KEYS}
+    if options is None:
+        return LoadOptions.resolve(**values)
+    return options.replace(**values)
+
+
+def _checkpoint_file(value: str, options: LoadOptions) -> Path:
+    from search.checkpoints import resolve_checkpoint
+
+    return resolve_checkpoint(value, root=options.checkpoint_root,
+                              cache_dir=Path(options.cache_dir) / "checkpoints" if options.cache_dir else None,
+                              download=options.download)
+
+
+def _profile_of(path: Path) -> str:
+    from are_model.checkpoint import CheckpointError, detect_profile, read_state_dict
+
+    profile = detect_profile(read_state_dict(path).keys())
+    if profile is None:
+        raise CheckpointError(f"{path}: no ULTRA/SEMMA/ARE keys found")
+    return profile
+
+
+def best_of(study: Any) -> BestTrial | None:
+    """The best complete trial of ``study`` (ties: the earliest), or None."""
+    from search.export import best_trial
+
+    try:
+        trial = best_trial(study)
+    except StudyError:
+        return None
+    return BestTrial(trial.number, float(trial.value), dict(trial.params), TrialSettings.maybe_from_trial(trial))
+
+
+# ---------------------------------------------------------------------------------------------
+# launch / resume
+
+
+def _check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
+    """Refuse to continue a study with another checkpoint or space; notes for what is kept as stored."""
+    from search.budget import FINISHED
+    from search.spaces import SearchSpace
+
+    notes: list[str] = []
+    stored_launch = study.user_attrs.get(LAUNCH_ATTR)
+    if isinstance(stored_launch, dict):
+        old, new = stored_launch.get("checkpoint_sha256"), launch.get("checkpoint_sha256")
+        if old and new and old != new:
+            raise StudyError(f"study {study.study_name} was run with another checkpoint (sha256 {old[:12]}..., "
+                             f"now {new[:12]}...); use another --storage or dataset name")
+        old, new = stored_launch.get("encoder"), launch.get("encoder")
+        if old and new and old != new:
+            _logger.warning("study %s was launched with text encoder %r, now %r: if they make different vectors, "
+                            "old and new trials measure different models", study.study_name, old, new)
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if isinstance(stored, dict) and (SearchSpace(spec.mode, stored.get("space") or {}).params
+                                     != SearchSpace(spec.mode, spec.space).params):
+        raise StudyError(f"study {study.study_name} was run with search space {stored.get('space')}, "
+                         f"not {spec.space}; use another --storage or dataset name")
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if finished > spec.trials:
+        notes.append(f"study {study.study_name} already has {finished} finished trials, more than --trials "
+                     f"{spec.trials}: nothing to run")
+    return notes
+
+
+def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: Mapping[str, Any],
+         flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult]) -> RunResult:
+    from are_model.data import resolve_dataset_name
+    from search.budget import FINISHED, trial_counts
+    from search.checkpoints import sha256_of
+    from search.runners import WorkerSetup, open_study
+
+    ray_only = {key: run.get(key) for key in ("gpus_per_trial", "cpus_per_trial", "max_concurrent", "address")}
+    if run.get("ray"):
+        if options.device is not None or run.get("workers") is not None:
+            raise UsageError("with --ray, Ray places the trials: use --gpus-per-trial / --cpus-per-trial / "
+                             "--max-concurrent instead of --device / --workers")
+    else:
+        given = ["--" + key.replace("_", "-") for key, value in ray_only.items() if value is not None]
+        if given:
+            raise UsageError(f"only with --ray: {', '.join(given)}")
+    resolve_dataset_name(spec.dataset)
+    path = _checkpoint_file(spec.checkpoint, options)
+    profile = _profile_of(path)
+    if profile not in ("are-mix", "are-fusion"):
+        raise UsageError(f"a fusion search needs an ARE checkpoint (are-mix or are-fusion); "
+                         f"{spec.checkpoint} is {profile}")
+    device = "cpu" if run.get("ray") else options.resolved_device()
+    if options.threads is not None:
+        import torch
+
+        torch.set_num_threads(options.threads)
+    launch_record = {"checkpoint_sha256": sha256_of(path), "encoder": encoder}
+    study, created = open_study(spec, url.url, path)
+    notes = [] if created else _check_compatible(study, spec, launch_record)
+    if notes:  # more finished trials than asked for: the stored spec (and budget) stay as they are
+        spec = stored_spec(study)
+    else:
+        study.set_user_attr(SPEC_ATTR, spec.to_attr())
+        study.set_user_attr(LAUNCH_ATTR, launch_record)
+    before = len(study.get_trials(deepcopy=False, states=FINISHED))
+    setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
+    if not notes:
+        if run.get("ray"):
+            from search.runners.ray import run_ray
+
+            study = run_ray(spec, url.url, setup, show_progress=progress,
+                            **{k: v for k, v in ray_only.items() if v is not None})
+        else:
+            from search.runners.local import run_local
+
+            study = run_local(spec, url.url, setup, n_workers=run.get("workers"), show_progress=progress)
+    after = len(study.get_trials(deepcopy=False, states=FINISHED))
+    best = best_of(study)
+    exported = None
+    if flags is not None and best is not None:
+        from search.export import export_study
+
+        exported = export_study(study, Path(flags))
+    return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
+                       notes, exported)
+
+
+def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = None, checkpoint: str | None = None,
+           mode: str | None = None, trials: int | None = None, seed: int | None = None, sampler: str | None = None,
+           pruner: str | None = None, storage: str | os.PathLike | None = None, workers: int | None = None,
+           ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
+           max_concurrent: int | None = None, address: str | None = None, flags: str | os.PathLike | None = None,
+           progress: bool = False, options: LoadOptions | None = None, **inputs: Any) -> LaunchResult:
+    """Start a study, or continue the study of the same (dataset, mode), until it has ``trials`` finished trials.
+
+    spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
+    ``checkpoint`` are required. inputs: ``data_root``, ``text_root``, ``checkpoint_root``, ``cache_dir``,
+    ``encoder``, ``offline``, ``device``, ``batch_size``, ``threads`` (see :class:`LoadOptions`), or a
+    whole ``options``. progress: show progress bars on stderr. flags: export the best settings there
+    when done. Raises StudyError / UsageError / CheckpointError / DatasetError (one line each);
+    KeyboardInterrupt propagates after the interrupted trial is re-queued.
+    """
+    unknown = set(inputs) - set(_INPUT_KEYS)
+    if unknown:
+        raise TypeError(f"launch() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    overrides = dict(dataset=dataset, checkpoint=checkpoint, mode=mode, trials=trials, seed=seed, sampler=sampler,
+                     pruner=pruner)
+    if spec_file is not None:
+        spec = merge_overrides(load_study_spec(spec_file), **overrides)
+    else:
+        missing = [f"--{key}" for key in ("dataset", "checkpoint") if overrides[key] is None]
+        if missing:
+            raise UsageError(f"launch needs {' and '.join(missing)} (or a study spec file)")
+        spec = spec_from_values(overrides, "command line")
+    opts = _options(options, inputs)
+    url = resolve_storage(storage, spec.storage)
+    run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+               max_concurrent=max_concurrent, address=address)
+    return _run(spec, url, opts, encoder=opts.encoder or "auto", run=run, flags=flags, progress=progress,
+                result_type=LaunchResult)
+
+
+def resume(study: str, *, trials: int | None = None, storage: str | os.PathLike | None = None,
+           workers: int | None = None, ray: bool = False, gpus_per_trial: float | None = None,
+           cpus_per_trial: float | None = None, max_concurrent: int | None = None, address: str | None = None,
+           flags: str | os.PathLike | None = None, progress: bool = False, options: LoadOptions | None = None,
+           **inputs: Any) -> ResumeResult:
+    """Continue ``study`` (``<dataset>/<mode>``, any spelling of the dataset) from its stored spec.
+
+    trials: a new total budget (default: the stored one). The encoder is the one the study was
+    launched with unless ``encoder`` is given. Other arguments as :func:`launch`.
+    """
+    from search.storage import load_study
+
+    unknown = set(inputs) - set(_INPUT_KEYS)
+    if unknown:
+        raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    url = resolve_storage(storage)
+    found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
+    spec = stored_spec(found)
+    if trials is not None:
+        spec = merge_overrides(spec, trials=trials)
+    stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
+    opts = _options(options, inputs)
+    run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+               max_concurrent=max_concurrent, address=address)
+    return _run(spec, url, opts, encoder=opts.encoder or stored_launch.get("encoder") or "auto", run=run,
+                flags=flags, progress=progress, result_type=ResumeResult)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading commands
+
+
+def _open_read_only(url: StorageURL) -> Any:
+    from search.storage import open_storage
+
+    return open_storage(url, read_only=True)
+
+
+def status(*, storage: str | os.PathLike | None = None) -> StatusResult:
+    """Every study of the storage with its trial counts and best trial; the storage is only read.
+
+    A storage that does not exist or holds no schema gives an empty list and its state, not an error.
+    """
+    import optuna
+
+    from search.budget import trial_counts
+    from search.storage import list_studies
+
+    url = resolve_storage(storage)
+    state = storage_state(url)
+    if state.state in ("missing", "empty"):
+        return StatusResult(url.safe, state.state, [])
+    backend = _open_read_only(url)
+    entries = []
+    for summary in list_studies(backend):
+        study = optuna.load_study(study_name=summary.study_name, storage=backend)
+        stored = study.user_attrs.get(SPEC_ATTR) if isinstance(study.user_attrs.get(SPEC_ATTR), dict) else {}
+        entries.append(StudyStatus(summary.study_name, stored.get("checkpoint"), stored.get("trials"),
+                                   trial_counts(study), best_of(study)))
+    return StatusResult(url.safe, "ready", entries)
+
+
+def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
+           all: str | os.PathLike | None = None, storage: str | os.PathLike | None = None) -> ExportResult:  # noqa: A002
+    """Write a study's best settings into ``flags`` (edited in place), or with ``all=DIR`` one
+    ``DIR/<dataset>/flags.yaml`` per dataset (the better of its fixed and learnable studies).
+
+    ``all`` is the CLI's ``--all``. The storage is only read. Raises UsageError for a wrong
+    combination, StudyError / FlagsError (one line) otherwise; with ``all`` nothing is written unless
+    every file can be.
+    """
+    from search.export import export_all, export_study
+    from search.storage import load_study
+
+    url = resolve_storage(storage)
+    if all is not None:
+        if study is not None or flags is not None:
+            raise UsageError("export --all DIR takes no STUDY and no --flags")
+        done = export_all(_open_read_only(url), Path(all))
+        return ExportResult(url.safe, list(done.written), list(done.skipped))
+    if study is None or flags is None:
+        raise UsageError("export needs STUDY and --flags PATH (or --all DIR)")
+    found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
+    return ExportResult(url.safe, [export_study(found, Path(flags))])
+
+
+def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
+           storage: str | os.PathLike | None = None, progress: bool = False, options: LoadOptions | None = None,
+           **inputs: Any) -> ReportResult:
+    """Plots and summary of ``study``, and its best setting against the baselines on the test split.
+
+    out: the report folder (default ``./studies/reports/<dataset>_<mode>``); n_boot, seed: the paired
+    bootstrap's resamples and seed. The storage is only read.
+    """
+    from search.engine import SearchContext
+    from search.report import write_report
+    from search.storage import load_study
+    from search.values import non_negative_int, positive_int
+
+    unknown = set(inputs) - set(_INPUT_KEYS)
+    if unknown:
+        raise TypeError(f"report() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    n_boot = positive_int(n_boot, "--n-boot")
+    seed = non_negative_int(seed, "--seed")
+    url = resolve_storage(storage)
+    found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
+    spec = stored_spec(found)
+    opts = _options(options, inputs)
+    name = StudyName.parse(found.study_name)
+    folder = Path(out) if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}"
+    path = _checkpoint_file(spec.checkpoint, opts)
+    device = opts.resolved_device()
+    if opts.threads is not None:
+        import torch
+
+        torch.set_num_threads(opts.threads)
+    stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
+    encoder = opts.encoder or stored_launch.get("encoder") or "auto"
+    context = SearchContext(spec.dataset, path, data_root=opts.data_root, text=opts.text(encoder), device=device,
+                            batch_size=opts.batch_size, cache_dir=opts.cache_dir, download=opts.download)
+    written = write_report(found, context, folder, spec=spec, n_boot=n_boot, seed=seed, show_progress=progress)
+    return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)

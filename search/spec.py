@@ -1,0 +1,175 @@
+"""Study specs: :class:`StudySpec`, one study as a reviewable file, validated once where it enters.
+
+A spec comes from a YAML file (``studies/<dataset>.yaml``, read by :func:`search.yamlio.read_yaml`),
+from keyword arguments of the Python API, or from CLI flags; flags and keywords override the file
+(:func:`merge_overrides`). Whatever the source, every value passes the same rules
+(:mod:`search.values`), the dataset is stored in the loader's canonical spelling and the storage as
+an absolute URL, so a spec that exists is valid.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from search.errors import AreSearchError, StudyError
+from search.names import MODES, StudyName, canonical_dataset
+from search.pruners import PRUNERS
+from search.samplers import SAMPLERS
+from search.values import as_number, bounds, choice, non_empty_str, non_negative_int, positive_int
+
+__all__ = ["StudySpec", "SPEC_ATTR", "load_study_spec", "merge_overrides", "spec_from_values", "stored_spec",
+           "DEFAULTS"]
+
+#: The study user attr that stores the spec a study was launched with.
+SPEC_ATTR = "spec"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """One study: what it searches (dataset, checkpoint, mode, space), how (sampler, pruner, seed,
+    budget per trial) and how long (``trials``: finished trials to reach).
+
+    dataset: canonical dataset name; checkpoint: a checkpoint name (``fusion``) or file path as given;
+    space: parameter -> ``[low, high]``, a pinned number, or ``frozen`` (see :mod:`search.spaces`);
+    budget: what one trial may spend (see :class:`search.objectives.Budget`); storage: the absolute
+    storage URL a spec file names (None: the caller's default).
+    """
+
+    dataset: str
+    checkpoint: str
+    mode: str = "fixed"
+    trials: int = 40
+    seed: int = 0
+    sampler: str = "gp"
+    pruner: str = "median"
+    space: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None
+
+    @property
+    def name(self) -> StudyName:
+        """The study's name ``<dataset>/<mode>``."""
+        return StudyName(self.dataset, self.mode)
+
+    def to_attr(self) -> dict[str, Any]:
+        """The JSON-ready dict stored as the study's ``spec`` user attr (without the storage)."""
+        values = dataclasses.asdict(self)
+        values["storage"] = None  # where the study lives is not part of it
+        return values
+
+
+#: Defaults of the optional keys (shown by ``--help``).
+DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(StudySpec)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+_FIELDS = {f.name for f in dataclasses.fields(StudySpec)}
+_REQUIRED = ("dataset", "checkpoint")
+
+
+def _space(space: Any, where: str) -> dict[str, Any]:
+    if not isinstance(space, Mapping):
+        raise StudyError(f"{where}: key 'space': expected a mapping of parameter -> [low, high]")
+    checked: dict[str, Any] = {}
+    for key, raw in space.items():
+        label = f"{where}: key 'space.{key}'"
+        if not isinstance(key, str) or not key:
+            raise StudyError(f"{label}: parameter names must be strings")
+        if raw == "frozen":
+            checked[key] = raw
+        elif isinstance(raw, (list, tuple)):
+            checked[key] = list(bounds(raw, label))
+        else:
+            number = as_number(raw)
+            if number is None:
+                raise StudyError(f"{label}: expected [low, high], a number or 'frozen', got {raw!r}")
+            checked[key] = number
+    return checked
+
+
+def _budget(budget: Any, where: str) -> dict[str, int]:
+    if not isinstance(budget, Mapping):
+        raise StudyError(f"{where}: key 'budget': expected a mapping of name -> positive integer")
+    return {str(key): positive_int(value, f"{where}: key 'budget.{key}'") for key, value in budget.items()}
+
+
+def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None = None) -> StudySpec:
+    """Validate plain values into a StudySpec; errors name ``where`` (a file or "command line") and the key.
+
+    Relative storage paths resolve against ``base`` (default: the working directory).
+    """
+    from are_model.data import UnknownDatasetError
+    from search.spaces import SearchSpace
+    from search.storage import StorageURL
+
+    for key in values:
+        if key not in _FIELDS:
+            raise StudyError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(_FIELDS))})")
+    for key in _REQUIRED:
+        if values.get(key) is None:
+            raise StudyError(f"{where}: key {key!r} is required")
+    out = {**DEFAULTS, **{k: v for k, v in values.items() if v is not None or k == "storage"}}
+    try:
+        out["dataset"] = canonical_dataset(non_empty_str(out["dataset"], f"{where}: key 'dataset'"))
+        out["checkpoint"] = non_empty_str(out["checkpoint"], f"{where}: key 'checkpoint'")
+        out["mode"] = choice(out["mode"], MODES, f"{where}: key 'mode'")
+        out["sampler"] = choice(out["sampler"], SAMPLERS, f"{where}: key 'sampler'")
+        out["pruner"] = choice(out["pruner"], PRUNERS, f"{where}: key 'pruner'")
+        out["trials"] = positive_int(out["trials"], f"{where}: key 'trials'")
+        out["seed"] = non_negative_int(out["seed"], f"{where}: key 'seed'")
+        out["space"] = _space(out["space"] if out["space"] is not None else {}, where)
+        out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)
+        if out.get("storage") is not None:
+            if not isinstance(out["storage"], (str, os.PathLike)):
+                raise StudyError(f"{where}: key 'storage': expected a URL string, got {out['storage']!r}")
+            out["storage"] = StorageURL.parse(out["storage"], base).url
+    except AreSearchError as exc:
+        raise StudyError(str(exc)) from None
+    except UnknownDatasetError as exc:
+        raise StudyError(f"{where}: key 'dataset': {exc}") from None
+    try:
+        SearchSpace(out["mode"], out["space"])  # the space's own rules (names, log bounds, simplex)
+        from search.objectives import parse_budget
+
+        parse_budget(out["mode"], out["budget"])
+    except AreSearchError as exc:
+        raise StudyError(f"{where}: {exc}") from None
+    return StudySpec(**out)
+
+
+def load_study_spec(path: str | os.PathLike) -> StudySpec:
+    """Read and validate a study spec file; errors name the file, the line or the key."""
+    from search.yamlio import read_yaml
+
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise StudyError(f"{path}: a study spec must be a mapping of keys, got {type(data).__name__}")
+    return spec_from_values(data, str(path))
+
+
+def merge_overrides(spec: StudySpec, **overrides: Any) -> StudySpec:
+    """A copy of ``spec`` with the given values (None means "not given"), validated again.
+
+    ``space`` and ``budget`` update the spec's mappings key by key.
+    """
+    values = dataclasses.asdict(spec)
+    for key, value in overrides.items():
+        if key not in _FIELDS:
+            raise StudyError(f"command line: unknown study setting {key!r}")
+        if value is None:
+            continue
+        values[key] = {**values[key], **value} if key in ("space", "budget") and isinstance(value, Mapping) else value
+    return spec_from_values(values, "command line")
+
+
+def stored_spec(study: Any) -> StudySpec:
+    """The StudySpec a study was launched with (its ``spec`` user attr); StudyError when it has none."""
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if not isinstance(stored, Mapping) or "dataset" not in stored or "checkpoint" not in stored:
+        raise StudyError(f"study {study.study_name} has no stored spec (it was not made by are-search); "
+                         "launch it again with the same settings")
+    values = {k: v for k, v in stored.items() if k in _FIELDS}
+    values["storage"] = None
+    return spec_from_values(values, f"study {study.study_name}")
