@@ -7,8 +7,9 @@
    ``$ARE_CHECKPOINT_ROOT``), used as it is;
 2. ``<cache_dir>/<name>.pth`` in the download cache (default ``~/.cache/are-search/checkpoints``) when
    its sha256 is the published one;
-3. a download from the public URL into the cache (``are_model.data.download.fetch_url``: urllib, written
-   atomically), checked against the recorded sha256, then moved into place with ``os.replace``.
+3. a download from the public URL into the cache (``are_model.data.download.fetch_url``: urllib, through
+   the project's one atomic write ``are_model.fileio.atomic_write``), checked against the recorded sha256
+   before it is renamed into place, so a corrupt download never lands under the final name.
 
 Every URL points at a fixed commit of the repository that publishes the file, so the bytes cannot
 change under a name; the sha256 values are those of the published files.
@@ -17,7 +18,6 @@ Nothing here reads the environment or the working directory: roots and folders a
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import urllib.error
@@ -146,23 +146,21 @@ def download_checkpoint(entry: KnownCheckpoint, cache_dir: str | os.PathLike, *,
     Raises CheckpointDownloadError naming the checkpoint and its URL on any failure; a partial or
     corrupt download never lands under the final name.
     """
-    cache = Path(cache_dir).expanduser()
-    target = cache / entry.file_name
+    target = Path(cache_dir).expanduser() / entry.file_name
     where = f"cannot download checkpoint {entry.name!r} from {entry.url}"
-    # a name of this process's own, so that two processes fetching at once do not move each other's file
-    partial = cache / f".{entry.file_name}.{os.getpid()}.download"
-    _logger.info("downloading checkpoint %s from %s", entry.name, entry.url)
-    try:
-        fetch_url(entry.url, partial, timeout=timeout)
-        got = sha256_file(partial)
+
+    def verify(downloaded: Path) -> None:  # runs on the temporary file, before it is renamed onto target
+        got = sha256_file(downloaded)
         if got != entry.sha256:
             raise CheckpointDownloadError(f"{where}: sha256 {got[:12]}... is not the published {entry.sha256[:12]}...")
-        os.replace(partial, target)
+
+    _logger.info("downloading checkpoint %s from %s", entry.name, entry.url)
+    try:
+        # atomic_write's temporary file has a name of this process's own, so two processes fetching at
+        # once never rename each other's file; a failed or corrupt download leaves nothing behind
+        fetch_url(entry.url, target, timeout=timeout, verify=verify)
     except OSError as error:  # urllib's URLError / HTTPError are OSErrors too
         raise CheckpointDownloadError(f"{where}: {_reason(error)}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
     _logger.info("checkpoint %s saved to %s", entry.name, target)
     return target
 

@@ -26,6 +26,7 @@ from search.options import LoadOptions
 from search.settings import TrialSettings
 from search.spec import SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
 from search.storage import StorageURL, default_storage, storage_state
+from search.values import path as path_rule
 
 __all__ = [
     "DEFAULT_STUDIES_DIR",
@@ -270,7 +271,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     if flags is not None and best is not None:
         from search.export import export_study
 
-        exported = export_study(study, Path(flags))
+        exported = export_study(study, path_rule(flags, "--flags"))
     return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
                        notes, exported)
 
@@ -388,12 +389,12 @@ def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
     if all is not None:
         if study is not None or flags is not None:
             raise UsageError("export --all DIR takes no STUDY and no --flags")
-        done = export_all(_open_read_only(url), Path(all))
+        done = export_all(_open_read_only(url), path_rule(all, "--all"))
         return ExportResult(url.safe, list(done.written), list(done.skipped))
     if study is None or flags is None:
         raise UsageError("export needs STUDY and --flags PATH (or --all DIR)")
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
-    return ExportResult(url.safe, [export_study(found, Path(flags))])
+    return ExportResult(url.safe, [export_study(found, path_rule(flags, "--flags"))])
 
 
 def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
@@ -419,7 +420,8 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     spec = stored_spec(found)
     opts = _options(options, inputs)
     name = StudyName.parse(found.study_name)
-    folder = Path(out) if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}"
+    folder = path_rule(out if out is not None else
+                       DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out")
     path = _checkpoint_file(spec.checkpoint, opts)
     device = opts.resolved_device()
     if opts.threads is not None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from search.values import path
+
 __all__ = ["LoadOptions", "ENV_VARS"]
 
 #: option -> the environment variable it falls back to.
@@ -79,13 +81,18 @@ class LoadOptions:
         for key, var in ENV_VARS.items():
             if values.get(key) is None and env.get(var):
                 values[key] = env[var]
-        home_cache = Path(os.path.expanduser("~/.cache/are-search"))
-        values.setdefault("cache_dir", str(home_cache))
+        values.setdefault("cache_dir", "~/.cache/are-search")
         for key in _PATHS:
             if values.get(key) is not None:
-                path = Path(os.path.expanduser(os.fspath(values[key])))
-                values[key] = os.path.abspath(path if path.is_absolute() else (base or Path.cwd()) / path)
+                values[key] = str(path(values[key], "--" + key.replace("_", "-"), base))
         values.setdefault("data_root", str(Path(values["cache_dir"]) / "raw"))
+        encoder = values.get("encoder")
+        if isinstance(encoder, str) and encoder.startswith("jina:"):
+            local = encoder[len("jina:"):]  # a local copy, or a hub id left as it is
+            if os.path.exists(os.path.expanduser(local)):
+                values["encoder"] = "jina:" + str(path(local, "--encoder", base))
+        elif isinstance(encoder, str) and encoder not in ("auto", "minilm", "jina"):
+            values["encoder"] = str(path(encoder, "--encoder", base))  # a file of precomputed vectors
         return cls(**values)
 
     def replace(self, **changes: Any) -> "LoadOptions":

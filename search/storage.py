@@ -31,6 +31,7 @@ from optuna.exceptions import DuplicatedStudyError, ExperimentalWarning
 
 from search.errors import StorageError, StudyError
 from search.names import StudyName
+from search.values import path as path_rule
 
 __all__ = [
     "MAX_RETRY",
@@ -61,11 +62,8 @@ _JOURNAL_SUFFIXES = (".log", ".jsonl")
 _EXPECTED = "expected sqlite:///FILE, postgresql://..., mysql://..., journal:FILE or a .db/.log path"
 
 
-def _absolute(path: str, base: Path | None) -> Path:
-    expanded = Path(os.path.expanduser(path))
-    if not expanded.is_absolute():
-        expanded = (base if base is not None else Path.cwd()) / expanded
-    return Path(os.path.abspath(expanded))
+def _absolute(text: str, base: Path | None) -> Path:
+    return path_rule(text, "storage URL", base)
 
 
 @dataclass(frozen=True)

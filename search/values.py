@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from search.errors import UsageError
@@ -23,6 +25,7 @@ __all__ = [
     "choice",
     "non_empty_str",
     "bounds",
+    "path",
     "argparse_type",
 ]
 
@@ -107,6 +110,19 @@ def bounds(raw: Any, what: str) -> tuple[float, float]:
     if low > high:
         raise UsageError(f"{what}: low {low} is above high {high}")
     return low, high
+
+
+def path(value: Any, what: str, base: Path | None = None) -> Path:
+    """A file or folder path: ``~`` expanded, made absolute against ``base`` (default: the working
+    directory) and normalised, once, where it enters (options, spec fields, storage URLs)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{what}: expected a path, got {value!r}")
+    expanded = Path(os.path.expanduser(value))
+    if not expanded.is_absolute():
+        expanded = (base if base is not None else Path.cwd()) / expanded
+    return Path(os.path.abspath(expanded))
 
 
 def argparse_type(rule: Callable[[Any, str], T], flag: str) -> Callable[[str], T]:

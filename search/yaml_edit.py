@@ -152,7 +152,7 @@ class _Document:
     root: _Node | None
     explicit_end: int | None  # index of a closing '...'
     aliases: list[_Node]
-    multiline_scalars: list[tuple[int, int]]
+    scalars: list[tuple[int, int]]  # the span of every scalar
 
 
 def _node(events: list, i: int, anchors: dict[str, _Node], doc: _Document) -> tuple[_Node, int]:
@@ -167,8 +167,7 @@ def _node(events: list, i: int, anchors: dict[str, _Node], doc: _Document) -> tu
         node = _Node("scalar", value=event.value, style=event.style, tag=event.tag, anchor=event.anchor, **common)
         if event.anchor:
             anchors[event.anchor] = node
-        if "\n" in event.value or _BREAK_RE.search(event.value) or event.style in ("|", ">"):
-            doc.multiline_scalars.append((node.start, node.end))
+        doc.scalars.append((node.start, node.end))
         return node, i + 1
     mapping = isinstance(event, MappingStartEvent)
     assert mapping or isinstance(event, SequenceStartEvent), event
@@ -201,7 +200,8 @@ def _policy(text: str, where: str) -> Any:
     try:
         return load_yaml_text(text, where)
     except YamlError as exc:
-        raise FlagsError(str(exc)) from None
+        hint = "; write spaces instead of the tab" if "'\\t'" in str(exc) else ""
+        raise FlagsError(f"{exc}{hint}") from None
 
 
 def _document(text: str, where: str) -> tuple[_Document, Any]:
@@ -216,7 +216,7 @@ def _document(text: str, where: str) -> tuple[_Document, Any]:
         line = starts[1].start_mark.line + 1
         raise FlagsError(f"{where}:{line}: a second YAML document starts here; flags.yaml must hold one document")
     data = _policy(text, where)
-    doc = _Document(root=None, explicit_end=None, aliases=[], multiline_scalars=[])
+    doc = _Document(root=None, explicit_end=None, aliases=[], scalars=[])
     if starts:
         i = events.index(starts[0]) + 1
         doc.root, i = _node(events, i, {}, doc)
@@ -275,10 +275,6 @@ def _next_line(text: str, index: int) -> int | None:
     return match.end() if match else None
 
 
-class _Refused(Exception):
-    """An entry this module will not edit; ``str`` is the one-line reason (with file and line)."""
-
-
 def _value_edit(text: str, key: _Node, value: _Node, name: str, literal: bool | float,
                 flow: bool, indent: str, newline: str, where: str) -> _Edit:
     """The edit that makes entry ``key: value`` hold ``literal``."""
@@ -287,7 +283,7 @@ def _value_edit(text: str, key: _Node, value: _Node, name: str, literal: bool | 
     colon = colon if colon < len(text) and text[colon] == ":" else None
     if value.kind in ("mapping", "sequence"):
         kind = "a list" if value.kind == "sequence" else "a mapping"
-        raise _Refused(f"{at} holds {kind}, not a single value; replace it by hand")
+        raise FlagsError(f"{at} holds {kind}, not a single value; replace it by hand")
     if value.kind == "alias":  # the anchored node stays where it is, this key gets its own value
         return _Edit(value.start, value.end, _literal(literal), name)
     if value.start == value.end:  # no value written at all
@@ -310,17 +306,10 @@ def _value_edit(text: str, key: _Node, value: _Node, name: str, literal: bool | 
     header_end = _BREAK_RE.search(text, start, value.end)
     header = text[start:header_end.start() if header_end else value.end]
     comment = re.search(r"[ \t]+#.*\Z", header)
-    end = value.end
-    lines = list(_BREAK_RE.finditer(text, start, value.end))
-    content_end = start
-    for match in [None, *lines]:  # the end of the last line (header or content) with something on it
-        line_from = start if match is None else match.end()
-        following = _BREAK_RE.search(text, line_from, value.end)
-        line_to = following.start() if following else value.end
-        if text[line_from:line_to].strip(" \t"):
-            content_end = following.end() if following else value.end
-            end_break = following.group() if following else ""
-    end = content_end
+    end, end_break = value.end, ""
+    for line in re.finditer(r"([^\r\n]*)(\r\n|\r|\n|\Z)", text[start:value.end]):
+        if line.group(1).strip(" \t"):  # the last line (header or content) with something on it
+            end, end_break = start + line.end(), line.group(2)
     return _Edit(start, end, new + (comment.group() if comment else "") + end_break, name)
 
 
@@ -329,7 +318,31 @@ def _entry_line_start(text: str, key: _Node) -> int:
     i = key.start - 1
     while i >= 0 and text[i] in " \t\r\n":
         i -= 1
-    return _line_start(text, i if i >= 0 and text[i] == "?" else key.start)
+    explicit = i >= 0 and text[i] == "?" and not text[_line_start(text, i):i].strip(" \t")
+    return _line_start(text, i if explicit else key.start)
+
+
+def _flow_appends(text: str, root: _Node, missing: list[str], flags: dict[str, bool | float]) -> list[_Edit]:
+    """Edits that add ``missing`` keys to the ``{...}`` flow mapping ``root`` before its ``}``."""
+    entries = [f"{name}: {_literal(flags[name])}" for name in missing]
+    if not root.items:  # {}: right after the '{'
+        at = root.open_end
+        texts = [entries[0]] + [", " + entry for entry in entries[1:]]
+    else:
+        last_key, last_value = root.items[-1]
+        at = max(last_key.end, last_value.end)
+        if last_value.start == last_value.end:  # {..., key} or {..., key:}
+            colon = _skip_blank(text, last_key.end)
+            if text[colon] == ":":
+                at = colon + 1
+        after = _skip_blank(text, at)
+        if text[after] == ",":  # a trailing comma: add after it and keep one at the end
+            at = after + 1
+            texts = [f" {entry}," for entry in entries]
+        else:
+            lead = " , " if text[at - 1] == ":" else ", "  # 'key:,' would read as the key 'key:'
+            texts = [lead + entry for entry in entries]
+    return [_Edit(at, at, t, name, seq) for seq, (t, name) in enumerate(zip(texts, missing))]
 
 
 def _plan(text: str, doc: _Document, flags: dict[str, bool | float], comment: str, where: str) -> list[_Edit]:
@@ -350,7 +363,7 @@ def _plan(text: str, doc: _Document, flags: dict[str, bool | float], comment: st
     # the previous are-search comment goes (a line inside a multi-line scalar is content, not a comment)
     for line in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n|\Z)", text):
         if line.group() and line.group().lstrip(" \t").startswith(COMMENT_MARKER) and not any(
-            s < line.start() < e for s, e in doc.multiline_scalars
+            s < line.start() < e for s, e in doc.scalars
         ):
             edits.append(_Edit(line.start(), line.end(), "", None))
 
@@ -363,10 +376,7 @@ def _plan(text: str, doc: _Document, flags: dict[str, bool | float], comment: st
     written_values = {id(value) for _, value in present.values()}
     first_line: int | None = None
     for name, (key, value) in present.items():
-        try:
-            edits.append(_value_edit(text, key, value, name, flags[name], flow, indent, newline, where))
-        except _Refused as refusal:
-            raise FlagsError(str(refusal)) from None
+        edits.append(_value_edit(text, key, value, name, flags[name], flow, indent, newline, where))
         if value.kind == "scalar" and value.anchor:
             for alias in doc.aliases:
                 if alias.target is value and id(alias) not in written_values:
@@ -374,41 +384,29 @@ def _plan(text: str, doc: _Document, flags: dict[str, bool | float], comment: st
                         f"{where}:{key.line}: key {name!r}: its value &{value.anchor} is also used at line "
                         f"{alias.line} (*{value.anchor}), which writing it would change; edit it by hand"
                     )
-        line = _line_start(text, root.start) if flow else _entry_line_start(text, key)
+        line = _entry_line_start(text, key)
         first_line = line if first_line is None else min(first_line, line)
 
     comment_line = f"{indent}{COMMENT_MARKER} {' '.join(comment.split())}".rstrip() + newline
     missing = [name for name in flags if name not in present]
-    seq = 0
+    if flow:  # the comment goes above the line that opens the mapping
+        first_line = _line_start(text, root.start)
+    if first_line is not None:
+        edits.append(_Edit(first_line, first_line, comment_line, None, -1))
     if flow and missing:
-        at = _line_start(text, root.start)
-        edits.append(_Edit(at, at, comment_line, None, seq := seq + 1))
-        entries = ", ".join(f"{name}: {_literal(flags[name])}" for name in missing)
-        if not root.items:
-            edits.append(_Edit(root.open_end, root.open_end, entries, None))
-        else:
-            last_key, last_value = root.items[-1]
-            last = max(last_key.end, last_value.end)
-            if last_value.start == last_value.end:
-                colon = _skip_blank(text, last_key.end)
-                if colon < len(text) and text[colon] == ":":
-                    last = colon + 1
-            after = _skip_blank(text, last)
-            if text[after] == ",":  # a trailing comma: add after it and keep one at the end
-                edits.append(_Edit(after + 1, after + 1, f" {entries},", None))
-            else:
-                lead = " , " if text[last - 1] == ":" else ", "
-                edits.append(_Edit(last, last, lead + entries, None))
+        edits.extend(_flow_appends(text, root, missing, flags))
     elif missing:
         at = doc.explicit_end if doc.explicit_end is not None else len(text)
-        if at > 0 and text[at - 1] not in "\r\n":
+        before = at  # the last character kept before ``at`` (a removed comment line is not kept)
+        while any(e.text == "" and e.end == before and e.start < before for e in edits):
+            before = next(e.start for e in edits if e.text == "" and e.end == before)
+        seq = 0
+        if before > 0 and text[before - 1] not in "\r\n":
             edits.append(_Edit(at, at, newline, None, seq := seq + 1))
         if first_line is None:
             edits.append(_Edit(at, at, comment_line, None, seq := seq + 1))
         for name in missing:
             edits.append(_Edit(at, at, f"{indent}{name}: {_literal(flags[name])}{newline}", name, seq := seq + 1))
-    if first_line is not None:
-        edits.append(_Edit(first_line, first_line, comment_line, None, -1))
     return edits
 
 

@@ -1,0 +1,86 @@
+"""search's Python API and the CLI share one study lifecycle: a study started from one resumes,
+exports and reports from the other (NELLInductive:v1 with fusion.pth, real files)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+import search
+from search.errors import StudyError, UsageError
+from search.lifecycle import LaunchResult, ResumeResult, StatusResult
+from search.options import LoadOptions
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "NELLInductive:v1"
+
+
+@pytest.fixture(scope="module")
+def options(data_root, text_root, checkpoint_root, cache_dir) -> LoadOptions:
+    return LoadOptions(data_root=str(data_root), text_root=str(text_root), checkpoint_root=str(checkpoint_root),
+                       cache_dir=str(cache_dir), device="cpu", threads=2)
+
+
+def _cli(*argv: str, options: LoadOptions) -> subprocess.CompletedProcess:
+    inputs = ["--data-root", options.data_root, "--text-root", options.text_root, "--checkpoint-root",
+              options.checkpoint_root, "--cache-dir", options.cache_dir, "--device", "cpu", "--threads", "2"]
+    command, rest = argv[0], list(argv[1:])
+    if command in ("export", "status"):
+        inputs = []
+    return subprocess.run([sys.executable, "-m", "search", "-q", command, *rest, *inputs], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _finished(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=url)
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+
+
+def test_python_launch_then_cli_resume_and_export(tmp_path, options):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = search.launch(dataset="nellinductive:v1", checkpoint="fusion", mode="fixed", trials=2, pruner="none",
+                           storage=url, options=options)
+    assert isinstance(result, LaunchResult)
+    assert result.study == f"{DATASET}/fixed" and result.created and result.trials_added == 2
+    assert result.storage == url and result.best is not None and 0 < result.best.value < 1
+    resumed = _cli("resume", "NELLInductive:v1/fixed", "--trials", "3", "--storage", url, options=options)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"study {DATASET}/fixed: best trial" in resumed.stdout
+    assert len(_finished(url, f"{DATASET}/fixed")) == 3
+    flags = tmp_path / "flags.yaml"
+    exported = _cli("export", f"{DATASET}/fixed", "--flags", str(flags), "--storage", url, options=options)
+    assert exported.returncode == 0, exported.stderr
+    text = flags.read_text()
+    assert "use_learnable_fusion: False" in text and "similarity_enhancer_weight:" in text
+
+
+def test_cli_launch_then_python_resume_status_export(tmp_path, options):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    launched = _cli("launch", "--dataset", DATASET, "--checkpoint", "fusion", "--trials", "2", "--pruner", "none",
+                    "--storage", url, options=options)
+    assert launched.returncode == 0, launched.stderr
+    resumed = search.resume(f"{DATASET}/fixed", trials=3, storage=url, options=options)
+    assert isinstance(resumed, ResumeResult) and not resumed.created and resumed.trials_added == 1
+    assert resumed.counts.get("COMPLETE", 0) + resumed.counts.get("PRUNED", 0) == 3
+    state = search.status(storage=url)
+    assert isinstance(state, StatusResult) and state.state == "ready"
+    assert [(s.study, s.budget) for s in state.studies] == [(f"{DATASET}/fixed", 3)]
+    written = search.export(f"{DATASET}/fixed", flags=tmp_path / "flags.yaml", storage=url)
+    assert written.written[0].trial == resumed.best.trial
+    with pytest.raises(UsageError):
+        search.export(f"{DATASET}/fixed", storage=url)  # neither --flags nor --all
+
+
+def test_api_errors_are_one_line(tmp_path, options):
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    with pytest.raises(StudyError, match="does not exist"):
+        search.resume(f"{DATASET}/fixed", storage=url, options=options)
+    assert not (tmp_path / "none.db").exists()  # reading commands create nothing
+    with pytest.raises(StudyError, match="trials"):
+        search.launch(dataset=DATASET, checkpoint="fusion", trials=0, storage=url, options=options)
+    with pytest.raises(TypeError, match="colour"):
+        search.launch(dataset=DATASET, checkpoint="fusion", colour="red")
+    assert search.status(storage=url).state == "missing"
