@@ -14,11 +14,11 @@ import argparse
 import json
 import logging
 import sys
-import warnings
 from typing import Any, Callable, Sequence
 
 from search import __version__
-from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_COMPLETE_TRIAL, AreSearchError
+from search.logs import configure_logging, level_for
+from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_COMPLETE_TRIAL, user_error_types
 from search.values import argparse_type, non_negative_float, non_negative_int, positive_float, positive_int, weight
 
 __all__ = ["main", "build_parser"]
@@ -59,44 +59,6 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
     return text or type(error).__name__
-
-
-class _QuietTrialFailures(logging.Filter):
-    """Drop Optuna's trial-failure records (with traceback) for Ctrl-C and for surplus trials."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from search.budget import BudgetReached
-
-        exc = record.exc_info[0] if record.exc_info else None
-        if exc is not None and issubclass(exc, (KeyboardInterrupt, BudgetReached)):
-            return False
-        message = record.getMessage()
-        return not ("KeyboardInterrupt" in message or "BudgetReached" in message)
-
-
-def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_are_search", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    handler._are_search = True  # type: ignore[attr-defined]
-    if not verbose:
-        handler.addFilter(_QuietTrialFailures())
-    root.addHandler(handler)
-    root.setLevel(level)
-    # Python warnings of the libraries (deprecations, Optuna's experimental features) from -v on.
-    logging.captureWarnings(True)
-    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose and not quiet else logging.ERROR)
-    if not verbose:
-        warnings.filterwarnings("ignore", message=".*is experimental.*")
-    import optuna
-
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
-    optuna.logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -470,28 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
 # entry point
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from are_model.checkpoint import CheckpointError
-    from are_model.data import DatasetError
-
-    known: tuple[type[BaseException], ...] = (AreSearchError, CheckpointError, DatasetError, FileNotFoundError,
-                                               ValueError, OSError)
-    try:
-        from are_model.text import MissingExtraError
-
-        known += (MissingExtraError,)
-    except ImportError:
-        pass
-    return known
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (see :mod:`search.errors`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose, args.quiet)
+    configure_logging(level_for(args.verbose, args.quiet))
     try:
-        known = _known_errors()
+        known = user_error_types()
     except ImportError as error:  # a broken installation: say which module is missing
         sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
         return EXIT_BAD_INPUT

@@ -30,6 +30,8 @@ __all__ = [
     "FlagsError",
     "YamlError",
     "NoCompleteTrialError",
+    "WorkerError",
+    "user_error_types",
 ]
 
 EXIT_OK = 0
@@ -69,3 +71,27 @@ class NoCompleteTrialError(StudyError):
     """A study that ended its run without a single complete trial."""
 
     exit_code = EXIT_NO_COMPLETE_TRIAL
+
+
+class WorkerError(AreSearchError):
+    """A user error raised in a worker process, carried to the driver as its one line and exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The exception types that mean bad input (one line, exit 2 or their ``exit_code``), not a bug."""
+    from are_model.checkpoint import CheckpointError
+    from are_model.data import DatasetError
+
+    known: tuple[type[BaseException], ...] = (AreSearchError, CheckpointError, DatasetError, FileNotFoundError,
+                                               ValueError, OSError)
+    try:
+        from are_model.text import MissingExtraError
+
+        known += (MissingExtraError,)
+    except ImportError:  # an older are_model without it
+        pass
+    return known

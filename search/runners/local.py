@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.queues
 import os
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from search.budget import FINISHED, BudgetReached, recover_dead_trials, remaining_budget
+from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
 from search.spec import StudySpec
@@ -54,15 +56,25 @@ def run_local(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, devices:
     cpu_workers = sum(1 for k in range(n_workers) if devices[k % len(devices)] == "cpu")
     threads = max(1, (os.cpu_count() or 1) // max(cpu_workers, 1))
     spawn = multiprocessing.get_context("spawn")
+    level = logging.getLogger().getEffectiveLevel()
+    errors = spawn.SimpleQueue()
     workers = [spawn.Process(target=_worker_main, name=f"are-search-worker-{k}",
-                             args=(spec, storage_url, setup.on(devices[k % len(devices)]), k, threads))
+                             args=(spec, storage_url, setup.on(devices[k % len(devices)]), k, threads, level, errors))
                for k in range(n_workers)]
     for process in workers:
         process.start()
-    with progress_bar(study, spec, show_progress) as bar:
-        while alive := [process.sentinel for process in workers if process.is_alive()]:
-            multiprocessing.connection.wait(alive, timeout=1.0)
-            bar.refresh_from(study)
+    try:
+        with progress_bar(study, spec, show_progress) as bar:
+            while alive := [process.sentinel for process in workers if process.is_alive()]:
+                multiprocessing.connection.wait(alive, timeout=1.0)
+                bar.refresh_from(study)
+    except KeyboardInterrupt:  # the workers got the Ctrl-C too: let them re-queue their trials
+        for process in workers:
+            process.join(timeout=30)
+        raise
+    if not errors.empty():  # bad input met by a worker: its one line, as if met here
+        message, code = errors.get()
+        raise WorkerError(message, code)
     failed = [f"worker {k} exited with code {process.exitcode}" for k, process in enumerate(workers)
               if process.exitcode != 0]
     if failed:
@@ -70,13 +82,26 @@ def run_local(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, devices:
     return study
 
 
-def _worker_main(spec: StudySpec, storage_url: str, setup: WorkerSetup, worker: int, threads: int) -> None:
-    """Entry point of a spawned worker process."""
+def _worker_main(spec: StudySpec, storage_url: str, setup: WorkerSetup, worker: int, threads: int,
+                 log_level: int, errors: multiprocessing.queues.SimpleQueue) -> None:
+    """Entry point of a spawned worker process (logs like its driver: ``log_level``).
+
+    Bad input (a missing dataset with --offline, a missing extra...) goes back to the driver as one
+    line on ``errors`` and exit code 2; Ctrl-C ends the worker quietly once its trial is re-queued.
+    """
+    from search.logs import configure_logging
+
+    configure_logging(log_level)
     if setup.device == "cpu":
         torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study, _ = open_study(spec, storage_url, setup.checkpoint_path, worker=worker)
-    _work(study, spec, setup, show_progress=False)
+    try:
+        study, _ = open_study(spec, storage_url, setup.checkpoint_path, worker=worker)
+        _work(study, spec, setup, show_progress=False)
+    except KeyboardInterrupt:  # Ctrl-C reaches every worker: its trial is re-queued, no traceback
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except user_error_types() as error:
+        errors.put((" ".join(str(error).split()) or type(error).__name__, getattr(error, "exit_code", EXIT_BAD_INPUT)))
+        raise SystemExit(EXIT_BAD_INPUT) from None
 
 
 def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_progress: bool) -> None:

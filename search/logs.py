@@ -1,0 +1,57 @@
+"""Logging of the command line and of its worker processes: one stderr handler, one policy.
+
+At the default level (WARNING) Optuna's trial-failure records caused by Ctrl-C or by a surplus
+trial (:class:`search.budget.BudgetReached`) are dropped -- the CLI says what happened in one line --
+and Optuna's experimental-feature warnings are not shown; ``-v`` shows everything.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+__all__ = ["configure_logging", "level_for"]
+
+
+class _QuietTrialFailures(logging.Filter):
+    """Drop Optuna's trial-failure records (with traceback) for Ctrl-C and for surplus trials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from search.budget import BudgetReached
+
+        exc = record.exc_info[0] if record.exc_info else None
+        if exc is not None and issubclass(exc, (KeyboardInterrupt, BudgetReached)):
+            return False
+        message = record.getMessage()
+        return not ("KeyboardInterrupt" in message or "BudgetReached" in message)
+
+
+def level_for(verbose: int, quiet: bool) -> int:
+    """The log level of ``-v`` (count) and ``-q``."""
+    return logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+
+
+def configure_logging(level: int) -> None:
+    """Send this process's logs (Optuna's too) to stderr at ``level``, replacing an earlier call's handler."""
+    import optuna
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_are_search", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler._are_search = True  # type: ignore[attr-defined]
+    quiet = level >= logging.WARNING
+    if quiet:
+        handler.addFilter(_QuietTrialFailures())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Python warnings of the libraries (deprecations, experimental features) only from -v on.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR if quiet else logging.WARNING)
+    if quiet:
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(min(level, logging.WARNING) if level <= logging.INFO else logging.WARNING)
