@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from .fileio import atomic_write
 from .model import AREModel
 
 
@@ -90,12 +91,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
 
 
 def save_checkpoint(model: AREModel, path: str | os.PathLike, optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Write {"model": state_dict, "optimizer": ...} atomically, in the published format."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write {"model": state_dict, "optimizer": ...} in the published format (:func:`atomic_write`)."""
     content = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     if optimizer is not None:
         content["optimizer"] = optimizer.state_dict()
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(content, temporary)
-    os.replace(temporary, path)
+    atomic_write(path, lambda tmp: torch.save(content, tmp))

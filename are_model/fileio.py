@@ -13,9 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["DEFAULT_CACHE_ROOT", "sha256_file", "atomic_write", "atomic_write_bytes"]
-
-DEFAULT_CACHE_ROOT = Path("~/.cache/are-search").expanduser()
+__all__ = ["sha256_file", "atomic_write", "atomic_write_bytes"]
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

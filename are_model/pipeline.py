@@ -17,10 +17,15 @@ from .text import build_encoder, load_relation_texts, relation_embeddings
 
 @dataclass(frozen=True)
 class TextOptions:
-    """Where relation texts come from and how they become vectors (spec §2.1–2.3).
+    """Where relation texts come from and how they become vectors (spec §2.1–2.3). Every location is
+    given here; nothing is read from the environment.
 
-    root: folder holding ``<llm>/<text_key>.json`` (None: $ARE_TEXT_ROOT, then download);
-    encoder: "auto" | "minilm" | "jina[:PATH]" | a tensor file of precomputed [R', 64] vectors.
+    root: folder holding ``<llm>/<text_key>.json`` (None: the cache, then a download);
+    encoder: "auto" | "minilm" | "jina" (hub id) | "jina:PATH" | a tensor file of precomputed [R', 64] vectors;
+    cache_dir: downloaded texts and cached text vectors (None: no disk cache);
+    download: fetch texts that are in neither folder;
+    jina_path: a local copy of jina-embeddings-v3 that "auto" uses (None: "auto" is MiniLM);
+    jina_revision: the jina revision (hub commit or tag), recorded in the encoder's name.
     """
 
     root: str | None = None
@@ -29,6 +34,8 @@ class TextOptions:
     recipe: str = "combined-sum"
     cache_dir: str | None = None
     download: bool = True
+    jina_path: str | None = None
+    jina_revision: str | None = None
 
 
 @dataclass
@@ -51,7 +58,8 @@ class PreparedSplit:
 def split_text_embeddings(dataset: KGDataset, split: str, options: TextOptions, device: str = "cpu") -> tuple[Tensor, str]:
     """[R', 64] relation text vectors of one split's graph, and the encoder's name."""
     data = dataset.split(split)
-    encoder = build_encoder(options.encoder, device=device)
+    encoder = build_encoder(options.encoder, device=device, jina_path=options.jina_path,
+                            jina_revision=options.jina_revision)
     texts = load_relation_texts(dataset.text_key, options.root, llm=options.llm, download=options.download,
                                 cache_dir=options.cache_dir)
     vectors = relation_embeddings(list(data.relation_names), texts, encoder, recipe=options.recipe,

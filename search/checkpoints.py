@@ -5,8 +5,8 @@
 
 1. ``<root>/<name>.pth`` in the local root the caller passes (the CLI: ``--checkpoint-root`` or
    ``$ARE_CHECKPOINT_ROOT``), used as it is;
-2. ``<cache_dir>/<name>.pth`` in the download cache (default ``~/.cache/are-search/checkpoints``) when
-   its sha256 is the published one;
+2. ``<cache_dir>/<name>.pth`` in the download cache the caller passes (``search.lifecycle``:
+   ``<cache>/checkpoints``) when its sha256 is the published one;
 3. a download from the public URL into the cache (``are_model.data.download.fetch_url``: urllib, through
    the project's one atomic write ``are_model.fileio.atomic_write``), checked against the recorded sha256
    before it is renamed into place, so a corrupt download never lands under the final name.
@@ -14,7 +14,9 @@
 Every URL points at a fixed commit of the repository that publishes the file, so the bytes cannot
 change under a name; the sha256 values are those of the published files.
 
-Nothing here reads the environment or the working directory: roots and folders are arguments.
+Nothing here reads the environment or the working directory, and there is no default folder: the root
+and the download cache are arguments (``search.options`` resolves them at the edge). Without a cache
+folder a name is looked up in the root only, and downloading it is an error that says so.
 """
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ __all__ = [
     "KnownCheckpoint",
     "KNOWN_CHECKPOINTS",
     "CheckpointDownloadError",
-    "default_checkpoint_cache",
     "known_checkpoint",
     "resolve_checkpoint",
     "download_checkpoint",
@@ -105,11 +106,6 @@ class CheckpointDownloadError(CheckpointError):
     """A known checkpoint that is not at hand and could not be downloaded (one line: name and URL)."""
 
 
-def default_checkpoint_cache() -> Path:
-    """Where downloaded checkpoints are kept: ``~/.cache/are-search/checkpoints``."""
-    return Path.home() / ".cache" / "are-search" / "checkpoints"
-
-
 def known_checkpoint(value: str) -> KnownCheckpoint | None:
     """The known checkpoint called ``value`` (any case, ``.pth`` suffix allowed), else None."""
     if not isinstance(value, str):
@@ -169,9 +165,10 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
                        cache_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The checkpoint file that ``value`` (a path or a known name) stands for.
 
-    An existing file wins. Otherwise a known name is looked up in ``root``, then in ``cache_dir``
-    (default :func:`default_checkpoint_cache`), then downloaded when ``download`` is true.
-    Raises CheckpointError (one line) for a missing path, an unknown name or a failed download.
+    An existing file wins. Otherwise a known name is looked up in ``root``, then in ``cache_dir``, then
+    downloaded into ``cache_dir`` when ``download`` is true (None: no cache, so nothing to download into).
+    Raises CheckpointError (one line) for a missing path, an unknown name, no cache to download into or
+    a failed download.
     """
     text = os.fspath(value)
     if not text.strip():
@@ -194,15 +191,20 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
             _logger.debug("checkpoint %s -> %s (local root)", entry.name, local)
             return local
         _logger.info("checkpoint %s is not in %s", entry.name, Path(root).expanduser())
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_checkpoint_cache()
-    cached = cache / entry.file_name
-    if cached.is_file():
-        if sha256_of(cached) == entry.sha256:
-            _logger.debug("checkpoint %s -> %s (download cache)", entry.name, cached)
-            return cached
-        _logger.warning("cached %s does not match the published sha256; downloading it again", cached)
+    places = [str(Path(root).expanduser() / entry.file_name)] if root is not None else []
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else None
+    if cache is not None:
+        cached = cache / entry.file_name
+        places.append(str(cached))
+        if cached.is_file():
+            if sha256_of(cached) == entry.sha256:
+                _logger.debug("checkpoint %s -> %s (download cache)", entry.name, cached)
+                return cached
+            _logger.warning("cached %s does not match the published sha256; downloading it again", cached)
+    found = f"not found at {' or '.join(places)}" if places else "not found (no checkpoint root given)"
     if not download:
-        places = ([str(Path(root).expanduser() / entry.file_name)] if root is not None else []) + [str(cached)]
-        raise CheckpointError(f"checkpoint {entry.name!r} not found at {' or '.join(places)} "
-                              f"and downloading is off (source: {entry.url})")
+        raise CheckpointError(f"checkpoint {entry.name!r} {found} and downloading is off (source: {entry.url})")
+    if cache is None:
+        raise CheckpointError(f"checkpoint {entry.name!r} {found} and there is no download cache to fetch it into "
+                              f"(pass cache_dir; source: {entry.url})")
     return download_checkpoint(entry, cache)

@@ -1,6 +1,8 @@
 """The five published checkpoints load strictly; anything else gets a one-line error naming keys."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -72,3 +74,25 @@ def test_save_round_trip_keeps_layout(checkpoint_root, tmp_path):
     assert info.profile == "are-fusion"
     assert list(read_state_dict(tmp_path / "copy.pth"))[0] == "fusion_weights_logits"   # own parameter first
     assert detect_profile(read_state_dict(tmp_path / "copy.pth").keys()) == "are-fusion"
+
+
+def test_save_is_atomic_and_a_failed_save_leaves_the_old_file(checkpoint_root, tmp_path, monkeypatch):
+    model, _ = load_checkpoint(checkpoint_root / "fusion.pth")
+    target = tmp_path / "copy.pth"
+    save_checkpoint(model, target)
+    target.chmod(0o640)
+    before = target.read_bytes()
+
+    def failing_save(obj, file):  # a disk that fills up halfway through the write
+        with open(file, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(model, target)
+    assert target.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["copy.pth"]
+    monkeypatch.undo()
+    save_checkpoint(model, target)                       # replaced through fileio.atomic_write: mode kept
+    assert (target.stat().st_mode & 0o777) == 0o640 and sorted(os.listdir(tmp_path)) == ["copy.pth"]
+    assert load_checkpoint(target)[1].profile == "are-fusion"

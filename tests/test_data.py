@@ -14,7 +14,7 @@ import torch
 
 from are_model.data import (DATASETS, DataRootError, DownloadError, KGDataset, MissingRawFileError, RawFormatError,
                             UnknownDatasetError, VocabularyError, get_spec, load_dataset, resolve_dataset_name)
-from are_model.data.download import ensure_raw_files
+from are_model.data.download import ensure_raw_files, fetch_url
 
 # 2 x test triples after the loader rules (reference_results.md)
 INDUCTIVE_QUERIES = {
@@ -36,13 +36,25 @@ def _load_cached(name: str, root: str, cache: str) -> KGDataset:
 
 
 @pytest.fixture
-def load(data_root: Path, cache_dir: Path):
-    """Load a dataset once per session (skip when its raw folder is absent from the data root)."""
+def load(data_root: Path, cache_dir: Path, require_dataset):
+    """Load a dataset once per session. A raw folder absent from the data root fails the test in CI
+    and for every dataset the project ships (conftest.require_dataset); it is never silently skipped."""
     def _load(name: str) -> KGDataset:
-        if not get_spec(name).raw_dir(data_root).is_dir():
-            pytest.skip(f"{name} is not under {data_root}")
+        require_dataset(name)
         return _load_cached(name, str(data_root), str(cache_dir))
     return _load
+
+
+def test_every_dataset_of_these_tests_is_shipped(data_root, shipped, ci):
+    """The datasets above are the ones the project ships: a manifest that lost one is an error (without
+    this, a missing folder would be skipped outside CI)."""
+    if not shipped:
+        if ci:
+            pytest.fail(f"CI=true: {data_root} has no SHA256SUMS manifest")
+        pytest.skip(f"{data_root} has no SHA256SUMS manifest (a user's own root)")
+    for name in ALL_PRESENT:
+        relative = get_spec(name).raw_dir(Path("root")).relative_to("root").as_posix()
+        assert any(f.startswith(relative + "/") for f in shipped), name
 
 
 def _lines(path: Path) -> list[list[str]]:
@@ -293,10 +305,16 @@ def test_cache_hit_identical_and_changed_raw_file_changes_key(data_root, tmp_pat
     assert "corrupt processed cache" in caplog.text
 
 
-def test_default_cache_dir_from_env(data_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("ARE_CACHE_DIR", str(tmp_path / "envcache"))
-    load_dataset("NELLInductive:v1", data_root, download=False)
-    assert list((tmp_path / "envcache" / "NELLInductive-v1").glob("*.pt"))
+def test_no_cache_dir_means_no_disk_cache_and_no_default_location(data_root, cache_dir, tmp_path, monkeypatch):
+    """cache_dir=None writes nothing anywhere: not under $ARE_CACHE_DIR, $HOME or the working directory."""
+    for var, folder in (("ARE_CACHE_DIR", "envcache"), ("HOME", "home"), ("XDG_CACHE_HOME", "xdg")):
+        (tmp_path / folder).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / folder))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    uncached = load_dataset("NELLInductive:v1", data_root, download=False)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["cwd", "envcache", "home", "xdg"]
+    _assert_same(uncached, _load_cached("NELLInductive:v1", str(data_root), str(cache_dir)))
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -330,10 +348,14 @@ def test_unknown_split(load):
 
 # ---------------------------------------------------------------------------------------------- errors
 
-def test_missing_root_env(monkeypatch):
-    monkeypatch.delenv("ARE_DATA_ROOT", raising=False)
-    with pytest.raises(DataRootError, match="ARE_DATA_ROOT"):
-        load_dataset("FBNELL")
+def test_data_root_is_required_even_when_the_variable_is_set(data_root, monkeypatch):
+    monkeypatch.setenv("ARE_DATA_ROOT", str(data_root))  # the library never reads it
+    with pytest.raises(TypeError):
+        load_dataset("FBNELL")  # type: ignore[call-arg]
+    with pytest.raises(DataRootError) as info:
+        load_dataset("FBNELL", None)
+    message = str(info.value)
+    assert "\n" not in message and "FBNELL" in message and "no data root" in message
 
 
 def test_missing_file_without_download(data_root, tmp_path):
@@ -380,6 +402,26 @@ def test_download_plain_files_from_file_urls(data_root, tmp_path):
     paths = ensure_raw_files(spec, tmp_path / "root")
     for f in original.files:
         assert paths[f.role].read_bytes() == (src / f.local_name).read_bytes()
+
+
+def test_fetch_url_verifies_the_bytes_before_they_land(data_root, tmp_path):
+    """fetch_url goes through fileio.atomic_write: verify() sees the complete temporary file, and a file
+    it rejects never replaces the destination (nor is any temporary file left behind)."""
+    source = get_spec("NELLInductive:v1").raw_dir(data_root) / "train.txt"
+    dest = tmp_path / "out" / "train.txt"
+    dest.parent.mkdir()
+    dest.write_text("previous content\n")
+
+    def reject(tmp: Path) -> None:
+        assert tmp.parent == dest.parent and tmp != dest and tmp.read_bytes() == source.read_bytes()
+        raise ValueError("sha256 mismatch")
+
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        fetch_url(source.as_uri(), dest, verify=reject)
+    assert dest.read_text() == "previous content\n" and list(dest.parent.iterdir()) == [dest]
+    seen: list[bytes] = []
+    assert fetch_url(source.as_uri(), dest, verify=lambda tmp: seen.append(tmp.read_bytes())) == dest
+    assert dest.read_bytes() == source.read_bytes() == seen[0] and list(dest.parent.iterdir()) == [dest]
 
 
 def test_download_mtdea_zip_members(data_root, tmp_path):

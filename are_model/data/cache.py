@@ -3,7 +3,8 @@
 The file lives at ``<cache_dir>/<name with ':' -> '-'>/<sha256>.pt``; the key hashes the loader
 version, the registry entry and every raw file's bytes, so an edited raw file gets a new key and a stale
 entry is never read. The payload holds only tensors, ints, strs, lists and dicts, so it loads with
-``weights_only=True``. A file that fails to load is logged and rebuilt.
+``weights_only=True``. A file that fails to load is logged and rebuilt. The cache folder is always the
+caller's (``load_dataset(cache_dir=...)``); there is no default location.
 """
 from __future__ import annotations
 
@@ -17,18 +18,12 @@ import torch
 
 from ..fileio import atomic_write
 
-__all__ = ["LOADER_VERSION", "cache_key", "cache_path", "load_cached", "save_cached", "default_cache_dir"]
+__all__ = ["LOADER_VERSION", "cache_key", "cache_path", "load_cached", "save_cached"]
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the parsing rules or the payload layout change.
 LOADER_VERSION = "are-data-1"
-
-
-def default_cache_dir() -> Path:
-    """``$ARE_CACHE_DIR`` or ``~/.cache/are-search/datasets``."""
-    env = os.environ.get("ARE_CACHE_DIR")
-    return Path(env).expanduser() if env else Path("~/.cache/are-search/datasets").expanduser()
 
 
 def cache_key(spec_repr: str, blobs: dict[str, tuple[str, bytes]]) -> str:

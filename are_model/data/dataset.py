@@ -1,4 +1,7 @@
-"""``load_dataset``: registry entry -> raw files (downloaded if needed) -> cached, parsed splits."""
+"""``load_dataset``: registry entry -> raw files (downloaded if needed) -> cached, parsed splits.
+
+The data root and the processed-data cache are arguments; nothing here reads the environment.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,13 +13,13 @@ from pathlib import Path
 from torch_geometric.data import Data
 
 from .builders import build_splits
-from .cache import cache_key, cache_path, default_cache_dir, load_cached, save_cached
+from .cache import cache_key, cache_path, load_cached, save_cached
 from .download import ensure_raw_files
 from .errors import DataRootError, DatasetError
 from .graph import SPLITS, pack, unpack
 from .registry import get_spec
 
-__all__ = ["KGDataset", "load_dataset", "default_data_root"]
+__all__ = ["KGDataset", "load_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +49,9 @@ class KGDataset:
         return getattr(self, name)
 
 
-def default_data_root() -> Path:
-    """``$ARE_DATA_ROOT``; :class:`DataRootError` when unset."""
-    env = os.environ.get("ARE_DATA_ROOT")
-    if not env:
-        raise DataRootError("no dataset root: pass root=..., set ARE_DATA_ROOT or use --data-root")
-    return Path(env).expanduser()
-
-
 def load_dataset(
     name: str,
-    root: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None,
     *,
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
@@ -65,21 +60,27 @@ def load_dataset(
 
     Args:
         name: any spelling :func:`resolve_dataset_name` accepts (``"FBNELL"``, ``"ILPC2022:small"``...).
-        root: data root holding ``<Class>/<version>/raw/<file>``; default ``$ARE_DATA_ROOT``.
-        cache_dir: processed-data cache; default ``$ARE_CACHE_DIR`` or ``~/.cache/are-search/datasets``.
-        download: fetch missing raw files from their public URLs into ``root``.
+        data_root: data root holding ``<Class>/<version>/raw/<file>`` (required: None raises
+            :class:`DataRootError`).
+        cache_dir: processed-data cache (``<cache_dir>/<name>/<sha256>.pt``); None: no disk cache, the
+            raw files are parsed on every call.
+        download: fetch missing raw files from their public URLs into ``data_root``.
 
     Raises:
         UnknownDatasetError, DataRootError, MissingRawFileError, DownloadError, RawFormatError,
         VocabularyError: each with a one-line message naming the dataset, file, line or key.
     """
     spec = get_spec(name)
-    data_root = Path(root).expanduser() if root is not None else default_data_root()
-    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    paths = ensure_raw_files(spec, data_root, download=download)
+    if data_root is None:
+        raise DataRootError(f"{spec.name}: no data root given; pass data_root, the folder holding "
+                            "<Dataset>/<version>/raw/ (the command line: --data-root or ARE_DATA_ROOT)")
+    paths = ensure_raw_files(spec, Path(data_root), download=download)
     blobs = {role: (str(path), path.read_bytes()) for role, path in paths.items()}
-    target = cache_path(cache_root, spec.name, cache_key(repr(spec), blobs))
-    payload = load_cached(target)
+    target = None
+    payload = None
+    if cache_dir is not None:
+        target = cache_path(cache_dir, spec.name, cache_key(repr(spec), blobs))
+        payload = load_cached(target)
     splits = None
     if payload is not None:
         try:
@@ -91,6 +92,8 @@ def load_dataset(
         start = time.perf_counter()
         payload = pack(spec.name, build_splits(spec, blobs))
         splits = unpack(payload)
-        save_cached(target, payload)
-        logger.info("%s: parsed raw files in %.1fs, cached at %s", spec.name, time.perf_counter() - start, target)
+        if target is not None:
+            save_cached(target, payload)
+        logger.info("%s: parsed raw files in %.1fs, cached at %s", spec.name, time.perf_counter() - start,
+                    target if target is not None else "(no cache)")
     return KGDataset(spec.name, spec.text_key, spec.setting, **splits)

@@ -1,8 +1,9 @@
 """Fetching missing raw files from their public URLs (plain files or members of a zip archive).
 
-Files are written into the data root atomically (temporary file + ``os.replace``), so an interrupted
-download never leaves a truncated raw file behind. Each archive is downloaded once per call, however
-many of its members are missing.
+Files are written into the data root through :func:`are_model.fileio.atomic_write`, so an interrupted
+download never leaves a truncated raw file behind; :func:`fetch_url` can check the downloaded bytes
+(e.g. their sha256) before they land. Each archive is downloaded once per call, into an anonymous
+temporary file, however many of its members are missing.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import IO, Callable
 
 from ..fileio import atomic_write
 from .errors import DownloadError, MissingRawFileError
@@ -30,18 +32,29 @@ def _source(raw: RawFile) -> str:
     return raw.url if raw.member is None else f"{raw.url} (zip member {raw.member})"
 
 
-def fetch_url(url: str, dest: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Download ``url`` (http(s) or ``file://``) to ``dest`` atomically and return ``dest``."""
+def _copy_url(url: str, out: IO[bytes], timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        shutil.copyfileobj(response, out, length=1 << 20)
 
+
+def fetch_url(url: str, dest: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT_S,
+              verify: Callable[[Path], None] | None = None) -> Path:
+    """Download ``url`` (http(s) or ``file://``) to ``dest`` atomically and return ``dest``.
+
+    ``verify(tmp)`` runs on the complete temporary file before it is renamed onto ``dest``: an
+    exception it raises (e.g. a sha256 mismatch) propagates and ``dest`` is left untouched.
+    """
     def write(tmp: Path) -> None:
-        with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out, length=1 << 20)
+        with open(tmp, "wb") as out:
+            _copy_url(url, out, timeout)
+        if verify is not None:
+            verify(tmp)
 
     return atomic_write(dest, write)
 
 
-def _extract(archive: Path, member: str, dest: Path) -> None:
+def _extract(archive: IO[bytes], member: str, dest: Path) -> None:
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as out:
             shutil.copyfileobj(src, out, length=1 << 20)
@@ -59,16 +72,13 @@ def _download_group(spec: DatasetSpec, url: str, wanted: list[tuple[RawFile, Pat
             fetch_url(url, dest)
             return
         logger.info("%s: downloading archive %s for %s", spec.name, url, ", ".join(r.local_name for r, _ in wanted))
-        fd, tmp_name = tempfile.mkstemp(prefix=".archive.", suffix=".zip", dir=dest.parent)
-        os.close(fd)
-        archive = Path(tmp_name)
-        try:
-            fetch_url(url, archive)
+        # scratch space, not a result: an unnamed file that the OS removes however the process ends
+        with tempfile.TemporaryFile(dir=dest.parent) as archive:
+            _copy_url(url, archive, DOWNLOAD_TIMEOUT_S)
+            archive.flush()
             for raw, dest in wanted:
                 logger.info("%s: extracting %s -> %s", spec.name, raw.member, dest)
                 _extract(archive, raw.member, dest)
-        finally:
-            archive.unlink(missing_ok=True)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DownloadError(

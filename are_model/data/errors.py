@@ -21,7 +21,7 @@ class UnknownDatasetError(DatasetError):
 
 
 class DataRootError(DatasetError):
-    """No data root was given (argument, ``ARE_DATA_ROOT`` or ``--data-root``)."""
+    """No data root was given to :func:`~are_model.data.load_dataset` (its ``data_root`` is None)."""
 
 
 class RawFormatError(DatasetError):

@@ -2,9 +2,12 @@
 
 Typical use::
 
-    texts = load_relation_texts("FBNELL-FBNELL_v1")
-    encoder = build_encoder("auto")
+    texts = load_relation_texts("FBNELL-FBNELL_v1", text_root, cache_dir=cache)
+    encoder = build_encoder("minilm")            # or "jina", "jina:PATH", "auto" with jina_path=...
     E = relation_embeddings(relation_names, texts, encoder)   # [2R, 64]
+
+Every location is an argument; nothing here reads the environment. An encoder whose optional extra is
+missing raises :class:`MissingExtraError` (one line with the pip command).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from .encoders import (
     TextEncoder,
     build_encoder,
 )
+from .extras import MissingExtraError
 from .relation_texts import RelationTextError, RelationTexts, load_relation_texts, parse_relation_texts
 from .wikidata import is_wikidata_pid, wikidata_labels
 
@@ -25,6 +29,7 @@ __all__ = [
     "RECIPES",
     "JinaEncoder",
     "MiniLMEncoder",
+    "MissingExtraError",
     "PrecomputedEmbeddings",
     "RelationTextError",
     "RelationTexts",

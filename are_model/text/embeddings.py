@@ -26,7 +26,7 @@ from typing import Mapping
 
 import torch
 
-from ..fileio import DEFAULT_CACHE_ROOT, atomic_write
+from ..fileio import atomic_write
 from .encoders import EMBED_DIM, PrecomputedEmbeddings, TextEncoder
 from .relation_texts import RelationTexts
 from .wikidata import is_wikidata_pid, wikidata_labels
@@ -69,7 +69,7 @@ def _cache_path(cache_dir: str | os.PathLike, encoder_name: str, recipe: str, pe
         ensure_ascii=False, separators=(",", ":"),
     )
     digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
-    return Path(cache_dir).expanduser() / f"{digest}.pt"
+    return Path(cache_dir) / f"{digest}.pt"
 
 
 def _load_cached(path: Path, rows: int) -> torch.Tensor | None:
@@ -102,7 +102,7 @@ def relation_embeddings(
             shape check (``texts``/``recipe`` are then unused).
         recipe: one of :data:`RECIPES` (spec §2.3).
         cache_dir: if given, the result is cached there under sha256(encoder name, recipe, texts),
-            written atomically. Use ``DEFAULT_CACHE_ROOT / "relation_embeddings"`` for the user cache.
+            written atomically; None: no cache.
         label_map: raw name -> text key (e.g. Wikidata P-id -> English label). When ``None`` and every
             name is a Wikidata P-id, the shipped table (:func:`wikidata_labels`) is used.
 
@@ -194,4 +194,4 @@ def relation_embeddings(
     return out
 
 
-__all__ = ["RECIPES", "relation_embeddings", "DEFAULT_CACHE_ROOT"]
+__all__ = ["RECIPES", "relation_embeddings"]

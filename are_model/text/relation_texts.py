@@ -5,8 +5,9 @@ Each file ``<llm>/<text_key>.json`` holds two keys:
 * ``cleaned_relations``: raw relation name -> human-readable name;
 * ``relation_descriptions``: raw relation name -> ``[description of r, description of r^-1]``.
 
-The files are looked up under a local root (argument or env ``ARE_TEXT_ROOT``), then in a download
-cache; when absent from both they are fetched from the public SEMMA repository (pinned commit).
+The files are looked up under a local root, then in a download cache, both arguments (nothing here
+reads the environment); when absent from both they are fetched from the public SEMMA repository
+(pinned commit) into the cache, or only into memory when no cache is given.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fileio import DEFAULT_CACHE_ROOT, atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,9 @@ def _check_name(kind: str, value: str) -> None:
         raise ValueError(f"invalid {kind} {value!r}: expected a plain file name such as 'FBNELL-FBNELL_v1'")
 
 
-def _download(url: str, dest: Path) -> bytes:
-    logger.info("downloading relation texts %s -> %s", url, dest)
+def _download(url: str, dest: Path | None) -> bytes:
+    """The file at ``url``, checked, and written atomically to ``dest`` unless that is None."""
+    logger.info("downloading relation texts %s -> %s", url, dest if dest is not None else "memory (no cache)")
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (fixed https URL)
             data = response.read()
@@ -118,10 +120,11 @@ def _download(url: str, dest: Path) -> bytes:
         reason = getattr(exc, "reason", exc)
         raise RuntimeError(
             f"could not download relation texts from {url}: {reason} "
-            "(offline? put the file under ARE_TEXT_ROOT/<llm>/<text_key>.json instead)"
+            "(offline? put the file under the text root as <llm>/<text_key>.json instead)"
         ) from None
     parse_relation_texts(data, url)  # never cache a bad file
-    atomic_write_bytes(dest, data)
+    if dest is not None:
+        atomic_write_bytes(dest, data)
     return data
 
 
@@ -137,21 +140,25 @@ def load_relation_texts(
 
     Args:
         text_key: the dataset name of spec §2.1, e.g. ``"FBNELL-FBNELL_v1"``, ``"CoDExMedium"``.
-        root: folder holding ``<llm>/``; defaults to env ``ARE_TEXT_ROOT`` (may be unset).
+        root: folder holding ``<llm>/``, or None (then only the cache and the download are tried).
         llm: sub-folder naming the LLM that wrote the texts.
         download: when the file is neither under ``root`` nor in the cache, fetch it from the SEMMA
             repository (pinned commit :data:`SEMMA_COMMIT`) into the cache, atomically.
-        cache_dir: download cache; default ``~/.cache/are-search/relation_texts``.
+        cache_dir: download cache holding ``<llm>/<text_key>.json``, or None: no cache (a download
+            is then kept in memory only).
 
     Raises:
         RelationTextError: malformed JSON or a missing/ill-typed key (the message names file and key).
-        FileNotFoundError: the file is absent and ``download`` is False.
+        FileNotFoundError: the file is absent and ``download`` is False (also when neither ``root``
+            nor ``cache_dir`` is given: the message says so).
         RuntimeError: the download failed.
     """
     _check_name("text_key", text_key)
     _check_name("llm", llm)
-    if root is None:
-        root = os.environ.get("ARE_TEXT_ROOT") or None
+    if root is None and cache_dir is None and not download:
+        raise FileNotFoundError(
+            f"relation texts '{text_key}' ({llm}): no text root and no cache folder given, and downloading is off; "
+            "pass the folder holding <llm>/<text_key>.json as root (the command line: --text-root or ARE_TEXT_ROOT)")
 
     searched: list[str] = []
     if root is not None:
@@ -160,11 +167,12 @@ def load_relation_texts(
         if local.is_file():
             return parse_relation_texts(local.read_bytes(), str(local))
 
-    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_ROOT / "relation_texts"
-    cached = cache / llm / f"{text_key}.json"
-    searched.append(str(cached))
-    if cached.is_file():
-        return parse_relation_texts(cached.read_bytes(), str(cached))
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / llm / f"{text_key}.json"
+        searched.append(str(cached))
+        if cached.is_file():
+            return parse_relation_texts(cached.read_bytes(), str(cached))
 
     if not download:
         raise FileNotFoundError(f"relation texts '{text_key}' ({llm}) not found; looked at: {', '.join(searched)}")
