@@ -16,10 +16,12 @@ then the parser's events give the character span of each top-level entry and onl
 Line endings (LF, CRLF, CR), a UTF-8 byte-order mark, indentation and the spelling of a key's old bool
 (``true``/``True``/``TRUE``) are kept. What cannot be edited without changing something else is
 refused with one line naming the file, the line, the key and why (a key holding a list or a mapping;
-an anchored value that another key uses through an alias; a top level that is not a mapping; more
-than one YAML document). Before anything is written the edited text is read back, by the policy's
-YAML 1.2 reader and by PyYAML's YAML 1.1 reader (which the model code uses): every other key must
-read as before and every written key as written, or the edit is refused naming the key.
+an anchored value that another key uses through an alias; a key that YAML 1.2 and PyYAML read
+differently, e.g. ``{key:}``; a top level that is not a mapping; more than one YAML document; a tab
+where YAML allows only spaces, which both readers refuse). Before anything is written the edited
+text is read back, by the policy's YAML 1.2 reader and by PyYAML's YAML 1.1 reader (which the model
+code uses): every other key must read as before and every written key as written, or the edit is
+refused naming the key.
 
 Floats are written as plain decimals that both YAML 1.1 and 1.2 read back as the same float
 (``0.2``, ``1.0e-05``); bools as ``True``/``False``. The file is replaced atomically with
@@ -111,6 +113,8 @@ def _checked_flags(flags: Mapping[str, Any], where: str) -> dict[str, bool | flo
     for key, value in flags.items():
         if not isinstance(key, str) or not _KEY_RE.match(key):
             raise FlagsError(f"{where}: cannot write key {key!r}: use letters, digits and _ . -")
+        if pyyaml.safe_load(key) != key or load_yaml_text(key, "key") != key:  # e.g. 'null', 'on'
+            raise FlagsError(f"{where}: cannot write key {key!r}: YAML reads it as another value")
         dtype = getattr(value, "dtype", None)
         if isinstance(value, bool) or getattr(dtype, "kind", None) == "b":
             out[key] = bool(value)
@@ -339,8 +343,8 @@ def _flow_appends(text: str, root: _Node, missing: list[str], flags: dict[str, b
         if text[after] == ",":  # a trailing comma: add after it and keep one at the end
             at = after + 1
             texts = [f" {entry}," for entry in entries]
-        else:
-            lead = " , " if text[at - 1] == ":" else ", "  # 'key:,' would read as the key 'key:'
+        else:  # after a ':' of its own 'key:,' would read as the key 'key:' in YAML 1.2
+            lead = " , " if last_value.start == last_value.end and text[at - 1] == ":" and at != last_key.end else ", "
             texts = [lead + entry for entry in entries]
     return [_Edit(at, at, t, name, seq) for seq, (t, name) in enumerate(zip(texts, missing))]
 
@@ -433,7 +437,8 @@ def _written_as(got: Any, want: bool | float) -> bool:
     return type(got) is float and got == want
 
 
-def _problem(old: Any, new_text: str, flags: dict[str, bool | float], reader: str, where: str) -> tuple[str | None, str] | None:
+def _problem(old: Any, new_text: str, flags: dict[str, bool | float], reader: str,
+             where: str) -> tuple[str | None, str] | None:
     """(key or None, why) of the first thing ``reader`` reads wrongly in ``new_text``; None when right."""
     try:
         new = _policy(new_text, where) if reader == "YAML 1.2" else pyyaml.safe_load(new_text)
@@ -477,10 +482,24 @@ def _check(text: str, edits: list[_Edit], flags: dict[str, bool | float], reader
     return None
 
 
-def _verify(text: str, doc_data: Any, edits: list[_Edit], flags: dict[str, bool | float],
+def _same_keys(readers: list[tuple[str, Any]], flags: dict[str, bool | float], lines: dict[str, int],
+               where: str) -> None:
+    """Refuse a flag key that one reader finds at the top level and the other does not."""
+    (_, modern), (_, legacy) = readers
+    modern, legacy = modern or {}, legacy or {}
+    for name in flags:
+        if (name in modern) != (name in legacy):
+            line = lines.get(name, lines.get(name + ":"))
+            at = f"{where}:{line}" if line is not None else where
+            raise FlagsError(
+                f"{at}: key {name!r} is read differently by YAML 1.2 and by PyYAML (the model's reader); "
+                f"write it as '{name}: value'"
+            )
+
+
+def _verify(text: str, edits: list[_Edit], flags: dict[str, bool | float], readers: list[tuple[str, Any]],
             lines: dict[str, int], where: str) -> str:
     """The edited text, after checking it reads as ``text`` plus ``flags``; FlagsError naming the key."""
-    readers = _readers(text, doc_data)
     problem = _check(text, edits, flags, readers, where)
     if problem is None:
         return _render(text, edits)
@@ -510,14 +529,17 @@ def edit_flags_text(text: str, flags: Mapping[str, Any], *, comment: str, where:
     """
     checked = _checked_flags(flags, where)
     doc, data = _document(text, where)
-    edits = _plan(text, doc, checked, comment, where)
-    lines = {}
+    lines: dict[str, int] = {}
     if doc.root is not None and doc.root.kind == "mapping":
         for key, _ in doc.root.items:
             target = key.target if key.kind == "alias" else key
             if target is not None and target.kind == "scalar":
                 lines.setdefault(target.value, key.line)
-    return _verify(text, data, edits, checked, lines, where)
+    readers = _readers(text, data)
+    if len(readers) == 2:
+        _same_keys(readers, checked, lines, where)
+    edits = _plan(text, doc, checked, comment, where)
+    return _verify(text, edits, checked, readers, lines, where)
 
 
 # ---------------------------------------------------------------------------------------------

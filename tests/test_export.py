@@ -1,8 +1,12 @@
-"""search.export: best trial -> flags.yaml, edited in place on real files from real Optuna studies."""
+"""search.export: best trial -> flags.yaml, from real Optuna studies in a temporary SQLite file.
+
+The file edit itself (every YAML shape, refusals) is tested in test_yaml_edit.py; here: which trial
+and which values are exported, the comment, and export_all's check-everything-then-write contract.
+"""
 from __future__ import annotations
 
+import importlib
 import os
-import time
 from pathlib import Path
 
 import optuna
@@ -10,21 +14,25 @@ import pytest
 import yaml as pyyaml
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
-from ruamel.yaml import YAML
 
+from search.errors import EXIT_NO_COMPLETE_TRIAL, FlagsError, NoCompleteTrialError, StudyError
 from search.export import (
-    COMMENT_MARKER,
     FLAG_KEYS,
-    FlagsError,
+    ExportAllResult,
+    ExportedFlags,
     best_trial,
     export_all,
     export_study,
     flags_from_settings,
-    write_flags,
 )
-from search.studies import StudyError, StudyName, create_or_load_study, open_storage
+from search.settings import TrialSettings
+from search.yaml_edit import COMMENT_MARKER
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# the module, not the lifecycle function search.export that the package also offers
+export_module = importlib.import_module("search.export")
+
+NOW = "2026-01-02T03:04:05Z"
 
 # The shape of the spec's section 8 table, as a user's file: comments, blank lines, quoted
 # strings, `True`, flow and block lists, a nested mapping, paths, keys the export must not touch.
@@ -68,36 +76,43 @@ use_learnable_fusion: True    # 5.3/5.4 vs 5.1
 similarity_enhancer_weight: 0.5
 prompt_enhancer_weight: 0.5
 """
+TAIL = "use_learnable_fusion: True    # 5.3/5.4 vs 5.1\nsimilarity_enhancer_weight: 0.5\nprompt_enhancer_weight: 0.5\n"
 
 
-def _study(storage, name: str, trials: list[tuple[str, float, dict]]) -> optuna.Study:
-    """A real study whose trials are (state, value, settings) as an objective would leave them."""
-    study, _ = create_or_load_study(storage, StudyName.parse(name))
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(export_module, "_now", lambda: NOW)
+
+
+def _settings(w_sim: float, w_prompt: float, lr: float | None = None) -> TrialSettings:
+    return TrialSettings(use_learnable_fusion=lr is not None, similarity_enhancer_weight=w_sim,
+                         prompt_enhancer_weight=w_prompt, fusion_lr=lr, checkpoint="fusion", split="valid")
+
+
+def _study(storage, name: str, trials: list[tuple[str, float, TrialSettings | None]]) -> optuna.Study:
+    """A real study whose trials are (state, value, settings) as an objective would leave them.
+
+    ``settings`` None is a trial made by something else than are-search (no ``settings`` attr).
+    """
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
     states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
     for state, value, settings in trials:
         study.add_trial(
             optuna.trial.create_trial(
                 state=states[state],
                 value=value if state == "complete" else None,
-                params={"similarity_enhancer_weight": settings["similarity_enhancer_weight"]},
-                distributions={"similarity_enhancer_weight": FloatDistribution(0.0, 1.0)},
-                user_attrs={"settings": settings},
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0.0, 1.0)},
+                user_attrs={} if settings is None else {"settings": settings.to_attr()},
                 intermediate_values={} if state == "fail" else {0: value},
             )
         )
     return study
 
 
-def _settings(w_sim: float, w_prompt: float, lr: float | None = None) -> dict:
-    out = {"similarity_enhancer_weight": w_sim, "prompt_enhancer_weight": w_prompt, "checkpoint": "fusion"}
-    if lr is not None:
-        out["fusion_lr"] = lr
-    return out
-
-
 @pytest.fixture()
 def storage(tmp_path):
-    return open_storage(f"sqlite:///{tmp_path / 'are-search.db'}")
+    return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'are-search.db'}")
 
 
 @pytest.fixture()
@@ -111,81 +126,83 @@ def fixed_study(storage):
             ("fail", float("nan"), _settings(0.8, 0.8)),
             ("complete", 0.43, _settings(0.2123456789, 0.81)),
             ("complete", 0.42, _settings(0.3, 0.7)),
+            ("complete", 0.43, _settings(0.1, 0.1)),  # ties go to the earlier trial 3
         ],
     )
 
 
-def _unwritten_lines(text: str) -> list[str]:
-    keys = tuple(f"{k}:" for k in FLAG_KEYS)
-    return [
-        line
-        for line in text.splitlines()
-        if not line.startswith(keys) and not line.startswith(COMMENT_MARKER)
-    ]
-
-
-def _snapshot(path: Path) -> tuple[bytes, int]:
+def _aged(path: Path, content: str) -> tuple[bytes, int]:
+    """Write ``content`` with an mtime a rewrite could not reproduce; returns (bytes, mtime)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    old = path.stat().st_mtime_ns - 5_000_000_000
+    os.utime(path, ns=(old, old))
     return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
 def test_best_trial_ignores_pruned_and_failed(fixed_study):
     best = best_trial(fixed_study)
     assert best.number == 3 and best.value == pytest.approx(0.43)
-    assert best.user_attrs["settings"]["similarity_enhancer_weight"] == 0.2123456789
+    assert TrialSettings.from_trial(best).similarity_enhancer_weight == 0.2123456789
 
 
 def test_best_trial_without_complete_trial_names_the_study(storage):
     study = _study(storage, "FBNELL/learnable", [("pruned", 0.9, _settings(0.1, 0.9, 1e-3))])
-    with pytest.raises(StudyError, match="FBNELL/learnable"):
+    with pytest.raises(NoCompleteTrialError, match=r"^study FBNELL/learnable has no complete trial to export$") as info:
         best_trial(study)
+    assert info.value.exit_code == EXIT_NO_COMPLETE_TRIAL
 
 
 def test_flags_from_settings():
-    assert flags_from_settings(_settings(0.25, 0.75), "fixed") == {
+    assert flags_from_settings(_settings(0.25, 0.75)) == {
         "use_learnable_fusion": False,
         "similarity_enhancer_weight": 0.25,
         "prompt_enhancer_weight": 0.75,
     }
-    flags = flags_from_settings(_settings(0.2, 0.8, 0.0012345678), "learnable")
+    flags = flags_from_settings(_settings(0.2, 0.8, 0.0012345678))
     assert flags == {
         "use_learnable_fusion": True,
         "similarity_enhancer_weight": 0.2,
         "prompt_enhancer_weight": 0.8,
         "fusion_lr": 0.00123457,
     }
-    with pytest.raises(StudyError, match="fusion_lr"):
-        flags_from_settings(_settings(0.2, 0.8), "learnable")
-    with pytest.raises(StudyError, match="'sideways'"):
-        flags_from_settings(_settings(0.2, 0.8), "sideways")
+    assert list(flags) == list(FLAG_KEYS)
+    assert flags_from_settings(_settings(0, 1)) == {
+        "use_learnable_fusion": False, "similarity_enhancer_weight": 0.0, "prompt_enhancer_weight": 1.0,
+    }
 
 
-def test_export_keeps_every_other_line(tmp_path, fixed_study):
+@pytest.mark.parametrize("settings, message", [
+    (TrialSettings(True, 0.2, 0.8), "trial 7: a learnable-fusion trial without setting 'fusion_lr'"),
+    (_settings(-0.1, 0.8), "trial 7: setting 'similarity_enhancer_weight': expected a finite number >= 0, got -0.1"),
+    (_settings(0.1, float("nan")), "trial 7: setting 'prompt_enhancer_weight': expected a finite number >= 0, got nan"),
+    (_settings(0.1, 0.8, 0.0), "trial 7: setting 'fusion_lr': expected a finite number > 0, got 0.0"),
+    (TrialSettings("yes", 0.1, 0.8), "trial 7: setting 'use_learnable_fusion' must be a bool, got 'yes'"),
+])
+def test_flags_from_settings_refuses_values_outside_their_rule(settings, message):
+    with pytest.raises(StudyError) as info:
+        flags_from_settings(settings, "trial 7")
+    assert str(info.value) == message
+
+
+def test_export_keeps_every_other_byte(tmp_path, fixed_study):
     path = tmp_path / "flags.yaml"
     path.write_text(SAMPLE)
-    flags = export_study(fixed_study, path)
-    text = path.read_text()
-
-    assert flags == {
-        "use_learnable_fusion": False,
-        "similarity_enhancer_weight": 0.212346,
-        "prompt_enhancer_weight": 0.81,
-    }
-    assert _unwritten_lines(text) == _unwritten_lines(SAMPLE)
-    lines = text.splitlines()
-    assert lines[lines.index("use_learnable_fusion: False    # 5.3/5.4 vs 5.1") - 1].startswith(
-        f"{COMMENT_MARKER} study FBNELL/fixed, trial 3, validation MRR 0.4300, "
-    )
-    assert "similarity_enhancer_weight: 0.212346" in lines and "prompt_enhancer_weight: 0.81" in lines
-    assert "fusion_lr" not in text
-    for loaded in (pyyaml.safe_load(text), YAML(typ="rt").load(text)):
-        for key, value in flags.items():
-            if isinstance(value, bool):
-                assert loaded[key] is value
-            else:
-                assert isinstance(loaded[key], float) and loaded[key] == value
-        assert isinstance(loaded["similarity_enhancer_weight"], float)
-        assert loaded["use_learnable_fusion"] is False
-    assert list(YAML(typ="rt").load(text)) == list(YAML(typ="rt").load(SAMPLE))
+    exported = export_study(fixed_study, path)
+    flags = {"use_learnable_fusion": False, "similarity_enhancer_weight": 0.212346, "prompt_enhancer_weight": 0.81}
+    assert exported == ExportedFlags("FBNELL/fixed", path, 3, 0.43, flags)
+    assert path.read_text() == SAMPLE.replace(TAIL, (
+        f"{COMMENT_MARKER} study FBNELL/fixed, trial 3, validation MRR 0.4300, {NOW}\n"
+        "use_learnable_fusion: False    # 5.3/5.4 vs 5.1\n"
+        "similarity_enhancer_weight: 0.212346\n"
+        "prompt_enhancer_weight: 0.81\n"
+    ))
+    loaded = pyyaml.safe_load(path.read_text())  # as the model code reads it
+    assert {k: loaded[k] for k in flags} == flags and type(loaded["similarity_enhancer_weight"]) is float
 
 
 def test_second_export_replaces_the_comment_and_appends_missing_keys(tmp_path, storage, fixed_study):
@@ -193,76 +210,53 @@ def test_second_export_replaces_the_comment_and_appends_missing_keys(tmp_path, s
     path.write_text(SAMPLE.replace("True    # 5.3", "true    # 5.3"))
     export_study(fixed_study, path)
     learnable = _study(storage, "FBNELL/learnable", [("complete", 0.45, _settings(0.3, 0.7, 1e-05))])
-    export_study(learnable, path)
-    text = path.read_text()
-    lines = text.splitlines()
-    markers = [line for line in lines if line.startswith(COMMENT_MARKER)]
-    assert len(markers) == 1 and "FBNELL/learnable" in markers[0]
-    assert "use_learnable_fusion: true    # 5.3/5.4 vs 5.1" in lines  # the file's own bool style
-    assert lines[-1] == "fusion_lr: 1.0e-05"  # appended at the end, YAML 1.1-safe exponent
-    assert pyyaml.safe_load(text)["fusion_lr"] == 1e-05
-    assert YAML(typ="rt").load(text)["fusion_lr"] == 1e-05
-    assert _unwritten_lines(text) == _unwritten_lines(SAMPLE)
+    exported = export_study(learnable, path)
+    assert exported.flags["fusion_lr"] == 1e-05 and exported.trial == 0
+    assert path.read_text() == SAMPLE.replace(TAIL, (
+        f"{COMMENT_MARKER} study FBNELL/learnable, trial 0, validation MRR 0.4500, {NOW}\n"
+        "use_learnable_fusion: true    # 5.3/5.4 vs 5.1\n"  # the file's own bool spelling
+        "similarity_enhancer_weight: 0.3\n"
+        "prompt_enhancer_weight: 0.7\n"
+        "fusion_lr: 1.0e-05\n"  # appended, an exponent YAML 1.1 reads as a float
+    ))
+    assert pyyaml.safe_load(path.read_text())["fusion_lr"] == 1e-05
 
 
 def test_new_file_when_missing(tmp_path, fixed_study):
     path = tmp_path / "flags.yaml"
     export_study(fixed_study, path)
-    lines = path.read_text().splitlines()
-    assert lines[0].startswith(f"{COMMENT_MARKER} study FBNELL/fixed, trial 3")
-    assert lines[1:] == [
-        "use_learnable_fusion: False",
-        "similarity_enhancer_weight: 0.212346",
-        "prompt_enhancer_weight: 0.81",
-    ]
+    assert path.read_text() == (
+        f"{COMMENT_MARKER} study FBNELL/fixed, trial 3, validation MRR 0.4300, {NOW}\n"
+        "use_learnable_fusion: False\n"
+        "similarity_enhancer_weight: 0.212346\n"
+        "prompt_enhancer_weight: 0.81\n"
+    )
 
 
-@pytest.mark.parametrize(
-    "content, line",
-    [
-        ("run: ultra\n\tk: 0\n", 2),  # a tab where indentation belongs
-        ("- run: ultra\n- k: 0\n", None),  # a top-level list
-        ('run: ultra\nLLM: "gpt4o\nk: 0\n', None),  # an unclosed quote
-        ("run: ultra\nrun: semma\n", 2),  # a duplicated key
-    ],
-)
-def test_malformed_file_is_left_untouched(tmp_path, fixed_study, content, line):
+def test_study_not_made_by_are_search_is_refused(tmp_path, storage):
+    foreign = _study(storage, "FBNELL/fixed", [("complete", 0.5, None)])
     path = tmp_path / "flags.yaml"
-    path.write_text(content)
-    old = os.stat(path).st_mtime_ns - 5_000_000_000
-    os.utime(path, ns=(old, old))  # an mtime a rewrite could not reproduce
-    before = _snapshot(path)
+    before = _aged(path, SAMPLE)
+    with pytest.raises(StudyError) as info:
+        export_study(foreign, path)
+    assert str(info.value) == "study FBNELL/fixed: trial 0 has no 'settings' user attr (not run by are-search)"
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+@pytest.mark.parametrize("content, message", [
+    ("run: ultra\nrun: semma\n", "{path}:2: duplicate key 'run'"),
+    ("run: ultra\nsimilarity_enhancer_weight:\n  - 0.2\n",
+     "{path}:2: key 'similarity_enhancer_weight' holds a list, not a single value; replace it by hand"),
+    ("- run: ultra\n", "{path}:1: the top level is a list; flags.yaml must be a mapping of keys"),
+])
+def test_malformed_file_is_left_untouched(tmp_path, fixed_study, content, message):
+    path = tmp_path / "flags.yaml"
+    before = _aged(path, content)
     with pytest.raises(FlagsError) as info:
         export_study(fixed_study, path)
-    message = str(info.value)
-    assert str(path) in message and "\n" not in message
-    if line is not None:
-        assert f"{path}:{line}:" in message
-    assert _snapshot(path) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["are-search.db", "are-search.db.lock", "flags.yaml"]
-
-
-def test_flag_key_holding_a_mapping_is_refused(tmp_path):
-    path = tmp_path / "flags.yaml"
-    path.write_text("run: ultra\nprompt_enhancer_weight:\n  a: 1\n")
-    before = _snapshot(path)
-    with pytest.raises(FlagsError, match=r"flags.yaml:2: key 'prompt_enhancer_weight' holds a mapping"):
-        write_flags(path, {"prompt_enhancer_weight": 0.5}, comment="x")
-    assert _snapshot(path) == before
-
-
-def test_plain_floats_only(tmp_path):
-    import numpy as np
-
-    path = tmp_path / "flags.yaml"
-    path.write_text("a: 1\nsimilarity_enhancer_weight: !!float 3\n")
-    flags = {"similarity_enhancer_weight": np.float32(0.2), "fusion_lr": np.float64(3e-4)}
-    write_flags(path, flags, comment="c")
-    text = path.read_text()
-    assert "similarity_enhancer_weight: 0.2\n" in text and "fusion_lr: 0.0003\n" in text
-    assert "!!" not in text and "numpy" not in text
-    with pytest.raises(FlagsError, match="'fusion_lr'"):
-        write_flags(path, {"fusion_lr": float("nan")}, comment="c")
+    assert str(info.value) == message.format(path=path)
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert _files(tmp_path) == ["are-search.db", "flags.yaml"]
 
 
 def test_export_all_one_file_per_dataset(tmp_path, storage, fixed_study):
@@ -271,28 +265,74 @@ def test_export_all_one_file_per_dataset(tmp_path, storage, fixed_study):
     _study(storage, "FB15k237Inductive:v1/fixed", [("complete", 0.50, _settings(0.2, 0.8))])
     _study(storage, "NELL995/fixed", [("pruned", 0.9, _settings(0.2, 0.8))])  # nothing to export
     out = tmp_path / "out"
-    paths = export_all(storage, out)
-    assert paths == [out / "FB15k237Inductive_v1" / "flags.yaml", out / "FBNELL" / "flags.yaml"]
+    result = export_all(storage, out)
 
-    inductive = pyyaml.safe_load(paths[0].read_text())
-    assert inductive == {
-        "use_learnable_fusion": True,
-        "similarity_enhancer_weight": 0.4,
-        "prompt_enhancer_weight": 0.6,
-        "fusion_lr": 0.002,
-    }
-    comment = paths[0].read_text().splitlines()[0]
-    assert "FB15k237Inductive:v1/learnable" in comment and "FB15k237Inductive:v1/fixed 0.5000" in comment
-    fbnell = pyyaml.safe_load(paths[1].read_text())
-    assert fbnell["use_learnable_fusion"] is False and fbnell["similarity_enhancer_weight"] == 0.212346
-    assert "FBNELL/fixed" in paths[1].read_text().splitlines()[0]
+    inductive, fbnell = out / "FB15k237Inductive_v1" / "flags.yaml", out / "FBNELL" / "flags.yaml"
+    assert result == ExportAllResult(
+        written=[
+            ExportedFlags("FB15k237Inductive:v1/learnable", inductive, 0, 0.55, {
+                "use_learnable_fusion": True, "similarity_enhancer_weight": 0.4,
+                "prompt_enhancer_weight": 0.6, "fusion_lr": 0.002}),
+            ExportedFlags("FBNELL/fixed", fbnell, 3, 0.43, {
+                "use_learnable_fusion": False, "similarity_enhancer_weight": 0.212346,
+                "prompt_enhancer_weight": 0.81}),
+        ],
+        skipped=[("NELL995/fixed", "no complete trial")],
+    )
+    assert inductive.read_text() == (
+        f"{COMMENT_MARKER} best of FB15k237Inductive:v1: FB15k237Inductive:v1/learnable "
+        f"(over FB15k237Inductive:v1/fixed 0.5000), trial 0, validation MRR 0.5500, {NOW}\n"
+        "use_learnable_fusion: True\n"
+        "similarity_enhancer_weight: 0.4\n"
+        "prompt_enhancer_weight: 0.6\n"
+        "fusion_lr: 0.002\n"
+    )
+    assert fbnell.read_text() == (
+        f"{COMMENT_MARKER} best of FBNELL: FBNELL/fixed (over FBNELL/learnable 0.4000), trial 3, "
+        f"validation MRR 0.4300, {NOW}\n"
+        "use_learnable_fusion: False\n"
+        "similarity_enhancer_weight: 0.212346\n"
+        "prompt_enhancer_weight: 0.81\n"
+    )
+    assert _files(out) == ["FB15k237Inductive_v1", "FB15k237Inductive_v1/flags.yaml", "FBNELL", "FBNELL/flags.yaml"]
 
 
-def test_atomic_write_leaves_no_temp_file_and_keeps_mode(tmp_path, fixed_study):
-    path = tmp_path / "flags.yaml"
-    path.write_text(SAMPLE)
-    path.chmod(0o640)
-    time.sleep(0.01)
-    export_study(fixed_study, path)
-    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["are-search.db", "are-search.db.lock", "flags.yaml"]
+def test_export_all_skips_a_foreign_study_with_its_reason(tmp_path, storage, fixed_study):
+    _study(storage, "Metafam/fixed", [("complete", 0.9, None)])  # same naming, but not made by are-search
+    _study(storage, "my-experiment", [("complete", 0.9, None)])  # not named <dataset>/<mode>
+    out = tmp_path / "out"
+    existing = out / "FBNELL" / "flags.yaml"
+    _aged(existing, SAMPLE)
+    result = export_all(str(storage.url), out)  # a storage URL works too
+    assert [w.study for w in result.written] == ["FBNELL/fixed"] and result.written[0].path == existing
+    assert result.skipped == [
+        ("Metafam/fixed", "trial 0 has no 'settings' user attr (not run by are-search)"),
+        ("my-experiment", "not named <dataset>/<mode>, so not an are-search study"),
+    ]
+    assert existing.read_text() == SAMPLE.replace(TAIL, (
+        f"{COMMENT_MARKER} best of FBNELL: FBNELL/fixed, trial 3, validation MRR 0.4300, {NOW}\n"
+        "use_learnable_fusion: False    # 5.3/5.4 vs 5.1\n"
+        "similarity_enhancer_weight: 0.212346\n"
+        "prompt_enhancer_weight: 0.81\n"
+    ))
+    assert _files(out) == ["FBNELL", "FBNELL/flags.yaml"]
+
+
+def test_export_all_writes_nothing_when_a_target_is_malformed(tmp_path, storage, fixed_study):
+    _study(storage, "Metafam/fixed", [("complete", 0.9, None)])
+    _study(storage, "NELL995/learnable", [("complete", 0.6, _settings(0.5, 0.5, 1e-3))])
+    out = tmp_path / "out"
+    bad = out / "NELL995" / "flags.yaml"
+    before = _aged(bad, "run: ultra\nfusion_lr: 1\nfusion_lr: 2\n")
+    with pytest.raises(FlagsError) as info:
+        export_all(storage, out)
+    assert str(info.value) == f"{bad}:3: duplicate key 'fusion_lr'"
+    assert (bad.read_bytes(), bad.stat().st_mtime_ns) == before
+    assert _files(out) == ["NELL995", "NELL995/flags.yaml"]  # FBNELL, checked first, was not written
+
+
+def test_export_all_on_a_storage_without_exportable_study(tmp_path, storage):
+    _study(storage, "FBNELL/fixed", [("fail", float("nan"), None)])
+    result = export_all(storage, tmp_path / "out")
+    assert result == ExportAllResult(written=[], skipped=[("FBNELL/fixed", "no complete trial")])
+    assert not (tmp_path / "out").exists()
