@@ -121,7 +121,7 @@ class StatusResult:
 
 @dataclass(frozen=True)
 class ExportResult:
-    """Flags files written (``search.export.ExportedFlags``) and studies skipped with why."""
+    """Flags files written (``search.flags.ExportedFlags``) and studies skipped with why."""
 
     storage: str
     written: list[Any]
@@ -177,7 +177,7 @@ def _profile_of(path: Path) -> str:
 
 def best_of(study: Any) -> BestTrial | None:
     """The best complete trial of ``study`` (ties: the earliest), or None."""
-    from search.export import best_trial
+    from search.flags import best_trial
 
     try:
         trial = best_trial(study)
@@ -269,7 +269,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     best = best_of(study)
     exported = None
     if flags is not None and best is not None:
-        from search.export import export_study
+        from search.flags import export_study
 
         exported = export_study(study, path_rule(flags, "--flags"))
     return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
@@ -382,7 +382,7 @@ def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
     combination, StudyError / FlagsError (one line) otherwise; with ``all`` nothing is written unless
     every file can be.
     """
-    from search.export import export_all, export_study
+    from search.flags import export_all, export_study
     from search.storage import load_study
 
     url = resolve_storage(storage)

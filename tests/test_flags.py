@@ -1,11 +1,10 @@
-"""search.export: best trial -> flags.yaml, from real Optuna studies in a temporary SQLite file.
+"""search.flags: best trial -> flags.yaml, from real Optuna studies in a temporary SQLite file.
 
 The file edit itself (every YAML shape, refusals) is tested in test_yaml_edit.py; here: which trial
 and which values are exported, the comment, and export_all's check-everything-then-write contract.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from search.errors import EXIT_NO_COMPLETE_TRIAL, FlagsError, NoCompleteTrialError, StudyError
-from search.export import (
+from search.flags import (
     FLAG_KEYS,
     ExportAllResult,
     ExportedFlags,
@@ -29,8 +28,7 @@ from search.settings import TrialSettings
 from search.yaml_edit import COMMENT_MARKER
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# the module, not the lifecycle function search.export that the package also offers
-export_module = importlib.import_module("search.export")
+import search.flags as export_module
 
 NOW = "2026-01-02T03:04:05Z"
 
