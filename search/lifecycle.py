@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from search.errors import StudyError, UsageError
+from search.errors import NoCompleteTrialError, StudyError, UsageError
 from search.names import StudyName
 from search.options import LoadOptions
 from search.settings import TrialSettings
@@ -390,6 +390,9 @@ def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
         if study is not None or flags is not None:
             raise UsageError("export --all DIR takes no STUDY and no --flags")
         done = export_all(_open_read_only(url), path_rule(all, "--all"))
+        if not done.written:
+            reasons = "; ".join(f"{study}: {why}" for study, why in done.skipped) or "it has no studies"
+            raise NoCompleteTrialError(f"nothing to export from {url.safe} ({reasons})")
         return ExportResult(url.safe, list(done.written), list(done.skipped))
     if study is None or flags is None:
         raise UsageError("export needs STUDY and --flags PATH (or --all DIR)")
