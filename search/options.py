@@ -104,7 +104,7 @@ class LoadOptions:
         from are_model.pipeline import TextOptions
 
         return TextOptions(root=self.text_root, encoder=encoder or self.encoder or "auto", cache_dir=self.cache_dir,
-                           download=self.download)
+                           download=self.download, jina_path=self.jina_path)
 
     def resolved_device(self) -> str:
         """``device``, or ``cuda`` when available, else ``cpu``; UsageError for an unusable device."""
