@@ -1,16 +1,17 @@
-"""``are-search report``: plots of a study, and its best setting against the baselines on test.
+"""The report of a study: its figures, and its best setting against the baselines on test.
 
-What a report holds (all in one folder):
+:func:`write_report` fills one folder with
 
-* ``optimization_history.png`` -- validation MRR per trial and the best so far (Optuna's helper);
-* ``weights_scatter.png`` -- fixed mode: every complete trial at (w_sim, w_prompt), coloured by its
-  validation MRR, the best one starred; learnable mode: the initial similarity weight against the
-  fusion learning rate;
-* ``param_importances.png`` -- importances from Optuna's default evaluator (no scikit-learn needed);
+* ``optimization_history.png`` -- validation MRR per trial (see :func:`search.plots.history_figure`);
+* ``weights_scatter.png`` -- the trials in the study's search space (:func:`search.plots.weights_figure`);
+* ``param_importances.png`` -- only with enough complete trials (:data:`search.plots.MIN_IMPORTANCE_TRIALS`);
+  otherwise the file is not written and ``summary.md`` / ``summary.json`` say why;
 * ``summary.md`` and ``summary.json`` -- the best trial next to the checkpoint's own fusion, the fixed
-  0.2/0.8 and no enhancement (0/0): validation MRR (taken from the study's trials when one ran that
-  exact setting, else evaluated now) and the test metrics, with a paired bootstrap 95% interval of
-  the test MRR difference best - baseline.
+  0.2/0.8 and no enhancement (0/0): validation MRR (from the study's trials when one ran that exact
+  setting, else evaluated now) and test metrics, with a paired bootstrap interval of the test MRR
+  difference best − baseline (:func:`search.stats.paired_bootstrap`). Both name the are-search version,
+  sampler, pruner, seed, text encoder and the checkpoint's file name, and hold no absolute path, so a
+  report folder can be moved or shared as it is.
 
 This is the only place the test split is used, and only to report settings chosen on validation.
 A learnable study's best trial is reported through the fusion weights its fine-tuning learned,
@@ -21,27 +22,31 @@ from __future__ import annotations
 import json
 import logging
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Sequence
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial, TrialState
 from torch import Tensor
 
 from are_model.evaluate import ranking_metrics
-from search.export import best_trial
-from search.studies import StudyError, StudyName
+from are_model.fileio import atomic_write_bytes
+from search import plots
+from search.errors import StudyError
+from search.flags import best_trial
+from search.names import StudyName
+from search.settings import TrialSettings
+from search.spaces import SearchSpace
+from search.stats import paired_bootstrap
 
 __all__ = [
-    "BootstrapInterval",
-    "paired_bootstrap",
+    "HISTORY_PNG",
+    "WEIGHTS_PNG",
+    "IMPORTANCES_PNG",
     "SettingResult",
     "Report",
     "baseline_settings",
-    "trial_counts",
     "write_report",
 ]
 
@@ -49,68 +54,12 @@ _logger = logging.getLogger(__name__)
 
 #: Two weight pairs closer than this in both coordinates are the same setting.
 WEIGHT_TOLERANCE = 1e-6
-#: Resample-by-query entries held in memory at once (index matrix of int64).
-_BOOTSTRAP_BLOCK = 4_000_000
-
-
-# ---------------------------------------------------------------------------------------------
-# paired bootstrap
-
-
-@dataclass(frozen=True)
-class BootstrapInterval:
-    """MRR(a) - MRR(b) on the full query set and its percentile bootstrap interval."""
-
-    diff: float
-    low: float
-    high: float
-    confidence: float
-    n_boot: int
-    seed: int
-
-    @property
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
-
-
-def paired_bootstrap(ranks_a: Tensor | Sequence[int], ranks_b: Tensor | Sequence[int], *, n_boot: int = 2000,
-                     seed: int = 0, confidence: float = 0.95) -> BootstrapInterval:
-    """Paired bootstrap interval of MRR(ranks_a) - MRR(ranks_b).
-
-    ranks_a, ranks_b: [Q] ranks of the same queries under two settings. Each resample draws Q query
-    indices with replacement -- the same ones for both vectors -- so the interval reflects how much
-    the difference depends on which queries happen to be in the split. The index matrix
-    [n_boot, Q] is drawn in blocks from a generator seeded with ``seed`` (same seed, same interval).
-    """
-    a = torch.as_tensor(ranks_a).reshape(-1).double()
-    b = torch.as_tensor(ranks_b).reshape(-1).double()
-    if a.shape != b.shape:
-        raise ValueError(f"paired bootstrap needs rank vectors of one length, got {a.numel()} and {b.numel()}")
-    if a.numel() == 0:
-        raise ValueError("paired bootstrap needs at least one query")
-    if (a < 1).any() or (b < 1).any():
-        raise ValueError("ranks must be >= 1")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
-    delta = 1.0 / a - 1.0 / b                                        # [Q] per-query reciprocal-rank gain
-    total = delta.numel()
-    generator = torch.Generator().manual_seed(int(seed))
-    block = max(1, _BOOTSTRAP_BLOCK // total)
-    means = []
-    for start in range(0, n_boot, block):
-        rows = min(block, n_boot - start)
-        index = torch.randint(total, (rows, total), generator=generator)   # [rows, Q]
-        means.append(delta[index].mean(dim=1))
-    samples = torch.cat(means)
-    tail = (1.0 - confidence) / 2.0
-    low, high = torch.quantile(samples, torch.tensor([tail, 1.0 - tail], dtype=torch.float64)).tolist()
-    return BootstrapInterval(float(delta.mean()), float(low), float(high), float(confidence), int(n_boot), int(seed))
-
-
-# ---------------------------------------------------------------------------------------------
-# settings to compare
+#: The figure files of a report.
+HISTORY_PNG = "optimization_history.png"
+WEIGHTS_PNG = "weights_scatter.png"
+IMPORTANCES_PNG = "param_importances.png"
+#: Confidence level of the bootstrap intervals.
+CONFIDENCE = 0.95
 
 
 @dataclass
@@ -127,11 +76,13 @@ class SettingResult:
 
 @dataclass
 class Report:
-    """What ``write_report`` wrote, and the numbers of ``summary.json``."""
+    """What :func:`write_report` wrote: ``files`` (paths under ``out_dir``), the numbers of
+    ``summary.json``, and the matplotlib figures it saved, by file name (to inspect or re-save)."""
 
     out_dir: Path
     files: list[Path]
     summary: dict[str, Any]
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def baseline_settings(checkpoint_weights: Sequence[float]) -> list[tuple[str, tuple[float, float]]]:
@@ -144,145 +95,49 @@ def _same(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(abs(float(x) - float(y)) <= WEIGHT_TOLERANCE for x, y in zip(a, b))
 
 
-def _trial_weights(trial: FrozenTrial) -> tuple[float, float] | None:
-    """The fixed weights a trial applied (fixed mode), from its settings user attr."""
-    settings = trial.user_attrs.get("settings")
-    if not isinstance(settings, dict) or settings.get("use_learnable_fusion"):
-        return None
-    try:
-        return float(settings["similarity_enhancer_weight"]), float(settings["prompt_enhancer_weight"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _learned_weights(trial: FrozenTrial) -> tuple[float, float]:
-    settings = trial.user_attrs.get("settings")
-    learned = settings.get("learned_weights") if isinstance(settings, dict) else None
-    if not isinstance(learned, (list, tuple)) or len(learned) != 2:
-        raise StudyError(f"trial {trial.number} of a learnable study has no 'learned_weights' in its settings")
-    return float(learned[0]), float(learned[1])
-
-
 def _complete(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.value is not None and math.isfinite(t.value)]
 
 
-def trial_counts(study: optuna.Study) -> dict[str, int]:
-    """How many trials of ``study`` are in each state (states without trials left out)."""
+def _state_counts(study: optuna.Study) -> dict[str, int]:
     counts: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     return counts
 
 
-# ---------------------------------------------------------------------------------------------
-# plots
+def _file_name(value: Any) -> Any:
+    """The last component of a path-like string (a checkpoint name such as ``fusion`` stays as it is)."""
+    return PurePath(value).name if isinstance(value, str) and value else value
 
 
-def _save(fig: Any, path: Path) -> Path:
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
-def _placeholder(path: Path, title: str, message: str) -> Path:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3))
-    ax = fig.subplots()
-    ax.set_axis_off()
-    ax.set_title(title)
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+def _portable_settings(settings: TrialSettings | None) -> dict[str, Any] | None:
+    """A trial's settings for summary.json, with checkpoint paths reduced to file names."""
+    if settings is None:
+        return None
+    values = settings.to_attr()
+    for key in ("checkpoint", "checkpoint_path"):
+        values[key] = _file_name(values.get(key))
+    return values
 
 
-def _plot_history(study: optuna.Study, path: Path) -> Path:
-    from optuna.visualization.matplotlib import plot_optimization_history
+def _version() -> str:
+    import search
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        ax = plot_optimization_history(study)
-    ax.set_ylabel("validation MRR")
-    return _save(ax.figure, path)
+    return str(getattr(search, "__version__", "unknown"))
 
 
-def _plot_weights(study: optuna.Study, mode: str, best: FrozenTrial, path: Path) -> Path:
-    from matplotlib.figure import Figure
-
-    trials = _complete(study)
-    fig = Figure(figsize=(5.5, 4.5))
-    ax = fig.subplots()
-    if mode == "fixed":
-        points = [(w, t) for t in trials if (w := _trial_weights(t)) is not None]
-        xs = [w[0] for w, _ in points]
-        ys = [w[1] for w, _ in points]
-        best_xy = _trial_weights(best)
-        ax.set_xlabel("similarity_enhancer_weight (w_sim)")
-        ax.set_ylabel("prompt_enhancer_weight (w_prompt)")
-        title = "fixed fusion weights"
-    else:
-        points = [(t.user_attrs["settings"], t) for t in trials if isinstance(t.user_attrs.get("settings"), dict)]
-        points = [(s, t) for s, t in points if "fusion_lr" in s and "similarity_enhancer_weight" in s]
-        xs = [float(s["similarity_enhancer_weight"]) for s, _ in points]
-        ys = [float(s["fusion_lr"]) for s, _ in points]
-        settings = best.user_attrs.get("settings", {})
-        best_xy = (float(settings["similarity_enhancer_weight"]), float(settings["fusion_lr"])) \
-            if "fusion_lr" in settings else None
-        ax.set_yscale("log")
-        ax.set_xlabel("initial similarity weight")
-        ax.set_ylabel("fusion_lr")
-        title = "learnable fusion: starting point"
-    values = [t.value for _, t in points]
-    if points:
-        scatter = ax.scatter(xs, ys, c=values, cmap="viridis", s=40, edgecolors="k", linewidths=0.3)
-        fig.colorbar(scatter, ax=ax, label="validation MRR")
-        if best_xy is not None:
-            ax.scatter([best_xy[0]], [best_xy[1]], marker="*", s=260, facecolors="none", edgecolors="red",
-                       linewidths=1.5, label=f"best (trial {best.number})")
-            ax.legend(loc="best", fontsize="small")
-    ax.set_title(f"{study.study_name}: {title}")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
-
-
-def _plot_importances(study: optuna.Study, path: Path) -> Path:
-    title = f"{study.study_name}: parameter importances"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # "too few trials to compute importances": expected in a small study, the plot says it anyway
-        warnings.filterwarnings("ignore", message=".*too small to compute importances.*")
-        try:
-            from optuna.visualization.matplotlib import plot_param_importances
-
-            ax = plot_param_importances(study)
-            return _save(ax.figure, path)
-        except Exception as error:  # the helper needs extras in some Optuna versions; fall back below
-            _logger.debug("optuna's importance plot failed (%s); drawing the bar chart directly", error)
-        try:
-            importances = optuna.importance.get_param_importances(study)
-        except Exception as error:  # e.g. fewer than two complete trials, or no parameter varies
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            return _placeholder(path, title, f"importances unavailable: {reason}")
-    if not importances:
-        return _placeholder(path, title, "importances unavailable: no searched parameter")
-    from matplotlib.figure import Figure
-
-    names = list(importances)[::-1]
-    fig = Figure(figsize=(6, 0.6 * len(names) + 1.5))
-    ax = fig.subplots()
-    ax.barh(names, [importances[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance (normalised)")
-    ax.set_title(title)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+def _space_text(space: SearchSpace) -> str:
+    parts = []
+    for name, param in space.params.items():
+        parts.append(f"{name} [{param.low:g}, {param.high:g}]{' (log)' if param.log else ''}" if param.searched
+                     else f"{name} = {param.value}")
+    return ", ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
-# the report
+# summary.md
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -290,23 +145,32 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def _markdown(summary: dict[str, Any]) -> str:
+    boot = summary["bootstrap"]
+    trials = ", ".join(f"{k.lower()} {v}" for k, v in summary["trials"].items())
     lines = [
         f"# Study {summary['study']}",
         "",
-        f"- dataset: {summary['dataset']}; mode: {summary['mode']}; checkpoint: {summary['checkpoint']} "
-        f"(profile {summary['profile']}); text encoder: {summary['encoder']}",
-        "- trials: " + ", ".join(f"{k.lower()} {v}" for k, v in summary["trials"].items()),
-        f"- best: trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f}",
+        "| | |",
+        "|---|---|",
+        f"| are-search version | {summary['version']} |",
+        f"| dataset / mode | {summary['dataset']} / {summary['mode']} |",
+        f"| checkpoint | {summary['checkpoint']} (profile {summary['profile']}) |",
+        f"| text encoder | {summary['encoder'] or '— (none)'} |",
+        f"| sampler | {summary['sampler']} |",
+        f"| pruner | {summary['pruner']} |",
+        f"| seed | {summary['seed']} (study); bootstrap seed {boot['seed']} |",
+        f"| search space | {summary['space_text']} |",
+        f"| trials | {trials} |",
+        f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
         "",
         "Settings are chosen on the validation split; the test split is used here only to report them.",
     ]
     if summary.get("note"):
         lines += ["", f"**Note:** {summary['note']}"]
-    boot = summary["bootstrap"]
     lines += [
         "",
         f"| setting | w_sim | w_prompt | valid MRR | valid from | test MRR | test MR | test H@1 | test H@3 "
-        f"| test H@10 | test Δ MRR best − setting [{int(boot['confidence'] * 100)}% CI] |",
+        f"| test H@10 | test Δ MRR best − setting [{round(boot['confidence'] * 100)}% CI] |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary["settings"]:
@@ -321,48 +185,76 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines += [
         "",
         f"Test queries: {summary['settings'][0]['test']['num_queries']}. Intervals: paired bootstrap over test "
-        f"queries ({boot['n_boot']} resamples, seed {boot['seed']}, percentile); an interval that excludes 0 "
-        "marks a difference larger than the split's sampling noise.",
+        f"queries ({boot['n_boot']} resamples, seed {boot['seed']}, percentile method); an interval that "
+        "excludes 0 marks a difference larger than the split's sampling noise.",
         "",
-        "Plots: " + ", ".join(f"`{name}`" for name in summary["plots"]),
-        "",
+        "## Figures",
     ]
+    captions = {
+        HISTORY_PNG: ("Validation MRR per trial",
+                      "Each trial's validation MRR by trial number: known points (the checkpoint's own setting, "
+                      "0.2/0.8, 0/0) are named, pruned trials sit at the MRR of the stages they ran, the red line "
+                      "is the best so far and the horizontal lines are the baselines' validation MRR."),
+        WEIGHTS_PNG: ("Where the trials ran",
+                      "The study's whole search space (dashed): each complete trial coloured by its validation "
+                      "MRR, pruned trials as crosses, the reference settings as open markers, the best trial "
+                      "starred."),
+        IMPORTANCES_PNG: ("Parameter importances",
+                          "fANOVA importance of each searched parameter for the validation MRR."),
+    }
+    for name, (title, caption) in captions.items():
+        lines += ["", f"### {title}", ""]
+        if name in summary["plots"]:
+            lines += [f"![{title}]({name})", "", caption]
+        else:
+            lines.append(f"`{name}`: {summary['omitted'].get(name, 'not drawn')}.")
+    lines.append("")
     return "\n".join(lines)
 
 
-def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, n_boot: int = 2000, seed: int = 0,
-                 show_progress: bool = False) -> Report:
-    """Write the plots, ``summary.md`` and ``summary.json`` of ``study`` into ``out_dir``.
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec: Any, n_boot: int = 2000,
+                 seed: int = 0, show_progress: bool = False) -> Report:
+    """Write the figures, ``summary.md`` and ``summary.json`` of ``study`` into ``out_dir``.
 
     context: the :class:`search.engine.SearchContext` of the study's dataset and checkpoint (it
-    evaluates the settings no trial measured on validation, and every setting on test).
+    evaluates the settings no trial measured on validation, and every setting on test). spec: the
+    study's :class:`search.spec.StudySpec` (its space bounds the weight figure; its sampler, pruner
+    and seed are reported). n_boot, seed: resamples and seed of the bootstrap intervals.
     """
     name = StudyName.parse(study.study_name)
+    if spec.mode != name.mode:
+        raise StudyError(f"study {name}: the spec given is for {spec.mode} mode")
     model = context.model
     if not model.has_enhancers:
         raise StudyError(f"study {name}: checkpoint profile {model.profile} has no enhancers to compare")
+    space = SearchSpace(spec.mode, spec.space)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trials = _complete(study)
     best = best_trial(study)
+    best_settings = TrialSettings.from_trial(best, str(name))
 
     note = None
     if name.mode == "fixed":
-        best_weights = _trial_weights(best)
-        if best_weights is None:
-            raise StudyError(f"study {name}: best trial {best.number} has no fixed weights in its settings")
-        best_row = SettingResult(f"best (trial {best.number})", best_weights, float(best.value), f"trial {best.number}")
+        best_row = SettingResult(f"best (trial {best.number})", best_settings.weights, float(best.value),
+                                 f"trial {best.number}")
     else:
-        best_weights = _learned_weights(best)
+        if best_settings.learned_weights is None:
+            raise StudyError(f"study {name}: trial {best.number} of a learnable study has no learned weights")
+        best_weights = best_settings.effective_weights
         best_row = SettingResult(f"best learned (trial {best.number})", best_weights)
         note = (f"learnable study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
                 f"its learned weights {best_weights[0]:.4f} / {best_weights[1]:.4f} are evaluated here as fixed "
                 "weights on the checkpoint's model (fine-tuning is not re-run for this report).")
-    rows = [best_row] + [SettingResult(label, weights)
-                         for label, weights in baseline_settings(model.checkpoint_fusion_weights())]
+    checkpoint_weights = tuple(float(w) for w in model.checkpoint_fusion_weights())
+    rows = [best_row] + [SettingResult(label, weights) for label, weights in baseline_settings(checkpoint_weights)]
 
-    # validation: from a complete trial with exactly that setting, else evaluated now
-    fixed_trials = [(w, t) for t in trials if (w := _trial_weights(t)) is not None]
+    # validation: from a complete fixed-weight trial with exactly that setting, else evaluated now
+    fixed_trials = [(s.weights, t) for t in _complete(study)
+                    if (s := TrialSettings.maybe_from_trial(t)) is not None and s.mode == "fixed"]
     for row in rows:
         if row.valid_mrr is not None:
             continue
@@ -371,14 +263,14 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, n_bo
             trial = min(match, key=lambda t: t.number)
             row.valid_mrr, row.valid_source = float(trial.value), f"trial {trial.number}"
 
-    cache: dict[tuple[str, tuple[float, float]], Tensor] = {}
+    cache: list[tuple[str, tuple[float, float], Tensor]] = []
 
     def ranks_of(split: str, weights: tuple[float, float]) -> Tensor:
-        for (s, w), ranks in cache.items():
+        for s, w, ranks in cache:
             if s == split and _same(w, weights):
                 return ranks
         _, ranks = context.evaluate(split, list(weights))
-        cache[(split, weights)] = ranks
+        cache.append((split, weights, ranks))
         return ranks
 
     jobs = [("valid", row) for row in rows if row.valid_mrr is None] + [("test", row) for row in rows]
@@ -404,33 +296,82 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, n_bo
 
     best_ranks = ranks_of("test", best_row.weights)
     for row in rows[1:]:
-        interval = paired_bootstrap(best_ranks, ranks_of("test", row.weights), n_boot=n_boot, seed=seed)
+        interval = paired_bootstrap(best_ranks, ranks_of("test", row.weights), n_boot=n_boot, seed=seed,
+                                    confidence=CONFIDENCE)
         row.diff_vs_best = {"diff": interval.diff, "low": interval.low, "high": interval.high,
                             "excludes_zero": interval.excludes_zero}
 
-    files = [_plot_history(study, out / "optimization_history.png"),
-             _plot_weights(study, name.mode, best, out / "weights_scatter.png"),
-             _plot_importances(study, out / "param_importances.png")]
+    # figures
+    suffix = " (fixed weights)" if name.mode == "learnable" else ""
+    lines = [(f"{_baseline_label(row)}{suffix}", row.valid_mrr) for row in rows[1:]]
+    if name.mode == "fixed":
+        markers = [(_baseline_label(row), row.weights[0], row.weights[1]) for row in rows[1:]]
+    else:
+        markers = _learnable_markers(space, checkpoint_weights)
+    figures = {HISTORY_PNG: plots.history_figure(study, baselines=lines),
+               WEIGHTS_PNG: plots.weights_figure(study, space, markers=markers, best=best)}
+    omitted: dict[str, str] = {}
+    reason = plots.importances_unavailable(study)
+    if reason is None:
+        figures[IMPORTANCES_PNG] = plots.importances_figure(study, seed=seed)
+    else:
+        omitted[IMPORTANCES_PNG] = reason
+        (out / IMPORTANCES_PNG).unlink(missing_ok=True)  # an older report's figure would be stale
+    files = [plots.save_png(figure, out / file_name) for file_name, figure in figures.items()]
+
     summary: dict[str, Any] = {
         "study": str(name),
         "dataset": name.dataset,
         "mode": name.mode,
-        "checkpoint": str(context.info.path),
+        "version": _version(),
+        "checkpoint": _file_name(str(context.checkpoint_path)),
         "profile": model.profile,
         "encoder": _encoder_name(context),
-        "trials": trial_counts(study),
+        "sampler": spec.sampler,
+        "pruner": spec.pruner,
+        "seed": spec.seed,
+        "space": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
+        "space_text": _space_text(space),
+        "budget": dict(spec.budget),
+        "trials": _state_counts(study),
         "best": {"trial": best.number, "value": float(best.value), "params": dict(best.params),
-                 "settings": best.user_attrs.get("settings")},
+                 "settings": _portable_settings(best_settings)},
         "note": note,
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95, "metric": "test MRR, best - setting"},
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": CONFIDENCE, "method": "paired, percentile",
+                      "metric": "test MRR, best - setting"},
         "settings": [{**asdict(row), "weights": list(row.weights)} for row in rows],
         "plots": [path.name for path in files],
+        "omitted": omitted,
+        "importances_min_complete_trials": plots.MIN_IMPORTANCE_TRIALS,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    (out / "summary.md").write_text(_markdown(summary), encoding="utf-8")
+    atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode("utf-8"))
+    atomic_write_bytes(out / "summary.md", _markdown(summary).encode("utf-8"))
     files += [out / "summary.md", out / "summary.json"]
     _logger.info("report of %s written to %s", name, out)
-    return Report(out, files, summary)
+    return Report(out, files, summary, figures)
+
+
+def _baseline_label(row: SettingResult) -> str:
+    """How figures name a baseline: its label and weights."""
+    w_sim, w_prompt = row.weights
+    if row.label == "checkpoint":
+        return f"checkpoint's own {w_sim:.3f}/{w_prompt:.3f}"
+    if row.label == "no enhancement":
+        return "no enhancement 0/0"
+    return row.label
+
+
+def _learnable_markers(space: SearchSpace, checkpoint_weights: tuple[float, float]) -> list[plots.Marker]:
+    """The known starting points of a learnable study, as (label, initial similarity weight, fusion lr)."""
+    start, lr = space.params["initial_similarity_weight"], space.params["fusion_lr"]
+    markers = []
+    for label, params in space.known_points(checkpoint_weights):
+        x = params.get(start.name, start.value)
+        y = params.get(lr.name, lr.value)
+        if x is None or y is None:
+            continue
+        markers.append((f"known start '{label}': {float(x):.3f}, fusion lr {float(y):g}", float(x), float(y)))
+    return markers
 
 
 def _encoder_name(context: Any) -> str | None:

