@@ -409,7 +409,7 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     bootstrap's resamples and seed. The storage is only read.
     """
     from search.engine import SearchContext
-    from search.report import write_report
+    from search.reporting import write_report
     from search.storage import load_study
     from search.values import non_negative_int, positive_int
 

@@ -1,7 +1,7 @@
 """search.plots: the report's figures, read back from the matplotlib objects.
 
 The studies here are built in memory from trials with real-shaped ``settings`` (what the objective
-stores), so each case runs in well under a second; tests/test_report.py checks the same figures on a
+stores), so each case runs in well under a second; tests/test_reporting.py checks the same figures on a
 real Metafam study.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""search.report on a small real study: fusion.pth on Metafam, fixed mode, five trials.
+"""search.reporting on a small real study: fusion.pth on Metafam, fixed mode, five trials.
 
 The study is built here with Optuna, SearchContext and FusionObjective (no CLI): the three known
 points, then two sampled trials (random sampler, seed 47) under a median pruner, so it holds known
@@ -21,7 +21,7 @@ from search.engine import SearchContext
 from search.errors import StudyError
 from search.objectives import FusionObjective
 from search.plots import MIN_IMPORTANCE_TRIALS
-from search.report import IMPORTANCES_PNG, Report, baseline_settings, write_report
+from search.reporting import IMPORTANCES_PNG, Report, baseline_settings, write_report
 from search.spaces import SearchSpace
 from search.spec import StudySpec
 
