@@ -24,7 +24,7 @@ import numpy as np
 import optuna
 
 from are_model.enhancers import fusion_logits_from_weights
-from search.errors import StudyError
+from search.errors import StudyError, UsageError
 from search.names import MODES
 from search.values import as_number, weight
 from search.values import bounds as parse_bounds
@@ -140,10 +140,13 @@ class SearchSpace:
                 raise StudyError(f"space key {key!r} is not a parameter of {mode} mode "
                                  f"(expected one of: {', '.join(known)})")
         self.mode = mode
-        self.params: dict[str, Param] = {
-            name: _param(name, space.get(name), defaults.get(name), log=name in _LOG_SCALE)
-            for name in known if name in defaults or name in space
-        }
+        try:
+            self.params: dict[str, Param] = {
+                name: _param(name, space.get(name), defaults.get(name), log=name in _LOG_SCALE)
+                for name in known if name in defaults or name in space
+            }
+        except UsageError as exc:  # a value rule of search.values: the same words, as a study error
+            raise StudyError(str(exc)) from None
 
     # ------------------------------------------------------------------------------------ sampling
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
