@@ -5,9 +5,11 @@ count runs in its own process so that peak RSS is its own. Queries that share (a
 one entity pass (FBNELL test: 1194 queries, 884 passes); passes/s is the per-pass speed. Anchor on a 2-core machine of this kind: the
 official ULTRA code with its fused C++ kernel, 42 queries/s with 2 threads (21 with 1), 0.8 GB peak RSS.
 
-    python bench/eval_speed.py [--dataset FBNELL] [--checkpoint PATH] [--threads 1 2] [--batch-size N]
+    python bench/eval_speed.py [--dataset FBNELL] [--checkpoint PATH|NAME] [--threads 1 2] [--batch-size N]
+    python bench/eval_speed.py --dataset Metafam --threads 1     # a quick check that it runs
 
-Needs ARE_DATA_ROOT and ARE_CHECKPOINT_ROOT (or --data-root / --checkpoint).
+The roots come from --data-root / --checkpoint-root / --cache-dir, else ARE_DATA_ROOT, ARE_CHECKPOINT_ROOT,
+ARE_CACHE_DIR (read once, by search.options.LoadOptions.resolve, and passed to each thread count's process).
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def worker(args: argparse.Namespace) -> dict:
     from are_model.pipeline import default_batch_size, prepare_split
 
     model, info = load_checkpoint(args.checkpoint)
-    prepared = prepare_split(load_dataset(args.dataset, args.data_root), "test")
+    dataset = load_dataset(args.dataset, args.data_root, cache_dir=args.cache_dir, download=not args.offline)
+    prepared = prepare_split(dataset, "test")
     batch_size = args.batch_size or default_batch_size("cpu")
     queries = prepared.queries
     # Warm-up on a few queries: compiles (or loads) the kernels and builds the message plans.
@@ -52,27 +55,35 @@ def worker(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="FBNELL")
-    parser.add_argument("--checkpoint", default=None, help="default: $ARE_CHECKPOINT_ROOT/ultra_3g.pth")
-    parser.add_argument("--data-root", default=os.environ.get("ARE_DATA_ROOT"))
+    parser.add_argument("--checkpoint", default="ultra_3g", help="a .pth file or a known name (default: ultra_3g)")
+    parser.add_argument("--data-root", help="default: $ARE_DATA_ROOT")
+    parser.add_argument("--checkpoint-root", help="default: $ARE_CHECKPOINT_ROOT")
+    parser.add_argument("--cache-dir", help="default: $ARE_CACHE_DIR, else ~/.cache/are-search")
+    parser.add_argument("--offline", action="store_true", help="never download")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.checkpoint is None:
-        root = os.environ.get("ARE_CHECKPOINT_ROOT")
-        if not root:
-            parser.error("pass --checkpoint or set ARE_CHECKPOINT_ROOT")
-        args.checkpoint = str(Path(root) / "ultra_3g.pth")
-    if args.data_root is None:
-        parser.error("pass --data-root or set ARE_DATA_ROOT")
-    if args.worker:
+    if args.worker:  # the parent resolved everything: absolute paths, a checkpoint file
         args.threads = args.threads[0]
         print(json.dumps(worker(args)))
         return
+    from search.checkpoints import resolve_checkpoint
+    from search.options import LoadOptions
+
+    # The edge: flags, then ARE_* variables, resolved once; the worker processes get the results as flags.
+    options = LoadOptions.resolve(data_root=args.data_root, checkpoint_root=args.checkpoint_root,
+                                  cache_dir=args.cache_dir, offline=args.offline or None)
+    args.checkpoint = str(resolve_checkpoint(args.checkpoint, root=options.checkpoint_root,
+                                             cache_dir=Path(options.cache_dir) / "checkpoints",
+                                             download=options.download))
+    args.data_root, args.cache_dir, args.offline = options.data_root, options.cache_dir, options.offline
     rows = []
     for threads in args.threads:
         command = [sys.executable, __file__, "--worker", "--threads", str(threads), "--dataset", args.dataset,
-                   "--checkpoint", args.checkpoint, "--data-root", args.data_root]
+                   "--checkpoint", args.checkpoint, "--data-root", args.data_root, "--cache-dir", args.cache_dir]
+        if args.offline:
+            command.append("--offline")
         if args.batch_size:
             command += ["--batch-size", str(args.batch_size)]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))

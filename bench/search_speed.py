@@ -15,8 +15,10 @@ One seeded order is one draw: the naive figure is also given as its expectation 
 (mean seconds per naive trial) x (121 + 1) / (m + 1) for m grid points within the tolerance.
 
     python bench/search_speed.py [--dataset Metafam] [--checkpoint fusion] [--trials 40] [--seed 0] [--repeats 3]
+    python bench/search_speed.py --grid-points 3 --trials 4 --repeats 1 --tolerance 1   # a quick check that it runs
 
-Needs ARE_DATA_ROOT, ARE_TEXT_ROOT and ARE_CHECKPOINT_ROOT (or the matching flags).
+The roots come from --data-root / --text-root / --checkpoint-root / --cache-dir, else ARE_DATA_ROOT,
+ARE_TEXT_ROOT, ARE_CHECKPOINT_ROOT, ARE_CACHE_DIR (read once, by search.options.LoadOptions.resolve).
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ import argparse
 import json
 import math
 import logging
-import os
 import random
 import subprocess
 import sys
@@ -32,7 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-GRID = [round(0.1 * k, 1) for k in range(11)]
+def grid_values(points: int) -> list[float]:
+    """``points`` weights evenly spread over [0, 1] (11: 0, 0.1, ..., 1)."""
+    return [round(k / (points - 1), 4) for k in range(points)] if points > 1 else [0.0]
 
 
 def same_mrr(a: float, b: float) -> bool:
@@ -40,10 +43,17 @@ def same_mrr(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=0.0, abs_tol=1e-12)
 
 
-def naive_trial(args: argparse.Namespace, w_sim: float, w_prompt: float) -> float:
+def naive_trial(args: argparse.Namespace, options, w_sim: float, w_prompt: float) -> float:
     command = [sys.executable, "-m", "search", "evaluate", "--dataset", args.dataset, "--checkpoint", args.checkpoint,
                "--split", "valid", "--fusion", "fixed", "--w-sim", str(w_sim), "--w-prompt", str(w_prompt),
-               "--encoder", args.encoder, "--json", "-q"]
+               "--encoder", args.encoder, "--json", "-q", "--data-root", options.data_root,
+               "--cache-dir", options.cache_dir, "--device", "cpu"]
+    if options.text_root:
+        command += ["--text-root", options.text_root]
+    if options.checkpoint_root:
+        command += ["--checkpoint-root", options.checkpoint_root]
+    if options.offline:
+        command.append("--offline")
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"search_speed: naive trial ({w_sim}, {w_prompt}) failed: {run.stderr.strip()}")
@@ -62,20 +72,35 @@ def main() -> None:
     parser.add_argument("--sampler", default="gp")
     parser.add_argument("--pruner", default="median")
     parser.add_argument("--repeats", type=int, default=3, help="are-search runs, seeds seed, seed+1, ...")
+    parser.add_argument("--grid-points", type=int, default=11, help="weights per axis of the grid (11: 0, 0.1, ..., 1)")
+    parser.add_argument("--data-root", help="default: $ARE_DATA_ROOT")
+    parser.add_argument("--text-root", help="default: $ARE_TEXT_ROOT")
+    parser.add_argument("--checkpoint-root", help="default: $ARE_CHECKPOINT_ROOT")
+    parser.add_argument("--cache-dir", help="default: $ARE_CACHE_DIR, else ~/.cache/are-search")
+    parser.add_argument("--offline", action="store_true", help="never download")
     args = parser.parse_args()
+    if args.grid_points < 1 or args.repeats < 1 or args.trials < 1:
+        parser.error("--grid-points, --repeats and --trials must be positive")
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    from are_model.pipeline import TextOptions
     from search.checkpoints import resolve_checkpoint
     from search.engine import SearchContext, stage_plan
+    from search.options import LoadOptions
 
-    checkpoint_path = str(resolve_checkpoint(args.checkpoint, root=os.environ.get("ARE_CHECKPOINT_ROOT")))
-    text = TextOptions(root=os.environ.get("ARE_TEXT_ROOT"), encoder=args.encoder)
+    # The edge: flags, then ARE_* variables, resolved once; everything below gets these options.
+    options = LoadOptions.resolve(data_root=args.data_root, text_root=args.text_root,
+                                  checkpoint_root=args.checkpoint_root, cache_dir=args.cache_dir,
+                                  encoder=args.encoder, offline=args.offline or None, device="cpu")
+    checkpoint_path = str(resolve_checkpoint(args.checkpoint, root=options.checkpoint_root,
+                                             cache_dir=Path(options.cache_dir) / "checkpoints",
+                                             download=options.download))
 
     # The grid's values through the cached engine: the target both methods race to.
-    context = SearchContext(args.dataset, checkpoint_path, text=text)
-    points = [(s, p) for s in GRID for p in GRID]
+    context = SearchContext(args.dataset, checkpoint_path, data_root=options.data_root, text=options.text(),
+                            cache_dir=options.cache_dir, download=options.download)
+    grid_axis = grid_values(args.grid_points)
+    points = [(s, p) for s in grid_axis for p in grid_axis]
     grid = {point: context.evaluate("valid", point)[0] for point in points}
     grid_best_point = max(grid, key=grid.get)
     target = grid[grid_best_point] - args.tolerance
@@ -93,7 +118,7 @@ def main() -> None:
     random.Random(args.seed).shuffle(order)
     naive_start, naive_time, naive_trials, mismatches, naive_seen = time.perf_counter(), None, 0, [], {}
     for point in order:
-        value = naive_trial(args, *point)
+        value = naive_trial(args, options, *point)
         naive_trials += 1
         naive_seen[point] = value
         if not same_mrr(value, grid[point]):
@@ -108,7 +133,7 @@ def main() -> None:
     runs, same_setting = [], []
     for repeat in range(args.repeats):
         seed = args.seed + repeat
-        run = search_run(args, seed, checkpoint_path, text, grid, target, stage_queries[seed])
+        run = search_run(args, seed, checkpoint_path, options, grid, target, stage_queries[seed])
         same_setting += [dict(row, naive=naive_seen.get(row["point"])) for row in run.pop("same_setting")]
         runs.append(run)
     reached = [run for run in runs if run["seconds_to_target"] is not None]
@@ -121,7 +146,7 @@ def main() -> None:
     result = {
         "benchmark": "search_speed", "dataset": args.dataset, "checkpoint": args.checkpoint, "encoder": args.encoder,
         "threads": torch.get_num_threads(), "validation_queries": queries,
-        "grid_best": {"point": grid_best_point, "mrr": round(grid[grid_best_point], 5)}, "tolerance": args.tolerance,
+        "grid_points": len(points), "grid_best": {"point": grid_best_point, "mrr": round(grid[grid_best_point], 5)}, "tolerance": args.tolerance,
         "grid_points_within_tolerance": within,
         "naive": {"seconds_to_target": naive_time, "trials_to_target": naive_trials,
                   "query_evaluations": naive_trials * queries, "seconds_per_trial": naive_per_trial,
@@ -148,19 +173,20 @@ def main() -> None:
           f"identical MRR for identical settings: {result['identical_mrr_for_identical_settings']}")
 
 
-def search_run(args: argparse.Namespace, seed: int, checkpoint_path: str, text, grid: dict, target: float,
+def search_run(args: argparse.Namespace, seed: int, checkpoint_path: str, options, grid: dict, target: float,
                ends: tuple[int, ...]) -> dict:
     """One are-search run on a fresh study: time, trials and query evaluations until ``target``."""
+    from search.runners import WorkerSetup
     from search.runners.local import run_local
-    from search.studies import StudySpec
+    from search.spec import spec_from_values
 
     with tempfile.TemporaryDirectory() as folder:
-        spec = StudySpec(dataset=args.dataset, checkpoint=args.checkpoint, mode="fixed", trials=args.trials,
-                         seed=seed, sampler=args.sampler, pruner=args.pruner)
+        spec = spec_from_values({"dataset": args.dataset, "checkpoint": args.checkpoint, "mode": "fixed",
+                                 "trials": args.trials, "seed": seed, "sampler": args.sampler,
+                                 "pruner": args.pruner}, "bench/search_speed.py")
+        setup = WorkerSetup(checkpoint_path, options, device="cpu", encoder=args.encoder)
         start = time.time()
-        study = run_local(spec, f"sqlite:///{folder}/bench.db", data_root=os.environ.get("ARE_DATA_ROOT"),
-                          text_root=text.root, checkpoint_path=checkpoint_path, encoder=args.encoder,
-                          show_progress=False)
+        study = run_local(spec, f"sqlite:///{folder}/bench.db", setup, show_progress=False)
         trials = sorted(study.trials, key=lambda t: t.number)
     seconds, trials_used, queries_used, best, same_setting = None, 0, 0, float("-inf"), []
     at_target = (None, None)

@@ -16,8 +16,9 @@ from are_model.pipeline import TextOptions
 from search.engine import SearchContext, get_context, stage_plan
 from search.objectives import FusionObjective, parse_budget
 from search.runners import open_study
+from search.errors import StudyError
 from search.spaces import SearchSpace
-from search.studies import StudyError, StudySpec
+from search.spec import StudySpec, spec_from_values
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -136,9 +137,13 @@ def test_staged_evaluation_reports_prefixes_and_ends_on_the_full_split(context, 
     assert mrr == full_mrr and torch.equal(ranks, full_ranks)
 
 
+def _spec(**values) -> StudySpec:
+    """A validated spec of the Metafam study (the dataset in its canonical spelling)."""
+    return spec_from_values({"dataset": "Metafam", "checkpoint": "fusion", **values}, "test")
+
+
 def test_a_pruned_trial_stops_after_its_first_stage(context):
-    spec = StudySpec(dataset="Metafam", checkpoint="fusion", space={"similarity_enhancer_weight": 0.0,
-                                                                     "prompt_enhancer_weight": 0.0})
+    spec = _spec(space={"similarity_enhancer_weight": 0.0, "prompt_enhancer_weight": 0.0})
     seen: list[int] = []
 
     def report(trial, step, value, final):
@@ -154,7 +159,7 @@ def test_a_pruned_trial_stops_after_its_first_stage(context):
 
 
 def test_a_repeated_fixed_setting_reuses_the_completed_value(context, cached):
-    spec = StudySpec(dataset="Metafam", checkpoint="fusion")
+    spec = _spec()
     study = optuna.create_study(direction="maximize")
     for _ in range(2):
         study.enqueue_trial(dict(zip(("similarity_enhancer_weight", "prompt_enhancer_weight"), WEIGHTS)))
@@ -216,16 +221,16 @@ def test_known_points():
 
 def test_warm_start_enqueued_once(tmp_path, fusion_path, checkpoint_root):
     url = f"sqlite:///{tmp_path / 'warm.db'}"
-    spec = StudySpec(dataset="Metafam", checkpoint="fusion", mode="fixed")
+    spec = _spec(mode="fixed")
     study, created = open_study(spec, url, fusion_path)
-    assert created
+    assert created and study.study_name == "Metafam:Metafam/fixed" and study.metric_names == ["validation MRR"]
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.user_attrs["known_point"] for t in waiting] == ["checkpoint", "0.2/0.8", "no enhancement"]
     assert waiting[0].system_attrs["fixed_params"]["similarity_enhancer_weight"] == pytest.approx(0.22502, abs=1e-5)
     again, created = open_study(spec, url, fusion_path)  # resumed: nothing new
     assert not created and len(again.get_trials()) == 3
 
-    learnable = StudySpec(dataset="Metafam", checkpoint="ARE-V3", mode="learnable")
+    learnable = spec_from_values({"dataset": "metafam", "checkpoint": "ARE-V3", "mode": "learnable"}, "test")
     study, created = open_study(learnable, url, checkpoint_root / "ARE-V3.pth")
     assert created and [t.system_attrs["fixed_params"] for t in study.get_trials()] == [
         {"initial_similarity_weight": 0.99, "fusion_lr": 5e-3, "body": "frozen"},
@@ -235,9 +240,8 @@ def test_warm_start_enqueued_once(tmp_path, fusion_path, checkpoint_root):
 
 # ------------------------------------------------------------------------------------- learnable
 def test_learnable_trial_fine_tunes_a_fresh_copy(context):
-    spec = StudySpec(dataset="Metafam", checkpoint="fusion", mode="learnable",
-                     space={"initial_similarity_weight": 0.5, "fusion_lr": 0.05, "body_lr": "frozen"},
-                     budget={"epochs": 2, "batches_per_epoch": 2, "batch_size": 4, "negatives": 8})
+    spec = _spec(mode="learnable", space={"initial_similarity_weight": 0.5, "fusion_lr": 0.05, "body_lr": "frozen"},
+                 budget={"epochs": 2, "batches_per_epoch": 2, "batch_size": 4, "negatives": 8})
     study = optuna.create_study(direction="maximize")
     study.optimize(FusionObjective(spec, context), n_trials=1)
     trial = study.trials[0]

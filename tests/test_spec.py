@@ -1,0 +1,300 @@
+"""search.spec / names / values / yamlio: a study spec is validated once, errors name the file, line and key.
+
+Real spec files on disk (and the repository's own studies/FBNELL.yaml); the CLI's parser for the
+comparison of the value rules at the command line and in a spec.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.errors import AreSearchError, StudyError, UsageError, YamlError
+from search.names import MODES, StudyName
+from search.pruners import PRUNERS
+from search.samplers import SAMPLERS
+from search.spec import DEFAULTS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
+from search.values import argparse_type, bounds, non_negative_int, positive_float, positive_int, weight
+from search.yamlio import read_yaml
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+REPO = Path(__file__).resolve().parents[1]
+HEAD = "dataset: FBNELL\ncheckpoint: fusion\n"
+
+
+def _spec_file(tmp_path: Path, body: str, name: str = "FBNELL.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# names
+
+
+def test_study_names():
+    name = StudyName.parse("FBNELL/fixed")
+    assert (name.dataset, name.mode, str(name)) == ("FBNELL", "fixed", "FBNELL/fixed")
+    name = StudyName.parse("FB15k237Inductive:v1/learnable")
+    assert (name.dataset, name.mode) == ("FB15k237Inductive:v1", "learnable")
+    assert StudyName.parse(str(name)) == name
+    assert MODES == ("fixed", "learnable")
+    for bad in ("FBNELL", "FBNELL/fixed/x", "FBNELL/sideways", "/fixed", "FB NELL/fixed", ""):
+        with pytest.raises(StudyError, match=repr(bad).replace("/", ".")) as info:
+            StudyName.parse(bad)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("spelling", ["metafam", "Metafam", "METAFAM", "Metafam:Metafam", "metafam:metafam"])
+def test_canonical_study_names(spelling):
+    assert str(StudyName.of(spelling, "fixed")) == "Metafam:Metafam/fixed"
+    assert StudyName.parse(f"{spelling}/learnable").canonical() == StudyName("Metafam:Metafam", "learnable")
+
+
+def test_canonical_names_of_single_version_classes():
+    assert str(StudyName.of("fbnell", "fixed")) == "FBNELL:FBNELL_v1/fixed"
+    assert StudyName.of("FB15k237Inductive:v1", "fixed").dataset == "FB15k237Inductive:v1"
+    with pytest.raises(Exception, match="unknown dataset 'NoSuchSet'"):
+        StudyName.of("NoSuchSet", "fixed")
+
+
+# ---------------------------------------------------------------------------------------------
+# spec files
+
+
+def test_example_spec_loads():
+    spec = load_study_spec(REPO / "studies" / "FBNELL.yaml")
+    assert spec == StudySpec(
+        dataset="FBNELL:FBNELL_v1",  # the loader's canonical spelling of FBNELL
+        checkpoint="fusion",
+        mode="fixed",
+        trials=40,
+        seed=0,
+        sampler="gp",
+        pruner="median",
+        space={"similarity_enhancer_weight": [0.0, 1.0], "prompt_enhancer_weight": [0.0, 1.0]},
+        budget={"stages": 4},
+        storage=None,
+    )
+    assert str(spec.name) == "FBNELL:FBNELL_v1/fixed"
+
+
+def test_defaults():
+    expected = {"mode": "fixed", "trials": 40, "seed": 0, "sampler": "gp", "pruner": "median", "space": {},
+                "budget": {}, "storage": None}
+    assert {key: DEFAULTS[key] for key in expected} == expected
+    assert "dataset" not in DEFAULTS and "checkpoint" not in DEFAULTS  # required
+    spec = spec_from_values({"dataset": "metafam", "checkpoint": "fusion"}, "here")
+    assert spec == StudySpec(dataset="Metafam:Metafam", checkpoint="fusion")
+    with pytest.raises(Exception):  # frozen: a spec that exists stays valid
+        spec.trials = 0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        (HEAD + "trails: 40\n", "unknown key 'trails'"),
+        (HEAD + "trials: forty\n", "key 'trials': expected a positive integer, got 'forty'"),
+        (HEAD + "trials: true\n", "key 'trials': expected a positive integer, got True"),
+        (HEAD + "trials: yes\n", "key 'trials': expected a positive integer, got 'yes'"),  # YAML 1.2: a string
+        (HEAD + "trials: 0\n", "key 'trials': expected a positive integer, got 0"),
+        (HEAD + "trials: 2.5\n", "key 'trials': expected a positive integer, got 2.5"),
+        (HEAD + "seed: -1\n", "key 'seed': expected an integer >= 0, got -1"),
+        (HEAD + "mode: sideways\n", "key 'mode': expected one of fixed, learnable, got 'sideways'"),
+        (HEAD + "sampler: bayes\n", "key 'sampler'"),
+        (HEAD + "pruner: sometimes\n", "key 'pruner'"),
+        ("dataset: FBNELL\nmode: fixed\n", "key 'checkpoint' is required"),
+        ("checkpoint: fusion\n", "key 'dataset' is required"),
+        ("dataset: FBNELL\ncheckpoint: ''\n", "key 'checkpoint': expected a non-empty string"),
+        (HEAD + "space:\n  fusion_lr: [0.1]\n", "key 'space.fusion_lr'"),
+        (HEAD + "space:\n  fusion_lr: [0.1, 0.01]\n", "key 'space.fusion_lr': low 0.1 is above high 0.01"),
+        (HEAD + "space:\n  prompt_enhancer_weight: [0, .inf]\n", "key 'space.prompt_enhancer_weight'"),
+        (HEAD + "space:\n  prompt_enhancer_weight: [-0.5, 1]\n", "'prompt_enhancer_weight'"),
+        (HEAD + "space: [0, 1]\n", "key 'space'"),
+        (HEAD + "budget:\n  epochs: 0\n", "key 'budget.epochs'"),
+        (HEAD + "budget:\n  stages: two\n", "key 'budget.stages'"),
+        (HEAD + "budget:\n  epochs: 2\n", "'epochs'"),  # a learnable-mode key in a fixed-mode spec
+        ("dataset: FB NELL\ncheckpoint: fusion\n", "key 'dataset': unknown dataset 'FB NELL'"),
+        (HEAD + "storage: 12\n", "key 'storage'"),
+        (HEAD + "storage: redis-ish\n", "key 'storage'"),
+        (HEAD + "storage: sqlite://x.db\n", "key 'storage'"),
+    ],
+)
+def test_spec_errors_name_file_and_key(tmp_path, body, key):
+    path = _spec_file(tmp_path, body)
+    with pytest.raises(StudyError) as info:
+        load_study_spec(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and key in message and "\n" not in message
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("body, line, key", [
+    (HEAD + "trials: 40\nseed: 1\ntrials: 2\n", 5, "trials"),
+    (HEAD + "space:\n  prompt_enhancer_weight: [0, 1]\n  prompt_enhancer_weight: [0, 0.5]\n", 5,
+     "prompt_enhancer_weight"),
+    ("dataset: FBNELL\ndataset: Metafam\ncheckpoint: fusion\n", 2, "dataset"),
+])
+def test_a_repeated_key_is_refused_with_file_line_and_key(tmp_path, body, line, key):
+    path = _spec_file(tmp_path, body)
+    with pytest.raises(AreSearchError) as info:
+        load_study_spec(path)
+    assert str(info.value) == f"{path}:{line}: duplicate key {key!r}"
+    assert isinstance(info.value, YamlError) and info.value.exit_code == 2
+
+
+def test_trials_40_then_2_is_never_read_as_2(tmp_path):
+    path = _spec_file(tmp_path, HEAD + "trials: 40\ntrials: 2\n")
+    with pytest.raises(YamlError, match=rf"^{path}:4: duplicate key 'trials'$"):
+        read_yaml(path)
+
+
+def test_yaml_1_2_numbers_in_a_spec(tmp_path):
+    path = _spec_file(tmp_path, "dataset: nell995\ncheckpoint: fusion\nmode: learnable\nseed: 0o17\n"
+                                "space:\n  fusion_lr: [1e-4, 1E-1]\n  body_lr: [1e-6, 1.0e-3]\n"
+                                "  initial_similarity_weight: [.01, 0.99]\n", "NELL995.yaml")
+    spec = load_study_spec(path)
+    assert spec.space["fusion_lr"] == [1e-4, 0.1] and all(type(v) is float for v in spec.space["fusion_lr"])
+    assert spec.space["body_lr"] == [1e-6, 1e-3] and spec.space["initial_similarity_weight"] == [0.01, 0.99]
+    assert spec.seed == 15  # 0o17 is octal in YAML 1.2
+    assert read_yaml(_spec_file(tmp_path, "a: 1e-4\nb: on\nc: yes\nd: 2.5e+3\n", "x.yaml")) == {
+        "a": 1e-4, "b": "on", "c": "yes", "d": 2500.0}
+
+
+def test_spec_yaml_and_shape_errors(tmp_path):
+    path = _spec_file(tmp_path, "dataset: FBNELL\n  checkpoint: [fusion\n", "bad.yaml")
+    with pytest.raises(AreSearchError, match=rf"^{path}:\d+: not valid YAML"):
+        load_study_spec(path)
+    for body, shape in (("- dataset: FBNELL\n", "list"), ("", "NoneType"), ("just text\n", "str")):
+        path.write_text(body)
+        with pytest.raises(StudyError, match=rf"^{path}: a study spec must be a mapping of keys, got {shape}$"):
+            load_study_spec(path)
+    path.write_bytes(b"dataset: FBNELL\xff\n")
+    with pytest.raises(AreSearchError, match=rf"^{path}: not UTF-8 text \(byte 15\)$"):
+        load_study_spec(path)
+    with pytest.raises(AreSearchError, match=rf"^{tmp_path / 'none.yaml'}: cannot read"):
+        load_study_spec(tmp_path / "none.yaml")
+
+
+def test_learnable_spec_and_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _spec_file(tmp_path, "dataset: NELL995\ncheckpoint: fusion\nmode: learnable\npruner: asha\n"
+                                "space:\n  initial_similarity_weight: [0.01, 0.99]\n  fusion_lr: [1e-4, 1.0e-1]\n"
+                                "  body_lr: frozen\nbudget: {epochs: 2, batches_per_epoch: 50, batch_size: 16, "
+                                "negatives: 64}\nstorage: studies/nell.db\n", "NELL995.yaml")
+    spec = load_study_spec(path)
+    assert spec.space == {"initial_similarity_weight": [0.01, 0.99], "fusion_lr": [1e-4, 0.1], "body_lr": "frozen"}
+    assert spec.storage == f"sqlite:///{tmp_path}/studies/nell.db"  # made absolute once, where it entered
+    merged = merge_overrides(spec, trials=12, mode=None, seed=None, budget={"epochs": 3}, storage="journal:x.log")
+    assert (merged.trials, merged.mode, merged.seed, merged.storage) == (12, "learnable", 0, f"journal:{tmp_path}/x.log")
+    assert merged.budget == {"epochs": 3, "batches_per_epoch": 50, "batch_size": 16, "negatives": 64}
+    assert merge_overrides(spec, space={"body_lr": [1e-6, 1e-4]}).space["fusion_lr"] == [1e-4, 0.1]  # key by key
+    assert spec.trials == 40  # the file's spec is not modified
+    with pytest.raises(StudyError, match="^command line: key 'mode': expected one of fixed, learnable"):
+        merge_overrides(spec, mode="sideways")
+    with pytest.raises(StudyError, match="^command line: key 'trials': expected a positive integer, got 0$"):
+        merge_overrides(spec, trials=0)
+    with pytest.raises(StudyError, match="^command line: unknown study setting 'trails'$"):
+        merge_overrides(spec, trails=3)
+    with pytest.raises(StudyError, match="^command line: space key 'fusion_lr'"):  # the space's own rule
+        merge_overrides(spec, space={"fusion_lr": [0.0, 0.1]})
+
+
+def test_stored_spec_round_trip(tmp_path):
+    spec = spec_from_values({"dataset": "metafam", "checkpoint": "fusion", "trials": 7, "sampler": "tpe",
+                             "storage": str(tmp_path / "s.db")}, "here")
+    study = optuna.create_study(study_name="Metafam:Metafam/fixed", direction="maximize")
+    with pytest.raises(StudyError, match="study Metafam:Metafam/fixed has no stored spec"):
+        stored_spec(study)
+    study.set_user_attr(SPEC_ATTR, spec.to_attr())
+    assert spec.to_attr()["storage"] is None  # where a study lives is not part of it
+    assert stored_spec(study) == StudySpec(**{**spec.to_attr(), "storage": None})
+    assert stored_spec(study).trials == 7 and stored_spec(study).dataset == "Metafam:Metafam"
+    study.set_user_attr(SPEC_ATTR, {**spec.to_attr(), "trials": -3})
+    with pytest.raises(StudyError, match="^study Metafam:Metafam/fixed: key 'trials'"):
+        stored_spec(study)
+
+
+# ---------------------------------------------------------------------------------------------
+# one rule per value: the same words at the command line and in a spec
+
+
+def _cli_error(argv: list[str]) -> str:
+    from search.cli import build_parser
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == 2
+    return stderr.getvalue().strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("flag, key, raw", [
+    ("--trials", "trials", "forty"),
+    ("--trials", "trials", "0"),
+    ("--trials", "trials", "-3"),
+    ("--seed", "seed", "-1"),
+    ("--seed", "seed", "seven"),
+])
+def test_value_rules_say_the_same_at_the_cli_and_in_a_spec(tmp_path, flag, key, raw):
+    cli = _cli_error(["launch", "--dataset", "FBNELL", "--checkpoint", "fusion", f"{flag}={raw}"])
+    path = _spec_file(tmp_path, HEAD + f"{key}: {raw}\n")
+    with pytest.raises(StudyError) as info:
+        load_study_spec(path)
+    spec_words = str(info.value).split(f"key {key!r}: ", 1)[1]
+    cli_words = cli.split(f"argument {flag}: ", 1)[1].removesuffix(" (see --help)")
+    assert cli_words == spec_words
+    assert spec_words.startswith("expected ")
+
+
+@pytest.mark.parametrize("flag, key, raw, choices", [
+    ("--mode", "mode", "sideways", MODES),
+    ("--sampler", "sampler", "bayes", SAMPLERS),
+    ("--pruner", "pruner", "sometimes", PRUNERS),
+])
+def test_choices_say_the_same_at_the_cli_and_in_a_spec(tmp_path, flag, key, raw, choices):
+    cli = _cli_error(["launch", "--dataset", "FBNELL", "--checkpoint", "fusion", flag, raw])
+    path = _spec_file(tmp_path, HEAD + f"{key}: {raw}\n")
+    with pytest.raises(StudyError) as info:
+        load_study_spec(path)
+    spec_words = str(info.value).split(f"key {key!r}: ", 1)[1]
+    assert spec_words == f"expected one of {', '.join(choices)}, got {raw!r}"
+    assert cli.split(f"argument {flag}: ", 1)[1].removesuffix(" (see --help)") == spec_words
+
+
+@pytest.mark.parametrize("rule, raw, words", [
+    (positive_int, "0", "expected a positive integer, got 0"),
+    (positive_int, "x", "expected a positive integer, got 'x'"),
+    (non_negative_int, "-2", "expected an integer >= 0, got -2"),
+    (weight, "-0.5", "expected a finite number >= 0, got '-0.5'"),
+    (weight, "nan", "expected a finite number >= 0, got 'nan'"),
+    (positive_float, "0", "expected a finite number > 0, got '0'"),
+    (positive_float, "inf", "expected a finite number > 0, got 'inf'"),
+])
+def test_argparse_type_keeps_the_rule_and_its_words(rule, raw, words):
+    import argparse
+
+    with pytest.raises(UsageError) as direct:
+        rule(raw, "--flag")
+    assert str(direct.value) == f"--flag: {words}"
+    with pytest.raises(argparse.ArgumentTypeError) as cli:
+        argparse_type(rule, "--flag")(raw)
+    assert str(cli.value) == words
+    assert argparse_type(rule, "--flag").__name__ == rule.__name__
+
+
+def test_value_rules_accept_their_values():
+    assert positive_int("12", "--n") == 12 and positive_int(3, "x") == 3
+    assert non_negative_int("0", "--seed") == 0
+    assert weight("0.2", "--w") == 0.2 and weight(1, "w") == 1.0 and type(weight(1, "w")) is float
+    assert positive_float("1e-4", "--lr") == 1e-4
+    assert bounds([1e-4, "0.1"], "b") == (1e-4, 0.1)
+    for bad in ([1, 0], [1], "01", [True, 1], [0, float("nan")]):
+        with pytest.raises(UsageError, match="^b: "):
+            bounds(bad, "b")
+    with pytest.raises(UsageError):
+        positive_int(True, "--n")  # a bool is not a number
