@@ -7,9 +7,10 @@
    ``$ARE_CHECKPOINT_ROOT``), used as it is;
 2. ``<cache_dir>/<name>.pth`` in the download cache the caller passes (``search.lifecycle``:
    ``<cache>/checkpoints``) when its sha256 is the published one;
-3. a download from the public URL into the cache (``are_model.data.download.fetch_url``: urllib, through
-   the project's one atomic write ``are_model.fileio.atomic_write``), checked against the recorded sha256
-   before it is renamed into place, so a corrupt download never lands under the final name.
+3. a download from the public URL into the cache (``are_model.data.download.fetch_url``: pooch, with
+   retries and, when asked, its progress bar on stderr; then the project's one atomic write
+   ``are_model.fileio.atomic_write``), checked against the recorded sha256 before it is renamed into
+   place, so a corrupt or changed download is refused in one line (both hashes) and never lands.
 
 Every URL points at a fixed commit of the repository that publishes the file, so the bytes cannot
 change under a name; the sha256 values are those of the published files.
@@ -22,12 +23,11 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
 from are_model.checkpoint import CheckpointError
-from are_model.data.download import fetch_url
+from are_model.data.download import HashMismatchError, fetch_url
 from are_model.fileio import sha256_file
 
 __all__ = [
@@ -127,42 +127,36 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
-    if isinstance(error, urllib.error.URLError):
-        return str(error.reason)
-    text = " ".join(str(error).split())
+    text = " ".join(str(getattr(error, "reason", None) or error).split())
     return text or type(error).__name__
 
 
 def download_checkpoint(entry: KnownCheckpoint, cache_dir: str | os.PathLike, *,
-                        timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+                        timeout: float = DOWNLOAD_TIMEOUT_S, progress: bool = False) -> Path:
     """Download ``entry`` into ``cache_dir``, check its sha256, then move it into place; returns the file.
 
-    Raises CheckpointDownloadError naming the checkpoint and its URL on any failure; a partial or
-    corrupt download never lands under the final name.
+    Raises CheckpointDownloadError naming the checkpoint and its URL on any failure (a sha256 mismatch:
+    the expected and the downloaded hash); a partial or corrupt download never lands under the final name.
     """
     target = Path(cache_dir).expanduser() / entry.file_name
     where = f"cannot download checkpoint {entry.name!r} from {entry.url}"
-
-    def verify(downloaded: Path) -> None:  # runs on the temporary file, before it is renamed onto target
-        got = sha256_file(downloaded)
-        if got != entry.sha256:
-            raise CheckpointDownloadError(f"{where}: sha256 {got[:12]}... is not the published {entry.sha256[:12]}...")
-
     _logger.info("downloading checkpoint %s from %s", entry.name, entry.url)
     try:
-        # atomic_write's temporary file has a name of this process's own, so two processes fetching at
-        # once never rename each other's file; a failed or corrupt download leaves nothing behind
-        fetch_url(entry.url, target, timeout=timeout, verify=verify)
-    except OSError as error:  # urllib's URLError / HTTPError are OSErrors too
+        # the staging folder and the temporary file are this call's own, so two processes fetching at once
+        # never rename each other's file; a failed or corrupt download leaves nothing behind
+        fetch_url(entry.url, target, sha256=entry.sha256, timeout=timeout, progress=progress)
+    except HashMismatchError as error:
+        raise CheckpointDownloadError(f"{where}: sha256 mismatch: expected {error.expected}, got {error.got}; "
+                                      f"{target} was not written") from None
+    except (OSError, ValueError) as error:  # requests' errors are OSErrors too
         raise CheckpointDownloadError(f"{where}: {_reason(error)}") from None
     _logger.info("checkpoint %s saved to %s", entry.name, target)
     return target
 
 
 def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | None = None,
-                       cache_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+                       cache_dir: str | os.PathLike | None = None, download: bool = True,
+                       progress: bool = False) -> Path:
     """The checkpoint file that ``value`` (a path or a known name) stands for.
 
     An existing file wins. Otherwise a known name is looked up in ``root``, then in ``cache_dir``, then
@@ -207,4 +201,4 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
     if cache is None:
         raise CheckpointError(f"checkpoint {entry.name!r} {found} and there is no download cache to fetch it into "
                               f"(pass cache_dir; source: {entry.url})")
-    return download_checkpoint(entry, cache)
+    return download_checkpoint(entry, cache, progress=progress)

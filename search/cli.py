@@ -276,6 +276,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from search.catalogue import catalogue
+    from search.options import LoadOptions
+
+    options = LoadOptions.resolve(data_root=args.data_root, text_root=args.text_root)
+    entries = catalogue(options.data_root, options.text_root)
+    if args.json:
+        _emit_json({"datasets": [entry.to_json() for entry in entries]})
+        return 0
+    rows = [(e.name, e.group, e.setting, "yes" if e.present else "no", "yes" if e.texts else "no", e.source)
+            for e in entries]
+    _emit(f"data root: {options.data_root}; text root: {options.text_root or '- (not set)'}")
+    _emit(_table(rows, ("dataset", "group", "setting", "present", "texts", "source")))
+    benchmark = [e for e in entries if e.group != "other"]
+    _emit(f"{len(benchmark)} benchmark graphs and {len(entries) - len(benchmark)} other datasets; "
+          f"{sum(e.present for e in entries)} present, {sum(e.texts for e in entries)} with relation texts")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # the parser
 
@@ -425,6 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(p)
     _add_inputs(p)
     p.set_defaults(handler=cmd_report)
+
+    help_text = "list every registered dataset: group, setting, source, present under the data root, relation texts"
+    p = commands.add_parser("datasets", parents=[sub_common], help=help_text, description=help_text,
+                            epilog="examples:\n  are-search datasets\n  are-search datasets --json")
+    p.add_argument("--json", action="store_true",
+                   help='print {"datasets": [{"name", "group", "setting", "source", "present", "texts"}, ...]}')
+    p.add_argument("--data-root", metavar="DIR", help="dataset root (default: $ARE_DATA_ROOT)")
+    p.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT)")
+    p.set_defaults(handler=cmd_datasets)
     return parser
 
 

@@ -366,7 +366,9 @@ def test_missing_file_without_download(data_root, tmp_path):
         load_dataset("FB15k237Inductive:v1", root, cache_dir=tmp_path / "c", download=False)
     message = str(info.value)
     assert "\n" not in message and str(missing) in message
-    assert "https://raw.githubusercontent.com/kkteru/grail/master/data/fb237_v1_ind/test.txt" in message
+    # the registry points at the commit whose blobs its sha256 pins are (PROVENANCE.md)
+    assert ("https://raw.githubusercontent.com/kkteru/grail/2a3dffa719518e7e6250e355a2fb37cd932de91e"
+            "/data/fb237_v1_ind/test.txt") in message
 
 
 def test_malformed_line_names_file_and_line(data_root, tmp_path):

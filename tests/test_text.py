@@ -1,6 +1,7 @@
 """are_model.text: relation texts, encoders, per-relation text vectors, Wikidata labels (real files, real MiniLM)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -88,21 +89,24 @@ def test_root_is_an_argument_and_missing_file(text_root: Path, tmp_path: Path, m
 
 
 def test_download_into_cache(text_root: Path, tmp_path: Path, monkeypatch) -> None:
-    """No network here: urlopen serves the real file's bytes; the cache write and the error path are real."""
-    import io
-    import urllib.error
-    import urllib.request
+    """No network here: the downloader pooch is handed serves the real file's bytes; pooch, the pin, the
+    cache write and the error paths are real."""
+    from are_model.data import download
 
     real = (text_root / LLM / "Metafam-Metafam.json").read_bytes()
     urls: list[str] = []
 
-    def fake_urlopen(url, timeout):
-        urls.append(url)
-        return io.BytesIO(real)
+    def serve(body: bytes):
+        def choose(url, *, progress=False, timeout=None):
+            def downloader(url, output_file, pooch, check_only=False):
+                urls.append(url)
+                Path(output_file).write_bytes(body)
+            return downloader
+        return choose
 
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(download, "choose_downloader", serve(real))
     cache = tmp_path / "cache"
     # no root and no cache: fetched into memory, written nowhere (no default folder)
     assert len(load_relation_texts("Metafam-Metafam")) == 28
@@ -116,19 +120,25 @@ def test_download_into_cache(text_root: Path, tmp_path: Path, monkeypatch) -> No
     assert got.source == urls[0] and len(got) == 28
     cached = cache / LLM / "Metafam-Metafam.json"
     assert cached.read_bytes() == real and [p.name for p in cached.parent.iterdir()] == [cached.name]
+    # pinned on first download, beside the cache
+    assert download.Pins.beside(cache).get(f"{LLM}/Metafam-Metafam.json") == hashlib.sha256(real).hexdigest()
     assert load_relation_texts("Metafam-Metafam", cache_dir=cache).source == str(cached)  # no 2nd fetch
     assert len(urls) == 1
 
-    def offline(url, timeout):
-        raise urllib.error.URLError("Name or service not known")
+    def offline(url, *, progress=False, timeout=None):
+        def downloader(url, output_file, pooch, check_only=False):
+            raise OSError("Name or service not known")
+        return downloader
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download, "choose_downloader", offline)
     with pytest.raises(RuntimeError, match=r"could not download .*Other\.json.*Name or service"):
         load_relation_texts("Other", cache_dir=cache)
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"<html>404</html>"))
+    monkeypatch.setattr(download, "choose_downloader", serve(b"<html>404</html>"))
     with pytest.raises(RelationTextError, match="malformed JSON"):
         load_relation_texts("Other", cache_dir=cache)
     assert not (cache / LLM / "Other.json").exists()
+    assert download.Pins.beside(cache).get(f"{LLM}/Other.json") is None  # a bad file is never pinned
+    assert sorted(p.name for p in (cache / LLM).iterdir()) == ["Metafam-Metafam.json"]  # nothing half-written
     assert not home.exists()
 
 

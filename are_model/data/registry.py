@@ -3,6 +3,15 @@
 Each :class:`DatasetSpec` says which loader family parses the dataset, where its raw files live under a
 data root (``<root>/<Class>/<version>/raw/`` or ``<root>/<Class>/raw/``), under which local names, and
 from which public URL (optionally a member of a zip archive) each file can be fetched.
+
+Two tables of data sit next to the specs:
+
+* :data:`GROUPS`: the benchmark's four groups of graphs (57 in all) as the ULTRA / SEMMA / ARE tables
+  report them; a registered dataset outside them is in group ``"other"`` (:attr:`DatasetSpec.group`);
+* :data:`SHA256`: the pinned sha256 of each raw file whose public bytes are known, keyed by its path
+  relative to the data root (``FB15k237Inductive/v1/raw/train_ind.txt``); a download of such a file is
+  refused unless its bytes match (:mod:`are_model.data.download`). A file without an entry is pinned
+  on its first download instead.
 """
 from __future__ import annotations
 
@@ -13,7 +22,7 @@ from pathlib import Path
 
 from .errors import UnknownDatasetError
 
-__all__ = ["RawFile", "DatasetSpec", "DATASETS", "resolve_dataset_name", "get_spec"]
+__all__ = ["RawFile", "DatasetSpec", "DATASETS", "GROUPS", "GROUP_ORDER", "SHA256", "resolve_dataset_name", "get_spec"]
 
 # loader families (spec §7.2)
 TRANSDUCTIVE = "transductive"  # generic first-appearance vocabulary over train, valid, test
@@ -105,6 +114,21 @@ class DatasetSpec:
     def has_role(self, role: str) -> bool:
         return any(raw.role == role for raw in self.files)
 
+    @property
+    def group(self) -> str:
+        """The benchmark group (:data:`GROUPS`): ``pretraining``, ``transductive``, ``inductive_e``,
+        ``inductive_er``, or ``other`` for a registered dataset outside the benchmark's 57 graphs."""
+        return _GROUP_OF.get(self.name, OTHER_GROUP)
+
+    def relpath(self, raw: RawFile) -> str:
+        """``raw``'s path relative to a data root, with ``/``: ``<Class>[/<version>]/raw/<local_name>``."""
+        parts = [self.class_name] + ([] if self.version is None else [self.version]) + ["raw", raw.local_name]
+        return "/".join(parts)
+
+    def sha256(self, raw: RawFile) -> str | None:
+        """The pinned sha256 of ``raw`` (:data:`SHA256`), or None when its public bytes are not known here."""
+        return SHA256.get(self.relpath(raw))
+
 
 # --------------------------------------------------------------------------------------------------
 # URLs (spec §7.3)
@@ -114,6 +138,13 @@ _MTDEA_ZIP = "https://reltrans.s3.us-east-2.amazonaws.com/MTDEA_data.zip"
 _SPARSER_ZIP = f"{_GH}/THU-KEG/DacKGR/master/data.zip"
 _ARISTO_ZIP = "https://zenodo.org/record/5942560/files/aristo-v4.zip"
 _OOKB_VOCAB = f"{_GH}/takuo-h/GNN-for-OOKB/master/2-OOKB-setting/datasets/OOKB/vocab"
+# Repository commits whose blobs the pins in SHA256 are (../shared/datasets/PROVENANCE.md): a URL at a
+# fixed commit serves the same bytes forever, so a pinned download cannot break when a branch moves.
+_FB_COMMIT = "98dcdf4eaa41b9ccb65b17b76e2d370e6b9b5e3b"  # MichSchli/RelationPrediction
+_WN_COMMIT = "9e392453d6804d1f51c13e5650ae58ed48b638d5"  # villmow/datasets_knowledge_embedding
+_CODEX_COMMIT = "3132e426c2a6b643b70bad679905a3a6270be440"  # tsafavi/codex
+_GRAIL_COMMIT = "2a3dffa719518e7e6250e355a2fb37cd932de91e"  # kkteru/grail
+_ILPC_COMMIT = "3d0166dc78a91c6f9075e988f7ddaa68b10f3704"  # pykeen/ilpc2022
 
 
 def _plain(roles_names_urls: list[tuple[str, str, str]]) -> tuple[RawFile, ...]:
@@ -125,13 +156,13 @@ def _split3(base: str, suffix: str = ".txt", prefix: str = "") -> tuple[RawFile,
 
 
 def _transductive() -> list[DatasetSpec]:
-    fb = f"{_GH}/MichSchli/RelationPrediction/master/data/FB-Toutanova"
+    fb = f"{_GH}/MichSchli/RelationPrediction/{_FB_COMMIT}/data/FB-Toutanova"
     specs = [
         DatasetSpec(FB15K237, "FB15k237", None, _plain(
             [("entities", "entities.dict", f"{fb}/entities.dict"), ("relations", "relations.dict", f"{fb}/relations.dict")]
         ) + _split3(fb), delimiter="\t"),
         DatasetSpec(WN18RR, "WN18RR", None,
-                    _split3(f"{_GH}/villmow/datasets_knowledge_embedding/master/WN18RR/original")),
+                    _split3(f"{_GH}/villmow/datasets_knowledge_embedding/{_WN_COMMIT}/WN18RR/original")),
         DatasetSpec(TRANSDUCTIVE, "NELL995", None, _plain(
             [(s, f"{s}.txt", f"{_GH}/LARS-research/RED-GNN/main/transductive/data/nell/{s}.txt")
              for s in ("facts", "train", "valid", "test")])),
@@ -151,7 +182,7 @@ def _transductive() -> list[DatasetSpec]:
     ]
     for cls, size in (("CoDExSmall", "s"), ("CoDExMedium", "m"), ("CoDExLarge", "l")):
         specs.append(DatasetSpec(TRANSDUCTIVE, cls, None,
-                                 _split3(f"{_GH}/tsafavi/codex/master/data/triples/codex-{size}")))
+                                 _split3(f"{_GH}/tsafavi/codex/{_CODEX_COMMIT}/data/triples/codex-{size}")))
     for cls, folder in (("WDsinger", "WD-singer"), ("NELL23k", "NELL23K"), ("FB15k237_10", "FB15K-237-10"),
                         ("FB15k237_20", "FB15K-237-20"), ("FB15k237_50", "FB15K-237-50")):
         files = tuple(RawFile(s, f"{s}.txt", _SPARSER_ZIP, member=f"data/{folder}/{up}.triples")
@@ -164,7 +195,7 @@ def _grail() -> list[DatasetSpec]:
     specs = []
     for cls, prefix in (("FB15k237Inductive", "fb237"), ("WN18RRInductive", "WN18RR"), ("NELLInductive", "nell")):
         for version in ("v1", "v2", "v3", "v4"):
-            trans = f"{_GH}/kkteru/grail/master/data/{prefix}_{version}"
+            trans = f"{_GH}/kkteru/grail/{_GRAIL_COMMIT}/data/{prefix}_{version}"
             ind = f"{trans}_ind"
             files = _plain([
                 ("train", "train.txt", f"{trans}/train.txt"),
@@ -190,7 +221,7 @@ def _inductive4(cls: str, version: str, urls: tuple[str, str, str, str], valid_n
 def _inductive() -> list[DatasetSpec]:
     specs = []
     for size in ("small", "large"):
-        base = f"{_GH}/pykeen/ilpc2022/master/data/{size}"
+        base = f"{_GH}/pykeen/ilpc2022/{_ILPC_COMMIT}/data/{size}"
         urls = tuple(f"{base}/{f}.txt" for f in ("train", "inference", "inference_validation", "inference_test"))
         specs.append(_inductive4("ILPC2022", size, urls, "inf_valid.txt", filter_mode=FILTER_INFERENCE_ALL))
     for cls, prefix, versions in (("FBIngram", "FB", ("25", "50", "75", "100")),
@@ -240,6 +271,146 @@ def _build() -> dict[str, DatasetSpec]:
 
 DATASETS: dict[str, DatasetSpec] = _build()
 
+# --------------------------------------------------------------------------------------------------
+# The benchmark's groups (reference_results.md, "The benchmark's groups"): 57 graphs; means are taken
+# over the graphs of a group. Every registered dataset outside them is in OTHER_GROUP.
+
+OTHER_GROUP = "other"
+GROUPS: dict[str, tuple[str, ...]] = {
+    "pretraining": ("FB15k237", "WN18RR", "CoDExMedium"),
+    "transductive": ("CoDExSmall", "CoDExLarge", "NELL995", "DBpedia100k", "ConceptNet100k", "NELL23k", "YAGO310",
+                     "Hetionet", "WDsinger", "AristoV4", "FB15k237_10", "FB15k237_20", "FB15k237_50"),
+    "inductive_e": tuple(f"{cls}:v{i}" for cls in ("FB15k237Inductive", "WN18RRInductive", "NELLInductive")
+                         for i in range(1, 5))
+    + ("ILPC2022:small", "ILPC2022:large", "HM:1k", "HM:3k", "HM:5k", "HM:indigo"),
+    "inductive_er": tuple(f"FBIngram:{v}" for v in ("25", "50", "75", "100"))
+    + tuple(f"WKIngram:{v}" for v in ("25", "50", "75", "100"))
+    + tuple(f"NLIngram:{v}" for v in ("0", "25", "50", "75", "100"))
+    + ("WikiTopicsMT1:tax", "WikiTopicsMT1:health", "WikiTopicsMT2:org", "WikiTopicsMT2:sci",
+       "WikiTopicsMT3:art", "WikiTopicsMT3:infra", "WikiTopicsMT4:sci", "WikiTopicsMT4:health",
+       "Metafam:Metafam", "FBNELL:FBNELL_v1"),
+}
+#: The groups in the order the tables list them, then OTHER_GROUP.
+GROUP_ORDER: tuple[str, ...] = tuple(GROUPS) + (OTHER_GROUP,)
+
+
+def _group_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for group, names in GROUPS.items():
+        for name in names:
+            if name not in DATASETS:
+                raise RuntimeError(f"group {group}: {name} is not a registered dataset")
+            if name in index:
+                raise RuntimeError(f"{name} is in two groups: {index[name]} and {group}")
+            index[name] = group
+    return index
+
+
+_GROUP_OF = _group_index()
+
+# --------------------------------------------------------------------------------------------------
+# Pinned sha256 of raw files, keyed by the path relative to the data root (DatasetSpec.relpath). These
+# are the files of ../shared/datasets/SHA256SUMS that are byte-identical to the public file at the
+# registry's URL (PROVENANCE.md). Left out: FB15k237/raw/train.txt (a reconstruction, not the released
+# bytes) and the MTDEA files of FBNELL and Metafam (copied from the SEMMA repository, not checked against
+# the MTDEA archive the registry downloads); they are pinned on first download like every other file.
+
+SHA256: dict[str, str] = {
+    "FB15k237Inductive/v1/raw/train_ind.txt": "049829f7047ecf0e0bff0769efca31bc7f811f760c4ffcb20a5680f789b00c61",
+    "FB15k237Inductive/v1/raw/valid_ind.txt": "ac817123c4177ef46b08a3802380a355282b99d4283c43474c9dd91c082107dd",
+    "FB15k237Inductive/v1/raw/test_ind.txt": "c79d39372be30a3864cfe5094b3022f38b57d88c351dbbfa2d9e7f3368ac23aa",
+    "FB15k237Inductive/v1/raw/train.txt": "74ef3120fe38a22e5131064d23108b88a8d339496057fa8467d80dcda8f1cec1",
+    "FB15k237Inductive/v1/raw/valid.txt": "d4c2698d7dc36c0dc39ffb3d810caeafe530d779bf9f6451fac2027f41c2ff6d",
+    "FB15k237Inductive/v2/raw/train_ind.txt": "6756f8d4aa688bc1a18c1106117a7fde94e0469f223f5d00954846afce471e54",
+    "FB15k237Inductive/v2/raw/valid_ind.txt": "2c3b4430cac899b868c9dd22ece0eae830ca62c8a6c0bf8610c670bbeaf7d6d8",
+    "FB15k237Inductive/v2/raw/test_ind.txt": "17c16e008cb6dfdc67ef0f375aab0a8fee2b087c7d687a72f5217b789d0c4a10",
+    "FB15k237Inductive/v2/raw/train.txt": "542f81af46d6727979278643105ba7c236dd8b29ee5d9962e3c3fa295ab8869c",
+    "FB15k237Inductive/v2/raw/valid.txt": "59e07dcb883b28bb35585ba95576e4ebb2a71ddbc906119abcc4c87b28198d0c",
+    "FB15k237Inductive/v3/raw/train_ind.txt": "2805f9237816f5bb5bb1ff1fbc3d37cc0beb99047bef3a6bd82cc1f6947e8525",
+    "FB15k237Inductive/v3/raw/valid_ind.txt": "76f7691aa597d43d704af047d01a5f4d266c02733c52a5c340c2bea4a85dd281",
+    "FB15k237Inductive/v3/raw/test_ind.txt": "7dbd4d74210ffd5029d95327639f83c3b46f8bd4ee3571e619812b367d0880da",
+    "FB15k237Inductive/v3/raw/train.txt": "0f27b7f00d3e34964450c22445d17f7612d12d7c382caa3317f45bfe7465f299",
+    "FB15k237Inductive/v3/raw/valid.txt": "8b034e73fe64af9c7baf1e12704a94e7e9a9e6b9242feb498c69ebd65bccf269",
+    "FB15k237Inductive/v4/raw/train_ind.txt": "ef55c03e05d5eeeec97fe2030e92bc36bd5ee9311b770ae0a3fd812982686e8d",
+    "FB15k237Inductive/v4/raw/valid_ind.txt": "0a237c20719267449388e1d43995ccf67da5a3c82085ba5d2e3996c77dc73921",
+    "FB15k237Inductive/v4/raw/test_ind.txt": "8e6e19adb9b154348897bf896b5305a76126bc4d79a21705ea47e4efce2d84f3",
+    "FB15k237Inductive/v4/raw/train.txt": "b9fa0f2650a1ab7687e21e0aec24bb51c0b0eacf0d88c8780c03c9b201b9148d",
+    "FB15k237Inductive/v4/raw/valid.txt": "d99dedcd13bc0cd338a299a895685b66f15e0b7ed42477d40f1ad1a65ce6d483",
+    "WN18RRInductive/v1/raw/train_ind.txt": "7d1b73c5994e9aa816b34e33ee10707656803ba6b8a0f6066cae7ddc04f87553",
+    "WN18RRInductive/v1/raw/valid_ind.txt": "cfa28b9d75dbab17ea82a9443a5bf8acb738e60267cc63f8a221b38967e1d238",
+    "WN18RRInductive/v1/raw/test_ind.txt": "6df8c00a2e0cf1a4b484ac638c081198926fcbc411ce2e12ccc79d432eead269",
+    "WN18RRInductive/v1/raw/train.txt": "4cc72d4fdcc8206e208e1f59f3c778be5de4a68cfe76776d15245b0d2c08d396",
+    "WN18RRInductive/v1/raw/valid.txt": "5cebd29da8ada35ac73b6875329884cdf83943ddea454e9f70cc43b423ea479b",
+    "WN18RRInductive/v2/raw/train_ind.txt": "8dc9bb459e6306737a083b15698ed1420ce8dc57e27f8a42ab7b90c26dfc5154",
+    "WN18RRInductive/v2/raw/valid_ind.txt": "fc32db7cb56dba0ff05bf57efd8a2279f0825dc6ae763c9d32281a9a1373c09a",
+    "WN18RRInductive/v2/raw/test_ind.txt": "3b3942ce7665f1a6667721f5eab946bde79a5929f1996c5af16e0b092a5084bb",
+    "WN18RRInductive/v2/raw/train.txt": "a14a902df92e32f4aeb65761560072a007ae915308bb8a7a03c58dc1e9c2a9ad",
+    "WN18RRInductive/v2/raw/valid.txt": "2d3f6703d87fe1605f636736f0e848d9750b8e1593bd41101554ecbb41a1d836",
+    "WN18RRInductive/v3/raw/train_ind.txt": "85b817c364d097793a4b0969fa49d20167345256bf812c978bff381ad3aef492",
+    "WN18RRInductive/v3/raw/valid_ind.txt": "c0876dafce4cef4c6ef1aa53457fb9f4e40a31a8bf9edbaf05389bfe5ba26f43",
+    "WN18RRInductive/v3/raw/test_ind.txt": "efad21a11c1cf26a1a4a5fcf7a64c585ccde3c4f8f71de3a00a995d9e8c9938d",
+    "WN18RRInductive/v3/raw/train.txt": "324a2b04b621bfe8d2dd98ad1c585fbc7efefb1548e92b5d10afc08733286aa7",
+    "WN18RRInductive/v3/raw/valid.txt": "7f008df4879d36ef70a5c5eb58a7c87488c3f1fea606ab484e66a1aff89b0cbc",
+    "WN18RRInductive/v4/raw/train_ind.txt": "d5608132dab5873666e249c1de9412608c0e0b2cc0d154b0ffceff1ce067cc03",
+    "WN18RRInductive/v4/raw/valid_ind.txt": "0928c5cb528ebde49a3be13f3df4d863f95312c247854bea556c65008cc5b54c",
+    "WN18RRInductive/v4/raw/test_ind.txt": "10ccff353175e6eaaff0b3d7ef7931115845868653ddba0ba6fb5c8dfdab6364",
+    "WN18RRInductive/v4/raw/train.txt": "5eace2cdfdffb2b19c6d27c7527ae79b8f4b1b3fb712d9a5049243a13edb95ca",
+    "WN18RRInductive/v4/raw/valid.txt": "ca1568ca934bbf5ccfeabb3a67010968433c0e5bc1df9b0d3d48279023abd7bd",
+    "NELLInductive/v1/raw/train_ind.txt": "b0bfb66f65d70586a26703eb022926a75c1f234d1bcdeafe2e8d387be41291ee",
+    "NELLInductive/v1/raw/valid_ind.txt": "297c1c82c944bd76255f6ad4cc22f5ecbb23c9daac366e8991b5770ca0dfb8fc",
+    "NELLInductive/v1/raw/test_ind.txt": "66a497671114e73f450cf9e5eb79be5e5790121816228eb43e3ba3481e2bfa28",
+    "NELLInductive/v1/raw/train.txt": "d2b5d535ace4d1e3a18e69176e84a3ada1ca62fb4a647a12c4222781b91615ba",
+    "NELLInductive/v1/raw/valid.txt": "d11d6de249ff1185e701536a7d63f0c997cf7cce2646f3d17c06ecc885835726",
+    "NELLInductive/v2/raw/train_ind.txt": "d92470e3e07f354e665ee9cc5c4e0fb99ff8e6414839f340607be32e7709aef4",
+    "NELLInductive/v2/raw/valid_ind.txt": "efcd59a03cb9a345f35ce7139c4817bc632143325394b474278b75568fe0808f",
+    "NELLInductive/v2/raw/test_ind.txt": "b479de23638f3d86d96094b0e3a18144433841f84e1cec7af192b44839c8e1cf",
+    "NELLInductive/v2/raw/train.txt": "850a117e29126fd2e8d9d4ddb3430ee540c7ed2999142fb0fd9d7195204ce0a1",
+    "NELLInductive/v2/raw/valid.txt": "deb8b4c65548da49f3d8a1a171dbfa106de8b38d6747d38486ced4d324d3a600",
+    "NELLInductive/v3/raw/train_ind.txt": "08f161d7a842bdfef4394222b00996fc657cf9d8c8fabf73cfaf42c41a44b20c",
+    "NELLInductive/v3/raw/valid_ind.txt": "0be937cd2ed452b950b4eadd7f306960004a334fdd478f4f68172fec86596daa",
+    "NELLInductive/v3/raw/test_ind.txt": "f24cd61c799edced7dac727a132bb57a8791092c4705f7f7bf5474f4160da67d",
+    "NELLInductive/v3/raw/train.txt": "88507ad17277d91d1a6d55d5b6ad4661a4b00bb7087923794a8cac820944dd73",
+    "NELLInductive/v3/raw/valid.txt": "23313dcf7951a8cfc12b7d0c4bc84e5119024b1342d5ca5c042f38bab6cf9d71",
+    "NELLInductive/v4/raw/train_ind.txt": "30ccc157815e5176bb2fda0f625dd1d71ed5b2fdc3c30484d0b9593e18be2c66",
+    "NELLInductive/v4/raw/valid_ind.txt": "3f1e61b8e446c684787bed333578c9c9af8d917e1e2277ae051d19d5710b727f",
+    "NELLInductive/v4/raw/test_ind.txt": "040f15a24c22897b6a583e007044e1910523214a463491618d8aa635bf89dbdc",
+    "NELLInductive/v4/raw/train.txt": "00302276571b80a910582d00a20041d4ac8026ca4bbe457de8143e8ecb339d23",
+    "NELLInductive/v4/raw/valid.txt": "f5dfc264c150172225a519f67a3a2821635ef7d19d4ab45a179572ac8749fa6a",
+    "ILPC2022/small/raw/transductive_train.txt": "7d522a71de14d8dcd686906ed0c9f589ba4e71171367814a115d4bc0ad3ef06b",
+    "ILPC2022/small/raw/inference_graph.txt": "21f9f731c3128b50f8392ce1aa0a5d0bd5c24fa16f141e3110e32b63049189c2",
+    "ILPC2022/small/raw/inf_valid.txt": "a11e244f066e8bad85ec6e684e1249bf6e5c2ae98b3e02c4a6e15f476ebfa908",
+    "ILPC2022/small/raw/inf_test.txt": "c256b4a5359649a708047d5c429e484ba808c7b28c2f7c91844fcb4a0e962b01",
+    "ILPC2022/large/raw/transductive_train.txt": "7dafd48be5a02795b767805c8b16204b1c555aae4b9dd12094cbcc072c873152",
+    "ILPC2022/large/raw/inference_graph.txt": "e9f59ca42e329422b8046a44f780415ee61e88ec73eef735b4b10f1a44f12877",
+    "ILPC2022/large/raw/inf_valid.txt": "8c598721d316430bf406d223025b7b28a5dc7f23b277ae83f11d1265fac4aa81",
+    "ILPC2022/large/raw/inf_test.txt": "a02b6513e0bc38d51e9a0b429b7c66dded5f600e02c6be83c812e488aab566e5",
+    "CoDExSmall/raw/train.txt": "64f93b7f314f3936a6f65739721429db3f6a7c8f5a1e1104ec3bb544f7434f59",
+    "CoDExSmall/raw/valid.txt": "3831c0e57daef03c3a18cdd1a72e370b496f696c5218883d35c7d2ab8a6a772c",
+    "CoDExSmall/raw/test.txt": "27127fcb34688c4778e88a39ef3c9b540807da846021e9d9685660ac1838aca1",
+    "CoDExMedium/raw/train.txt": "d99c3437ab51690391a26d96976adf6e5494dba7ef6902e77000551bfa566556",
+    "CoDExMedium/raw/valid.txt": "11c323096367354940846b9ed940c5dabddc1d20a70474222babe7e7fd28b28d",
+    "CoDExMedium/raw/test.txt": "0575ce05e4ce915e395bb4f708e8df9547989dd4c8c71407cbfd78c19daffcf7",
+    "FB15k237/raw/entities.dict": "55666c4fb9c2990ef809e41d3a0023503b1f927fd00a1c947f21a805608f50ac",
+    "FB15k237/raw/relations.dict": "e98ebcc621a217ca80d44992cdf0ef5f0eb355ff9aff0ba1a3e939f6ca8fb095",
+    "FB15k237/raw/valid.txt": "cf6309010852f6a8d47a45df830a426415d1ee6f7a3970a8376ff1fb81db4a5c",
+    "FB15k237/raw/test.txt": "5711cf41623ceb4eacc50eb6108a3ca6565c7492e3caaf82a3e355cc660d1574",
+    "WN18RR/raw/train.txt": "038612e783c215ee5f3ca9fbfca27b8d0739be1028fe4ee7c174aecf0b83d5df",
+    "WN18RR/raw/valid.txt": "453ce7202afa58094a04d2b1560ee2b02660f1c260b32ce6651c8ccedd1028ab",
+    "WN18RR/raw/test.txt": "0383bceaaa1096cf3c03ec021ed0048068e2355dbfc0239b292cefdac821cec5",
+}
+
+
+def _check_pins() -> None:
+    known = {spec.relpath(raw) for spec in DATASETS.values() for raw in spec.files}
+    for key, digest in SHA256.items():
+        if key not in known:
+            raise RuntimeError(f"SHA256 pins {key}, which is no raw file of a registered dataset")
+        if len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise RuntimeError(f"SHA256[{key!r}] is not a lower-case hex sha256")
+
+
+_check_pins()
+
 
 def _lookup_table() -> dict[str, str]:
     """Lower-cased accepted spellings -> canonical name."""
@@ -279,8 +450,7 @@ def resolve_dataset_name(name: str) -> str:
     if not suggestions:  # e.g. a bare versioned class name: "ILPC2022" -> its versions
         suggestions = sorted(n for n in DATASETS if n.lower().startswith(key))
     hint = f"; close matches: {', '.join(suggestions)}" if suggestions else ""
-    raise UnknownDatasetError(
-        f"unknown dataset {name!r}{hint} (known: {len(DATASETS)} names in are_model.data.DATASETS)")
+    raise UnknownDatasetError(f"unknown dataset {name!r}{hint} (`are-search datasets` lists every known dataset)")
 
 
 def get_spec(name: str) -> DatasetSpec:

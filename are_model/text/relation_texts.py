@@ -7,7 +7,8 @@ Each file ``<llm>/<text_key>.json`` holds two keys:
 
 The files are looked up under a local root, then in a download cache, both arguments (nothing here
 reads the environment); when absent from both they are fetched from the public SEMMA repository
-(pinned commit) into the cache, or only into memory when no cache is given.
+(pinned commit) into the cache, or only into memory when no cache is given. Downloads go through
+:func:`are_model.data.download.fetch_url` (pooch; pinned sha256 in ``<cache>/pins.json``).
 """
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ import json
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,24 +108,40 @@ def _check_name(kind: str, value: str) -> None:
         raise ValueError(f"invalid {kind} {value!r}: expected a plain file name such as 'FBNELL-FBNELL_v1'")
 
 
-def _download(url: str, dest: Path | None) -> bytes:
-    """The file at ``url``, checked, and written atomically to ``dest`` unless that is None."""
+def _download(url: str, dest: Path | None, *, pins_folder: Path | None = None, pin_key: str | None = None,
+              progress: bool = False) -> bytes:
+    """The file at ``url``, checked, and written atomically to ``dest`` unless that is None.
+
+    The download goes through :func:`are_model.data.download.fetch_url` (pooch): a file that does not
+    parse as relation texts never lands, and the file is pinned in ``<pins_folder>/pins.json`` under
+    ``pin_key`` on its first download and checked against that pin on every later one. Without ``dest``
+    the file is fetched into a scratch folder, read and discarded (no pin: there is nowhere to keep it).
+    """
+    from ..data.download import DownloadError, HashMismatchError, Pins, fetch_url
+
+    def check(tmp: Path) -> None:  # never land a bad file
+        parse_relation_texts(tmp.read_bytes(), url)
+
     logger.info("downloading relation texts %s -> %s", url, dest if dest is not None else "memory (no cache)")
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (fixed https URL)
-            data = response.read()
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"could not download relation texts from {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
+        if dest is None:
+            with tempfile.TemporaryDirectory(prefix="are-texts-") as scratch:
+                landed = fetch_url(url, Path(scratch) / "texts.json", verify=check, timeout=DOWNLOAD_TIMEOUT_S,
+                                   progress=progress)
+                return landed.read_bytes()
+        pins = Pins.beside(pins_folder) if pins_folder is not None else None
+        fetch_url(url, dest, pins=pins, pin_key=pin_key, verify=check, timeout=DOWNLOAD_TIMEOUT_S, progress=progress)
+        return dest.read_bytes()
+    except (HashMismatchError, RelationTextError):
+        raise
+    except DownloadError as exc:  # e.g. a malformed pins file
+        raise RuntimeError(f"could not download relation texts from {url}: {exc}") from None
+    except (OSError, ValueError) as exc:  # requests' errors are OSErrors; pooch raises ValueError too
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split()) or type(exc).__name__
         raise RuntimeError(
             f"could not download relation texts from {url}: {reason} "
             "(offline? put the file under the text root as <llm>/<text_key>.json instead)"
         ) from None
-    parse_relation_texts(data, url)  # never cache a bad file
-    if dest is not None:
-        atomic_write_bytes(dest, data)
-    return data
 
 
 def load_relation_texts(
@@ -135,6 +151,7 @@ def load_relation_texts(
     llm: str = DEFAULT_LLM,
     download: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> RelationTexts:
     """Load ``<root>/<llm>/<text_key>.json``.
 
@@ -145,13 +162,17 @@ def load_relation_texts(
         download: when the file is neither under ``root`` nor in the cache, fetch it from the SEMMA
             repository (pinned commit :data:`SEMMA_COMMIT`) into the cache, atomically.
         cache_dir: download cache holding ``<llm>/<text_key>.json``, or None: no cache (a download
-            is then kept in memory only).
+            is then kept in memory only). Downloads into it are pinned in ``<cache_dir>/pins.json``
+            (key ``<llm>/<text_key>.json``) on first download and checked against the pin afterwards.
+        progress: pooch's progress bar on stderr while downloading.
 
     Raises:
         RelationTextError: malformed JSON or a missing/ill-typed key (the message names file and key).
         FileNotFoundError: the file is absent and ``download`` is False (also when neither ``root``
             nor ``cache_dir`` is given: the message says so).
         RuntimeError: the download failed.
+        HashMismatchError: the downloaded file is not the one pinned in ``<cache_dir>/pins.json`` (one
+            line naming the file and both sha256; nothing is written).
     """
     _check_name("text_key", text_key)
     _check_name("llm", llm)
@@ -177,5 +198,6 @@ def load_relation_texts(
     if not download:
         raise FileNotFoundError(f"relation texts '{text_key}' ({llm}) not found; looked at: {', '.join(searched)}")
     url = SEMMA_TEXT_URL.format(llm=llm, text_key=text_key)
-    data = _download(url, cached)
+    data = _download(url, cached, pins_folder=None if cache_dir is None else Path(cache_dir),
+                     pin_key=f"{llm}/{text_key}.json", progress=progress)
     return parse_relation_texts(data, url)
