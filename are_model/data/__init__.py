@@ -4,10 +4,25 @@
 objects with the fact graph (inverse edges appended), the split's queries and the filter triples used
 for filtered ranking (spec §6.6, §7). The data root is a required argument and the processed-data cache
 an optional one; nothing here reads the environment.
+
+Data rules
+----------
+A valid or test triple whose head, tail or relation is absent from the graph it is ranked on follows one
+rule per loader family, the public loader's (ULTRA's ``datasets.py``): dropped for the valid split of the
+MTDEA family (FBNELL, Metafam, WikiTopics), an error for an unseen relation in GraIL's inductive test files
+and in HM's valid file, and otherwise kept, as an isolated node or an edgeless relation. The table, the
+loader behind each row and the rules for blank, repaired, repeated and odd lines are in
+:mod:`are_model.data.builders`.
+
+Every load says what it did: ``KGDataset.report`` is a :class:`LoadReport` with one :class:`FileReport`
+per raw file (lines read, kept, dropped by reason, repaired, odd, queries kept with an absent symbol),
+kept in the processed cache so a cached load reports the same; when any count is not zero the load logs
+:meth:`LoadReport.summary` once, at WARNING, naming the dataset, its raw folder and the files.
 """
 from .dataset import KGDataset, load_dataset
 from .errors import (DataRootError, DatasetError, DownloadError, MissingRawFileError, RawFormatError,
                      UnknownDatasetError, VocabularyError)
+from .parse import FileReport, LoadReport
 from .registry import DATASETS, DatasetSpec, RawFile, get_spec, resolve_dataset_name
 
 __all__ = [
@@ -15,6 +30,8 @@ __all__ = [
     "DatasetSpec",
     "RawFile",
     "KGDataset",
+    "LoadReport",
+    "FileReport",
     "load_dataset",
     "resolve_dataset_name",
     "get_spec",

@@ -2,9 +2,9 @@
 
 The file lives at ``<cache_dir>/<name with ':' -> '-'>/<sha256>.pt``; the key hashes the loader
 version, the registry entry and every raw file's bytes, so an edited raw file gets a new key and a stale
-entry is never read. The payload holds only tensors, ints, strs, lists and dicts, so it loads with
-``weights_only=True``. A file that fails to load is logged and rebuilt. The cache folder is always the
-caller's (``load_dataset(cache_dir=...)``); there is no default location.
+entry is never read. The payload (the splits and the load's report) holds only tensors, ints, strs, lists
+and dicts, so it loads with ``weights_only=True``. A file that fails to load is logged and rebuilt. The
+cache folder is always the caller's (``load_dataset(cache_dir=...)``); there is no default location.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ __all__ = ["LOADER_VERSION", "cache_key", "cache_path", "load_cached", "save_cac
 logger = logging.getLogger(__name__)
 
 #: Bump when the parsing rules or the payload layout change.
-LOADER_VERSION = "are-data-1"
+LOADER_VERSION = "are-data-2"  # 2: line rules counted, LoadReport in the payload
 
 
 def cache_key(spec_repr: str, blobs: dict[str, tuple[str, bytes]]) -> str:

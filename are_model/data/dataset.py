@@ -1,13 +1,15 @@
 """``load_dataset``: registry entry -> raw files (downloaded if needed) -> cached, parsed splits.
 
-The data root and the processed-data cache are arguments; nothing here reads the environment.
+The data root and the processed-data cache are arguments; nothing here reads the environment. Every load,
+cached or not, carries the :class:`LoadReport` of its parse and logs it once, at WARNING, when a line was
+dropped, repaired, kept with a symbol absent from its graph or looked odd (rules: :mod:`.builders`).
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch_geometric.data import Data
@@ -16,7 +18,8 @@ from .builders import build_splits
 from .cache import cache_key, cache_path, load_cached, save_cached
 from .download import ensure_raw_files
 from .errors import DataRootError, DatasetError
-from .graph import SPLITS, pack, unpack
+from .graph import SPLITS, pack, unpack, unpack_report
+from .parse import LoadReport
 from .registry import get_spec
 
 __all__ = ["KGDataset", "load_dataset"]
@@ -33,6 +36,8 @@ class KGDataset:
         text_key: relation-text file stem (spec §2.1), e.g. ``"FBNELL-FBNELL_v1"``.
         setting: ``"transductive"`` or ``"inductive"``.
         train, valid, test: the splits.
+        report: what the load did with each raw file's lines (:class:`LoadReport`): lines read, dropped
+            by reason, repaired, odd, and queries kept with a symbol absent from their graph.
     """
 
     name: str
@@ -41,6 +46,7 @@ class KGDataset:
     train: Data
     valid: Data
     test: Data
+    report: LoadReport | None = field(default=None, repr=False, compare=False)
 
     def split(self, name: str) -> Data:
         """The split called ``name`` (``"train"``, ``"valid"`` or ``"test"``)."""
@@ -81,19 +87,26 @@ def load_dataset(
     if cache_dir is not None:
         target = cache_path(cache_dir, spec.name, cache_key(repr(spec), blobs))
         payload = load_cached(target)
-    splits = None
+    splits = report = None
     if payload is not None:
         try:
-            splits = unpack(payload)
+            splits, report = unpack(payload), unpack_report(payload)
             logger.debug("%s: processed cache hit %s", spec.name, target)
         except (KeyError, TypeError, IndexError, ValueError) as exc:
+            splits = None
             logger.warning("ignoring malformed processed cache %s (%s); rebuilding", target, exc)
-    if splits is None:
+    if splits is None or report is None:
         start = time.perf_counter()
-        payload = pack(spec.name, build_splits(spec, blobs))
+        built, report = build_splits(spec, blobs)
+        payload = pack(spec.name, built, report)
         splits = unpack(payload)
         if target is not None:
             save_cached(target, payload)
         logger.info("%s: parsed raw files in %.1fs, cached at %s", spec.name, time.perf_counter() - start,
                     target if target is not None else "(no cache)")
-    return KGDataset(spec.name, spec.text_key, spec.setting, **splits)
+    report = report.at(str(next(iter(paths.values())).parent))  # the folder this load read
+    if report.notable:
+        logger.warning("%s", report.summary())
+    else:
+        logger.debug("%s", report.summary())
+    return KGDataset(spec.name, spec.text_key, spec.setting, **splits, report=report)

@@ -1,8 +1,9 @@
 """In-memory split format (spec §0.2, §7.1): fact graph with inverse edges, targets and filter triples.
 
-A built dataset is a plain dict of tensors, ints and lists of str (what ``torch.load(weights_only=True)``
-accepts), so the processed cache can store it as is; :func:`to_data` turns one split into a PyG ``Data``.
-Splits that share a fact graph share its tensors.
+A built dataset is a plain dict of tensors, ints, strs, lists and dicts (what
+``torch.load(weights_only=True)`` accepts), so the processed cache can store it as is: the three splits
+and the :class:`~are_model.data.parse.LoadReport` of the parse. :func:`to_data` turns one split into a PyG
+``Data``. Splits that share a fact graph share its tensors.
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from typing import Any
 import torch
 from torch_geometric.data import Data
 
-__all__ = ["FactGraph", "SplitSpec", "with_inverse", "pack", "unpack", "to_data", "SPLITS"]
+from .parse import LoadReport
+
+__all__ = ["FactGraph", "SplitSpec", "with_inverse", "pack", "unpack", "unpack_report", "to_data", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
-FORMAT = 1
+FORMAT = 2  # 2: the load report is part of the payload
 
 
 @dataclass
@@ -72,8 +75,9 @@ def _as_edges(triples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([triples[:, 0], triples[:, 2]]).contiguous(), triples[:, 1].contiguous()
 
 
-def pack(name: str, splits: dict[str, SplitSpec]) -> dict[str, Any]:
-    """Serialisable form of the three splits (shared graphs and shared filter tensors stored once)."""
+def pack(name: str, splits: dict[str, SplitSpec], report: LoadReport) -> dict[str, Any]:
+    """Serialisable form of the three splits (shared graphs and shared filter tensors stored once) and
+    of the load's report."""
     graphs: list[dict[str, Any]] = []
     graph_ids: dict[int, int] = {}
     edges: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(tensor) -> (index, type), keeps sharing
@@ -103,7 +107,7 @@ def pack(name: str, splits: dict[str, SplitSpec]) -> dict[str, Any]:
             "graph": graph_ids[id(g)], "target_edge_index": target_index, "target_edge_type": target_type,
             "filter_edge_index": filter_index, "filter_edge_type": filter_type,
         }
-    return {"format": FORMAT, "name": name, "graphs": graphs, "splits": out_splits}
+    return {"format": FORMAT, "name": name, "graphs": graphs, "splits": out_splits, "report": report.to_dict()}
 
 
 def unpack(payload: dict[str, Any]) -> dict[str, Data]:
@@ -112,6 +116,13 @@ def unpack(payload: dict[str, Any]) -> dict[str, Data]:
         raise KeyError(f"unsupported processed-data format {payload.get('format')!r}")
     return {split: to_data(payload["graphs"][payload["splits"][split]["graph"]], payload["splits"][split])
             for split in SPLITS}
+
+
+def unpack_report(payload: dict[str, Any]) -> LoadReport:
+    """The :class:`LoadReport` of a packed dataset (raises ``KeyError``/``TypeError`` if malformed)."""
+    if payload.get("format") != FORMAT:
+        raise KeyError(f"unsupported processed-data format {payload.get('format')!r}")
+    return LoadReport.from_dict(payload["report"])
 
 
 def to_data(graph: dict[str, Any], split: dict[str, Any]) -> Data:
