@@ -172,15 +172,23 @@ def test_a_repeated_fixed_setting_reuses_the_completed_value(context, cached):
     assert evaluated == [0, 0, 0, 0]  # four stages of trial 0; the repeat ranked nothing
 
 # ---------------------------------------------------------------------------------------- spaces
-def test_spaces_bounds_and_settings():
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
-    fixed = SearchSpace("fixed", {"prompt_enhancer_weight": [0.0, 0.5]})
-    learnable = SearchSpace("learnable", {"fusion_weight_decay": [0.0, 0.1]})
-    for _ in range(5):
-        trial = study.ask()
+def test_spaces_bounds_and_settings(tmp_path, fusion_path):
+    """Trials of a study opened as the runners open it (its sampler, its stored ranges) stay in the spec's bounds."""
+    url = f"sqlite:///{tmp_path / 'spaces.db'}"
+    fixed_spec = _spec(sampler="random", space={"prompt_enhancer_weight": [0.0, 0.5]})
+    learnable_spec = _spec(mode="learnable", sampler="random", space={"fusion_weight_decay": [0.0, 0.1]})
+    fixed_study, _ = open_study(fixed_spec, url, fusion_path)
+    learnable_study, _ = open_study(learnable_spec, url, fusion_path)
+    fixed, learnable = SearchSpace("fixed", fixed_spec.space), SearchSpace("learnable", learnable_spec.space)
+    # known points outside the bounds are left out: fusion.pth's own 0.225/0.775 and 0.2/0.8 exceed 0.5
+    assert [t.user_attrs["known_point"] for t in fixed_study.get_trials(states=(TrialState.WAITING,))] == [
+        "no enhancement"]
+    for _ in range(6):  # the known points first, then the sampler's proposals
+        trial = fixed_study.ask()
         settings = fixed.suggest(trial)
         assert settings["use_learnable_fusion"] is False
         assert 0 <= settings["similarity_enhancer_weight"] <= 1 and 0 <= settings["prompt_enhancer_weight"] <= 0.5
+        trial = learnable_study.ask()
         settings = learnable.suggest(trial)
         w = settings["similarity_enhancer_weight"]
         assert settings["prompt_enhancer_weight"] == pytest.approx(1 - w) and 0.01 <= w <= 0.99
@@ -188,6 +196,7 @@ def test_spaces_bounds_and_settings():
         assert 1e-4 <= settings["fusion_lr"] <= 0.1 and 0 <= settings["fusion_weight_decay"] <= 0.1
         assert settings["body_lr"] is None or 1e-6 <= settings["body_lr"] <= 1e-3
         assert trial.params["body"] == ("frozen" if settings["body_lr"] is None else "trained")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     frozen = SearchSpace("learnable", {"body_lr": "frozen", "fusion_lr": 0.01})
     settings = frozen.suggest(study.ask())
     assert settings["body_lr"] is None and settings["fusion_lr"] == 0.01 and settings["fusion_weight_decay"] == 0.0
