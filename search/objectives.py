@@ -19,8 +19,8 @@ from typing import Any
 import optuna
 
 from are_model.train import FineTuneConfig, fine_tune
+from search.bounds import read_bounds
 from search.engine import SearchContext
-from search.spaces import SearchSpace
 from search.errors import StudyError
 from search.settings import SETTINGS_ATTR, TrialSettings
 from search.spec import StudySpec
@@ -91,7 +91,7 @@ class FusionObjective:
                              "a fusion search needs an ARE checkpoint (are-mix or are-fusion)")
         self.spec = spec
         self.context = context
-        self.space = SearchSpace(spec.mode, spec.space)
+        self.space = spec.search_space()
         self.budget = parse_budget(spec.mode, spec.budget)
         self.report = report
         # Build what every trial needs now, not inside the first trial (which would look slow and stay
@@ -105,7 +105,7 @@ class FusionObjective:
         return self.budget.steps(self.spec.mode)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        settings = TrialSettings(**self.space.suggest(trial), dataset=self.context.dataset,
+        settings = TrialSettings(**self.space.suggest(trial, read_bounds(trial.study)), dataset=self.context.dataset,
                                  checkpoint=self.spec.checkpoint, checkpoint_path=self.context.checkpoint_path,
                                  encoder=self.context.split(SPLIT).encoder, split=SPLIT)
         trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())

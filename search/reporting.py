@@ -37,7 +37,9 @@ from search.errors import StudyError
 from search.flags import best_trial
 from search.names import StudyName
 from search.settings import TrialSettings
+from search.bounds import growth_history, read_bounds
 from search.spaces import SearchSpace
+from search.stopping import stop_record
 from search.stats import paired_bootstrap
 
 __all__ = [
@@ -165,6 +167,12 @@ def _markdown(summary: dict[str, Any]) -> str:
         "",
         "Settings are chosen on the validation split; the test split is used here only to report them.",
     ]
+    for growth in summary.get("growth") or []:
+        lines += ["", f"**Range grown:** {growth['param']} {growth['side']} bound {growth['from']:g} → {growth['to']:g} "
+                      f"before trial {growth['trial']}, because the best trial ({growth['best_trial']}, validation "
+                      f"MRR {growth['best_value']:.4f}) sat on it."]
+    if summary.get("stop"):
+        lines += ["", f"**Stopped early** after trial {summary['stop']['trial']}: {summary['stop']['reason']}."]
     if summary.get("note"):
         lines += ["", f"**Note:** {summary['note']}"]
     lines += [
@@ -231,7 +239,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     model = context.model
     if not model.has_enhancers:
         raise StudyError(f"study {name}: checkpoint profile {model.profile} has no enhancers to compare")
-    space = SearchSpace(spec.mode, spec.space)
+    space = spec.search_space().with_bounds(read_bounds(study))  # the range as grown, not as first set
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     best = best_trial(study)
@@ -333,6 +341,8 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "space": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
         "space_text": _space_text(space),
         "budget": dict(spec.budget),
+        "growth": growth_history(study),
+        "stop": stop_record(study),
         "trials": _state_counts(study),
         "best": {"trial": best.number, "value": float(best.value), "params": dict(best.params),
                  "settings": _portable_settings(best_settings)},

@@ -57,24 +57,42 @@ DEFAULT_FUSION_LR = 5e-3
 KNOWN_WEIGHTS: dict[str, tuple[float, float]] = {"0.2/0.8": (0.2, 0.8), "no enhancement": (0.0, 0.0)}
 
 
+#: Hard bounds of learnable mode's fusion learning rate, around its soft default (see search.bounds).
+FUSION_LR_HARD = (1e-6, 1.0)
+#: The default hard cap and soft upper bound of a fixed weight.
+DEFAULT_WEIGHT_CAP = 4.0
+DEFAULT_SOFT_HIGH = 1.0
+
+
 @dataclass(frozen=True)
 class Param:
-    """One parameter: searched in [low, high] (log-uniform when ``log``), or pinned to ``value``."""
+    """One parameter: searched in the soft range [low, high] (log-uniform when ``log``) inside the hard
+    range [hard_low, hard_high] it may grow to (see :mod:`search.bounds`), or pinned to ``value``."""
 
     name: str
     low: float | None = None
     high: float | None = None
     log: bool = False
     value: float | str | None = None
+    hard_low: float | None = None
+    hard_high: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is None:
+            object.__setattr__(self, "hard_low", self.low if self.hard_low is None else min(self.hard_low, self.low))
+            object.__setattr__(self, "hard_high", self.high if self.hard_high is None else max(self.hard_high, self.high))
 
     @property
     def searched(self) -> bool:
         return self.value is None
 
-    def suggest(self, trial: optuna.Trial) -> float | str:
+    def suggest(self, trial: optuna.Trial, bound: Any = None) -> float | str:
+        """The trial's value: from the hard distribution (``bound``'s when the study stores one), so
+        every trial of a study shares one distribution; the sampler keeps proposals in the soft range."""
         if not self.searched:
             return self.value
-        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+        low, high = (bound.hard_low, bound.hard_high) if bound is not None else (self.hard_low, self.hard_high)
+        return trial.suggest_float(self.name, low, high, log=self.log)
 
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
@@ -129,7 +147,8 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
 class SearchSpace:
     """The parameters of one mode, from a study spec's ``space`` (missing keys take the defaults)."""
 
-    def __init__(self, mode: str, space: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, mode: str, space: Mapping[str, Any] | None = None, *, weight_cap: float = DEFAULT_WEIGHT_CAP,
+                 soft_high: float = DEFAULT_SOFT_HIGH) -> None:
         if mode not in MODES:
             raise StudyError(f"bad mode {mode!r}: expected one of {', '.join(MODES)}")
         space = dict(space or {})
@@ -141,24 +160,50 @@ class SearchSpace:
                                  f"(expected one of: {', '.join(known)})")
         self.mode = mode
         try:
-            self.params: dict[str, Param] = {
-                name: _param(name, space.get(name), defaults.get(name), log=name in _LOG_SCALE)
-                for name in known if name in defaults or name in space
-            }
+            weight_cap = weight(weight_cap, "weight_cap")
+            soft_high = weight(soft_high, "soft_high")
+            if not 0 < soft_high <= weight_cap:
+                raise StudyError(f"soft_high {soft_high} must lie in (0, weight_cap {weight_cap}]")
+            if mode == "fixed":
+                defaults = {name: (0.0, soft_high) for name in defaults}
+            params = {name: _param(name, space.get(name), defaults.get(name), log=name in _LOG_SCALE)
+                      for name in known if name in defaults or name in space}
         except UsageError as exc:  # a value rule of search.values: the same words, as a study error
             raise StudyError(str(exc)) from None
+        hard = {name: (0.0, weight_cap) for name in FIXED_BOUNDS} if mode == "fixed" else {"fusion_lr": FUSION_LR_HARD}
+        self.params: dict[str, Param] = {
+            name: (Param(name, p.low, p.high, p.log, hard_low=hard[name][0], hard_high=hard[name][1])
+                   if p.searched and name in hard else p)
+            for name, p in params.items()
+        }
+
+    def with_bounds(self, bounds: Mapping[str, Any]) -> "SearchSpace":
+        """A copy whose searched parameters span a study's current soft ranges (see search.bounds)."""
+        import copy
+        import dataclasses
+
+        grown = copy.copy(self)
+        grown.params = {name: (dataclasses.replace(p, low=bounds[name].low, high=bounds[name].high)
+                               if p.searched and name in bounds else p) for name, p in self.params.items()}
+        return grown
 
     # ------------------------------------------------------------------------------------ sampling
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        """Sample one trial's settings (the parameters the objective needs, nothing it measures)."""
-        p = self.params
+    def suggest(self, trial: optuna.Trial, bounds: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Sample one trial's settings (the parameters the objective needs, nothing it measures).
+
+        bounds: the study's stored :class:`search.bounds.Bound` per parameter (their hard ranges are
+        the distributions); None: this space's own.
+        """
+        p, bounds = self.params, bounds or {}
         if self.mode == "fixed":
             return {
                 "use_learnable_fusion": False,
-                "similarity_enhancer_weight": float(p["similarity_enhancer_weight"].suggest(trial)),
-                "prompt_enhancer_weight": float(p["prompt_enhancer_weight"].suggest(trial)),
+                "similarity_enhancer_weight": float(p["similarity_enhancer_weight"].suggest(
+                    trial, bounds.get("similarity_enhancer_weight"))),
+                "prompt_enhancer_weight": float(p["prompt_enhancer_weight"].suggest(
+                    trial, bounds.get("prompt_enhancer_weight"))),
             }
-        similarity = float(p["initial_similarity_weight"].suggest(trial))
+        similarity = float(p["initial_similarity_weight"].suggest(trial, bounds.get("initial_similarity_weight")))
         body = p["body_lr"]
         if body.value == "frozen":
             body_lr = None
@@ -166,15 +211,15 @@ class SearchSpace:
             body_lr = float(body.value)
         else:
             trained = trial.suggest_categorical("body", ["frozen", "trained"]) == "trained"
-            body_lr = float(body.suggest(trial)) if trained else None
+            body_lr = float(body.suggest(trial, bounds.get("body_lr"))) if trained else None
         decay = p.get("fusion_weight_decay")
         return {
             "use_learnable_fusion": True,
             "similarity_enhancer_weight": similarity,
             "prompt_enhancer_weight": 1.0 - similarity,
             "fusion_init_logits": [float(v) for v in fusion_logits_from_weights(similarity, 1.0 - similarity)],
-            "fusion_lr": float(p["fusion_lr"].suggest(trial)),
-            "fusion_weight_decay": 0.0 if decay is None else float(decay.suggest(trial)),
+            "fusion_lr": float(p["fusion_lr"].suggest(trial, bounds.get("fusion_lr"))),
+            "fusion_weight_decay": 0.0 if decay is None else float(decay.suggest(trial, bounds.get("fusion_weight_decay"))),
             "body_lr": body_lr,
         }
 

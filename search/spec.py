@@ -18,7 +18,8 @@ from search.errors import AreSearchError, StudyError
 from search.names import MODES, StudyName, canonical_dataset
 from search.pruners import PRUNERS
 from search.samplers import SAMPLERS
-from search.values import as_number, bounds, choice, non_empty_str, non_negative_int, positive_int
+from search.values import (as_number, bounds, choice, non_empty_str, non_negative_int, positive_float, positive_int,
+                           weight)
 
 __all__ = ["StudySpec", "SPEC_ATTR", "load_study_spec", "merge_overrides", "spec_from_values", "stored_spec",
            "DEFAULTS"]
@@ -33,9 +34,12 @@ class StudySpec:
     budget per trial) and how long (``trials``: finished trials to reach).
 
     dataset: canonical dataset name; checkpoint: a checkpoint name (``fusion``) or file path as given;
-    space: parameter -> ``[low, high]``, a pinned number, or ``frozen`` (see :mod:`search.spaces`);
-    budget: what one trial may spend (see :class:`search.objectives.Budget`); storage: the absolute
-    storage URL a spec file names (None: the caller's default).
+    space: parameter -> ``[low, high]`` (soft bounds), a pinned number, or ``frozen`` (see
+    :mod:`search.spaces`); weight_cap / soft_high: a fixed weight's hard cap and default soft upper
+    bound (see :mod:`search.bounds`); budget: what one trial may spend (see
+    :class:`search.objectives.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
+    (:mod:`search.stopping`; tolerance in validation MRR); storage: the absolute storage URL a spec
+    file names (None: the caller's default).
     """
 
     dataset: str
@@ -48,11 +52,22 @@ class StudySpec:
     space: dict[str, Any] = field(default_factory=dict)
     budget: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None
+    weight_cap: float = 4.0
+    soft_high: float = 1.0
+    stop: bool = True
+    stop_min_trials: int = 20
+    stop_tolerance: float = 0.002
 
     @property
     def name(self) -> StudyName:
         """The study's name ``<dataset>/<mode>``."""
         return StudyName(self.dataset, self.mode)
+
+    def search_space(self) -> Any:
+        """This spec's :class:`search.spaces.SearchSpace`."""
+        from search.spaces import SearchSpace
+
+        return SearchSpace(self.mode, self.space, weight_cap=self.weight_cap, soft_high=self.soft_high)
 
     def to_attr(self) -> dict[str, Any]:
         """The JSON-ready dict stored as the study's ``spec`` user attr (without the storage)."""
@@ -120,6 +135,12 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
         out["trials"] = positive_int(out["trials"], f"{where}: key 'trials'")
         out["seed"] = non_negative_int(out["seed"], f"{where}: key 'seed'")
         out["space"] = _space(out["space"] if out["space"] is not None else {}, where)
+        out["weight_cap"] = weight(out["weight_cap"], f"{where}: key 'weight_cap'")
+        out["soft_high"] = weight(out["soft_high"], f"{where}: key 'soft_high'")
+        if not isinstance(out["stop"], bool):
+            raise StudyError(f"{where}: key 'stop': expected true or false, got {out['stop']!r}")
+        out["stop_min_trials"] = positive_int(out["stop_min_trials"], f"{where}: key 'stop_min_trials'")
+        out["stop_tolerance"] = positive_float(out["stop_tolerance"], f"{where}: key 'stop_tolerance'")
         out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)
         if out.get("storage") is not None:
             if not isinstance(out["storage"], (str, os.PathLike)):
@@ -130,7 +151,8 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
     except UnknownDatasetError as exc:
         raise StudyError(f"{where}: key 'dataset': {exc}") from None
     try:
-        SearchSpace(out["mode"], out["space"])  # the space's own rules (names, log bounds, simplex)
+        SearchSpace(out["mode"], out["space"], weight_cap=out["weight_cap"],
+                    soft_high=out["soft_high"])  # the space's own rules (names, log bounds, simplex, caps)
         from search.objectives import parse_budget
 
         parse_budget(out["mode"], out["budget"])

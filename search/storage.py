@@ -378,6 +378,8 @@ def create_or_load_study(storage: optuna.storages.BaseStorage, name: StudyName, 
                                         sampler=sampler, pruner=pruner)
         except DuplicatedStudyError:
             return optuna.load_study(study_name=str(canonical), storage=storage, sampler=sampler, pruner=pruner), False
-    study.set_metric_names(["validation MRR"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # set_metric_names: optuna-dashboard's axis title
+        study.set_metric_names(["validation MRR"])
     _logger.info("created study %s", canonical)
     return study, True

@@ -21,13 +21,13 @@ import optuna
 from optuna.trial import TrialState
 
 from are_model.checkpoint import load_checkpoint
+from search.bounds import ensure_bounds
 from search.budget import BudgetReached, mark_trial_owner, within_budget
 from search.engine import SearchContext, get_context
 from search.objectives import FusionObjective
 from search.options import LoadOptions
 from search.pruners import make_pruner
-from search.samplers import make_sampler
-from search.spaces import SearchSpace
+from search.samplers import SoftBoundsSampler, make_sampler
 from search.spec import StudySpec
 from search.storage import create_or_load_study, file_lock, open_storage, storage_lock_path
 
@@ -82,17 +82,19 @@ def study_sampler(spec: StudySpec, study_size: int, worker: int = 0) -> optuna.s
     propose the same points again.
     """
     seed = spec.seed + 7919 * worker + study_size
-    space = SearchSpace(spec.mode, spec.space)
+    space = spec.search_space()
     searched = sum(param.searched for param in space.params.values())
     # A GP needs one point more than the space has dimensions before its fit means anything; the
     # known points enqueued first count towards these. Only a fixed-weight MRR is deterministic.
-    return make_sampler(spec.sampler, seed, search_space=space.grid() if spec.sampler == "grid" else None,
-                        startup_trials=searched + 1, deterministic=spec.mode == "fixed")
+    if spec.sampler == "grid":  # a fixed grid over the soft bounds: nothing to grow
+        return make_sampler("grid", seed, search_space=space.grid())
+    return SoftBoundsSampler(make_sampler(spec.sampler, seed, startup_trials=searched + 1,
+                                          deterministic=spec.mode == "fixed"))
 
 
 def enqueue_known_points(study: optuna.Study, spec: StudySpec, checkpoint_weights: tuple[float, float]) -> int:
     """Enqueue the space's known points (user attr ``known_point``); returns how many."""
-    points = SearchSpace(spec.mode, spec.space).known_points(checkpoint_weights)
+    points = spec.search_space().known_points(checkpoint_weights)
     for name, params in points:
         study.enqueue_trial(params, user_attrs={"known_point": name})
     _logger.info("study %s: enqueued known points %s", study.study_name, ", ".join(name for name, _ in points))
@@ -110,6 +112,7 @@ def open_study(spec: StudySpec, storage_url: str, checkpoint_path: str | os.Path
     sampler = study_sampler(spec, _size(storage, str(spec.name)), worker)
     study, created = create_or_load_study(storage, spec.name, sampler=sampler,
                                           pruner=pruner if pruner is not None else make_pruner(spec.pruner))
+    ensure_bounds(study, spec.search_space())
     if created:
         model, _ = load_checkpoint(checkpoint_path)
         enqueue_known_points(study, spec, model.checkpoint_fusion_weights())

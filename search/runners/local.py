@@ -19,13 +19,14 @@ from collections.abc import Sequence
 import optuna
 import torch
 from optuna.trial import TrialState
-from tqdm.auto import tqdm
 
 from search.budget import FINISHED, BudgetReached, recover_dead_trials, remaining_budget
 from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
+from search.runners.progress import progress_bar
 from search.spec import StudySpec
+from search.stopping import StopRule, record_stop, stop_reason, stop_record
 
 __all__ = ["run_local"]
 
@@ -33,7 +34,7 @@ _logger = logging.getLogger(__name__)
 
 
 def run_local(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, devices: Sequence[str] | None = None,
-              n_workers: int | None = None, show_progress: bool = True) -> optuna.Study:
+              n_workers: int | None = None, show_progress: bool | str | None = True) -> optuna.Study:
     """Run the study ``spec`` in ``storage_url`` until it has ``spec.trials`` complete + pruned trials.
 
     setup: checkpoint, load options, device and encoder of every worker; devices: spread the workers
@@ -104,18 +105,22 @@ def _worker_main(spec: StudySpec, storage_url: str, setup: WorkerSetup, worker: 
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 
-def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_progress: bool) -> None:
-    """Run trials of ``study`` in this process until the budget is reached."""
+def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_progress: bool | str | None) -> None:
+    """Run trials of ``study`` in this process until the budget is reached or the study stops early."""
     objective = FusionObjective(spec, setup.context(spec.dataset, spec.seed))
     run = budgeted(objective, spec.trials)
+    rule = StopRule.of(spec)
     with progress_bar(study, spec, show_progress) as bar:
-        while remaining_budget(study, spec.trials) > 0:
+        while remaining_budget(study, spec.trials) > 0 and stop_record(study) is None:
             try:
                 study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
             except KeyboardInterrupt:
                 _requeue_interrupted(study, run.current)
                 raise
             bar.refresh_from(study)
+            reason = stop_reason(study, rule)
+            if reason is not None and stop_record(study) is None:
+                record_stop(study, reason)
 
 
 def _requeue_interrupted(study: optuna.Study, number: int | None) -> None:
@@ -129,28 +134,3 @@ def _requeue_interrupted(study: optuna.Study, number: int | None) -> None:
         study.enqueue_trial(dict(trial.params), skip_if_exists=False,
                             user_attrs={"retry_of": number, "retry_count": int(trial.user_attrs.get("retry_count", 0)) + 1})
         _logger.info("study %s: trial %d was interrupted; re-queued %s", study.study_name, number, trial.params)
-
-
-class progress_bar:
-    """A tqdm bar of finished (complete + pruned) trials out of the budget, with the best MRR so far."""
-
-    def __init__(self, study: optuna.Study, spec: StudySpec, enabled: bool) -> None:
-        self._bar = tqdm(total=spec.trials, desc=str(spec.name), unit="trial", disable=not enabled, leave=True)
-        self.refresh_from(study)
-
-    def refresh_from(self, study: optuna.Study) -> None:
-        trials = study.get_trials(deepcopy=False, states=FINISHED)
-        complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        self._bar.n = min(len(trials), self._bar.total)
-        if complete:
-            self._bar.set_postfix_str(f"best MRR {max(complete):.4f}", refresh=False)
-        self._bar.refresh()
-
-    def close(self) -> None:
-        self._bar.close()
-
-    def __enter__(self) -> "progress_bar":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -8,9 +8,10 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 
 from search.errors import StudyError
+from search.samplers.bounded import SoftBoundsSampler
 from search.samplers.staged_gp import StagedGPSampler, estimate_pruned
 
-__all__ = ["SAMPLERS", "make_sampler", "StagedGPSampler", "estimate_pruned"]
+__all__ = ["SAMPLERS", "make_sampler", "SoftBoundsSampler", "StagedGPSampler", "estimate_pruned"]
 
 #: The sampler names a study spec and ``--sampler`` accept.
 SAMPLERS = ("gp", "tpe", "random", "grid", "cmaes", "qmc")
