@@ -1,0 +1,145 @@
+"""Ctrl-C during a trial, on a real ``python -m search launch`` process (Metafam, fusion.pth, fixed mode).
+
+The launch runs the three known points, then GP-sampled trials. The test watches the study through a
+read-only connection to its SQLite file, and as soon as a sampled trial is running its objective it sends
+SIGINT, as a terminal's Ctrl-C does. Then:
+
+* the process ends with status 130 and a short message on stderr: no traceback, no Optuna
+  "Trial N failed" record;
+* the interrupted trial is FAIL and its parameters are queued again (a WAITING trial with user attr
+  ``retry_of``);
+* ``resume Metafam/fixed`` completes the budget: 5 finished trials, the re-queued setting among them,
+  no setting evaluated twice (a deterministic fixed-mode repeat is only allowed as ``repeat_of``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = "Metafam/fixed"
+CANONICAL = "Metafam:Metafam/fixed"
+TRIALS = 5
+KNOWN_POINTS = 3  # checkpoint, 0.2/0.8, no enhancement: enqueued first
+WAIT_S = 300.0
+
+
+def _read_only_storage(db: Path) -> optuna.storages.RDBStorage | None:
+    """A read-only Optuna view of ``db`` once the launch has created its study there, else None."""
+    if not db.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "studies" not in tables or "version_info" not in tables:
+                return None
+            if not connection.execute("SELECT study_name FROM studies").fetchall():
+                return None
+    except sqlite3.OperationalError:  # being created right now
+        return None
+    return optuna.storages.RDBStorage(f"sqlite:///file:{db}?mode=ro&uri=true")
+
+
+def _wait_for_running_sampled_trial(db: Path, process: subprocess.Popen, stderr: Path) -> int:
+    """The number of the first sampled trial whose objective is running (it has written its settings)."""
+    deadline = time.monotonic() + WAIT_S
+    storage, study_id = None, None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"launch ended (status {process.returncode}) before a sampled trial ran:\n"
+                                 f"{stderr.read_text()}")
+        if storage is None:
+            storage = _read_only_storage(db)
+            if storage is not None:
+                study_id = storage.get_study_id_from_name(CANONICAL)
+        if storage is not None:
+            for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+                if trial.number >= KNOWN_POINTS and "settings" in trial.user_attrs:
+                    return trial.number
+        time.sleep(0.05)
+    raise AssertionError(f"no sampled trial was running after {WAIT_S:.0f} s:\n{stderr.read_text()}")
+
+
+def _key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(tmp_path, data_root, text_root,
+                                                                    checkpoint_root, cache_dir):
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    inputs = ["--storage", url, "--data-root", str(data_root), "--text-root", str(text_root), "--checkpoint-root",
+              str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu", "--threads", "2"]
+    out, err = tmp_path / "launch.out", tmp_path / "launch.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
+                                    "fusion", "--trials", str(TRIALS), "--pruner", "none", *inputs],
+                                   cwd=tmp_path, stdout=stdout, stderr=stderr, env=dict(os.environ))
+        try:
+            interrupted = _wait_for_running_sampled_trial(db, process, err)
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    text = err.read_text()
+    assert status == 130, text
+
+    # the interrupted trial is FAIL, and its settings wait at the head of the queue
+    study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
+    trials = study.get_trials(deepcopy=False)
+    failed = trials[interrupted]
+    assert failed.state == TrialState.FAIL and failed.params
+    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]
+    assert retry.user_attrs.get("retry_of") == interrupted
+    assert retry.system_attrs.get("fixed_params") == failed.params  # an enqueued trial's params, until it runs
+    finished_before = [t.number for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert finished_before == list(range(interrupted))
+
+    resumed = subprocess.run([sys.executable, "-m", "search", "resume", STUDY, *inputs], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[0] == f"storage: {url}"
+
+    study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == TRIALS, [(t.number, t.state.name) for t in trials]
+    assert [t.number for t in trials if t.state == TrialState.FAIL] == [interrupted]
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    # nothing lost: every trial finished before Ctrl-C is kept, and the re-queued setting ran
+    assert all(trials[n].state in (TrialState.COMPLETE, TrialState.PRUNED) for n in finished_before)
+    assert trials[retry.number].state == TrialState.COMPLETE and trials[retry.number].params == failed.params
+    assert study.user_attrs["spec"]["trials"] == TRIALS
+    # nothing repeated: a setting completed twice only as a repeat_of the first (whose value it reuses)
+    first: dict[str, int] = {}
+    for trial in trials:
+        if trial.state != TrialState.COMPLETE:
+            continue
+        key = _key(trial.params)
+        if key in first:
+            assert trial.user_attrs.get("repeat_of") == first[key], (trial.number, trial.params, first[key])
+        else:
+            first[key] = trial.number
+
+    # what Ctrl-C printed (checked last, so that the study checks above run whatever it says): a short
+    # message, no traceback, no Optuna failure records, and the study to resume named, not a placeholder
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert not re.search(r"Trial \d+ failed", text), text
+    # (one line per finished trial is the run's progress on stderr when it is not a terminal: not counted)
+    said = [line for line in text.strip().splitlines() if not re.match(rf"{re.escape(CANONICAL)} trial \d+: ", line)]
+    assert len(said) <= 3, text
+    assert f"resume {STUDY}" in text or f"resume {CANONICAL}" in text, text
