@@ -1,6 +1,4 @@
 """``python -m search``: the are-search command line."""
-import sys
+from search.cli import entry
 
-from search.cli import main
-
-sys.exit(main())
+entry()

@@ -31,6 +31,7 @@ __all__ = [
     "YamlError",
     "NoCompleteTrialError",
     "WorkerError",
+    "Interrupted",
     "user_error_types",
 ]
 
@@ -79,6 +80,14 @@ class WorkerError(AreSearchError):
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run of ``study``: its running trial was re-queued; ``resume`` continues it."""
+
+    def __init__(self, study: str) -> None:
+        super().__init__(study)
+        self.study = study
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

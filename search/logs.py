@@ -7,6 +7,7 @@ and Optuna's experimental-feature warnings are not shown; ``-v`` shows everythin
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
 
@@ -14,7 +15,8 @@ __all__ = ["configure_logging", "level_for"]
 
 
 class _QuietTrialFailures(logging.Filter):
-    """Drop Optuna's trial-failure records (with traceback) for Ctrl-C and for surplus trials."""
+    """Drop Optuna's trial-failure records (with traceback) for Ctrl-C and for surplus trials, and the
+    bare "failed with value None" line that follows any failure record (the first one says why)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from search.budget import BudgetReached
@@ -23,7 +25,9 @@ class _QuietTrialFailures(logging.Filter):
         if exc is not None and issubclass(exc, (KeyboardInterrupt, BudgetReached)):
             return False
         message = record.getMessage()
-        return not ("KeyboardInterrupt" in message or "BudgetReached" in message)
+        # Optuna follows the record with the error by a bare "Trial N failed with value None."
+        return not ("KeyboardInterrupt" in message or "BudgetReached" in message
+                    or re.fullmatch(r"Trial \d+ failed with value None\.?", message))
 
 
 def level_for(verbose: int, quiet: bool) -> int:

@@ -84,3 +84,23 @@ def test_api_errors_are_one_line(tmp_path, options):
     with pytest.raises(TypeError, match="colour"):
         search.launch(dataset=DATASET, checkpoint="fusion", colour="red")
     assert search.status(storage=url).state == "missing"
+
+
+def test_provenance_recorded_and_mixing_refused(tmp_path, options):
+    """Trials record the encoder actually used (never ``auto``); a study refuses another encoder or checkpoint."""
+    import torch
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = search.launch(dataset="Metafam", checkpoint="fusion", trials=1, pruner="none", storage=url,
+                           options=options)
+    assert result.best.settings.encoder == "minilm"
+    study = optuna.load_study(study_name="Metafam:Metafam/fixed", storage=url)
+    assert study.user_attrs["launch"]["encoder_name"] == "minilm"
+    assert study.metric_names == ["validation MRR"]
+    vectors = tmp_path / "vectors.pt"
+    torch.save(torch.randn(10, 64), vectors)
+    with pytest.raises(StudyError, match=r"text encoder minilm, now vectors:[0-9a-f]{64}"):
+        search.resume("Metafam/fixed", trials=2, storage=url, options=options.replace(encoder=str(vectors)))
+    with pytest.raises(StudyError, match="another checkpoint"):
+        search.launch(dataset="Metafam", checkpoint="ARE-V5", trials=2, storage=url, options=options)
+    assert len(optuna.load_study(study_name="Metafam:Metafam/fixed", storage=url).trials) >= 1

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import optuna
 import torch
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from search.budget import FINISHED, BudgetReached, recover_dead_trials, remaining_budget
@@ -112,10 +113,11 @@ def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_prog
     rule = StopRule.of(spec)
     with progress_bar(study, spec, show_progress) as bar:
         while remaining_budget(study, spec.trials) > 0 and stop_record(study) is None:
+            last = max((t.number for t in study.get_trials(deepcopy=False)), default=-1)
             try:
                 study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
             except KeyboardInterrupt:
-                _requeue_interrupted(study, run.current)
+                _requeue_interrupted(study, last)
                 raise
             bar.refresh_from(study)
             reason = stop_reason(study, rule)
@@ -123,14 +125,24 @@ def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_prog
                 record_stop(study, reason)
 
 
-def _requeue_interrupted(study: optuna.Study, number: int | None) -> None:
-    """After Ctrl-C: the interrupted trial is FAIL (Optuna marks it); queue its settings again."""
-    if number is None:
-        return
-    trial = study.get_trials(deepcopy=False)[number]
-    if trial.state == TrialState.RUNNING:
-        study.tell(number, state=TrialState.FAIL)
-    if trial.state in (TrialState.RUNNING, TrialState.FAIL) and trial.params:
-        study.enqueue_trial(dict(trial.params), skip_if_exists=False,
-                            user_attrs={"retry_of": number, "retry_count": int(trial.user_attrs.get("retry_count", 0)) + 1})
-        _logger.info("study %s: trial %d was interrupted; re-queued %s", study.study_name, number, trial.params)
+def _requeue_interrupted(study: optuna.Study, last: int) -> None:
+    """After Ctrl-C: fail the trial this process had started (any trial after number ``last`` that is
+    RUNNING unowned or owned by this pid, or that Optuna already failed for it) and queue its settings
+    again. Ctrl-C may land before the objective starts (during sampling): the trial then has no owner
+    and, unless it was an enqueued one, no settings yet; it is failed and the sampler proposes anew."""
+    for trial in study.get_trials(deepcopy=False):
+        owner = trial.user_attrs.get("worker_pid")
+        if trial.number <= last or owner not in (None, os.getpid()) or trial.state not in (TrialState.RUNNING,
+                                                                                           TrialState.FAIL):
+            continue
+        if trial.state == TrialState.RUNNING:
+            try:
+                study.tell(trial.number, state=TrialState.FAIL)
+            except (UpdateFinishedTrialError, ValueError):
+                continue  # finished meanwhile
+        params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+        if params:
+            study.enqueue_trial(params, skip_if_exists=False,
+                                user_attrs={"retry_of": trial.number,
+                                            "retry_count": int(trial.user_attrs.get("retry_count", 0)) + 1})
+            _logger.info("study %s: trial %d was interrupted; re-queued %s", study.study_name, trial.number, params)
