@@ -1,6 +1,7 @@
 """search.engine / spaces / objectives: cached vs uncached ranking, staged evaluation, warm start.
 
-Real data (Metafam, FBNELL valid queries) and the real fusion.pth checkpoint on the CPU.
+Real data (NELLInductive:v1, the smallest real validation split: 828 queries; FBNELL valid queries for the
+stage plan) and the real fusion.pth checkpoint on the CPU.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from search.spec import StudySpec, spec_from_values
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 WEIGHTS = (0.3, 0.6)
+DATASET = "NELLInductive:v1"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def fusion_path(checkpoint_root):
 @pytest.fixture(scope="module")
 def context(data_root, text_root, cache_dir, fusion_path) -> SearchContext:
     text = TextOptions(root=str(text_root), cache_dir=str(cache_dir), download=False)
-    return get_context("Metafam", fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)
+    return get_context(DATASET, fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def _uncached_ranks(context: SearchContext, weights: tuple[float, float] | None)
 # ------------------------------------------------------------------------------------------ cache
 def test_context_is_built_once_per_process(context, data_root, text_root, cache_dir, fusion_path):
     text = TextOptions(root=str(text_root), cache_dir=str(cache_dir), download=False)
-    again = get_context("Metafam", fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)
+    again = get_context(DATASET, fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)
     assert again is context
     assert context.relation_side("valid") is context.relation_side("valid")
 
@@ -138,8 +140,8 @@ def test_staged_evaluation_reports_prefixes_and_ends_on_the_full_split(context, 
 
 
 def _spec(**values) -> StudySpec:
-    """A validated spec of the Metafam study (the dataset in its canonical spelling)."""
-    return spec_from_values({"dataset": "Metafam", "checkpoint": "fusion", **values}, "test")
+    """A validated spec of the study of DATASET (its canonical spelling)."""
+    return spec_from_values({"dataset": DATASET.lower(), "checkpoint": "fusion", **values}, "test")
 
 
 def test_a_pruned_trial_stops_after_its_first_stage(context):
@@ -232,7 +234,7 @@ def test_warm_start_enqueued_once(tmp_path, fusion_path, checkpoint_root):
     url = f"sqlite:///{tmp_path / 'warm.db'}"
     spec = _spec(mode="fixed")
     study, created = open_study(spec, url, fusion_path)
-    assert created and study.study_name == "Metafam:Metafam/fixed" and study.metric_names == ["validation MRR"]
+    assert created and study.study_name == f"{DATASET}/fixed" and study.metric_names == ["validation MRR"]
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.user_attrs["known_point"] for t in waiting] == ["checkpoint", "0.2/0.8", "no enhancement"]
     assert waiting[0].system_attrs["fixed_params"]["similarity_enhancer_weight"] == pytest.approx(0.22502, abs=1e-5)
