@@ -63,7 +63,9 @@ def parse_budget(mode: str, budget: Mapping[str, Any] | None) -> Budget:
     return Budget(**values)
 
 
-#: report(trial, step, value, final): called after each stage / epoch; may raise optuna.TrialPruned.
+#: report(trial, step, value, final): called after each stage / epoch, numbered from 1 (step k = k stages or
+#: epochs done: the pruners' rungs, which start at step 1, then judge the first report); may raise
+#: optuna.TrialPruned.
 Report = Callable[[optuna.Trial, int, float, bool], None]
 
 
@@ -122,7 +124,7 @@ class FusionObjective:
             _logger.info("trial %d repeats the settings of trial %d: its value is reused", trial.number, earlier.number)
             return earlier.value
         mrr, _ = self.context.evaluate(SPLIT, settings.weights, stages=self.budget.stages,
-                                       on_stage=lambda stage, value, final: self.report(trial, stage, value, final))
+                                       on_stage=lambda stage, value, final: self.report(trial, stage + 1, value, final))
         return mrr
 
     def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
@@ -144,7 +146,7 @@ class FusionObjective:
             else:
                 mrr, _ = context.evaluate(SPLIT, None, model=tuned)
             values.append(mrr)
-            self.report(trial, epoch, mrr, epoch == config.epochs - 1)
+            self.report(trial, epoch + 1, mrr, epoch == config.epochs - 1)
             return False
 
         try:

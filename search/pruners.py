@@ -1,7 +1,8 @@
 """The pruners a study can use, by name: ``median``, ``asha``, ``hyperband``, ``none``.
 
 Trials report on a short time axis (a fixed-mode trial's 4 validation stages, a learnable trial's few
-epochs), so every pruner here starts judging at the first report.
+epochs), numbered from step 1 (:data:`search.objectives.Report`), so every pruner here judges from the
+first report: ASHA's and Hyperband's first rung is step ``min_resource`` = 1.
 """
 from __future__ import annotations
 

@@ -145,7 +145,10 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
         if out.get("storage") is not None:
             if not isinstance(out["storage"], (str, os.PathLike)):
                 raise StudyError(f"{where}: key 'storage': expected a URL string, got {out['storage']!r}")
-            out["storage"] = StorageURL.parse(out["storage"], base).url
+            try:
+                out["storage"] = StorageURL.parse(out["storage"], base).url
+            except AreSearchError as exc:
+                raise StudyError(f"{where}: key 'storage': {exc}") from None
     except AreSearchError as exc:
         raise StudyError(str(exc)) from None
     except UnknownDatasetError as exc:

@@ -20,6 +20,7 @@ import contextlib
 import inspect
 import logging
 import os
+import re
 import sqlite3
 import warnings
 from dataclasses import dataclass
@@ -148,8 +149,8 @@ def _mask(url: str) -> str:
         import sqlalchemy.engine
 
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL: nothing to hide
-        return url
+    except Exception:  # not a URL SQLAlchemy can parse: still hide what looks like user:password@
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 def default_storage(studies_dir: str | os.PathLike) -> StorageURL:

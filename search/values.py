@@ -122,7 +122,8 @@ def path(value: Any, what: str, base: Path | None = None) -> Path:
     expanded = Path(os.path.expanduser(value))
     if not expanded.is_absolute():
         expanded = (base if base is not None else Path.cwd()) / expanded
-    return Path(os.path.abspath(expanded))
+    # POSIX keeps a leading "//" as is; one root only, so that a path parses back to itself
+    return Path("/" + os.path.abspath(expanded).lstrip("/"))
 
 
 def argparse_type(rule: Callable[[Any, str], T], flag: str) -> Callable[[str], T]:

@@ -257,7 +257,7 @@ def test_learnable_trial_fine_tunes_a_fresh_copy(context):
     study.optimize(FusionObjective(spec, context), n_trials=1)
     trial = study.trials[0]
     settings = trial.user_attrs["settings"]
-    assert trial.state == TrialState.COMPLETE and sorted(trial.intermediate_values) == [0, 1]
+    assert trial.state == TrialState.COMPLETE and sorted(trial.intermediate_values) == [1, 2]
     assert settings["use_learnable_fusion"] and settings["body_lr"] is None
     assert settings["split"] == "valid" and settings["dataset"] == context.dataset
     assert settings["fine_tune"]["epochs"] == 2 and settings["fusion_init_logits"][0] == settings["fusion_init_logits"][1]

@@ -164,7 +164,7 @@ def test_ray_cpu_two_concurrent_trials_land_in_the_study(tmp_path, setup):
     # 0.2/0.8 is the best known point at every stage ASHA judges (steps 1 and 2; NELLInductive:v1 valid MRR
     # 0.3799 / 0.3952 against the checkpoint's 0.3783 / 0.3924): successive halving never stops it
     best = by_point["0.2/0.8"]
-    assert best.state == TrialState.COMPLETE and sorted(best.intermediate_values) == [0, 1, 2, 3]
-    assert best.value == best.intermediate_values[3]
+    assert best.state == TrialState.COMPLETE and sorted(best.intermediate_values) == [1, 2, 3, 4]
+    assert best.value == best.intermediate_values[4]
     pruned = by_point["no enhancement"]  # far below the others (0.3212 at step 1)
     assert pruned.state == TrialState.PRUNED and len(pruned.intermediate_values) < 4    # stopped before the end

@@ -206,17 +206,17 @@ def test_make_pruner_configuration(name, cls, config):
 
 def _first_pruned_step(pruner: optuna.pruners.BasePruner, earlier: list[float], value: float,
                        steps: int = 4) -> int | None:
-    """The step (0-based, as objectives report stages and epochs) at which a trial reporting ``value`` at
+    """The step (from 1, as objectives report stages and epochs) at which a trial reporting ``value`` at
     every step is pruned, after trials that reported ``earlier`` values at every step and completed."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
     for v in earlier:
         trial = study.ask()
-        for step in range(steps):
+        for step in range(1, steps + 1):
             trial.report(v, step)
             assert not trial.should_prune()
         study.tell(trial, v)
     trial = study.ask()
-    for step in range(steps):
+    for step in range(1, steps + 1):
         trial.report(value, step)
         if trial.should_prune():
             return step
@@ -224,17 +224,17 @@ def _first_pruned_step(pruner: optuna.pruners.BasePruner, earlier: list[float], 
 
 
 def test_median_pruner_judges_from_the_first_report():
-    assert _first_pruned_step(make_pruner("median"), [0.5] * 5, 0.1) == 0
+    assert _first_pruned_step(make_pruner("median"), [0.5] * 5, 0.1) == 1
     assert _first_pruned_step(make_pruner("median"), [0.5] * 4, 0.1) is None  # 5 startup trials first
     assert _first_pruned_step(make_pruner("median"), [0.5] * 5, 0.6) is None
     assert _first_pruned_step(make_pruner("none"), [0.5] * 5, 0.0) is None
 
 
 def test_asha_judges_from_the_first_report():
-    """pruners.py: "rungs start at the first report". Objectives report stage / epoch k as step k from 0,
-    and a learnable trial of the default 2 epochs is judged only at step 0 (its last report is final)."""
+    """pruners.py: the first report is judged. Objectives report stage / epoch k as step k from 1, and a
+    learnable trial of the default 2 epochs is judged only at step 1 (its last report is final)."""
     assert _first_pruned_step(make_pruner("asha"), [0.5], 0.9) is None
-    assert _first_pruned_step(make_pruner("asha"), [0.5], 0.1) == 0
+    assert _first_pruned_step(make_pruner("asha"), [0.5], 0.1) == 1
 
 
 def test_make_sampler_gp():
