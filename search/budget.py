@@ -3,7 +3,8 @@
 A budget counts *finished* trials (COMPLETE + PRUNED); FAIL trials do not count (their retries do,
 once they finish). Each running trial records its owner (host, pid, process start time) so that a
 worker killed on this host is noticed at once (:func:`recover_dead_trials`); trials of other hosts
-are left to Optuna's heartbeat (RDB storages, see :mod:`search.storage`).
+are left to Optuna's heartbeat (RDB storages, see :mod:`search.storage`), and those that nothing can
+vouch for (a journal storage, no heartbeat) to :mod:`search.stale`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ __all__ = [
     "BudgetReached",
     "trial_counts",
     "mark_trial_owner",
+    "fail_and_requeue",
     "recover_dead_trials",
     "remaining_budget",
     "within_budget",
@@ -106,14 +108,42 @@ def _owner_dead(trial: FrozenTrial) -> bool:
     return isinstance(recorded, int) and recorded != start  # the pid now belongs to someone else
 
 
+def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, max_retry: int = MAX_RETRY) -> bool:
+    """Set the RUNNING ``trial`` to FAIL and queue its parameters once more; False when it was not RUNNING.
+
+    The retry is a WAITING trial with ``user_attrs={"retry_of": number, "retry_count": n}`` that the next
+    optimize runs first -- unless ``trial`` was already the ``max_retry``-th retry of its settings, or has
+    no parameters yet (it died before sampling: there is nothing to repeat). ``why`` says in words why the
+    trial is failed (for the log). Another process that finishes or fails the trial first wins: then
+    nothing is changed here and False is returned.
+    """
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (UpdateFinishedTrialError, ValueError):
+        return False  # another process finished or failed it first
+    retry_count = int(trial.user_attrs.get("retry_count", 0)) + 1
+    if retry_count > max_retry:
+        _logger.warning("study %s: trial %d (%s) failed %d times with params %s; not retrying it again",
+                        study.study_name, trial.number, why, retry_count, trial.params)
+        return True
+    if not trial.params:
+        _logger.info("study %s: failed trial %d (%s); it had no parameters yet, nothing to re-queue",
+                     study.study_name, trial.number, why)
+        return True
+    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number, "retry_count": retry_count},
+                        skip_if_exists=False)
+    _logger.info("study %s: failed trial %d (%s) and re-queued %s", study.study_name, trial.number, why, trial.params)
+    return True
+
+
 def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> list[int]:
     """Fail the RUNNING trials whose worker died and re-queue their parameters once.
 
     Trials of other hosts are left to Optuna's heartbeat (:func:`optuna.storages.fail_stale_trials`,
     run here too); a RUNNING trial owned by a dead process of this host is set to FAIL now and its
-    params are enqueued with ``user_attrs={"retry_of": number, "retry_count": n}`` so that the next
-    optimize runs them first -- unless that trial was already the ``max_retry``-th retry of its
-    settings. COMPLETE and PRUNED trials are never touched. Returns the numbers of the trials failed.
+    params are enqueued (:func:`fail_and_requeue`). COMPLETE and PRUNED trials are never touched.
+    Returns the numbers of the trials failed. Trials whose worker is neither provably alive nor
+    provably dead are :mod:`search.stale`'s.
     """
     running_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     with warnings.catch_warnings():
@@ -123,27 +153,9 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not _owner_dead(trial):
             continue
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (UpdateFinishedTrialError, ValueError):
-            continue  # another process finished or failed it first
-        failed.append(trial.number)
-        retry_count = int(trial.user_attrs.get("retry_count", 0)) + 1
-        if retry_count > max_retry:
-            _logger.warning(
-                "study %s: trial %d died %d times with params %s; not retrying it again",
-                study.study_name, trial.number, retry_count, trial.params,
-            )
-            continue
-        study.enqueue_trial(
-            dict(trial.params),
-            user_attrs={"retry_of": trial.number, "retry_count": retry_count},
-            skip_if_exists=False,
-        )
-        _logger.info(
-            "study %s: trial %d was left running by dead pid %s; failed it and re-queued %s",
-            study.study_name, trial.number, trial.user_attrs.get("worker_pid"), trial.params,
-        )
+        why = f"left running by dead pid {trial.user_attrs.get('worker_pid')}"
+        if fail_and_requeue(study, trial, why, max_retry=max_retry):
+            failed.append(trial.number)
     stale = {
         t.number
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))

@@ -14,6 +14,13 @@ same trials, and a stopped Ray run resumes by running again (never ``Tuner.resto
 
 Workers keep their SearchContext warm between trials (``reuse_actors=True``; the context registry of
 :mod:`search.engine` lives in the worker process).
+
+A lost worker -- its process killed, its node gone -- errors its Tune trial. The driver's callback then
+fails the Optuna trial that worker was running (found by its user attr ``tune_trial``, the Tune trial
+id, recorded as soon as the trial starts) and queues its parameters again
+(:func:`search.budget.fail_and_requeue`), and Tune runs the Tune trial again, on any node with room
+(``FailureConfig(max_failures=MAX_RETRY)``), where it takes the re-queued parameters first. So a node
+lost mid-trial costs that trial's time, not a place in the budget, and no trial is counted twice.
 """
 from __future__ import annotations
 
@@ -31,11 +38,11 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.budget import BudgetReached, recover_dead_trials, remaining_budget
+from search.budget import BudgetReached, fail_and_requeue, recover_dead_trials, remaining_budget
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
 from search.spec import StudySpec
-from search.storage import load_study, open_storage
+from search.storage import MAX_RETRY, StorageURL, load_study, open_storage
 
 __all__ = ["run_ray"]
 
@@ -43,6 +50,8 @@ _logger = logging.getLogger(__name__)
 
 #: The metric and step names every Tune result carries.
 METRIC, STEP, TRIAL = "mrr", "step", "optuna_trial"
+#: The Optuna trial's user attr naming the Tune trial (its id) that runs it.
+TUNE_ATTR = "tune_trial"
 #: Environment of the driver and the workers (defaults; a user's own settings win on the driver).
 #: A reused actor waits for the previous trial's thread to end (it may still be telling the study that
 #: the trial was pruned); Ray's default of 2 s makes a loaded worker refuse its next trial.
@@ -81,8 +90,14 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
     study, _ = open_study(job.spec, job.storage_url, job.setup.checkpoint_path,
                           worker=job.first_sample + int(config["sample"]))
     run = budgeted(objective, job.spec.trials)
+    tune_id = tune.get_context().get_trial_id()
+
+    def tagged(trial: optuna.Trial) -> float:  # lets the driver find this trial should this worker be lost
+        trial.set_user_attr(TUNE_ATTR, tune_id)
+        return run(trial)
+
     try:
-        study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
+        study.optimize(tagged, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
     except ValueError:
         # "Cannot tell a PRUNED trial": the driver's callback settled a trial Tune stopped before we could
         if run.current is None or study.get_trials(deepcopy=False)[run.current].state == TrialState.RUNNING:
@@ -92,26 +107,30 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
         return
     trial = study.get_trials(deepcopy=False)[run.current]
     if trial.state == TrialState.COMPLETE:
-        tune.report({METRIC: trial.value, STEP: objective.steps - 1, TRIAL: trial.number})
+        tune.report({METRIC: trial.value, STEP: objective.steps, TRIAL: trial.number})
 
 
 def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
     """A Tune callback on the driver: a trial Tune ended while its Optuna trial is still RUNNING is told
-    PRUNED (stopped by the scheduler) or FAIL (an error); a tqdm bar follows the study's finished trials."""
+    PRUNED (stopped by the scheduler); one whose worker was lost (an error: Tune retries it, or gives up)
+    is failed and its parameters queued again; a tqdm bar follows the study's finished trials."""
     from ray import tune
 
     from search.runners.local import progress_bar
 
     class StudyCallback(tune.Callback):
         def __init__(self) -> None:
-            self.study = load_study(open_storage(storage_url), spec.name, where=storage_url)
+            self.study = load_study(open_storage(storage_url), spec.name, where=StorageURL.parse(storage_url).safe)
             self.bar = progress_bar(self.study, spec, show_progress)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._settle(trial, TrialState.PRUNED)
 
+        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._lost(trial, "Tune runs it again")
+
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._settle(trial, TrialState.FAIL)
+            self._lost(trial, f"Tune gave up after {MAX_RETRY} retries")
 
         def on_experiment_end(self, trials: list, **info: Any) -> None:
             self.bar.close()
@@ -124,6 +143,18 @@ def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
                     _logger.info("study %s: trial %s ended by Tune, marked %s", spec.name, number, state.name)
                 except (UpdateFinishedTrialError, ValueError):
                     pass  # the worker told it first
+            self.bar.refresh_from(self.study)
+
+        def _lost(self, tune_trial: Any, then: str) -> None:
+            """Fail and re-queue the Optuna trials still RUNNING for ``tune_trial``, whose worker errored."""
+            number = (tune_trial.last_result or {}).get(TRIAL)
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if trial.user_attrs.get(TUNE_ATTR) == tune_trial.trial_id or trial.number == number:
+                    why = (f"its Ray worker, pid {trial.user_attrs.get('worker_pid')} on "
+                           f"{trial.user_attrs.get('worker_host')}, was lost with Tune trial {tune_trial.trial_id}")
+                    if fail_and_requeue(self.study, trial, why):
+                        _logger.warning("study %s: trial %d failed: %s; its settings are queued again and %s",
+                                        spec.name, trial.number, why, then)
             self.bar.refresh_from(self.study)
 
     return StudyCallback()
@@ -192,7 +223,7 @@ def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_t
             run_config=tune.RunConfig(name=re.sub(r"[^A-Za-z0-9_.-]", "_", str(spec.name)),
                                       storage_path=results_dir, verbose=0,
                                       callbacks=[_study_callback(storage_url, spec, show_progress)],
-                                      failure_config=tune.FailureConfig(max_failures=0)),
+                                      failure_config=tune.FailureConfig(max_failures=MAX_RETRY)),
         )
         results = tuner.fit()
     finally:
