@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 from search import __version__
 from search.logs import configure_logging, level_for
 from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_COMPLETE_TRIAL, user_error_types
-from search.values import argparse_type, non_negative_float, non_negative_int, positive_float, positive_int, weight
+from search.values import argparse_type, choice, non_negative_float, non_negative_int, positive_float, positive_int, weight
 
 __all__ = ["main", "build_parser"]
 
@@ -61,8 +61,11 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    return not args.quiet and not args.no_progress and sys.stderr.isatty()
+def _progress(args: argparse.Namespace) -> str | None:
+    """``bar`` on a terminal, ``lines`` (one per finished trial) when stderr is a file or pipe, None when quiet."""
+    if args.quiet or args.no_progress:
+        return None
+    return "bar" if sys.stderr.isatty() else "lines"
 
 
 def _emit(text: str) -> None:
@@ -129,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from search.evaluate import evaluate
 
     result = evaluate(args.dataset, args.checkpoint, _options(args), split=args.split, fusion=args.fusion,
-                      w_sim=args.w_sim, w_prompt=args.w_prompt, progress=_progress(args))
+                      w_sim=args.w_sim, w_prompt=args.w_prompt, progress=_progress(args) == "bar")
     if args.json:
         _emit_json(result)
         return 0
@@ -178,13 +181,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return dict(storage=args.storage, workers=args.workers, ray=args.ray, gpus_per_trial=args.gpus_per_trial,
                 cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
-                flags=args.flags, progress=_progress(args), options=_options(args))
+                flags=args.flags, fail_stale=args.fail_stale, progress=_progress(args), options=_options(args))
 
 
 def _print_run(result: Any) -> int:
     _emit(f"storage: {result.storage}")
     for note in result.notes:
         _emit(note)
+    for growth in result.growth:
+        _emit(f"range grown: {growth['param']} {growth['side']} bound {growth['from']:g} -> {growth['to']:g} "
+              f"(best trial {growth['best_trial']} sat on it, before trial {growth['trial']})")
+    if result.stop is not None:
+        _emit(f"stopped early after trial {result.stop['trial']}: {result.stop['reason']}")
     best = result.best
     if best is None:
         _emit(f"study {result.study}: no complete trial ({_counts_text(result.counts)})")
@@ -202,13 +210,15 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
     return _print_run(launch(args.spec_file, dataset=args.dataset, checkpoint=args.checkpoint, mode=args.mode,
                              trials=args.trials, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
+                             weight_cap=args.weight_cap, soft_high=args.soft_high, no_stop=args.no_stop,
+                             stop_min_trials=args.stop_min_trials, stop_tolerance=args.stop_tolerance,
                              **_run_options(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from search.lifecycle import resume
 
-    return _print_run(resume(args.study, trials=args.trials, **_run_options(args)))
+    return _print_run(resume(args.study, trials=args.trials, no_stop=args.no_stop, **_run_options(args)))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -231,7 +241,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"storage": result.storage, "state": result.state, "studies": [
             {"study": s.study, "checkpoint": s.checkpoint, "budget": s.budget, "trials": s.counts,
-             "best": _best_json(s.best)} for s in result.studies]})
+             "best": _best_json(s.best), "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
+             "stale": [t.to_json() for t in s.stale]}
+            for s in result.studies]})
         return 0
     if not result.studies:
         state = {"missing": "does not exist", "empty": "holds no Optuna schema"}.get(result.state, "has no studies")
@@ -249,6 +261,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     _emit(f"storage: {result.storage}")
     _emit(_table(rows, ("study", "checkpoint", "done", "complete", "pruned", "failed", "running/queued",
                         "best MRR", "trial", "best settings")))
+    for entry in result.studies:
+        ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in entry.space.items())
+        grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']}"
+                          for g in entry.growth)
+        _emit(f"{entry.study}: search range {ranges or '-'}" + (f" (grown: {grown})" if grown else ""))
+        if entry.stop_reason:
+            _emit(f"{entry.study}: stopped early: {entry.stop_reason}")
+        for trial in entry.stale:
+            _emit(f"{entry.study}: {trial.describe()} is RUNNING, no live worker vouches for it: {trial.why}")
     return 0
 
 
@@ -303,6 +324,16 @@ def _type(rule: Callable[[Any, str], Any], flag: str) -> Callable[[str], Any]:
     return argparse_type(rule, flag)
 
 
+def _choice(choices: Sequence[str], flag: str) -> dict[str, Any]:
+    """``type=`` and ``metavar=`` of an option with fixed choices, checked by :func:`search.values.choice`
+    (the same words as in a study spec)."""
+    def rule(value: Any, what: str) -> str:
+        return choice(value, choices, what)
+
+    rule.__name__ = "choice"
+    return {"type": argparse_type(rule, flag), "metavar": "{" + ",".join(choices) + "}"}
+
+
 def _common(*, suppress: bool) -> argparse.ArgumentParser:
     """-v / -q / --no-progress, accepted before and after the command."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -351,6 +382,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                      help="Ray: trials at once (default 2)")
     run.add_argument("--address", metavar="ADDR", help="Ray: address of an existing cluster (default: start one)")
     run.add_argument("--flags", metavar="PATH", help="export the best settings into this flags.yaml when done")
+    run.add_argument("--fail-stale", action="store_true",
+                     help="fail and re-queue now the RUNNING trials that no live worker vouches for (another host "
+                          "without a heartbeat, a journal storage); without it only those older than max(10 x the "
+                          "median trial duration, 10 min). A live local worker's trial is never failed")
 
 
 _EPILOG = {
@@ -404,12 +439,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec_file", nargs="?", metavar="SPEC.yaml", help="a study spec; options below override it")
     p.add_argument("--dataset", metavar="NAME", help="any spelling the loader accepts (metafam, Metafam:Metafam)")
     p.add_argument("--checkpoint", metavar="PATH|NAME")
-    p.add_argument("--mode", choices=MODES, help=f"fusion mode (default: {DEFAULTS['mode']})")
+    p.add_argument("--mode", **_choice(MODES, "--mode"), help=f"fusion mode (default: {DEFAULTS['mode']})")
     p.add_argument("--trials", type=_type(positive_int, "--trials"), metavar="N",
                    help=f"finished trials the study should reach (default: {DEFAULTS['trials']})")
     p.add_argument("--seed", type=_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
-    p.add_argument("--sampler", choices=SAMPLERS, help=f"default: {DEFAULTS['sampler']}")
-    p.add_argument("--pruner", choices=PRUNERS, help=f"default: {DEFAULTS['pruner']} (4 validation stages per trial)")
+    p.add_argument("--sampler", **_choice(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
+    p.add_argument("--pruner", **_choice(PRUNERS, "--pruner"), help=f"default: {DEFAULTS['pruner']} (4 validation stages per trial)")
+    bounds = p.add_argument_group("search range and stopping")
+    bounds.add_argument("--soft-high", type=_type(weight, "--soft-high"), metavar="X",
+                        help=f"fixed mode: first upper bound of both weights; grows when the best sits on it "
+                             f"(default: {DEFAULTS['soft_high']:g})")
+    bounds.add_argument("--weight-cap", type=_type(weight, "--weight-cap"), metavar="X",
+                        help=f"fixed mode: the bound a weight's range never grows past (default: {DEFAULTS['weight_cap']:g})")
+    bounds.add_argument("--no-stop", action="store_true", help="run the whole budget: no early stop")
+    bounds.add_argument("--stop-min-trials", type=_type(positive_int, "--stop-min-trials"), metavar="N",
+                        help=f"complete trials before the study may stop early (default: {DEFAULTS['stop_min_trials']})")
+    bounds.add_argument("--stop-tolerance", type=_type(positive_float, "--stop-tolerance"), metavar="X",
+                        help=f"stop when more trials are unlikely to gain more validation MRR than this "
+                             f"(default: {DEFAULTS['stop_tolerance']:g})")
     _add_storage(p)
     _add_run_options(p)
     _add_inputs(p)
@@ -419,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", metavar="STUDY", help="<dataset>/<mode>, e.g. FBNELL/fixed")
     p.add_argument("--trials", type=_type(positive_int, "--trials"), metavar="N",
                    help="new total trial budget (default: the stored one)")
+    p.add_argument("--no-stop", action="store_true", help="run the whole budget: no early stop")
     _add_storage(p)
     _add_run_options(p)
     _add_inputs(p)
@@ -476,9 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logger.debug("%s failed", args.command, exc_info=True)
         sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
         return int(getattr(error, "exit_code", EXIT_BAD_INPUT))
-    except KeyboardInterrupt:
-        if args.command in ("launch", "resume"):
-            study = getattr(args, "study", None) or "STUDY"
+    except KeyboardInterrupt as interrupt:
+        study = getattr(interrupt, "study", None)
+        if study:
             sys.stderr.write(f"{PROG}: interrupted: the running trial was re-queued; "
                              f"continue with: {PROG} resume {study}\n")
         else:
@@ -486,5 +534,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def entry() -> None:
+    """The console script: :func:`main`, then exit. After Ctrl-C a library thread that was being started
+    when the interrupt landed (Optuna's heartbeat) may never be told to stop: exit without waiting for it."""
+    import os
+    import threading
+
+    code = main()
+    if code == EXIT_INTERRUPTED and any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                                        if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from search.errors import NoCompleteTrialError, StudyError, UsageError
+from search.bounds import growth_history, read_bounds
+from search.errors import Interrupted, NoCompleteTrialError, StudyError, UsageError
 from search.names import StudyName
 from search.options import LoadOptions
 from search.settings import TrialSettings
+from search.stopping import clear_stop, stop_record
 from search.spec import SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
 from search.storage import StorageURL, default_storage, storage_state
 from search.values import path as path_rule
@@ -77,7 +79,9 @@ class BestTrial:
 @dataclass(frozen=True)
 class RunResult:
     """What a run of a study did: its name, storage (password masked), whether it was created now,
-    how many trials this run added, trial counts by state, the best trial, and the flags written."""
+    how many trials this run added, trial counts by state, the best trial, the flags written, why it
+    stopped before its budget (``stop``: reason and trial, None when it ran its budget) and every
+    growth of its search range (``growth``, see :mod:`search.bounds`)."""
 
     study: str
     storage: str
@@ -88,6 +92,8 @@ class RunResult:
     best: BestTrial | None
     notes: list[str] = field(default_factory=list)
     exported: Any = None
+    stop: dict[str, Any] | None = None
+    growth: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LaunchResult(RunResult):
@@ -100,13 +106,21 @@ class ResumeResult(RunResult):
 
 @dataclass(frozen=True)
 class StudyStatus:
-    """One study of a storage: name, checkpoint and budget from its spec, counts, best trial."""
+    """One study of a storage: name, checkpoint and budget from its spec, counts, best trial, the
+    current bounds per searched parameter (``space``: ``{"low", "high", "hard_low", "hard_high",
+    "log"}``), the growths of its range and why it stopped early (``stop_reason``, None when it ran
+    or is running its budget)."""
 
     study: str
     checkpoint: str | None
     budget: int | None
     counts: dict[str, int]
     best: BestTrial | None
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    growth: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None
+    #: RUNNING trials that no live worker vouches for (``search.stale.RunningTrial``), by number.
+    stale: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,15 @@ def _profile_of(path: Path) -> str:
     return profile
 
 
+def _encoder_name(options: LoadOptions, encoder: str) -> str:
+    """The name of the encoder ``encoder`` (a spec such as ``auto``) resolves to here: ``minilm``,
+    ``jina:<revision>`` or ``vectors:<sha256>`` (never ``auto``); the encoder is cached for the run."""
+    from are_model.text import build_encoder
+
+    text = options.text(encoder)
+    return build_encoder(text.encoder, jina_path=text.jina_path, jina_revision=text.jina_revision).name
+
+
 def best_of(study: Any) -> BestTrial | None:
     """The best complete trial of ``study`` (ties: the earliest), or None."""
     from search.flags import best_trial
@@ -193,7 +216,6 @@ def best_of(study: Any) -> BestTrial | None:
 def _check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
     """Refuse to continue a study with another checkpoint or space; notes for what is kept as stored."""
     from search.budget import FINISHED
-    from search.spaces import SearchSpace
 
     notes: list[str] = []
     stored_launch = study.user_attrs.get(LAUNCH_ATTR)
@@ -202,13 +224,13 @@ def _check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> li
         if old and new and old != new:
             raise StudyError(f"study {study.study_name} was run with another checkpoint (sha256 {old[:12]}..., "
                              f"now {new[:12]}...); use another --storage or dataset name")
-        old, new = stored_launch.get("encoder"), launch.get("encoder")
+        old, new = stored_launch.get("encoder_name"), launch.get("encoder_name")
         if old and new and old != new:
-            _logger.warning("study %s was launched with text encoder %r, now %r: if they make different vectors, "
-                            "old and new trials measure different models", study.study_name, old, new)
+            raise StudyError(f"study {study.study_name} was run with text encoder {old}, now {new}: one study cannot "
+                             f"mix encoders (pass --encoder {stored_launch.get('encoder') or old} or use another "
+                             f"--storage)")
     stored = study.user_attrs.get(SPEC_ATTR)
-    if isinstance(stored, dict) and (SearchSpace(spec.mode, stored.get("space") or {}).params
-                                     != SearchSpace(spec.mode, spec.space).params):
+    if isinstance(stored, dict) and stored_spec(study).search_space().params != spec.search_space().params:
         raise StudyError(f"study {study.study_name} was run with search space {stored.get('space')}, "
                          f"not {spec.space}; use another --storage or dataset name")
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))
@@ -245,26 +267,42 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
         import torch
 
         torch.set_num_threads(options.threads)
-    launch_record = {"checkpoint_sha256": sha256_of(path), "encoder": encoder}
+    launch_record = {"checkpoint_sha256": sha256_of(path), "checkpoint_file": path.name, "encoder": encoder,
+                     "encoder_name": _encoder_name(options, encoder)}
     study, created = open_study(spec, url.url, path)
     notes = [] if created else _check_compatible(study, spec, launch_record)
+    if not notes:
+        clear_stop(study)  # a new run checks the stopping rule again
     if notes:  # more finished trials than asked for: the stored spec (and budget) stay as they are
         spec = stored_spec(study)
     else:
         study.set_user_attr(SPEC_ATTR, spec.to_attr())
         study.set_user_attr(LAUNCH_ATTR, launch_record)
+    if not created:  # trials left RUNNING by workers that nothing vouches for: named, failed when stale
+        from search.stale import settle_stale
+
+        settle_stale(study, fail_stale=bool(run.get("fail_stale")))
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
     if not notes:
-        if run.get("ray"):
-            from search.runners.ray import run_ray
+        try:
+            if run.get("ray"):
+                from search.runners.ray import run_ray
 
-            study = run_ray(spec, url.url, setup, show_progress=progress,
-                            **{k: v for k, v in ray_only.items() if v is not None})
-        else:
-            from search.runners.local import run_local
+                study = run_ray(spec, url.url, setup, show_progress=progress,
+                                **{k: v for k, v in ray_only.items() if v is not None})
+            else:
+                from search.runners.local import run_local
 
-            study = run_local(spec, url.url, setup, n_workers=run.get("workers"), show_progress=progress)
+                study = run_local(spec, url.url, setup, n_workers=run.get("workers"), show_progress=progress)
+        except KeyboardInterrupt:
+            raise Interrupted(study.study_name) from None
+    if not notes and stop_record(study) is None:  # held below its budget by a trial without a live worker
+        from search.stale import blocking_error
+
+        held = blocking_error(study, spec.trials)
+        if held is not None:
+            raise held
     after = len(study.get_trials(deepcopy=False, states=FINISHED))
     best = best_of(study)
     exported = None
@@ -273,29 +311,37 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
         exported = export_study(study, path_rule(flags, "--flags"))
     return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
-                       notes, exported)
+                       notes, exported, stop_record(study), growth_history(study))
 
 
 def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = None, checkpoint: str | None = None,
            mode: str | None = None, trials: int | None = None, seed: int | None = None, sampler: str | None = None,
-           pruner: str | None = None, storage: str | os.PathLike | None = None, workers: int | None = None,
+           pruner: str | None = None, weight_cap: float | None = None, soft_high: float | None = None,
+           no_stop: bool = False, stop_min_trials: int | None = None, stop_tolerance: float | None = None,
+           storage: str | os.PathLike | None = None, workers: int | None = None,
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, flags: str | os.PathLike | None = None,
-           progress: bool = False, options: LoadOptions | None = None, **inputs: Any) -> LaunchResult:
+           fail_stale: bool = False, progress: bool = False, options: LoadOptions | None = None,
+           **inputs: Any) -> LaunchResult:
     """Start a study, or continue the study of the same (dataset, mode), until it has ``trials`` finished trials.
 
     spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
-    ``checkpoint`` are required. inputs: ``data_root``, ``text_root``, ``checkpoint_root``, ``cache_dir``,
+    ``checkpoint`` are required. weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
+    (see :mod:`search.bounds`); no_stop, stop_min_trials, stop_tolerance: the stopping rule (see
+    :mod:`search.stopping`). inputs: ``data_root``, ``text_root``, ``checkpoint_root``, ``cache_dir``,
     ``encoder``, ``offline``, ``device``, ``batch_size``, ``threads`` (see :class:`LoadOptions`), or a
     whole ``options``. progress: show progress bars on stderr. flags: export the best settings there
-    when done. Raises StudyError / UsageError / CheckpointError / DatasetError (one line each);
-    KeyboardInterrupt propagates after the interrupted trial is re-queued.
+    when done. fail_stale: fail and re-queue now the RUNNING trials that no live worker vouches for
+    (see :mod:`search.stale`; without it only those older than its age bound). Raises StudyError /
+    UsageError / CheckpointError / DatasetError (one line each); KeyboardInterrupt propagates after the
+    interrupted trial is re-queued.
     """
     unknown = set(inputs) - set(_INPUT_KEYS)
     if unknown:
         raise TypeError(f"launch() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     overrides = dict(dataset=dataset, checkpoint=checkpoint, mode=mode, trials=trials, seed=seed, sampler=sampler,
-                     pruner=pruner)
+                     pruner=pruner, weight_cap=weight_cap, soft_high=soft_high, stop=False if no_stop else None,
+                     stop_min_trials=stop_min_trials, stop_tolerance=stop_tolerance)
     if spec_file is not None:
         spec = merge_overrides(load_study_spec(spec_file), **overrides)
     else:
@@ -306,16 +352,16 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
     opts = _options(options, inputs)
     url = resolve_storage(storage, spec.storage)
     run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-               max_concurrent=max_concurrent, address=address)
+               max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or "auto", run=run, flags=flags, progress=progress,
                 result_type=LaunchResult)
 
 
-def resume(study: str, *, trials: int | None = None, storage: str | os.PathLike | None = None,
+def resume(study: str, *, trials: int | None = None, no_stop: bool = False, storage: str | os.PathLike | None = None,
            workers: int | None = None, ray: bool = False, gpus_per_trial: float | None = None,
            cpus_per_trial: float | None = None, max_concurrent: int | None = None, address: str | None = None,
-           flags: str | os.PathLike | None = None, progress: bool = False, options: LoadOptions | None = None,
-           **inputs: Any) -> ResumeResult:
+           flags: str | os.PathLike | None = None, fail_stale: bool = False, progress: bool = False,
+           options: LoadOptions | None = None, **inputs: Any) -> ResumeResult:
     """Continue ``study`` (``<dataset>/<mode>``, any spelling of the dataset) from its stored spec.
 
     trials: a new total budget (default: the stored one). The encoder is the one the study was
@@ -329,12 +375,12 @@ def resume(study: str, *, trials: int | None = None, storage: str | os.PathLike 
     url = resolve_storage(storage)
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
     spec = stored_spec(found)
-    if trials is not None:
-        spec = merge_overrides(spec, trials=trials)
+    if trials is not None or no_stop:
+        spec = merge_overrides(spec, trials=trials, stop=False if no_stop else None)
     stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
     opts = _options(options, inputs)
     run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-               max_concurrent=max_concurrent, address=address)
+               max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or stored_launch.get("encoder") or "auto", run=run,
                 flags=flags, progress=progress, result_type=ResumeResult)
 
@@ -357,6 +403,7 @@ def status(*, storage: str | os.PathLike | None = None) -> StatusResult:
     import optuna
 
     from search.budget import trial_counts
+    from search.stale import running_trials
     from search.storage import list_studies
 
     url = resolve_storage(storage)
@@ -368,8 +415,12 @@ def status(*, storage: str | os.PathLike | None = None) -> StatusResult:
     for summary in list_studies(backend):
         study = optuna.load_study(study_name=summary.study_name, storage=backend)
         stored = study.user_attrs.get(SPEC_ATTR) if isinstance(study.user_attrs.get(SPEC_ATTR), dict) else {}
+        stop = stop_record(study)
         entries.append(StudyStatus(summary.study_name, stored.get("checkpoint"), stored.get("trials"),
-                                   trial_counts(study), best_of(study)))
+                                   trial_counts(study), best_of(study),
+                                   {name: bound.to_attr() for name, bound in read_bounds(study).items()},
+                                   growth_history(study), None if stop is None else stop.get("reason"),
+                                   stale=[t for t in running_trials(study) if not t.provably_alive]))
     return StatusResult(url.safe, "ready", entries)
 
 
@@ -435,5 +486,6 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     encoder = opts.encoder or stored_launch.get("encoder") or "auto"
     context = SearchContext(spec.dataset, path, data_root=opts.data_root, text=opts.text(encoder), device=device,
                             batch_size=opts.batch_size, cache_dir=opts.cache_dir, download=opts.download)
-    written = write_report(found, context, folder, spec=spec, n_boot=n_boot, seed=seed, show_progress=progress)
+    written = write_report(found, context, folder, spec=spec, n_boot=n_boot, seed=seed,
+                           show_progress=progress in (True, "bar"))  # a bar on a terminal only
     return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)
