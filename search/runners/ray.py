@@ -42,6 +42,7 @@ from search.budget import BudgetReached, fail_and_requeue, recover_dead_trials, 
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
 from search.spec import StudySpec
+from search.stopping import StopRule, record_stop, stop_reason, stop_record
 from search.storage import MAX_RETRY, StorageURL, load_study, open_storage
 
 __all__ = ["run_ray"]
@@ -89,6 +90,8 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
     objective = FusionObjective(job.spec, job.setup.context(job.spec.dataset, job.spec.seed), report=report)
     study, _ = open_study(job.spec, job.storage_url, job.setup.checkpoint_path,
                           worker=job.first_sample + int(config["sample"]))
+    if stop_record(study) is not None:  # the study stopped early (search.stopping): this sample is not run
+        return
     run = budgeted(objective, job.spec.trials)
     tune_id = tune.get_context().get_trial_id()
 
@@ -106,6 +109,9 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
     if run.current is None:
         return
     trial = study.get_trials(deepcopy=False)[run.current]
+    reason = stop_reason(study, StopRule.of(job.spec))
+    if reason is not None and stop_record(study) is None:
+        record_stop(study, reason)
     if trial.state == TrialState.COMPLETE:
         tune.report({METRIC: trial.value, STEP: objective.steps, TRIAL: trial.number})
 
