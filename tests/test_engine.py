@@ -144,7 +144,7 @@ def _spec(**values) -> StudySpec:
     return spec_from_values({"dataset": DATASET.lower(), "checkpoint": "fusion", **values}, "test")
 
 
-def test_a_pruned_trial_stops_after_its_first_stage(context):
+def test_a_pruned_trial_stops_after_its_first_stage(context):  # reported as step 1 (steps count from 1)
     spec = _spec(space={"similarity_enhancer_weight": 0.0, "prompt_enhancer_weight": 0.0})
     seen: list[int] = []
 
@@ -155,7 +155,7 @@ def test_a_pruned_trial_stops_after_its_first_stage(context):
     study = optuna.create_study(direction="maximize")
     study.optimize(FusionObjective(spec, context, report=report), n_trials=1)
     trial = study.trials[0]
-    assert seen == [0] and trial.state == TrialState.PRUNED
+    assert seen == [1] and trial.state == TrialState.PRUNED
     assert trial.user_attrs["settings"]["similarity_enhancer_weight"] == 0.0
 
 
