@@ -4,7 +4,7 @@ The server is started by the tests from the installed binaries (tests/servers.py
 end; the storage URL carries a password, which no command may print. Every command is a real
 ``python -m search`` process on Metafam with fusion.pth (fixed mode, no pruner).
 
-* ``launch --workers 2`` on a fresh study: the budget is met exactly, no setting finishes twice, both
+* ``launch --workers 2`` on a fresh study (3 trials): the budget is met exactly, no setting finishes twice, both
   workers ran trials; ``status`` / ``export`` / ``report`` read it and change nothing.
 * A ``launch`` killed with ``kill -9`` mid-trial: its trial stays RUNNING, ``status`` names it (host,
   pid, start, age: the pid is gone) and changes nothing; once its RDB heartbeat is older than the
@@ -65,13 +65,13 @@ def _assert_sound(study: optuna.Study, budget: int) -> list:
 
 def test_two_workers_on_one_fresh_study_then_status_export_report(postgres_server, cli, tmp_path):
     url = postgres_server.database("two_workers")
-    done = cli.run(*LAUNCH, "--trials", "4", "--workers", "2", "--storage", url)
+    done = cli.run(*LAUNCH, "--trials", "3", "--workers", "2", "--storage", url)
     assert done.returncode == 0, done.stderr
     safe = url.replace(postgres_server.password, "***")
     assert done.stdout.splitlines()[0] == f"storage: {safe}"
 
     study = _study(url)
-    finished = _assert_sound(study, 4)
+    finished = _assert_sound(study, 3)
     pids = {t.user_attrs["worker_pid"] for t in finished}
     assert len(pids) == 2, f"one worker ran every trial: {pids}"
     surplus = [t for t in study.get_trials() if t.state == TrialState.FAIL]
@@ -82,10 +82,10 @@ def test_two_workers_on_one_fresh_study_then_status_export_report(postgres_serve
     assert status.returncode == 0, status.stderr
     assert status.stdout.splitlines()[0] == f"storage: {safe}"
     row = next(line for line in status.stdout.splitlines() if line.startswith(CANONICAL))
-    assert row.split()[1:4] == ["fusion", "4/4", "4"], status.stdout
+    assert row.split()[1:4] == ["fusion", "3/3", "3"], status.stdout
     as_json = cli.run("status", "--json", "--storage", url, inputs=False)
     (entry,) = json.loads(as_json.stdout)["studies"]
-    assert entry["trials"]["COMPLETE"] == 4 and entry["stale"] == []
+    assert entry["trials"]["COMPLETE"] == 3 and entry["stale"] == []
 
     exported = cli.run("export", STUDY, "--flags", "flags.yaml", "--storage", url, inputs=False)
     assert exported.returncode == 0, exported.stderr
@@ -127,17 +127,18 @@ def test_worker_killed_mid_trial_is_failed_by_its_heartbeat_and_retried(postgres
     assert study.trials[victim.number].state == TrialState.RUNNING
     kept = {t.number: (t.state, t.value, t.params) for t in study.trials if t.state in FINISHED}
 
+    status = cli.run("status", "--storage", url, inputs=False)
+    line = (f"{CANONICAL}: trial {victim.number} (host {socket.gethostname()}, pid {worker.pid}, started "
+            f"{victim.datetime_start:%Y-%m-%d %H:%M:%S}, ")
+    assert line in status.stdout and f"pid {worker.pid} on this host, is gone" in status.stdout, status.stdout
+    assert _snapshot(_study(url)) == _snapshot(study)  # status changed nothing
+
     def heartbeat_stale():
         (entry,) = [e for e in running_trials(_study(url)) if e.number == victim.number]
         return entry if entry.heartbeat_s is not None and entry.heartbeat_s > HEARTBEAT_GRACE_S else None
 
     entry = wait_for(heartbeat_stale, HEARTBEAT_GRACE_S + 60, "the killed worker's heartbeat to go stale", every=1.0)
     assert (entry.host, entry.pid, entry.case) == (socket.gethostname(), worker.pid, "dead")
-    status = cli.run("status", "--storage", url, inputs=False)
-    line = (f"{CANONICAL}: trial {victim.number} (host {entry.host}, pid {entry.pid}, started "
-            f"{victim.datetime_start:%Y-%m-%d %H:%M:%S}, ")
-    assert line in status.stdout and f"pid {entry.pid} on this host, is gone" in status.stdout, status.stdout
-    assert _study(url).trials[victim.number].state == TrialState.RUNNING  # status changed nothing
 
     resumed = cli.run("resume", STUDY, "--storage", url)
     assert resumed.returncode == 0, resumed.stderr
