@@ -87,11 +87,12 @@ class Param:
         return self.value is None
 
     def suggest(self, trial: optuna.Trial, bound: Any = None) -> float | str:
-        """The trial's value: from the hard distribution (``bound``'s when the study stores one), so
-        every trial of a study shares one distribution; the sampler keeps proposals in the soft range."""
+        """The trial's value: from the study's hard distribution when it stores bounds (``bound``), so every
+        trial of a study shares one distribution and the sampler keeps proposals in the soft range
+        (search.bounds); from the soft range [low, high] in a study without bounds (not made by a runner)."""
         if not self.searched:
             return self.value
-        low, high = (bound.hard_low, bound.hard_high) if bound is not None else (self.hard_low, self.hard_high)
+        low, high = (bound.hard_low, bound.hard_high) if bound is not None else (self.low, self.high)
         return trial.suggest_float(self.name, low, high, log=self.log)
 
     def contains(self, value: float) -> bool:
