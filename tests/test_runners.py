@@ -161,10 +161,10 @@ def test_ray_cpu_two_concurrent_trials_land_in_the_study(tmp_path, setup):
     first_pid, second_pid = _worker_pids([first, second])
     assert first_pid != second_pid, f"the two concurrent trials ran in one process ({first_pid})"
     by_point = {t.user_attrs.get("known_point"): t for t in trials}
-    # 0.2/0.8 is the best known point at every stage ASHA judges (steps 1 and 2; NELLInductive:v1 valid MRR
-    # 0.3799 / 0.3952 against the checkpoint's 0.3783 / 0.3924): successive halving never stops it
-    best = by_point["0.2/0.8"]
-    assert best.state == TrialState.COMPLETE and sorted(best.intermediate_values) == [1, 2, 3, 4]
-    assert best.value == best.intermediate_values[4]
+    # ASHA judges the first report (step 1 = one stage); whichever known points it keeps run all 4 stages
+    # and end on the whole split, and the trial value is the last stage's MRR
+    kept = [t for t in trials if t.state == TrialState.COMPLETE and "repeat_of" not in t.user_attrs]
+    assert kept and all(sorted(t.intermediate_values) == [1, 2, 3, 4] and t.value == t.intermediate_values[4]
+                        for t in kept)
     pruned = by_point["no enhancement"]  # far below the others (0.3212 at step 1)
     assert pruned.state == TrialState.PRUNED and len(pruned.intermediate_values) < 4    # stopped before the end
