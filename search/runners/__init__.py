@@ -10,11 +10,10 @@ imported only by :func:`run_ray`.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna

@@ -21,7 +21,7 @@ import torch
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.budget import FINISHED, BudgetReached, recover_dead_trials, remaining_budget
+from search.budget import BudgetReached, recover_dead_trials, remaining_budget
 from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
