@@ -349,7 +349,9 @@ def _common(*, suppress: bool) -> argparse.ArgumentParser:
 def _add_inputs(parser: argparse.ArgumentParser, *, only_checkpoint: bool = False) -> None:
     group = parser.add_argument_group("model inputs")
     if not only_checkpoint:
-        group.add_argument("--data-root", metavar="DIR", help="dataset root (default: $ARE_DATA_ROOT)")
+        group.add_argument("--data-root", metavar="DIR",
+                           help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw; "
+                                "missing files are downloaded)")
         group.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT, then download)")
         group.add_argument("--encoder", metavar="SPEC",
                            help="text encoder: auto | minilm | jina[:PATH] | a file of precomputed vectors "
@@ -360,7 +362,8 @@ def _add_inputs(parser: argparse.ArgumentParser, *, only_checkpoint: bool = Fals
         group.add_argument("--threads", type=_type(positive_int, "--threads"), metavar="N", help="CPU threads for torch")
     group.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: $ARE_CACHE_DIR or ~/.cache/are-search)")
     group.add_argument("--checkpoint-root", metavar="DIR",
-                       help="folder of <name>.pth for checkpoint names (default: $ARE_CHECKPOINT_ROOT)")
+                       help="folder of <name>.pth for checkpoint names "
+                            "(default: $ARE_CHECKPOINT_ROOT, else downloaded into the cache)")
     group.add_argument("--offline", action="store_true", help="never download (datasets, texts, checkpoints)")
 
 
@@ -484,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(p)
     p.set_defaults(handler=cmd_status)
 
-    p = command("report", "plots and best vs baselines on test")
+    p = command("report", "plots, and the best setting vs the baselines on validation and test")
     p.add_argument("study", metavar="STUDY")
     p.add_argument("--out", metavar="DIR", help="default: ./studies/reports/<dataset>_<mode>/")
     p.add_argument("--n-boot", type=_type(positive_int, "--n-boot"), default=2000, metavar="N", help="bootstrap resamples")
@@ -498,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog="examples:\n  are-search datasets\n  are-search datasets --json")
     p.add_argument("--json", action="store_true",
                    help='print {"datasets": [{"name", "group", "setting", "source", "present", "texts"}, ...]}')
-    p.add_argument("--data-root", metavar="DIR", help="dataset root (default: $ARE_DATA_ROOT)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw)")
     p.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT)")
     p.set_defaults(handler=cmd_datasets)
     return parser

@@ -348,7 +348,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
         missing = [f"--{key}" for key in ("dataset", "checkpoint") if overrides[key] is None]
         if missing:
             raise UsageError(f"launch needs {' and '.join(missing)} (or a study spec file)")
-        spec = spec_from_values(overrides, "command line")
+        spec = spec_from_values(overrides, "settings")
     opts = _options(options, inputs)
     url = resolve_storage(storage, spec.storage)
     run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,

@@ -111,7 +111,7 @@ def _budget(budget: Any, where: str) -> dict[str, int]:
 
 
 def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None = None) -> StudySpec:
-    """Validate plain values into a StudySpec; errors name ``where`` (a file or "command line") and the key.
+    """Validate plain values into a StudySpec; errors name ``where`` (a file, or "settings" for keyword arguments and flags) and the key.
 
     Relative storage paths resolve against ``base`` (default: the working directory).
     """
@@ -182,11 +182,11 @@ def merge_overrides(spec: StudySpec, **overrides: Any) -> StudySpec:
     values = dataclasses.asdict(spec)
     for key, value in overrides.items():
         if key not in _FIELDS:
-            raise StudyError(f"command line: unknown study setting {key!r}")
+            raise StudyError(f"settings: unknown study setting {key!r}")
         if value is None:
             continue
         values[key] = {**values[key], **value} if key in ("space", "budget") and isinstance(value, Mapping) else value
-    return spec_from_values(values, "command line")
+    return spec_from_values(values, "settings")
 
 
 def stored_spec(study: Any) -> StudySpec:

@@ -194,13 +194,13 @@ def test_learnable_spec_and_overrides(tmp_path, monkeypatch):
     assert merged.budget == {"epochs": 3, "batches_per_epoch": 50, "batch_size": 16, "negatives": 64}
     assert merge_overrides(spec, space={"body_lr": [1e-6, 1e-4]}).space["fusion_lr"] == [1e-4, 0.1]  # key by key
     assert spec.trials == 40  # the file's spec is not modified
-    with pytest.raises(StudyError, match="^command line: key 'mode': expected one of fixed, learnable"):
+    with pytest.raises(StudyError, match="^settings: key 'mode': expected one of fixed, learnable"):
         merge_overrides(spec, mode="sideways")
-    with pytest.raises(StudyError, match="^command line: key 'trials': expected a positive integer, got 0$"):
+    with pytest.raises(StudyError, match="^settings: key 'trials': expected a positive integer, got 0$"):
         merge_overrides(spec, trials=0)
-    with pytest.raises(StudyError, match="^command line: unknown study setting 'trails'$"):
+    with pytest.raises(StudyError, match="^settings: unknown study setting 'trails'$"):
         merge_overrides(spec, trails=3)
-    with pytest.raises(StudyError, match="^command line: space key 'fusion_lr'"):  # the space's own rule
+    with pytest.raises(StudyError, match="^settings: space key 'fusion_lr'"):  # the space's own rule
         merge_overrides(spec, space={"fusion_lr": [0.0, 0.1]})
 
 
