@@ -240,13 +240,9 @@ def _check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> li
     return notes
 
 
-def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: Mapping[str, Any],
-         flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult]) -> RunResult:
-    from are_model.data import resolve_dataset_name
-    from search.budget import FINISHED, trial_counts
-    from search.checkpoints import sha256_of
-    from search.runners import WorkerSetup, open_study
-
+def check_run_options(run: Mapping[str, Any], options: LoadOptions) -> dict[str, Any]:
+    """The Ray-only options that were given (``gpus_per_trial``, ...); UsageError for a wrong mix of
+    local (``--workers``, ``--device``) and Ray options."""
     ray_only = {key: run.get(key) for key in ("gpus_per_trial", "cpus_per_trial", "max_concurrent", "address")}
     if run.get("ray"):
         if options.device is not None or run.get("workers") is not None:
@@ -256,19 +252,39 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
         given = ["--" + key.replace("_", "-") for key, value in ray_only.items() if value is not None]
         if given:
             raise UsageError(f"only with --ray: {', '.join(given)}")
-    resolve_dataset_name(spec.dataset)
-    path = _checkpoint_file(spec.checkpoint, options)
+    return {key: value for key, value in ray_only.items() if value is not None}
+
+
+def fusion_checkpoint(checkpoint: str, options: LoadOptions) -> Path:
+    """The file of ``checkpoint`` (a name or path); UsageError unless it is an ARE checkpoint."""
+    path = _checkpoint_file(checkpoint, options)
     profile = _profile_of(path)
     if profile not in ("are-mix", "are-fusion"):
         raise UsageError(f"a fusion search needs an ARE checkpoint (are-mix or are-fusion); "
-                         f"{spec.checkpoint} is {profile}")
-    device = "cpu" if run.get("ray") else options.resolved_device()
-    if options.threads is not None:
-        import torch
+                         f"{checkpoint} is {profile}")
+    return path
 
-        torch.set_num_threads(options.threads)
-    launch_record = {"checkpoint_sha256": sha256_of(path), "checkpoint_file": path.name, "encoder": encoder,
-                     "encoder_name": _encoder_name(options, encoder)}
+
+def make_launch_record(path: Path, options: LoadOptions, encoder: str) -> dict[str, Any]:
+    """The study user attr ``launch``: the checkpoint's sha256 and file name, the encoder spec and its name."""
+    from search.checkpoints import sha256_of
+
+    return {"checkpoint_sha256": sha256_of(path), "checkpoint_file": path.name, "encoder": encoder,
+            "encoder_name": _encoder_name(options, encoder)}
+
+
+def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: dict[str, Any], *,
+                  fail_stale: bool = False) -> tuple[Any, bool, list[str], StudySpec]:
+    """Open or create the study of ``spec`` for a run and make it ready: ``(study, created, notes, spec)``.
+
+    A study created now gets its known points; an existing one must have been run with the same
+    checkpoint, encoder and space (else StudyError), its stop record is cleared and its stale RUNNING
+    trials are settled (:mod:`search.stale`). The spec and launch record are stored on the study,
+    unless it already has more finished trials than ``spec.trials``: then ``notes`` says so and the
+    returned spec is the stored one (nothing is to run).
+    """
+    from search.runners import open_study
+
     study, created = open_study(spec, url.url, path)
     notes = [] if created else _check_compatible(study, spec, launch_record)
     if not notes:
@@ -281,7 +297,26 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     if not created:  # trials left RUNNING by workers that nothing vouches for: named, failed when stale
         from search.stale import settle_stale
 
-        settle_stale(study, fail_stale=bool(run.get("fail_stale")))
+        settle_stale(study, fail_stale=fail_stale)
+    return study, created, notes, spec
+
+
+def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: Mapping[str, Any],
+         flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult]) -> RunResult:
+    from are_model.data import resolve_dataset_name
+    from search.budget import FINISHED, trial_counts
+    from search.runners import WorkerSetup
+
+    ray_only = check_run_options(run, options)
+    resolve_dataset_name(spec.dataset)
+    path = fusion_checkpoint(spec.checkpoint, options)
+    device = "cpu" if run.get("ray") else options.resolved_device()
+    if options.threads is not None:
+        import torch
+
+        torch.set_num_threads(options.threads)
+    launch_record = make_launch_record(path, options, encoder)
+    study, created, notes, spec = prepare_study(spec, url, path, launch_record, fail_stale=bool(run.get("fail_stale")))
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
     if not notes:
@@ -289,8 +324,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
             if run.get("ray"):
                 from search.runners.ray import run_ray
 
-                study = run_ray(spec, url.url, setup, show_progress=progress,
-                                **{k: v for k, v in ray_only.items() if v is not None})
+                study = run_ray(spec, url.url, setup, show_progress=progress, **ray_only)
             else:
                 from search.runners.local import run_local
 
