@@ -166,43 +166,89 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
                  side: RelationSide | None = None, weights: Tensor | None = None, batch_size: int = 32,
                  progress: bool = False, description: str = "ranking", pairs: QueryPairs | None = None,
                  select: Tensor | None = None) -> Tensor:
-    """Filtered ranks [Q] of `queries` (in their order).
+    """Filtered ranks [Q] of `queries` (in their order), or [K, Q] for K fusion settings at once.
 
     side: a cached `relation_side` covering every forward relation of the queries (computed here if
-    None); weights: fusion weights [2] (None: the model's own fusion). Each distinct (anchor, r') is
-    scored once (pairs: `query_pairs(queries, N)` if already built); batch_size counts pairs.
-    select: rank only the queries of these pair indices; the others get rank 0.
+    None); weights: fusion weights [2], or [K, 2] for K settings ranked in shared entity passes (ranks
+    [K, Q], row k for weights[k]); None: the model's own fusion. Each distinct (anchor, r') is scored
+    once per setting (pairs: `query_pairs(queries, N)` if already built); batch_size counts rows of an
+    entity pass, a row being one (pair, setting). select: rank only the queries of these pair indices;
+    the others get rank 0.
 
-    A query's ranks do not depend on which queries share its batch: every entity pass has exactly
-    batch_size pairs (the last one is padded) and the relation vectors are projected once per call,
-    so every product has the same shape. A split ranked whole, in stages or in any subsets thus gives
-    identical ranks. (When those vectors would exceed PROJECTION_CACHE_BYTES, e.g. AristoV4 with its
-    3210 relation types, they are projected per batch instead and ranks may differ in float rounding.)
+    A query's ranks do not depend on which queries, or which settings, share its batch: every entity
+    pass has exactly batch_size rows (the last one is padded) and the relation vectors are projected
+    once per call and per setting, so every product has the same shape. A split ranked whole, in
+    stages, in any subsets, or for K settings at once thus gives identical ranks. With K settings a pass
+    holds batch_size // K pairs of each setting (so K·(batch_size // K) rows, padded up to batch_size
+    when K does not divide it); more than batch_size settings are ranked batch_size at a time.
+    (When one setting's relation vectors would exceed PROJECTION_CACHE_BYTES, e.g. AristoV4 with its
+    3210 relation types, they are projected per batch instead and ranks may differ in float rounding;
+    K settings whose vectors together exceed it are ranked in groups that fit, or one at a time.)
+    Raises ValueError if weights is neither [2] nor [K, 2] with K >= 1.
     """
     device = graph.device
     queries = queries.to(device)
     if side is None:
         side = model.relation_side(graph, torch.unique(queries.forward_relations))
-    fused = model.fuse(side, weights)
-    layers = len(model.entity_model.layers)
-    fits = fused.numel() * fused.element_size() * layers <= PROJECTION_CACHE_BYTES
-    projected = model.project_relations(fused) if fits else None
     if pairs is None:
         pairs = query_pairs(queries, graph.num_nodes)
-    pair_rows = relation_rows(side.relations, pairs.relations % (graph.num_relations // 2))
-    # In pair order (sorted by relation): each batch uses few relation representations.
     selected = torch.arange(len(pairs), device=device) if select is None else torch.sort(select.to(device)).values
-    ranks = torch.zeros(len(queries), dtype=torch.long, device=device)
-    starts = range(0, selected.numel(), batch_size)
+    if weights is None or weights.dim() == 1:
+        if weights is not None and weights.shape != (2,):
+            raise ValueError(f"weights must have shape [2] or [K, 2], got {list(weights.shape)}")
+        settings = [weights]
+    elif weights.dim() == 2 and weights.shape[1] == 2 and weights.shape[0] >= 1:
+        settings = list(weights.unbind(0))
+    else:
+        raise ValueError(f"weights must have shape [2] or [K, 2], got {list(weights.shape)}")
+    # One setting's relation vectors of every layer; settings are grouped so that a group's vectors fit.
+    one = side.z.numel() * side.z.element_size() * len(model.entity_model.layers)
+    fits = one <= PROJECTION_CACHE_BYTES
+    group = min(len(settings), batch_size, max(1, PROJECTION_CACHE_BYTES // max(one, 1)))
+    ranks = [_rank_settings(model, graph, queries, filters, side, settings[start:start + group], batch_size, pairs,
+                            selected, fits, progress, description) for start in range(0, len(settings), group)]
+    ranks = torch.cat(ranks)
+    return ranks if weights is not None and weights.dim() == 2 else ranks[0]
+
+
+def _rank_settings(model: AREModel, graph: GraphContext, queries: QuerySet, filters: FilterIndex, side: RelationSide,
+                   settings: list[Tensor | None], batch_size: int, pairs: QueryPairs, selected: Tensor, project: bool,
+                   progress: bool, description: str) -> Tensor:
+    """Ranks [K, Q] of K <= batch_size settings (each [2] or None) over the `selected` pairs (see rank_queries).
+
+    Row k*U + u of the stacked fused tensor [K*U, R', d] is relation u fused with setting k; each
+    setting is fused and projected on its own, so every product keeps its one-by-one shape.
+    """
+    device = graph.device
+    count, units = len(settings), side.relations.numel()
+    fused_each = [model.fuse(side, weights) for weights in settings]
+    projected_each = [model.project_relations(fused) for fused in fused_each] if project else None
+    fused = fused_each[0] if count == 1 else torch.cat(fused_each)
+    projected = None
+    if projected_each is not None:  # per layer: [R', K*U, d]
+        projected = [p[0] for p in zip(*projected_each)] if count == 1 else [torch.cat(p, 1) for p in zip(*projected_each)]
+    pair_rows = relation_rows(side.relations, pairs.relations % (graph.num_relations // 2))
+    setting = torch.arange(count, device=device).unsqueeze(1)                                    # [K, 1]
+    per_pass = batch_size // count
+    ranks = torch.zeros(count, len(queries), dtype=torch.long, device=device)
+    # In pair order (sorted by relation): each batch uses few relation representations.
+    starts = range(0, selected.numel(), per_pass)
     if progress:
         starts = tqdm(starts, desc=description, unit="batch", leave=False)
     for start in starts:
-        batch = selected[start:start + batch_size]
-        padded = torch.cat([batch, batch[-1:].expand(batch_size - batch.numel())])
-        scores = model.entity_scores(graph, fused, pair_rows[padded], pairs.anchors[padded], pairs.relations[padded],
+        batch = selected[start:start + per_pass]                                                  # [n]
+        rows = (setting * units + pair_rows[batch]).reshape(-1)                                   # [K*n], setting-major
+        padding = batch_size - rows.numel()
+        padded = torch.cat([batch.repeat(count), batch[-1:].expand(padding)])
+        rows = torch.cat([rows, rows[-1:].expand(padding)])
+        scores = model.entity_scores(graph, fused, rows, pairs.anchors[padded], pairs.relations[padded],
                                      projected=projected)
-        index, position = pairs.queries_of(batch)
-        anchors, relations = queries.anchors[index], queries.query_relations[index]
-        true_rows, true_entities = filters.true_answers(anchors, relations)
-        ranks[index] = filtered_ranks(scores[position], queries.answers[index], true_rows, true_entities)
+        index, position = pairs.queries_of(batch)                                                 # [M]
+        true_rows, true_entities = filters.true_answers(queries.anchors[index], queries.query_relations[index])
+        matched = index.numel()
+        # Every setting's scores of the M queries, stacked setting-major: [K*M, N].
+        chosen = scores[(setting * batch.numel() + position).reshape(-1)]
+        ranked = filtered_ranks(chosen, queries.answers[index].repeat(count),
+                                (setting * matched + true_rows).reshape(-1), true_entities.repeat(count))
+        ranks[:, index] = ranked.view(count, matched)
     return ranks
