@@ -505,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw)")
     p.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT)")
     p.set_defaults(handler=cmd_datasets)
+
+    from search.campaign.cli import add_campaign_parser
+
+    add_campaign_parser(commands, sub_common)
     return parser
 
 

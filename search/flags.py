@@ -16,6 +16,7 @@ import copy
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -183,7 +184,8 @@ def _candidate(storage: Any, study_name: str) -> _Candidate | str:
     return _Candidate(name, trial, flags)
 
 
-def export_all(storage: str | optuna.storages.BaseStorage, out_dir: str | Path) -> ExportAllResult:
+def export_all(storage: str | optuna.storages.BaseStorage, out_dir: str | Path, *,
+               only: Collection[str] | None = None) -> ExportAllResult:
     """One ``<out_dir>/<dataset>/flags.yaml`` per dataset in ``storage`` (``:`` in a dataset becomes ``_``).
 
     For each dataset the study (fixed or learnable) with the higher best validation MRR is exported
@@ -194,6 +196,7 @@ def export_all(storage: str | optuna.storages.BaseStorage, out_dir: str | Path) 
     raises FlagsError naming it, with nothing written. Folders are created as needed. When writing
     itself fails (disk full), FlagsError names the file and the files already written. ``written``
     is empty when no study could be exported; the caller decides whether that is an error.
+    only: export only the studies of these names (a campaign's); None: every study.
     """
     from search.storage import list_studies
 
@@ -203,6 +206,8 @@ def export_all(storage: str | optuna.storages.BaseStorage, out_dir: str | Path) 
     by_dataset: dict[str, list[_Candidate]] = defaultdict(list)
     skipped: list[tuple[str, str]] = []
     for summary in list_studies(storage):
+        if only is not None and summary.study_name not in only:
+            continue
         found = _candidate(storage, summary.study_name)
         if isinstance(found, str):
             _logger.info("not exporting %s: %s", summary.study_name, found)

@@ -1,0 +1,289 @@
+"""Campaigns as a Python API: ``search.campaign.launch``, ``resume``, ``status``, ``report``, ``export``.
+
+A campaign is one study per (dataset, mode) in one storage, named as a single ``launch`` names it
+(``<dataset>/<mode>``), run as one queue of trials (:mod:`search.campaign.schedule`) with one budget
+(:mod:`search.campaign.allocation`). Keyword arguments carry the CLI's long option names with ``_``
+(``search.campaign.launch(name="inductive", datasets="NELLInductive:v1,Metafam", checkpoint="fusion",
+trials=8, storage="sqlite:///c.db")``). Like :mod:`search.lifecycle` these functions are an edge: unset
+options fall back to the environment once (:class:`search.options.LoadOptions`, ``ARE_STORAGE``), and
+errors are the project's one-line errors (:mod:`search.errors`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
+from search.errors import Interrupted, NoCompleteTrialError, UsageError
+from search.lifecycle import (BestTrial, ExportResult, LoadOptions, StudyStatus, _INPUT_KEYS, _options, best_of,
+                              check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
+                              resolve_storage, status as study_status)
+from search.values import path as path_rule
+
+__all__ = ["CampaignStudy", "CampaignRunResult", "CampaignStatus", "launch", "resume", "status", "report", "export",
+           "load_campaign"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CampaignStudy:
+    """One study of a campaign after a run: name, whether created now, its budget, trial counts by state,
+    best trial and early-stop record (None when it ran its budget)."""
+
+    study: str
+    created: bool
+    budget: int
+    counts: dict[str, int]
+    best: BestTrial | None
+    stop: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CampaignRunResult:
+    """A campaign run: its name, storage (password masked), the studies, the trials this run finished
+    and the campaign's total budget now (after early stops gave theirs back)."""
+
+    campaign: str
+    storage: str
+    studies: list[CampaignStudy]
+    trials_added: int
+    total_budget: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """A campaign in a storage: its spec, each study's status (:class:`search.lifecycle.StudyStatus`, with
+    the campaign's current budget) and the trials done out of the total budget."""
+
+    campaign: str
+    storage: str
+    spec: CampaignSpec
+    studies: list[StudyStatus]
+    done: int
+    total_budget: int
+
+
+# ---------------------------------------------------------------------------------------------
+# the edge
+
+
+def _spec(spec_file: str | os.PathLike | None, overrides: Mapping[str, Any]) -> CampaignSpec:
+    if spec_file is not None:
+        return merge_campaign_overrides(load_campaign_spec(spec_file), **overrides)
+    return campaign_from_values({k: v for k, v in overrides.items() if v is not None}, "settings")
+
+
+def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None = None) -> tuple[CampaignSpec, Any, list[str]]:
+    """``(spec, storage URL, study names)`` of the campaign ``campaign``: a name, or a campaign spec file
+    (its name, and its storage unless ``storage`` is given). The storage is only read."""
+    from search.campaign.members import find_campaign
+    from search.storage import open_storage
+
+    name, spec_storage = str(campaign), None
+    if str(campaign).endswith((".yaml", ".yml")) or Path(campaign).is_file():
+        from_file = load_campaign_spec(campaign)
+        name, spec_storage = from_file.name, from_file.storage
+    url = resolve_storage(storage, spec_storage)
+    from search.storage import storage_state
+
+    if storage_state(url).state in ("missing", "empty"):
+        from search.errors import StudyError
+
+        raise StudyError(f"no campaign {name!r} in {url.safe}: the storage holds no studies")
+    stored, names = find_campaign(open_storage(url, read_only=True), name, where=url.safe)
+    return stored, url, names
+
+
+def _dataset_sizes(spec: CampaignSpec, options: LoadOptions) -> dict[str, int]:
+    """Each dataset's validation fact graph size in triples (loads, and so checks, every dataset up front)."""
+    from are_model.data import load_dataset
+
+    sizes = {}
+    for name in spec.datasets:
+        data = load_dataset(name, options.data_root, cache_dir=options.cache_dir, download=options.download)
+        sizes[name] = int(data.valid.edge_index.size(1)) * max(1, int(data.valid.target_edge_index.size(1)))
+        del data
+    return sizes
+
+
+def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: Mapping[str, Any],
+         progress: bool | str | None) -> CampaignRunResult:
+    from search.budget import FINISHED, recover_dead_trials, trial_counts
+    from search.campaign.members import tag_member
+    from search.campaign.schedule import Job, read_state
+    from search.runners import WorkerSetup
+    from search.stopping import stop_record
+
+    ray_only = check_run_options(run, opts)
+    path = fusion_checkpoint(spec.checkpoint, opts)
+    sizes = _dataset_sizes(spec, opts)
+    if opts.threads is not None:
+        import torch
+
+        torch.set_num_threads(opts.threads)
+    record = make_launch_record(path, opts, encoder)
+    studies, created, notes, before = {}, {}, [], 0
+    for study_spec in spec.study_specs():
+        study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=bool(run.get("fail_stale")))
+        tag_member(study, spec)
+        recover_dead_trials(study)
+        studies[str(study_spec.name)], created[str(study_spec.name)] = study, new
+        notes += study_notes
+        before += len(study.get_trials(deepcopy=False, states=FINISHED))
+    device = "cpu" if run.get("ray") else opts.resolved_device()
+    job = Job(spec, url.url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
+              sizes)
+    try:
+        if run.get("ray"):
+            from search.campaign.ray_workers import run_campaign_ray
+
+            run_campaign_ray(job, show_progress=progress, **{("gpus_per_worker" if k == "gpus_per_trial" else
+                                                               "cpus_per_worker" if k == "cpus_per_trial" else k): v
+                                                              for k, v in ray_only.items()})
+        else:
+            from search.campaign.schedule import run_campaign_local
+
+            run_campaign_local(job, workers=run.get("workers") or 1, show_progress=progress)
+    except KeyboardInterrupt:
+        raise Interrupted(f"campaign {spec.name}") from None
+    states = read_state(job, studies)
+    rows, after = [], 0
+    for state in states:
+        study = studies[state.name]
+        after += len(study.get_trials(deepcopy=False, states=FINISHED))
+        rows.append(CampaignStudy(state.name, created[state.name], state.spec.trials, trial_counts(study),
+                                  best_of(study), stop_record(study)))
+    return CampaignRunResult(spec.name, url.safe, rows, after - before, sum(s.spec.trials for s in states), notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# launch / resume
+
+
+def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = None, datasets: Any = None,
+           groups: Any = None, checkpoint: str | None = None, modes: Any = None, trials: int | None = None,
+           total_trials: int | None = None, seed: int | None = None, sampler: str | None = None,
+           pruner: str | None = None, weight_cap: float | None = None, soft_high: float | None = None,
+           no_stop: bool = False, stop_min_trials: int | None = None, stop_tolerance: float | None = None,
+           warm_start_from: Any = None, warm_start_k: int | None = None, storage: str | os.PathLike | None = None,
+           workers: int | None = None, ray: bool = False, gpus_per_trial: float | None = None,
+           cpus_per_trial: float | None = None, max_concurrent: int | None = None, address: str | None = None,
+           fail_stale: bool = False, progress: bool | str | None = False, options: LoadOptions | None = None,
+           **inputs: Any) -> CampaignRunResult:
+    """Start a campaign, or continue the one of that name, until every study has its budget.
+
+    spec_file: a campaign spec (``campaigns/<name>.yaml``, see :mod:`search.campaign.spec`); keyword
+    arguments override it. datasets: names (a list or ``"A,B"``); groups: benchmark groups
+    (``inductive_e``, ``inductive_er``, ``transductive``, ``pretraining``, ``all``); modes: ``fixed``
+    and/or ``learnable``; trials: per study, or total_trials: for the campaign (split, and given back by
+    studies that stop early). workers: local worker processes; ray and its options: Ray workers instead
+    (see :mod:`search.campaign.ray_workers`). Other arguments as :func:`search.launch`. Raises
+    StudyError / UsageError / CheckpointError / DatasetError (one line); Ctrl-C re-queues the running
+    trials and raises :class:`search.errors.Interrupted`.
+    """
+    unknown = set(inputs) - set(_INPUT_KEYS)
+    if unknown:
+        raise TypeError(f"launch() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    overrides = dict(name=name, datasets=datasets, groups=groups, checkpoint=checkpoint, modes=modes, trials=trials,
+                     total_trials=total_trials, seed=seed, sampler=sampler, pruner=pruner, weight_cap=weight_cap,
+                     soft_high=soft_high, stop=False if no_stop else None, stop_min_trials=stop_min_trials,
+                     stop_tolerance=stop_tolerance, warm_start_from=warm_start_from, warm_start_k=warm_start_k)
+    spec = _spec(spec_file, overrides)
+    opts = _options(options, inputs)
+    url = resolve_storage(storage, spec.storage)
+    run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+               max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
+    return _run(spec, url, opts, encoder=opts.encoder or "auto", run=run, progress=progress)
+
+
+def resume(campaign: str | os.PathLike, *, trials: int | None = None, total_trials: int | None = None,
+           no_stop: bool = False, storage: str | os.PathLike | None = None, workers: int | None = None,
+           ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
+           max_concurrent: int | None = None, address: str | None = None, fail_stale: bool = False,
+           progress: bool | str | None = False, options: LoadOptions | None = None, **inputs: Any) -> CampaignRunResult:
+    """Continue the campaign ``campaign`` (a name or its spec file) from its stored spec: every study runs
+    exactly its remaining budget (trials left RUNNING by a killed run are failed and re-queued first).
+
+    trials / total_trials: a new budget (per study / for the campaign). Other arguments as :func:`launch`.
+    """
+    unknown = set(inputs) - set(_INPUT_KEYS)
+    if unknown:
+        raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    spec, url, names = load_campaign(campaign, storage)
+    spec = merge_campaign_overrides(spec, trials=trials, total_trials=total_trials, stop=False if no_stop else None)
+    from search.storage import load_study, open_storage
+
+    first = load_study(open_storage(url, read_only=True), names[0], where=url.safe)
+    stored_launch = first.user_attrs.get("launch") or {}
+    opts = _options(options, inputs)
+    run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+               max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
+    return _run(spec, url, opts, encoder=opts.encoder or stored_launch.get("encoder") or "auto", run=run,
+                progress=progress)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading commands
+
+
+def status(campaign: str | os.PathLike, *, storage: str | os.PathLike | None = None) -> CampaignStatus:
+    """The campaign's studies with trial counts, best trial, search range and stop reason, and the trials
+    done out of the campaign's total budget. The storage is only read."""
+    from search.campaign.allocation import StudyProgress, allocate
+
+    spec, url, names = load_campaign(campaign, storage)
+    every = {s.study: s for s in study_status(storage=url.url).studies}
+    entries = [every[name] for name in names if name in every]
+    progress = [StudyProgress(e.study, e.counts.get("COMPLETE", 0) + e.counts.get("PRUNED", 0), e.stop_reason is not None)
+                for e in entries]
+    budgets = allocate(spec, progress)
+    from dataclasses import replace
+
+    entries = [replace(e, budget=budgets[e.study]) for e in entries]
+    done = sum(min(p.finished, budgets[p.name]) for p in progress)
+    return CampaignStatus(spec.name, url.safe, spec, entries, done, sum(budgets.values()))
+
+
+def export(campaign: str | os.PathLike, *, out: str | os.PathLike, storage: str | os.PathLike | None = None) -> ExportResult:
+    """One ``OUT/<dataset>/flags.yaml`` per dataset of the campaign (the better of its fixed and learnable
+    studies), all written or none (see :func:`search.flags.export_all`). The storage is only read."""
+    from search.flags import export_all
+    from search.storage import open_storage
+
+    spec, url, names = load_campaign(campaign, storage)
+    done = export_all(open_storage(url, read_only=True), path_rule(out, "--out"), only=set(names))
+    if not done.written:
+        reasons = "; ".join(f"{study}: {why}" for study, why in done.skipped) or "it has no studies"
+        raise NoCompleteTrialError(f"nothing to export from campaign {spec.name} ({reasons})")
+    return ExportResult(url.safe, list(done.written), list(done.skipped))
+
+
+def report(campaign: str | os.PathLike, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
+           storage: str | os.PathLike | None = None, progress: bool | str | None = False,
+           options: LoadOptions | None = None, **inputs: Any) -> Any:
+    """The cross-dataset report of the campaign in ``out`` (default ``./studies/reports/campaign_<name>``):
+    ``campaign.md``, ``campaign.csv``, figures, and each study's own report under ``studies/``.
+    Returns :class:`search.campaign.crossreport.CampaignReport`. The storage is only read."""
+    import optuna
+
+    from search.campaign.crossreport import write_campaign_report
+    from search.lifecycle import DEFAULT_STUDIES_DIR
+    from search.storage import open_storage
+    from search.values import non_negative_int, positive_int
+
+    unknown = set(inputs) - set(_INPUT_KEYS)
+    if unknown:
+        raise TypeError(f"report() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    n_boot = positive_int(n_boot, "--n-boot")
+    seed = non_negative_int(seed, "--seed")
+    spec, url, names = load_campaign(campaign, storage)
+    backend = open_storage(url, read_only=True)
+    studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
+    folder = path_rule(out if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"campaign_{spec.name}", "--out")
+    return write_campaign_report(studies, folder, options=_options(options, inputs), n_boot=n_boot, seed=seed,
+                                 progress=progress in (True, "bar"), name=spec.name)

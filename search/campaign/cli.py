@@ -1,0 +1,242 @@
+"""``are-search campaign launch|resume|status|report|export``: argparse and formatting over :mod:`search.campaign`.
+
+Added to the main parser by :func:`add_campaign_parser`; results go to stdout (a table, or JSON with
+``--json``), errors are one line with the exit codes of :mod:`search.errors`, as for every command.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_campaign_parser"]
+
+_EPILOG = {
+    "launch": "examples:\n  are-search campaign launch --name inductive --group inductive_e --checkpoint fusion --trials 20\n"
+              "  are-search campaign launch --datasets NELLInductive:v1,Metafam --checkpoint fusion "
+              "--modes fixed,learnable --total-trials 60\n  are-search campaign launch campaigns/small.yaml --workers 2",
+    "resume": "example:\n  are-search campaign resume inductive --storage studies/are-search.db",
+    "status": "example:\n  are-search campaign status inductive --json",
+    "report": "example:\n  are-search campaign report inductive --out reports/inductive --json",
+    "export": "example:\n  are-search campaign export inductive --out flags/",
+}
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    from search.cli import _options, _progress
+
+    return dict(storage=args.storage, workers=args.workers, ray=args.ray, gpus_per_trial=args.gpus_per_trial,
+                cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
+                fail_stale=args.fail_stale, progress=_progress(args), options=_options(args))
+
+
+def _print_run(result: Any) -> int:
+    from search.cli import _emit, _settings_text, _table
+    from search.errors import EXIT_NO_COMPLETE_TRIAL
+
+    _emit(f"storage: {result.storage}")
+    for note in result.notes:
+        _emit(note)
+    rows = []
+    for study in result.studies:
+        counts, best = study.counts, study.best
+        done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+        rows.append((study.study, f"{done}/{study.budget}", counts.get("COMPLETE", 0), counts.get("PRUNED", 0),
+                     counts.get("FAIL", 0), "-" if best is None else f"{best.value:.4f}",
+                     "-" if best is None else _settings_text(best.settings),
+                     "-" if study.stop is None else f"stopped after trial {study.stop['trial']}"))
+    _emit(_table(rows, ("study", "done", "complete", "pruned", "failed", "best MRR", "best settings", "early stop")))
+    for study in result.studies:
+        if study.stop is not None:
+            _emit(f"{study.study}: stopped early: {study.stop['reason']}")
+    _emit(f"campaign {result.campaign}: {result.trials_added} trials finished in this run; "
+          f"total budget {result.total_budget}")
+    return EXIT_NO_COMPLETE_TRIAL if any(s.best is None for s in result.studies) else 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from search.campaign.api import launch
+
+    return _print_run(launch(args.spec_file, name=args.name, datasets=args.datasets, groups=args.group,
+                             checkpoint=args.checkpoint, modes=args.modes, trials=args.trials,
+                             total_trials=args.total_trials, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
+                             weight_cap=args.weight_cap, soft_high=args.soft_high, no_stop=args.no_stop,
+                             stop_min_trials=args.stop_min_trials, stop_tolerance=args.stop_tolerance,
+                             warm_start_from=args.warm_start_from, warm_start_k=args.warm_start_k,
+                             **_run_options(args)))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from search.campaign.api import resume
+
+    return _print_run(resume(args.campaign, trials=args.trials, total_trials=args.total_trials, no_stop=args.no_stop,
+                             **_run_options(args)))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from search.campaign.api import status
+    from search.cli import _best_json, _emit, _emit_json, _settings_text, _table
+
+    result = status(args.campaign, storage=args.storage)
+    if args.json:
+        _emit_json({"campaign": result.campaign, "storage": result.storage, "spec": result.spec.to_attr(),
+                    "done": result.done, "total_budget": result.total_budget, "studies": [
+                        {"study": s.study, "budget": s.budget, "trials": s.counts, "best": _best_json(s.best),
+                         "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
+                         "stale": [t.to_json() for t in s.stale]} for s in result.studies]})
+        return 0
+    rows = []
+    for entry in result.studies:
+        counts, best = entry.counts, entry.best
+        done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+        rows.append((entry.study, f"{done}/{entry.budget}", counts.get("COMPLETE", 0), counts.get("PRUNED", 0),
+                     counts.get("FAIL", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
+                     "-" if best is None else f"{best.value:.4f}", "-" if best is None else _settings_text(best.settings)))
+    _emit(f"storage: {result.storage}")
+    _emit(f"campaign {result.campaign}: {result.done}/{result.total_budget} trials done "
+          f"({len(result.studies)} studies, checkpoint {result.spec.checkpoint})")
+    _emit(_table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
+                        "best settings")))
+    for entry in result.studies:
+        if entry.stop_reason:
+            _emit(f"{entry.study}: stopped early: {entry.stop_reason}")
+        for trial in entry.stale:
+            _emit(f"{entry.study}: {trial.describe()} is RUNNING, no live worker vouches for it: {trial.why}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from search.campaign.api import report
+    from search.cli import _emit, _emit_json, _options, _progress
+
+    result = report(args.campaign, out=args.out, n_boot=args.n_boot, seed=args.seed, storage=args.storage,
+                    progress=_progress(args), options=_options(args))
+    if args.json:
+        _emit_json(result.to_json())
+        return 0
+    _emit(result.markdown if hasattr(result, "markdown") else "")
+    _emit("report written to " + ", ".join(str(p) for p in result.files))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.campaign.api import export
+    from search.cli import _emit
+
+    result = export(args.campaign, out=args.out, storage=args.storage)
+    _emit(f"storage: {result.storage}")
+    for written in result.written:
+        _emit(f"exported {written.study} (trial {written.trial}, validation MRR {written.value:.4f}) to "
+              f"{written.path}: " + ", ".join(f"{k}: {v}" for k, v in written.flags.items()))
+    for study, why in result.skipped:
+        _emit(f"skipped {study}: {why}")
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from search.cli import _type
+    from search.values import non_negative_float, positive_float, positive_int
+
+    run = parser.add_argument_group("how trials run")
+    run.add_argument("--workers", type=_type(positive_int, "--workers"), metavar="N",
+                     help="local worker processes pulling from the campaign's one queue (default 1)")
+    run.add_argument("--ray", action="store_true", help="run the workers as Ray tasks")
+    run.add_argument("--gpus-per-trial", type=_type(non_negative_float, "--gpus-per-trial"), metavar="G",
+                     help="Ray: GPUs per worker, fractions ok (default 0)")
+    run.add_argument("--cpus-per-trial", type=_type(positive_float, "--cpus-per-trial"), metavar="C",
+                     help="Ray: CPUs per worker (default 1)")
+    run.add_argument("--max-concurrent", type=_type(positive_int, "--max-concurrent"), metavar="K",
+                     help="Ray: workers at once (default 2)")
+    run.add_argument("--address", metavar="ADDR", help="Ray: address of an existing cluster (default: start one)")
+    run.add_argument("--fail-stale", action="store_true",
+                     help="fail and re-queue now the RUNNING trials that no live worker vouches for")
+
+
+def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> None:
+    """Add ``campaign`` and its five commands to the main parser's ``commands``."""
+    from search.cli import _Parser, _add_inputs, _add_storage, _choice, _type
+    from search.pruners import PRUNERS
+    from search.samplers import SAMPLERS
+    from search.spec import DEFAULTS
+    from search.values import non_negative_int, positive_float, positive_int, weight
+
+    help_text = "many datasets and modes as one queue of trials, one budget and one cross-dataset report"
+    parent = commands.add_parser("campaign", parents=[sub_common], help=help_text, description=help_text)
+    campaign = parent.add_subparsers(dest="campaign_command", metavar="COMMAND", parser_class=_Parser)
+    campaign.required = True
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return campaign.add_parser(name, parents=[sub_common], help=text, description=text, epilog=_EPILOG[name])
+
+    p = command("launch", "start (or continue) a campaign: one study per (dataset, mode)")
+    p.add_argument("spec_file", nargs="?", metavar="CAMPAIGN.yaml", help="a campaign spec; options below override it")
+    p.add_argument("--name", metavar="NAME", help="the campaign's name (default: the spec file's stem, else 'default')")
+    p.add_argument("--datasets", metavar="A,B,...", help="datasets, any spelling the loader accepts")
+    p.add_argument("--group", metavar="GROUP[,GROUP]",
+                   help="benchmark groups: inductive_e, inductive_er, transductive, pretraining or all")
+    p.add_argument("--checkpoint", metavar="PATH|NAME")
+    p.add_argument("--modes", metavar="fixed[,learnable]", help="fusion modes, one study each (default: fixed)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--trials", type=_type(positive_int, "--trials"), metavar="N",
+                        help=f"finished trials per study (default: {DEFAULTS['trials']})")
+    budget.add_argument("--total-trials", type=_type(positive_int, "--total-trials"), metavar="N",
+                        help="finished trials for the whole campaign, split evenly; a study that stops early "
+                             "gives the rest of its share to the others")
+    p.add_argument("--seed", type=_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
+    p.add_argument("--sampler", **_choice(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
+    p.add_argument("--pruner", **_choice(PRUNERS, "--pruner"), help=f"default: {DEFAULTS['pruner']}")
+    bounds = p.add_argument_group("search range, stopping and warm starts")
+    bounds.add_argument("--soft-high", type=_type(weight, "--soft-high"), metavar="X",
+                        help=f"fixed mode: first upper bound of both weights (default: {DEFAULTS['soft_high']:g})")
+    bounds.add_argument("--weight-cap", type=_type(weight, "--weight-cap"), metavar="X",
+                        help=f"fixed mode: the bound a range never grows past (default: {DEFAULTS['weight_cap']:g})")
+    bounds.add_argument("--no-stop", action="store_true", help="run every study's whole budget: no early stop")
+    bounds.add_argument("--stop-min-trials", type=_type(positive_int, "--stop-min-trials"), metavar="N",
+                        help=f"complete trials before a study may stop early (default: {DEFAULTS['stop_min_trials']})")
+    bounds.add_argument("--stop-tolerance", type=_type(positive_float, "--stop-tolerance"), metavar="X",
+                        help=f"validation MRR gain still worth a trial (default: {DEFAULTS['stop_tolerance']:g})")
+    bounds.add_argument("--warm-start-from", nargs="+", metavar="STUDY|campaign",
+                        help="a new study first tries the best settings of the most similar of these finished "
+                             "studies, or of the campaign's own finished studies ('campaign')")
+    bounds.add_argument("--warm-start-k", type=_type(positive_int, "--warm-start-k"), metavar="K",
+                        help="how many similar studies (default: 3)")
+    _add_storage(p)
+    _add_run_options(p)
+    _add_inputs(p)
+    p.set_defaults(handler=cmd_launch)
+
+    p = command("resume", "continue a campaign from its stored spec: every study runs exactly its remaining budget")
+    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--trials", type=_type(positive_int, "--trials"), metavar="N", help="new budget per study")
+    budget.add_argument("--total-trials", type=_type(positive_int, "--total-trials"), metavar="N",
+                        help="new budget for the whole campaign")
+    p.add_argument("--no-stop", action="store_true", help="run every study's whole budget: no early stop")
+    _add_storage(p)
+    _add_run_options(p)
+    _add_inputs(p)
+    p.set_defaults(handler=cmd_resume)
+
+    p = command("status", "a campaign's studies, trials done out of its budget, best so far (reads the storage only)")
+    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("--json", action="store_true")
+    _add_storage(p)
+    p.set_defaults(handler=cmd_status)
+
+    p = command("report", "the cross-dataset report: campaign.md, campaign.csv, figures, each study's report")
+    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("--out", metavar="DIR", help="default: ./studies/reports/campaign_<name>/")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the rows, group means and wins")
+    p.add_argument("--n-boot", type=_type(positive_int, "--n-boot"), default=2000, metavar="N", help="bootstrap resamples")
+    p.add_argument("--seed", type=_type(non_negative_int, "--seed"), default=0, metavar="S", help="bootstrap seed")
+    _add_storage(p)
+    _add_inputs(p)
+    p.set_defaults(handler=cmd_report)
+
+    p = command("export", "one OUT/<dataset>/flags.yaml per dataset of the campaign (best of its studies)")
+    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("--out", required=True, metavar="DIR")
+    _add_storage(p)
+    p.set_defaults(handler=cmd_export)
