@@ -191,6 +191,11 @@ def _print_run(result: Any) -> int:
     for growth in result.growth:
         _emit(f"range grown: {growth['param']} {growth['side']} bound {growth['from']:g} -> {growth['to']:g} "
               f"(best trial {growth['best_trial']} sat on it, before trial {growth['trial']})")
+    for point in getattr(result, "warm_start", []):
+        params = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in point["params"].items())
+        _emit(f"warm start from {point['from']} (distance {point['distance']:.3f}, its trial {point['trial']}, "
+              f"validation MRR {point['value']:.4f}): {params}"
+              + ("" if point["enqueued"] else " (not queued: the study has these settings already)"))
     if result.stop is not None:
         _emit(f"stopped early after trial {result.stop['trial']}: {result.stop['reason']}")
     best = result.best
@@ -212,6 +217,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
                              trials=args.trials, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
                              weight_cap=args.weight_cap, soft_high=args.soft_high, no_stop=args.no_stop,
                              stop_min_trials=args.stop_min_trials, stop_tolerance=args.stop_tolerance,
+                             warm_start_from=args.warm_start_from, warm_start_k=args.warm_start_k,
                              **_run_options(args)))
 
 
@@ -460,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--stop-tolerance", type=_type(positive_float, "--stop-tolerance"), metavar="X",
                         help=f"stop when more trials are unlikely to gain more validation MRR than this "
                              f"(default: {DEFAULTS['stop_tolerance']:g})")
+    warm = p.add_argument_group("warm start")
+    warm.add_argument("--warm-start-from", nargs="+", metavar="STUDY",
+                      help="a study created now first tries, after its known points, the best settings of the "
+                           "studies (<dataset>/<mode>, same storage, same mode, other datasets) whose graphs are "
+                           "most similar to its own")
+    warm.add_argument("--warm-start-k", type=_type(positive_int, "--warm-start-k"), metavar="K",
+                      help=f"how many of them (default: {DEFAULTS['warm_start_k']})")
     _add_storage(p)
     _add_run_options(p)
     _add_inputs(p)

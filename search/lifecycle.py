@@ -94,6 +94,9 @@ class RunResult:
     exported: Any = None
     stop: dict[str, Any] | None = None
     growth: list[dict[str, Any]] = field(default_factory=list)
+    #: What a study created by this run was warm-started with (its user attr ``warm_start``, see
+    #: :mod:`search.warmstart`): ``{"from", "distance", "params", "trial", "value", "enqueued"}`` each.
+    warm_start: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LaunchResult(RunResult):
@@ -316,7 +319,16 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
         torch.set_num_threads(options.threads)
     launch_record = make_launch_record(path, options, encoder)
+    sources, stats = _warm_start_inputs(spec, url, options)  # before the study exists: a bad source creates nothing
     study, created, notes, spec = prepare_study(spec, url, path, launch_record, fail_stale=bool(run.get("fail_stale")))
+    warm_start: list[dict[str, Any]] = []
+    if stats is not None and not notes:
+        from search.warmstart import WARM_START_ATTR, apply_warm_start, record_graph_stats
+
+        record_graph_stats(study, spec, options, stats)
+        if created and spec.warm_start_from:  # only a study created now: a resumed one is never re-enqueued
+            apply_warm_start(study, spec, sources, options, spec.warm_start_k)
+            warm_start = list(study.user_attrs.get(WARM_START_ATTR) or [])
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
     setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
     if not notes:
@@ -345,13 +357,30 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
         exported = export_study(study, path_rule(flags, "--flags"))
     return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
-                       notes, exported, stop_record(study), growth_history(study))
+                       notes, exported, stop_record(study), growth_history(study), warm_start)
+
+
+def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -> tuple[list[Any], Any]:
+    """``(sources, stats)`` of a run: the studies of ``spec.warm_start_from`` in ``url`` (StudyError
+    naming one that is not there) and the GraphStats of ``spec.dataset`` (stored on the study as the
+    user attr ``graph_stats``, see :mod:`search.warmstart`). Without a warm start a dataset that
+    cannot be loaded here (a Ray driver without the data) gives None stats instead of an error."""
+    from search.warmstart import dataset_stats, load_sources
+
+    if spec.warm_start_from:
+        return load_sources(url, spec.warm_start_from), dataset_stats(spec.dataset, options)
+    try:
+        return [], dataset_stats(spec.dataset, options)
+    except Exception as exc:  # noqa: BLE001 -- only a record; the run loads the dataset itself
+        _logger.debug("graph statistics of %s not recorded: %s", spec.dataset, exc)
+        return [], None
 
 
 def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = None, checkpoint: str | None = None,
            mode: str | None = None, trials: int | None = None, seed: int | None = None, sampler: str | None = None,
            pruner: str | None = None, weight_cap: float | None = None, soft_high: float | None = None,
            no_stop: bool = False, stop_min_trials: int | None = None, stop_tolerance: float | None = None,
+           warm_start_from: list[str] | str | None = None, warm_start_k: int | None = None,
            storage: str | os.PathLike | None = None, workers: int | None = None,
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, flags: str | os.PathLike | None = None,
@@ -362,20 +391,25 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
     spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
     ``checkpoint`` are required. weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
     (see :mod:`search.bounds`); no_stop, stop_min_trials, stop_tolerance: the stopping rule (see
-    :mod:`search.stopping`). inputs: ``data_root``, ``text_root``, ``checkpoint_root``, ``cache_dir``,
-    ``encoder``, ``offline``, ``device``, ``batch_size``, ``threads`` (see :class:`LoadOptions`), or a
-    whole ``options``. progress: show progress bars on stderr. flags: export the best settings there
-    when done. fail_stale: fail and re-queue now the RUNNING trials that no live worker vouches for
-    (see :mod:`search.stale`; without it only those older than its age bound). Raises StudyError /
-    UsageError / CheckpointError / DatasetError (one line each); KeyboardInterrupt propagates after the
-    interrupted trial is re-queued.
+    :mod:`search.stopping`). warm_start_from, warm_start_k: a study created now first tries, after its
+    known points, the best settings of the ``warm_start_k`` (default 3) studies among
+    ``warm_start_from`` (names ``<dataset>/<mode>``, any spelling, in the same storage; StudyError
+    naming one that is not there) whose graphs are nearest to its own (:mod:`search.warmstart`,
+    :mod:`search.similarity`); a resumed study is never warm-started again. inputs: ``data_root``,
+    ``text_root``, ``checkpoint_root``, ``cache_dir``, ``encoder``, ``offline``, ``device``,
+    ``batch_size``, ``threads`` (see :class:`LoadOptions`), or a whole ``options``. progress: show
+    progress bars on stderr. flags: export the best settings there when done. fail_stale: fail and
+    re-queue now the RUNNING trials that no live worker vouches for (see :mod:`search.stale`; without
+    it only those older than its age bound). Raises StudyError / UsageError / CheckpointError /
+    DatasetError (one line each); KeyboardInterrupt propagates after the interrupted trial is re-queued.
     """
     unknown = set(inputs) - set(_INPUT_KEYS)
     if unknown:
         raise TypeError(f"launch() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     overrides = dict(dataset=dataset, checkpoint=checkpoint, mode=mode, trials=trials, seed=seed, sampler=sampler,
                      pruner=pruner, weight_cap=weight_cap, soft_high=soft_high, stop=False if no_stop else None,
-                     stop_min_trials=stop_min_trials, stop_tolerance=stop_tolerance)
+                     stop_min_trials=stop_min_trials, stop_tolerance=stop_tolerance,
+                     warm_start_from=warm_start_from, warm_start_k=warm_start_k)
     if spec_file is not None:
         spec = merge_overrides(load_study_spec(spec_file), **overrides)
     else:

@@ -39,7 +39,10 @@ class StudySpec:
     bound (see :mod:`search.bounds`); budget: what one trial may spend (see
     :class:`search.objectives.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
     (:mod:`search.stopping`; tolerance in validation MRR); storage: the absolute storage URL a spec
-    file names (None: the caller's default).
+    file names (None: the caller's default); warm_start_from, warm_start_k: a study created now first
+    tries, after its known points, the best settings of the ``warm_start_k`` studies of
+    ``warm_start_from`` (names ``<dataset>/<mode>`` in the same storage) whose graphs are nearest to
+    its own (:mod:`search.warmstart`).
     """
 
     dataset: str
@@ -57,6 +60,8 @@ class StudySpec:
     stop: bool = True
     stop_min_trials: int = 20
     stop_tolerance: float = 0.002
+    warm_start_from: list[str] = field(default_factory=list)
+    warm_start_k: int = 3
 
     @property
     def name(self) -> StudyName:
@@ -110,6 +115,23 @@ def _budget(budget: Any, where: str) -> dict[str, int]:
     return {str(key): positive_int(value, f"{where}: key 'budget.{key}'") for key, value in budget.items()}
 
 
+def _study_names(value: Any, what: str) -> list[str]:
+    """Study names ``<dataset>/<mode>`` (each checked as written, without a dataset lookup) from a list
+    or one comma-separated string; None is none. StudyError naming ``what`` otherwise."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise StudyError(f"{what}: expected a list of study names <dataset>/<mode>, got {value!r}")
+    names = [item.strip() for item in items if item.strip()]
+    for name in names:
+        try:
+            StudyName.parse(name)
+        except StudyError as exc:
+            raise StudyError(f"{what}: {exc}") from None
+    return names
+
+
 def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None = None) -> StudySpec:
     """Validate plain values into a StudySpec; errors name ``where`` (a file, or "settings" for keyword arguments and flags) and the key.
 
@@ -141,6 +163,8 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
             raise StudyError(f"{where}: key 'stop': expected true or false, got {out['stop']!r}")
         out["stop_min_trials"] = positive_int(out["stop_min_trials"], f"{where}: key 'stop_min_trials'")
         out["stop_tolerance"] = positive_float(out["stop_tolerance"], f"{where}: key 'stop_tolerance'")
+        out["warm_start_from"] = _study_names(out["warm_start_from"], f"{where}: key 'warm_start_from'")
+        out["warm_start_k"] = positive_int(out["warm_start_k"], f"{where}: key 'warm_start_k'")
         out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)
         if out.get("storage") is not None:
             if not isinstance(out["storage"], (str, os.PathLike)):
