@@ -248,7 +248,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         _emit_json({"storage": result.storage, "state": result.state, "studies": [
             {"study": s.study, "checkpoint": s.checkpoint, "budget": s.budget, "trials": s.counts,
              "best": _best_json(s.best), "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
-             "stale": [t.to_json() for t in s.stale]}
+             "stale": [t.to_json() for t in s.stale], "warm_start": s.warm_start}
             for s in result.studies]})
         return 0
     if not result.studies:
@@ -276,6 +276,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             _emit(f"{entry.study}: stopped early: {entry.stop_reason}")
         for trial in entry.stale:
             _emit(f"{entry.study}: {trial.describe()} is RUNNING, no live worker vouches for it: {trial.why}")
+        for point in entry.warm_start:
+            _emit(f"{entry.study}: warm start from {point['from']} (distance {point['distance']:.3f}): "
+                  + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in point["params"].items())
+                  + ("" if point.get("enqueued", True) else " (not queued: the study had these settings already)"))
     return 0
 
 

@@ -124,6 +124,8 @@ class StudyStatus:
     stop_reason: str | None = None
     #: RUNNING trials that no live worker vouches for (``search.stale.RunningTrial``), by number.
     stale: list[Any] = field(default_factory=list)
+    #: What the study was warm-started with (its user attr ``warm_start``, see :mod:`search.warmstart`).
+    warm_start: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -488,7 +490,8 @@ def status(*, storage: str | os.PathLike | None = None) -> StatusResult:
                                    trial_counts(study), best_of(study),
                                    {name: bound.to_attr() for name, bound in read_bounds(study).items()},
                                    growth_history(study), None if stop is None else stop.get("reason"),
-                                   stale=[t for t in running_trials(study) if not t.provably_alive]))
+                                   stale=[t for t in running_trials(study) if not t.provably_alive],
+                                   warm_start=list(study.user_attrs.get("warm_start") or [])))
     return StatusResult(url.safe, "ready", entries)
 
 

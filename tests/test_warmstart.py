@@ -222,6 +222,8 @@ def test_launch_warm_starts_from_the_nearest_source_and_runs_its_settings(tmp_pa
     assert GraphStats.from_attr(study.user_attrs[GRAPH_STATS_ATTR]) == stats[TARGET]
     assert study.user_attrs["spec"]["warm_start_from"] == ["NELLInductive:v2/fixed", "metafam/fixed",
                                                            "WN18RRInductive:v1/learnable"]
+    status = {entry.study: entry for entry in search.status(storage=url).studies}
+    assert [w["from"] for w in status[f"{TARGET}/fixed"].warm_start] == ["NELLInductive:v2/fixed"]
     # resumed: never warm-started again
     again = search.resume(f"{TARGET}/fixed", trials=2, storage=url, options=options)
     assert again.warm_start == [] and len(study.get_trials(deepcopy=False)) == 2
