@@ -181,7 +181,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return dict(storage=args.storage, workers=args.workers, ray=args.ray, gpus_per_trial=args.gpus_per_trial,
                 cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
-                flags=args.flags, fail_stale=args.fail_stale, progress=_progress(args), options=_options(args))
+                flags=args.flags, fail_stale=args.fail_stale, progress=_progress(args), options=_options(args),
+                settings_per_pass=args.settings_per_pass)
 
 
 def _print_run(result: Any) -> int:
@@ -394,6 +395,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--max-concurrent", type=_type(positive_int, "--max-concurrent"), metavar="K",
                      help="Ray: trials at once (default 2)")
     run.add_argument("--address", metavar="ADDR", help="Ray: address of an existing cluster (default: start one)")
+    run.add_argument("--settings-per-pass", type=_type(positive_int, "--settings-per-pass"), metavar="K",
+                     help="fixed mode, local workers: run K trials together, their settings sharing each entity "
+                          "pass (same values as one by one; spec key settings_per_pass, default 1)")
     run.add_argument("--flags", metavar="PATH", help="export the best settings into this flags.yaml when done")
     run.add_argument("--fail-stale", action="store_true",
                      help="fail and re-queue now the RUNNING trials that no live worker vouches for (another host "

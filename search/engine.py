@@ -13,6 +13,10 @@ the new pairs of a stage are ranked. The last stage is the whole split, so a tri
 end always has the full-split MRR as its value; ranks do not depend on the batching, so that value is
 the one an unstaged evaluation gives, bit for bit.
 
+Several settings per pass: :meth:`SearchContext.evaluate_many` ranks K fixed settings in shared entity
+passes (``rank_queries(weights=[K, 2])``), stage by stage, dropping the settings ``on_stage`` prunes;
+each setting's ranks and MRRs are those of evaluating it alone (on the CPU bit for bit).
+
 :func:`get_context` keeps contexts in a small per-process registry, so a local worker or a Ray actor
 builds one once and reuses it for every trial it runs.
 """
@@ -22,7 +26,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +45,8 @@ _logger = logging.getLogger(__name__)
 
 #: How many contexts one process keeps (the most recently used ones).
 MAX_CONTEXTS = 2
+#: On CUDA, the most memory one [N, rows, d] float32 node state of an entity pass of several settings takes.
+CUDA_PASS_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ def stage_plan(queries: QuerySet, pairs: QueryPairs, stages: int, seed: int = 0)
 
 
 OnStage = Callable[[int, float, bool], None]
+#: on_stage of several settings: (stage, active settings, their MRRs so far, final) -> settings to drop.
+OnStages = Callable[[int, list[int], list[float], bool], Iterable[int] | None]
 
 
 class SearchContext:
@@ -203,6 +211,52 @@ class SearchContext:
             if on_stage is not None:
                 on_stage(stage, mrr, end == plan.ends[-1])
         return mrr, ranks.cpu()
+
+    def evaluate_many(self, split: str, weights: Sequence[Sequence[float]] | Tensor, stages: int | None = None,
+                      on_stage: OnStages | None = None) -> tuple[list[float], Tensor]:
+        """(MRR per setting [K], ranks [K, Q] on the CPU) of K fixed settings ranked in shared entity passes.
+
+        weights: [K, 2] rows (w_sim, w_prompt). After each stage ``on_stage(stage, active, mrrs, final)``
+        gets the indices of the settings still evaluated and their MRR so far, and returns the indices
+        among them to drop (e.g. pruned trials; it may return nothing). Dropped settings are not ranked
+        in later stages: their MRR is the one of their last stage and their later queries keep rank 0.
+        On the CPU a pass keeps ``batch_size`` rows, so every setting gets the ranks and MRRs that
+        ``evaluate(split, weights[k], stages)`` gives, bit for bit, whichever settings share its passes.
+        On CUDA, where 64 rows leave the device idle, each of the K settings keeps ``batch_size`` pairs a
+        pass (K·batch_size rows, while one [N, rows, d] node state fits CUDA_PASS_BYTES: 1.3x the
+        settings/s of one by one at K = 8, bench/settings_speed.py); ranks there equal one-by-one ones
+        up to float rounding (on an H200 two one-by-one runs of NELLInductive:v1 valid already gave
+        different ranks; CUDA's atomic scatter-adds sum in no fixed order). Raises ValueError if
+        weights is not [K, 2].
+        """
+        prepared, side, pairs = self.split(split), self.relation_side(split), self.pairs(split)
+        weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        if weights.dim() != 2 or weights.shape[1] != 2 or weights.shape[0] < 1:
+            raise ValueError(f"weights must have shape [K, 2], got {list(weights.shape)}")
+        plan = self.stage_plan(split, stages or 1)
+        order = plan.order.to(self.device)
+        count = weights.shape[0]
+        ranks = torch.zeros(count, len(prepared.queries), dtype=torch.long, device=self.device)
+        mrrs, active, start = [float("nan")] * count, list(range(count)), 0
+        for stage, end in enumerate(plan.ends):
+            if not active:
+                break
+            rows = torch.tensor(active, device=self.device)
+            per_pass = self.batch_size
+            if self.device.type == "cuda":
+                fits = CUDA_PASS_BYTES // (prepared.graph.num_nodes * self.model.dim * 4)
+                per_pass = max(per_pass, min(per_pass * len(active), fits))
+            ranks[rows] += rank_queries(self.model, prepared.graph, prepared.queries, prepared.filters, side=side,
+                                        weights=weights[rows], batch_size=per_pass, pairs=pairs,
+                                        select=order[start:end])
+            ranked = ranks[active[0]] > 0  # the same queries for every active setting
+            for k in active:  # the expression of `evaluate`, per setting, so the MRRs agree bit for bit
+                mrrs[k] = float((1.0 / ranks[k][ranked].double()).mean())
+            start = end
+            if on_stage is not None:
+                dropped = set(on_stage(stage, list(active), [mrrs[k] for k in active], end == plan.ends[-1]) or ())
+                active = [k for k in active if k not in dropped]
+        return mrrs, ranks.cpu()
 
 
 # ------------------------------------------------------------------------------------- registry

@@ -386,12 +386,14 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
            storage: str | os.PathLike | None = None, workers: int | None = None,
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, flags: str | os.PathLike | None = None,
-           fail_stale: bool = False, progress: bool = False, options: LoadOptions | None = None,
-           **inputs: Any) -> LaunchResult:
+           fail_stale: bool = False, progress: bool = False, settings_per_pass: int | None = None,
+           options: LoadOptions | None = None, **inputs: Any) -> LaunchResult:
     """Start a study, or continue the study of the same (dataset, mode), until it has ``trials`` finished trials.
 
     spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
-    ``checkpoint`` are required. weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
+    ``checkpoint`` are required. settings_per_pass: fixed mode's trials a worker runs together, their
+    settings ranked in shared entity passes (spec key, default 1; see :mod:`search.runners.batch`).
+    weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
     (see :mod:`search.bounds`); no_stop, stop_min_trials, stop_tolerance: the stopping rule (see
     :mod:`search.stopping`). warm_start_from, warm_start_k: a study created now first tries, after its
     known points, the best settings of the ``warm_start_k`` (default 3) studies among
@@ -412,6 +414,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
                      pruner=pruner, weight_cap=weight_cap, soft_high=soft_high, stop=False if no_stop else None,
                      stop_min_trials=stop_min_trials, stop_tolerance=stop_tolerance,
                      warm_start_from=warm_start_from, warm_start_k=warm_start_k)
+    overrides["settings_per_pass"] = settings_per_pass
     if spec_file is not None:
         spec = merge_overrides(load_study_spec(spec_file), **overrides)
     else:
@@ -431,11 +434,12 @@ def resume(study: str, *, trials: int | None = None, no_stop: bool = False, stor
            workers: int | None = None, ray: bool = False, gpus_per_trial: float | None = None,
            cpus_per_trial: float | None = None, max_concurrent: int | None = None, address: str | None = None,
            flags: str | os.PathLike | None = None, fail_stale: bool = False, progress: bool = False,
-           options: LoadOptions | None = None, **inputs: Any) -> ResumeResult:
+           settings_per_pass: int | None = None, options: LoadOptions | None = None,
+           **inputs: Any) -> ResumeResult:
     """Continue ``study`` (``<dataset>/<mode>``, any spelling of the dataset) from its stored spec.
 
-    trials: a new total budget (default: the stored one). The encoder is the one the study was
-    launched with unless ``encoder`` is given. Other arguments as :func:`launch`.
+    trials: a new total budget (default: the stored one); settings_per_pass likewise. The encoder is
+    the one the study was launched with unless ``encoder`` is given. Other arguments as :func:`launch`.
     """
     from search.storage import load_study
 
@@ -445,8 +449,9 @@ def resume(study: str, *, trials: int | None = None, no_stop: bool = False, stor
     url = resolve_storage(storage)
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
     spec = stored_spec(found)
-    if trials is not None or no_stop:
-        spec = merge_overrides(spec, trials=trials, stop=False if no_stop else None)
+    if trials is not None or no_stop or settings_per_pass is not None:
+        spec = merge_overrides(spec, trials=trials, stop=False if no_stop else None,
+                               settings_per_pass=settings_per_pass)
     stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
     opts = _options(options, inputs)
     run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,

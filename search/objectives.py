@@ -7,12 +7,14 @@ and reports the validation MRR after each epoch. Either way the value of a trial
 the MRR on the whole validation split; a pruned trial raises :class:`optuna.TrialPruned`.
 
 Each trial stores its full settings as the user attribute ``settings`` (see :class:`FusionObjective`),
-so a trial can be re-run from the study alone.
+so a trial can be re-run from the study alone. Several fixed-mode trials can run together
+(:meth:`FusionObjective.fixed_many`, driven by :mod:`search.runners.batch`): their settings share the
+entity passes, each trial is reported and pruned on its own and gets the value it gets alone.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -107,25 +109,57 @@ class FusionObjective:
         return self.budget.steps(self.spec.mode)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        settings = TrialSettings(**self.space.suggest(trial, read_bounds(trial.study)), dataset=self.context.dataset,
-                                 checkpoint=self.spec.checkpoint, checkpoint_path=self.context.checkpoint_path,
-                                 encoder=self.context.split(SPLIT).encoder, split=SPLIT)
-        trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+        settings = self.suggest(trial)
         if self.spec.mode == "fixed":
             return self._fixed(trial, settings)
         return self._learnable(trial, settings)
 
+    def suggest(self, trial: optuna.Trial) -> TrialSettings:
+        """``trial``'s settings, suggested within the study's soft bounds and stored as its user attr."""
+        settings = TrialSettings(**self.space.suggest(trial, read_bounds(trial.study)), dataset=self.context.dataset,
+                                 checkpoint=self.spec.checkpoint, checkpoint_path=self.context.checkpoint_path,
+                                 encoder=self.context.split(SPLIT).encoder, split=SPLIT)
+        trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+        return settings
+
     def _fixed(self, trial: optuna.Trial, settings: TrialSettings) -> float:
-        # A fixed-weight MRR is a deterministic function of the weights: a setting already completed
-        # (a GP that has converged proposes its optimum again) costs nothing the second time.
-        earlier = _completed_with_params(trial)
+        earlier = _repeated(trial)
         if earlier is not None:
-            trial.set_user_attr("repeat_of", earlier.number)
-            _logger.info("trial %d repeats the settings of trial %d: its value is reused", trial.number, earlier.number)
-            return earlier.value
+            return earlier
         mrr, _ = self.context.evaluate(SPLIT, settings.weights, stages=self.budget.stages,
                                        on_stage=lambda stage, value, final: self.report(trial, stage + 1, value, final))
         return mrr
+
+    def fixed_many(self, trials: Sequence[tuple[optuna.Trial, TrialSettings]]) -> list[float | optuna.TrialPruned]:
+        """Fixed-mode trials (each with its settings from :meth:`suggest`) run together: one outcome each.
+
+        The settings not completed before share every stage's entity passes
+        (:meth:`SearchContext.evaluate_many`); each trial reports its own MRR after each stage and is
+        pruned on its own (its outcome is then the ``optuna.TrialPruned`` raised by ``report``), and a
+        trial that runs to the end gets the value its settings get alone, bit for bit. Any other
+        exception propagates (no trial is told here: the caller tells each outcome).
+        """
+        outcomes: list[float | optuna.TrialPruned | None] = [_repeated(trial) for trial, _ in trials]
+        fresh = [k for k, outcome in enumerate(outcomes) if outcome is None]
+        if not fresh:
+            return outcomes
+
+        def on_stage(stage: int, active: list[int], mrrs: list[float], final: bool) -> list[int]:
+            dropped = []
+            for row, mrr in zip(active, mrrs):
+                try:
+                    self.report(trials[fresh[row]][0], stage + 1, mrr, final)
+                except optuna.TrialPruned as pruned:
+                    outcomes[fresh[row]] = pruned
+                    dropped.append(row)
+            return dropped
+
+        mrrs, _ = self.context.evaluate_many(SPLIT, [trials[k][1].weights for k in fresh], stages=self.budget.stages,
+                                             on_stage=on_stage)
+        for row, k in enumerate(fresh):
+            if outcomes[k] is None:
+                outcomes[k] = mrrs[row]
+        return outcomes
 
     def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
         context, budget = self.context, self.budget
@@ -157,6 +191,20 @@ class FusionObjective:
         _logger.debug("trial %d: learned weights %s, validation MRR per epoch %s", trial.number,
                       settings.learned_weights, values)
         return values[-1]
+
+
+def _repeated(trial: optuna.Trial) -> float | None:
+    """The value of the completed trial with ``trial``'s settings (recorded as user attr ``repeat_of``), or None.
+
+    A fixed-weight MRR is a deterministic function of the weights: a setting already completed (a GP
+    that has converged proposes its optimum again) costs nothing the second time.
+    """
+    earlier = _completed_with_params(trial)
+    if earlier is None:
+        return None
+    trial.set_user_attr("repeat_of", earlier.number)
+    _logger.info("trial %d repeats the settings of trial %d: its value is reused", trial.number, earlier.number)
+    return earlier.value
 
 
 def _completed_with_params(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:

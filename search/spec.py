@@ -38,7 +38,9 @@ class StudySpec:
     :mod:`search.spaces`); weight_cap / soft_high: a fixed weight's hard cap and default soft upper
     bound (see :mod:`search.bounds`); budget: what one trial may spend (see
     :class:`search.objectives.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
-    (:mod:`search.stopping`; tolerance in validation MRR); storage: the absolute storage URL a spec
+    (:mod:`search.stopping`; tolerance in validation MRR); settings_per_pass: fixed mode's trials a
+    worker runs together, their settings ranked in shared entity passes (:mod:`search.runners.batch`;
+    1: one at a time); storage: the absolute storage URL a spec
     file names (None: the caller's default); warm_start_from, warm_start_k: a study created now first
     tries, after its known points, the best settings of the ``warm_start_k`` studies of
     ``warm_start_from`` (names ``<dataset>/<mode>`` in the same storage) whose graphs are nearest to
@@ -60,6 +62,7 @@ class StudySpec:
     stop: bool = True
     stop_min_trials: int = 20
     stop_tolerance: float = 0.002
+    settings_per_pass: int = 1
     warm_start_from: list[str] = field(default_factory=list)
     warm_start_k: int = 3
 
@@ -163,6 +166,10 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
             raise StudyError(f"{where}: key 'stop': expected true or false, got {out['stop']!r}")
         out["stop_min_trials"] = positive_int(out["stop_min_trials"], f"{where}: key 'stop_min_trials'")
         out["stop_tolerance"] = positive_float(out["stop_tolerance"], f"{where}: key 'stop_tolerance'")
+        out["settings_per_pass"] = positive_int(out["settings_per_pass"], f"{where}: key 'settings_per_pass'")
+        if out["settings_per_pass"] > 1 and out["mode"] != "fixed":
+            raise StudyError(f"{where}: key 'settings_per_pass': several settings per pass apply to fixed mode "
+                             f"only (a learnable trial fine-tunes its own model), got {out['settings_per_pass']}")
         out["warm_start_from"] = _study_names(out["warm_start_from"], f"{where}: key 'warm_start_from'")
         out["warm_start_k"] = positive_int(out["warm_start_k"], f"{where}: key 'warm_start_k'")
         out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)

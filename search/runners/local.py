@@ -2,7 +2,9 @@
 
 Each worker builds its SearchContext once and then loops ``study.optimize(n_trials=1)`` while the
 study's trial budget is not reached (:func:`search.budget.remaining_budget`); a trial that a race put
-beyond the budget ends FAIL without running (:func:`search.runners.budgeted`). Before the workers start,
+beyond the budget ends FAIL without running (:func:`search.runners.budgeted`). With
+``settings_per_pass: K`` (fixed mode) each step runs up to K trials together instead
+(:func:`search.runners.batch.run_batch`), and the stopping rule is checked after each such step. Before the workers start,
 the trials left RUNNING by dead workers are failed and their settings re-queued
 (:func:`search.budget.recover_dead_trials`), so a study stopped by Ctrl-C or ``kill -9`` resumes where it
 stopped: completed trials are kept and never re-run.
@@ -14,7 +16,7 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.queues
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import optuna
 import torch
@@ -25,6 +27,7 @@ from search.budget import BudgetReached, recover_dead_trials, remaining_budget
 from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
+from search.runners.batch import run_batch
 from search.runners.progress import progress_bar
 from search.spec import StudySpec
 from search.stopping import StopRule, record_stop, stop_reason, stop_record
@@ -111,13 +114,19 @@ def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_prog
     objective = FusionObjective(spec, setup.context(spec.dataset, spec.seed))
     run = budgeted(objective, spec.trials)
     rule = StopRule.of(spec)
+    per_pass = spec.settings_per_pass if spec.mode == "fixed" else 1
     with progress_bar(study, spec, show_progress) as bar:
-        while remaining_budget(study, spec.trials) > 0 and stop_record(study) is None:
-            last = max((t.number for t in study.get_trials(deepcopy=False)), default=-1)
+        while (left := remaining_budget(study, spec.trials)) > 0 and stop_record(study) is None:
+            before = study.get_trials(deepcopy=False)
+            last = max((t.number for t in before), default=-1)
+            waiting = {t.number for t in before if t.state == TrialState.WAITING}  # enqueued: keep their numbers
             try:
-                study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
+                if per_pass > 1:  # several trials, their settings ranked in shared entity passes
+                    run_batch(study, objective, spec.trials, min(per_pass, left))
+                else:
+                    study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
             except KeyboardInterrupt:
-                _requeue_interrupted(study, last)
+                _requeue_interrupted(study, last, waiting)
                 raise
             bar.refresh_from(study)
             reason = stop_reason(study, rule)
@@ -125,15 +134,17 @@ def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_prog
                 record_stop(study, reason)
 
 
-def _requeue_interrupted(study: optuna.Study, last: int) -> None:
-    """After Ctrl-C: fail the trial this process had started (any trial after number ``last`` that is
-    RUNNING unowned or owned by this pid, or that Optuna already failed for it) and queue its settings
-    again. Ctrl-C may land before the objective starts (during sampling): the trial then has no owner
-    and, unless it was an enqueued one, no settings yet; it is failed and the sampler proposes anew."""
+def _requeue_interrupted(study: optuna.Study, last: int, waiting: Collection[int] = ()) -> None:
+    """After Ctrl-C: fail the trials this process had started (any trial after number ``last``, or among
+    ``waiting``, the enqueued trials before it started, that is RUNNING unowned or owned by this pid, or
+    that Optuna already failed for it) and queue their settings again. Ctrl-C may land before the
+    objective starts (during sampling): the trial then has no owner and, unless it was an enqueued one,
+    no settings yet; it is failed and the sampler proposes anew."""
     for trial in study.get_trials(deepcopy=False):
         owner = trial.user_attrs.get("worker_pid")
-        if trial.number <= last or owner not in (None, os.getpid()) or trial.state not in (TrialState.RUNNING,
-                                                                                           TrialState.FAIL):
+        started_here = trial.number > last or trial.number in waiting
+        if not started_here or owner not in (None, os.getpid()) or trial.state not in (TrialState.RUNNING,
+                                                                                       TrialState.FAIL):
             continue
         if trial.state == TrialState.RUNNING:
             try:

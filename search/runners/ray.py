@@ -13,7 +13,8 @@ requires reset_config()"), which lost trials under load. A local run and a Ray r
 same trials, and a stopped Ray run resumes by running again (never ``Tuner.restore``).
 
 Workers keep their SearchContext warm between trials (``reuse_actors=True``; the context registry of
-:mod:`search.engine` lives in the worker process).
+:mod:`search.engine` lives in the worker process). A Tune trial runs one setting: a spec's
+``settings_per_pass`` (several fixed-mode trials per entity pass) applies to local workers only.
 
 A lost worker -- its process killed, its node gone -- errors its Tune trial. The driver's callback then
 fails the Optuna trial that worker was running (found by its user attr ``tune_trial``, the Tune trial
@@ -190,6 +191,9 @@ def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_t
                          f"got {gpus_per_trial} and {cpus_per_trial}")
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
         raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
+    if spec.settings_per_pass > 1:
+        _logger.warning("study %s: a Ray trial runs one setting at a time; settings_per_pass %d applies to local "
+                        "workers only (the values are the same)", spec.name, spec.settings_per_pass)
     setup = setup.on("cuda" if gpus_per_trial > 0 else "cpu")
     study, _ = open_study(spec, storage_url, setup.checkpoint_path)
     recover_dead_trials(study)

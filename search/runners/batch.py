@@ -1,0 +1,78 @@
+"""Several fixed-mode trials per entity pass: ask K trials, rank their settings together, tell each.
+
+A worker with ``settings_per_pass: K`` (fixed mode) takes up to K trials at once instead of running
+``study.optimize(n_trials=1)``: it asks them one after another, suggesting each one's settings before
+asking the next, so the sampler sees the earlier ones as running (the GP's pending points, TPE's
+constant liar) and spreads the K proposals. The settings not already completed are then ranked together,
+stage by stage (:meth:`search.objectives.FusionObjective.fixed_many`); every trial reports its own MRR
+after each stage, is pruned on its own, and is told its own outcome. What ``study.optimize`` does per
+trial is done here for each of the K: its owner is recorded, a trial beyond the budget ends FAIL
+without running (:func:`search.budget.within_budget`), stale trials of other hosts are failed first and
+each running trial sends heartbeats (server and SQLite storages). On Ctrl-C the K trials stay RUNNING,
+owned by this process, for the caller to fail and re-queue.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.trial import TrialState
+
+from search.budget import mark_trial_owner, within_budget
+from search.objectives import FusionObjective
+from search.settings import TrialSettings
+
+__all__ = ["run_batch"]
+
+_logger = logging.getLogger(__name__)
+
+
+def run_batch(study: optuna.Study, objective: FusionObjective, total_trials: int, size: int) -> list[int]:
+    """Ask up to ``size`` trials of ``study``, run them together and tell each; returns their numbers.
+
+    total_trials: the study's budget (a trial beyond it is failed unrun and ends the batch). An
+    exception other than a pruning fails every trial of the batch and propagates; KeyboardInterrupt
+    leaves them RUNNING (see the module docstring).
+    """
+    if is_heartbeat_enabled(study._storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    asked: list[tuple[optuna.Trial, TrialSettings]] = []
+    try:
+        with contextlib.ExitStack() as beats:
+            for _ in range(size):
+                trial = _ask(study)
+                beats.enter_context(get_heartbeat_thread(trial._trial_id, study._storage))
+                mark_trial_owner(trial)
+                if not within_budget(trial, total_trials):
+                    _logger.info("study %s: trial %d is beyond the budget of %d trials; not run", study.study_name,
+                                 trial.number, total_trials)
+                    study.tell(trial, state=TrialState.FAIL)
+                    break
+                asked.append((trial, objective.suggest(trial)))
+            outcomes = objective.fixed_many(asked)
+    except Exception:
+        for trial, _ in asked:
+            with contextlib.suppress(UpdateFinishedTrialError, ValueError):  # failed meanwhile (heartbeat)
+                study.tell(trial, state=TrialState.FAIL)
+        raise
+    for (trial, _), outcome in zip(asked, outcomes):
+        if isinstance(outcome, optuna.TrialPruned):
+            study.tell(trial, state=TrialState.PRUNED)
+            _logger.info("trial %d pruned: %s", trial.number, outcome)
+        else:
+            study.tell(trial, outcome)
+            _logger.info("trial %d finished with validation MRR %.4f", trial.number, outcome)
+    return [trial.number for trial, _ in asked]
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    """``study.ask()`` without Optuna's warning that heartbeats belong to ``optimize`` (they are sent here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
+        return study.ask()
