@@ -555,7 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(getattr(error, "exit_code", EXIT_BAD_INPUT))
     except KeyboardInterrupt as interrupt:
         study = getattr(interrupt, "study", None)
-        if study:
+        if study and study.startswith("campaign "):
+            sys.stderr.write(f"{PROG}: interrupted: the running trials were re-queued; "
+                             f"continue with: {PROG} campaign resume {study[len('campaign '):]}\n")
+        elif study:
             sys.stderr.write(f"{PROG}: interrupted: the running trial was re-queued; "
                              f"continue with: {PROG} resume {study}\n")
         else:
