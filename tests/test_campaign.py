@@ -191,10 +191,39 @@ def test_a_campaign_on_ray_lands_in_the_same_studies(tmp_path, data_root, text_r
     on_ray = campaign.launch(name="r", datasets="Metafam", checkpoint="fusion", trials=2, pruner="none",
                              storage=storage, ray=True, max_concurrent=1, **inputs)
     assert [s.study for s in on_ray.studies] == ["Metafam:Metafam/fixed"]
-    assert on_ray.studies[0].counts == {"COMPLETE": 2}
+    assert on_ray.studies[0].counts["COMPLETE"] == 2  # (the third known point waits in the queue)
     local = campaign.resume("r", trials=3, storage=storage, **inputs)
     assert [s.study for s in local.studies] == ["Metafam:Metafam/fixed"] and local.trials_added == 1
     trials = _trials(tmp_path / "c.db", "Metafam:Metafam/fixed")
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     pids = {t.user_attrs.get("worker_pid") for t in trials}
     assert os.getpid() in pids and len(pids) == 2  # two trials in a Ray worker, the third here
+
+
+# ---------------------------------------------------------------------------------------------
+# warm starts inside a campaign
+
+
+def test_warm_start_from_the_campaign_tries_a_finished_neighbours_best(tmp_path, data_root, text_root,
+                                                                       checkpoint_root, cache_dir):
+    import search.campaign as campaign
+
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    result = campaign.launch(name="w", datasets=DATASETS, checkpoint="fusion", trials=4, pruner="none",
+                             warm_start_from="campaign", warm_start_k=1, storage=storage, data_root=str(data_root),
+                             text_root=str(text_root), checkpoint_root=str(checkpoint_root), cache_dir=str(cache_dir))
+    assert [s.counts.get("COMPLETE") for s in result.studies] == [4, 4]
+    studies = {name: optuna.load_study(study_name=name, storage=storage) for name in STUDIES}
+    # one worker: the larger dataset ran first and finished; the other then tried its best settings
+    warmed = [name for name, study in studies.items() if study.user_attrs.get("warm_start")]
+    assert len(warmed) == 1
+    (target,) = warmed
+    (source,) = [name for name in STUDIES if name != target]
+    (record,) = studies[target].user_attrs["warm_start"]
+    assert record["from"] == source and record["trial"] == studies[source].best_trial.number
+    tried = [t for t in studies[target].trials if t.user_attrs.get("warm_start_from") == source]
+    if record["enqueued"]:
+        assert len(tried) == 1 and tried[0].params == record["params"] == studies[source].best_trial.params
+        assert tried[0].number == 3  # right after the three known points
+    else:  # the neighbour's best is one of the known points, which the study tried already
+        assert not tried

@@ -120,6 +120,10 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     from search.stopping import stop_record
 
     ray_only = check_run_options(run, opts)
+    if spec.warm_start_from and tuple(spec.warm_start_from) != ("campaign",):
+        from search.warmstart import load_sources
+
+        load_sources(url.url, spec.warm_start_from)  # an unknown source: one line, before anything runs
     path = fusion_checkpoint(spec.checkpoint, opts)
     sizes = _dataset_sizes(spec, opts)
     if opts.threads is not None:

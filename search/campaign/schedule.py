@@ -122,10 +122,9 @@ def _finished_sources(job: Job, states: Sequence[StudyState], target: StudyState
     """The studies a new study of the campaign may warm-start from: named ones, or the campaign's own
     finished studies (no budget left, no trial running) of the same mode on other datasets."""
     if tuple(job.campaign.warm_start_from) != (WARM_FROM_CAMPAIGN,):
-        from search.storage import load_study, open_storage
+        from search.warmstart import load_sources
 
-        storage = open_storage(job.storage_url)
-        return [load_study(storage, name, where="the campaign's storage") for name in job.campaign.warm_start_from]
+        return load_sources(job.storage_url, job.campaign.warm_start_from)
     return [studies[s.name] for s in states
             if s.spec.mode == target.spec.mode and s.spec.dataset != target.spec.dataset
             and (s.stopped or s.finished >= s.spec.trials) and s.running == 0 and s.finished > 0]
