@@ -48,6 +48,7 @@ __all__ = [
     "export",
     "status",
     "report",
+    "report_study",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -535,8 +536,6 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     out: the report folder (default ``./studies/reports/<dataset>_<mode>``); n_boot, seed: the paired
     bootstrap's resamples and seed. The storage is only read.
     """
-    from search.engine import SearchContext
-    from search.reporting import write_report
     from search.storage import load_study
     from search.values import non_negative_int, positive_int
 
@@ -547,21 +546,43 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     seed = non_negative_int(seed, "--seed")
     url = resolve_storage(storage)
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
-    spec = stored_spec(found)
     opts = _options(options, inputs)
     name = StudyName.parse(found.study_name)
     folder = path_rule(out if out is not None else
                        DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out")
-    path = _checkpoint_file(spec.checkpoint, opts)
-    device = opts.resolved_device()
-    if opts.threads is not None:
+    written = report_study(found, folder, options=opts, n_boot=n_boot, seed=seed, progress=progress)
+    return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)
+
+
+def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_boot: int = 2000, seed: int = 0,
+                 progress: bool | str = False) -> Any:
+    """Write the report of an opened study into ``out``: the one code path of :func:`report` and of a
+    campaign's cross-dataset report (:mod:`search.campaign.crossreport`).
+
+    found: an ``optuna.Study`` (opened read-only is enough); options: resolved :class:`LoadOptions`
+    (the text encoder is the study's recorded one unless ``options.encoder`` is set); n_boot, seed: the
+    paired bootstrap's resamples and seed; progress: True or ``"bar"`` shows a bar on stderr. Every
+    evaluation's ranks are kept in ``<options.cache_dir>/ranks`` (:class:`search.rankcache.RankCache`),
+    so a second report of the same settings runs no entity pass. Returns the
+    :class:`search.reporting.Report`; raises StudyError (e.g. no complete trial), CheckpointError,
+    DatasetError (one line each).
+    """
+    from search.engine import get_context
+    from search.rankcache import RankCache
+    from search.reporting import write_report
+
+    spec = stored_spec(found)
+    path = _checkpoint_file(spec.checkpoint, options)
+    device = options.resolved_device()
+    if options.threads is not None:
         import torch
 
-        torch.set_num_threads(opts.threads)
+        torch.set_num_threads(options.threads)
     stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
-    encoder = opts.encoder or stored_launch.get("encoder") or "auto"
-    context = SearchContext(spec.dataset, path, data_root=opts.data_root, text=opts.text(encoder), device=device,
-                            batch_size=opts.batch_size, cache_dir=opts.cache_dir, download=opts.download)
-    written = write_report(found, context, folder, spec=spec, n_boot=n_boot, seed=seed,
-                           show_progress=progress in (True, "bar"))  # a bar on a terminal only
-    return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)
+    encoder = options.encoder or stored_launch.get("encoder") or "auto"
+    # the process's context: the fixed and learnable studies of one dataset share its model and relation sides
+    context = get_context(spec.dataset, path, data_root=options.data_root, text=options.text(encoder), device=device,
+                          batch_size=options.batch_size, cache_dir=options.cache_dir, download=options.download)
+    return write_report(found, context, Path(out), spec=spec, n_boot=n_boot, seed=seed,
+                        show_progress=progress in (True, "bar"),  # a bar on a terminal only
+                        rank_cache=RankCache.under(options.cache_dir))

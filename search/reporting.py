@@ -225,13 +225,15 @@ def _markdown(summary: dict[str, Any]) -> str:
 
 
 def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec: Any, n_boot: int = 2000,
-                 seed: int = 0, show_progress: bool = False) -> Report:
+                 seed: int = 0, show_progress: bool = False, rank_cache: Any = None) -> Report:
     """Write the figures, ``summary.md`` and ``summary.json`` of ``study`` into ``out_dir``.
 
     context: the :class:`search.engine.SearchContext` of the study's dataset and checkpoint (it
     evaluates the settings no trial measured on validation, and every setting on test). spec: the
     study's :class:`search.spec.StudySpec` (its space bounds the weight figure; its sampler, pruner
-    and seed are reported). n_boot, seed: resamples and seed of the bootstrap intervals.
+    and seed are reported). n_boot, seed: resamples and seed of the bootstrap intervals. rank_cache: a
+    :class:`search.rankcache.RankCache` that keeps each evaluation's ranks on disk, so a second report of
+    the same settings runs no entity pass (None: every setting is evaluated).
     """
     name = StudyName.parse(study.study_name)
     if spec.mode != name.mode:
@@ -277,7 +279,11 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         for s, w, ranks in cache:
             if s == split and _same(w, weights):
                 return ranks
-        _, ranks = context.evaluate(split, list(weights))
+        ranks = None if rank_cache is None else rank_cache.get(context, split, weights)
+        if ranks is None:
+            _, ranks = context.evaluate(split, list(weights))
+            if rank_cache is not None:
+                rank_cache.put(context, split, weights, ranks)
         cache.append((split, weights, ranks))
         return ranks
 
