@@ -116,8 +116,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(result.to_json())
         return 0
-    _emit(result.markdown if hasattr(result, "markdown") else "")
-    _emit("report written to " + ", ".join(str(p) for p in result.files))
+    _emit((result.out_dir / "campaign.md").read_text(encoding="utf-8"))
+    _emit(f"report written to {result.out_dir}: " + ", ".join(p.name for p in result.files if p.parent == result.out_dir))
     return 0
 
 
