@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
-from search.errors import Interrupted, NoCompleteTrialError, UsageError
+from search.errors import Interrupted, NoCompleteTrialError
 from search.lifecycle import (BestTrial, ExportResult, LoadOptions, StudyStatus, _INPUT_KEYS, _options, best_of,
                               check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
                               resolve_storage, status as study_status)

@@ -10,11 +10,8 @@ RUNNING until the storage's heartbeat fails it (PostgreSQL) or ``campaign resume
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 from search.campaign.schedule import CampaignProgress, Job, open_studies, work
 from search.errors import user_error_types
@@ -38,27 +35,14 @@ def run_campaign_ray(job: Job, *, gpus_per_worker: float = 0, cpus_per_worker: f
     local one). The storage must be reachable from every node (a server database or a shared file)."""
     import ray
 
-    from search.runners.ray import _RAY_ENV, _temp_dir
+    from search.runners.ray import _RAY_ENV, init_ray
 
     if gpus_per_worker < 0 or cpus_per_worker <= 0:
         raise ValueError(f"resources: expected gpus_per_trial >= 0 and cpus_per_trial > 0, "
                          f"got {gpus_per_worker} and {cpus_per_worker}")
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
-    started_here = not ray.is_initialized()
-    if started_here:
-        package_root = str(Path(__file__).resolve().parents[2])
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        init: dict[str, Any] = dict(address=address, include_dashboard=False, log_to_driver=False,
-                                    ignore_reinit_error=True, logging_level=logging.WARNING,
-                                    runtime_env={"env_vars": {**{k: os.environ[k] for k in _RAY_ENV},
-                                                              "PYTHONPATH": python_path}})
-        if address is None:
-            init["num_cpus"] = max(os.cpu_count() or 1, math.ceil(cpus_per_worker * max_concurrent))
-            temp_dir = _temp_dir()
-            if temp_dir is not None:
-                init["_temp_dir"] = temp_dir
-        ray.init(**init)
+    started_here = init_ray(address, cpus_per_worker * max_concurrent, {k: os.environ[k] for k in _RAY_ENV})
     try:
         job = replace(job, setup=job.setup.on("cuda" if gpus_per_worker > 0 else "cpu"))
         task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=MAX_RETRY)(_ray_worker)

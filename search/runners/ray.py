@@ -175,6 +175,28 @@ def _temp_dir() -> str | None:
     return None if len(base) <= _MAX_TEMP_DIR else f"/tmp/ray-{os.getuid()}"
 
 
+def init_ray(address: str | None, cpus_needed: float, worker_env: dict[str, str]) -> bool:
+    """Connect to the Ray cluster at ``address``, or start a local one with at least ``cpus_needed`` CPUs,
+    unless Ray is already initialised; returns whether this call started it (then the caller shuts it
+    down). Workers get ``worker_env`` and this package on their PYTHONPATH."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    package_root = str(Path(__file__).resolve().parents[2])
+    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    init: dict[str, Any] = dict(address=address, include_dashboard=False, log_to_driver=False,
+                                ignore_reinit_error=True, logging_level=logging.WARNING,
+                                runtime_env={"env_vars": {**worker_env, "PYTHONPATH": python_path}})
+    if address is None:
+        init["num_cpus"] = max(os.cpu_count() or 1, math.ceil(cpus_needed))
+        temp_dir = _temp_dir()
+        if temp_dir is not None:
+            init["_temp_dir"] = temp_dir
+    ray.init(**init)
+    return True
+
+
 def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_trial: float = 0,
             cpus_per_trial: float = 1, max_concurrent: int = 2, address: str | None = None,
             show_progress: bool = True) -> optuna.Study:
@@ -208,19 +230,7 @@ def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_t
     import ray
     from ray import tune
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        package_root = str(Path(__file__).resolve().parents[2])
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        init: dict[str, Any] = dict(address=address, include_dashboard=False, log_to_driver=False,
-                                    ignore_reinit_error=True, logging_level=logging.WARNING,
-                                    runtime_env={"env_vars": {**worker_env, "PYTHONPATH": python_path}})
-        if address is None:
-            init["num_cpus"] = max(os.cpu_count() or 1, math.ceil(cpus_per_trial * max_concurrent))
-            temp_dir = _temp_dir()
-            if temp_dir is not None:
-                init["_temp_dir"] = temp_dir
-        ray.init(**init)
+    started_here = init_ray(address, cpus_per_trial * max_concurrent, worker_env)
     job = _Job(spec, storage_url, setup, threads=max(1, int(cpus_per_trial)), first_sample=len(study.trials))
     results_dir = tempfile.mkdtemp(prefix="are-tune-")
     try:
