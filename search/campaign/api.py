@@ -91,10 +91,11 @@ def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None
     url = resolve_storage(storage, spec_storage)
     from search.storage import storage_state
 
-    if storage_state(url).state in ("missing", "empty"):
+    state = storage_state(url)
+    if state.state in ("missing", "empty"):
         from search.errors import StudyError
 
-        raise StudyError(f"no campaign {name!r} in {url.safe}: the storage holds no studies")
+        raise StudyError(f"no campaign {name!r}: storage {state.describe()}")
     stored, names = find_campaign(open_storage(url, read_only=True), name, where=url.safe)
     return stored, url, names
 

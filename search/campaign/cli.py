@@ -13,7 +13,7 @@ __all__ = ["add_campaign_parser"]
 _EPILOG = {
     "launch": "examples:\n  are-search campaign launch --name inductive --group inductive_e --checkpoint fusion --trials 20\n"
               "  are-search campaign launch --datasets NELLInductive:v1,Metafam --checkpoint fusion "
-              "--modes fixed,learnable --total-trials 60\n  are-search campaign launch campaigns/small.yaml --workers 2",
+              "--modes fixed,learnable --total-trials 60\n  are-search campaign launch campaigns/local-six.yaml --workers 2",
     "resume": "example:\n  are-search campaign resume inductive --storage studies/are-search.db",
     "status": "example:\n  are-search campaign status inductive --json",
     "report": "example:\n  are-search campaign report inductive --out reports/inductive --json",
@@ -48,7 +48,7 @@ def _print_run(result: Any) -> int:
     for study in result.studies:
         if study.stop is not None:
             _emit(f"{study.study}: stopped early: {study.stop['reason']}")
-    _emit(f"campaign {result.campaign}: {result.trials_added} trials finished in this run; "
+    _emit(f"campaign {result.campaign}: {result.trials_added} trial{'' if result.trials_added == 1 else 's'} finished in this run; "
           f"total budget {result.total_budget}")
     return EXIT_NO_COMPLETE_TRIAL if any(s.best is None for s in result.studies) else 0
 
@@ -92,11 +92,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                      counts.get("FAIL", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
                      "-" if best is None else f"{best.value:.4f}", "-" if best is None else _settings_text(best.settings)))
     _emit(f"storage: {result.storage}")
+    count = len(result.studies)
     _emit(f"campaign {result.campaign}: {result.done}/{result.total_budget} trials done "
-          f"({len(result.studies)} studies, checkpoint {result.spec.checkpoint})")
+          f"({count} stud{'y' if count == 1 else 'ies'}, checkpoint {result.spec.checkpoint})")
     _emit(_table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
                         "best settings")))
     for entry in result.studies:
+        ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in entry.space.items())
+        grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']}"
+                          for g in entry.growth)
+        _emit(f"{entry.study}: search range {ranges or '-'}" + (f" (grown: {grown})" if grown else ""))
         if entry.stop_reason:
             _emit(f"{entry.study}: stopped early: {entry.stop_reason}")
         for trial in entry.stale:
@@ -176,7 +181,8 @@ def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> N
     p.add_argument("--datasets", metavar="A,B,...", help="datasets, any spelling the loader accepts")
     p.add_argument("--group", metavar="GROUP[,GROUP]",
                    help="benchmark groups: inductive_e, inductive_er, transductive, pretraining or all")
-    p.add_argument("--checkpoint", metavar="PATH|NAME")
+    p.add_argument("--checkpoint", metavar="PATH|NAME",
+                   help="required here or in the spec: an ARE checkpoint file or a known name (fusion, ARE-V3, ARE-V5)")
     p.add_argument("--modes", metavar="fixed[,learnable]", help="fusion modes, one study each (default: fixed)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=_type(positive_int, "--trials"), metavar="N",
@@ -221,7 +227,7 @@ def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> N
 
     p = command("status", "a campaign's studies, trials done out of its budget, best so far (reads the storage only)")
     p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object (spec, done, total_budget, studies)")
     _add_storage(p)
     p.set_defaults(handler=cmd_status)
 
@@ -237,6 +243,7 @@ def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> N
 
     p = command("export", "one OUT/<dataset>/flags.yaml per dataset of the campaign (best of its studies)")
     p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder of DIR/<dataset>/flags.yaml (the canonical dataset name, ':' written as '_')")
     _add_storage(p)
     p.set_defaults(handler=cmd_export)

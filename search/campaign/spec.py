@@ -227,8 +227,9 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
                               "budget": spec.budget.get(mode, {})}, where)
     except StudyError:
         raise
-    except AreSearchError as exc:
-        raise StudyError(f"{where}: {exc}") from None
+    except AreSearchError as exc:  # a value rule's error: it names the key already
+        text = str(exc)
+        raise StudyError(text if text.startswith(where) else f"{where}: {text}") from None
     except Exception as exc:  # an unknown dataset name from the loader
         from are_model.data import UnknownDatasetError
 
