@@ -71,6 +71,12 @@ def _wait_for_running_sampled_trial(db: Path, process: subprocess.Popen, stderr:
     raise AssertionError(f"no sampled trial was running after {WAIT_S:.0f} s:\n{stderr.read_text()}")
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal delivers it. A suite started in the background (``cmd &`` from a
+    script) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _key(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
@@ -85,7 +91,8 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(tmp_path, dat
     with open(out, "w") as stdout, open(err, "w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
                                     "fusion", "--trials", str(TRIALS), "--pruner", "none", *inputs],
-                                   cwd=tmp_path, stdout=stdout, stderr=stderr, env=dict(os.environ))
+                                   cwd=tmp_path, stdout=stdout, stderr=stderr, env=dict(os.environ),
+                                   preexec_fn=_default_sigint)
         try:
             interrupted = _wait_for_running_sampled_trial(db, process, err)
             process.send_signal(signal.SIGINT)
