@@ -4,19 +4,20 @@ The grid: (w_sim, w_prompt) in {0, step, ..., --w-sim-max} x {0, step, ..., --w-
 step 0.25 over [0, 1] x [0, 3]: 5 x 13 = 65 settings, reaching beyond the default soft range [0, 1]² of
 are-search so that the optimum need not sit in its corner; on an idle 2-core machine a setting costs
 3-5 s, so --step 0.1, 11 x 31 = 341 settings, also stays under half an hour per dataset there, but not
-on a machine shared with other jobs). Its validation MRRs are computed in this
-process through the cached engine (``SearchContext.evaluate(..., "valid")``), which gives the same
-number as a fresh ``are-search evaluate`` process, bit for bit; the target is the grid's best MRR minus
+on a machine shared with other jobs). Its validation MRRs are computed in this process through the
+cached engine (``SearchContext.evaluate(..., "valid")``), which gives the same number as a fresh
+``are-search evaluate`` process, bit for bit (checked below); the target is the grid's best MRR minus
 --tolerance (default 0.002).
 
 (a) naive: every trial is a fresh process (``are-search evaluate --json``) that loads everything and
     ranks the whole validation split. The grid is not run as processes: the first --naive-runs
     settings of seed --seed's random order are (their MRRs are checked against the grid's), and their
-    mean wall time per process stands for every grid point. They run in turns with the are-search runs
-    (a share before each), so that both meet the same load of a shared machine. Reported: the expectation over random
-    orders, mean seconds x (G + 1) / (m + 1) for m of the G grid points within the tolerance (the
-    expected position of the first of them), and seed --seed's order, mean seconds x the position of the
-    first setting within the tolerance in that order.
+    mean wall time per process stands for every grid point (the median is given too: one process slowed
+    by another job moves the mean). They run in turns with the are-search runs (a share before each),
+    so that both meet the same load of a shared machine. Reported: the expectation over random orders,
+    mean seconds x (G + 1) / (m + 1) for m of the G grid points within the tolerance (the expected
+    position of the first of them), and seed --seed's order, mean seconds x the position of the first
+    setting within the tolerance in that order.
 (b) are-search: ``search.launch`` with nothing but dataset, checkpoint, trials and seed (its default
     sampler, pruner, known points, soft bounds and stopping rule; --sampler / --pruner override them)
     on a fresh SQLite storage in a temporary folder, --repeats times with seeds seed, seed+1, ...
@@ -30,8 +31,10 @@ this process's CPU time, sampled every 0.2 s against the trials' completion time
 shared with other jobs wall time depends on their load; the load average before each phase is recorded.
 
 Prints one JSON line per dataset as it finishes, then one table row per dataset and one line per
-are-search run. --grid-cache DIR keeps every setting's MRR (with the checkpoint's sha256) so that a second run,
-or an interrupted one, computes only what is missing.
+are-search run. --grid-cache DIR keeps every setting's MRR (with the checkpoint's sha256) so that a
+second run, or an interrupted one, computes only what is missing. --keep-studies DIR keeps each
+are-search study for ``are-search report`` (seed 0 with --trials 20 is the study of ``are-search launch
+--dataset D --checkpoint fusion --trials 20``).
 
     nice -n 5 python bench/search_speed.py [--datasets NELLInductive:v1 Metafam] [--checkpoint fusion]
         [--w-sim-max 1 --w-prompt-max 3 --step 0.25] [--trials 40] [--repeats 3] [--naive-runs 6] [--grid-cache DIR]
@@ -271,6 +274,7 @@ def bench_dataset(args: argparse.Namespace, options, dataset: str, checkpoint_pa
         runs.append(run)
     loads["end"] = load_average()
     per_trial = statistics.fmean(run["seconds"] for run in naive_runs)
+    median_per_trial = statistics.median(run["seconds"] for run in naive_runs)
     cpu_per_trial = statistics.fmean(run["cpu_seconds"] for run in naive_runs)
     expected_position = (len(points) + 1) / (len(within) + 1)
     naive_expected = per_trial * expected_position
@@ -287,7 +291,9 @@ def bench_dataset(args: argparse.Namespace, options, dataset: str, checkpoint_pa
                  "within_tolerance": [{"point": p, "mrr": round(grid[p], 5)} for p in within],
                  "engine_seconds": grid_seconds},
         "tolerance": args.tolerance, "target": target,
-        "naive": {"runs": naive_runs, "seconds_per_trial": per_trial, "cpu_seconds_per_trial": cpu_per_trial,
+        "naive": {"runs": naive_runs, "seconds_per_trial": per_trial, "median_seconds_per_trial": median_per_trial,
+                  "expected_seconds_at_median": median_per_trial * expected_position,
+                  "cpu_seconds_per_trial": cpu_per_trial,
                   "expected_position": expected_position, "expected_seconds": naive_expected,
                   "expected_cpu_seconds": cpu_per_trial * expected_position, "seed": args.seed, "seed_position": position,
                   "seed_point": order[position - 1], "seed_seconds": naive_seeded},
@@ -323,7 +329,8 @@ def print_table(results: list[dict]) -> None:
     for r in results:
         n = r["naive"]
         print(f"{r['dataset']}: naive {n['seconds_per_trial']:.1f} s ({n['cpu_seconds_per_trial']:.1f} CPU s) per process "
-              f"(mean of {len(n['runs'])}), expected "
+              f"(mean of {len(n['runs'])}; median {n['median_seconds_per_trial']:.1f} s, expected "
+              f"{n['expected_seconds_at_median']:.1f} s at the median), expected "
               f"position {n['expected_position']:.1f}, seed {n['seed']}'s order reaches the target at position "
               f"{n['seed_position']} {tuple(n['seed_point'])}; identical MRR for identical settings: "
               f"{r['identical_mrr_for_identical_settings']} ({r['checked_settings']} checked); CPU seconds: naive expected "
