@@ -241,6 +241,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_lines(entry: Any) -> list[str]:
+    """The lines under a status table for one study (``StudyStatus``): search range and its growth, early
+    stop, RUNNING trials no live worker vouches for, warm start. Used by ``status`` and ``campaign status``."""
+    ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in entry.space.items())
+    grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']}"
+                      for g in entry.growth)
+    lines = [f"{entry.study}: search range {ranges or '-'}" + (f" (grown: {grown})" if grown else "")]
+    if entry.stop_reason:
+        lines.append(f"{entry.study}: stopped early: {entry.stop_reason}")
+    lines += [f"{entry.study}: {trial.describe()} is RUNNING, no live worker vouches for it: {trial.why}"
+              for trial in entry.stale]
+    for point in getattr(entry, "warm_start", []):
+        lines.append(f"{entry.study}: warm start from {point['from']} (distance {point['distance']:.3f}): "
+                     + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in point["params"].items())
+                     + ("" if point.get("enqueued", True) else " (not queued: the study had these settings already)"))
+    return lines
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from search.lifecycle import status
 
@@ -269,18 +288,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     _emit(_table(rows, ("study", "checkpoint", "done", "complete", "pruned", "failed", "running/queued",
                         "best MRR", "trial", "best settings")))
     for entry in result.studies:
-        ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in entry.space.items())
-        grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']}"
-                          for g in entry.growth)
-        _emit(f"{entry.study}: search range {ranges or '-'}" + (f" (grown: {grown})" if grown else ""))
-        if entry.stop_reason:
-            _emit(f"{entry.study}: stopped early: {entry.stop_reason}")
-        for trial in entry.stale:
-            _emit(f"{entry.study}: {trial.describe()} is RUNNING, no live worker vouches for it: {trial.why}")
-        for point in entry.warm_start:
-            _emit(f"{entry.study}: warm start from {point['from']} (distance {point['distance']:.3f}): "
-                  + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in point["params"].items())
-                  + ("" if point.get("enqueued", True) else " (not queued: the study had these settings already)"))
+        for line in _study_lines(entry):
+            _emit(line)
     return 0
 
 

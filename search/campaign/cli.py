@@ -74,7 +74,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from search.campaign.api import status
-    from search.cli import _best_json, _emit, _emit_json, _settings_text, _table
+    from search.cli import _best_json, _emit, _emit_json, _settings_text, _study_lines, _table
 
     result = status(args.campaign, storage=args.storage)
     if args.json:
@@ -98,14 +98,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     _emit(_table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
                         "best settings")))
     for entry in result.studies:
-        ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in entry.space.items())
-        grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']}"
-                          for g in entry.growth)
-        _emit(f"{entry.study}: search range {ranges or '-'}" + (f" (grown: {grown})" if grown else ""))
-        if entry.stop_reason:
-            _emit(f"{entry.study}: stopped early: {entry.stop_reason}")
-        for trial in entry.stale:
-            _emit(f"{entry.study}: {trial.describe()} is RUNNING, no live worker vouches for it: {trial.why}")
+        for line in _study_lines(entry):
+            _emit(line)
     return 0
 
 
