@@ -178,11 +178,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(storage=args.storage, workers=args.workers, ray=args.ray, gpus_per_trial=args.gpus_per_trial,
-                cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
-                flags=args.flags, fail_stale=args.fail_stale, progress=_progress(args), options=_options(args),
-                settings_per_pass=args.settings_per_pass)
+def _run_options(args: argparse.Namespace, *, campaign: bool = False) -> dict[str, Any]:
+    """The keywords of the options :func:`_add_run_options` added (a campaign has no --flags or --settings-per-pass)."""
+    options = dict(storage=args.storage, workers=args.workers, ray=args.ray, gpus_per_trial=args.gpus_per_trial,
+                   cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
+                   fail_stale=args.fail_stale, progress=_progress(args), options=_options(args))
+    if not campaign:
+        options.update(flags=args.flags, settings_per_pass=args.settings_per_pass)
+    return options
+
+
+def search_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of the options :func:`add_search_options` added, as ``launch`` (study or campaign) takes them."""
+    return dict(seed=args.seed, sampler=args.sampler, pruner=args.pruner, weight_cap=args.weight_cap,
+                soft_high=args.soft_high, no_stop=args.no_stop, stop_min_trials=args.stop_min_trials,
+                stop_tolerance=args.stop_tolerance, warm_start_from=args.warm_start_from,
+                warm_start_k=args.warm_start_k)
 
 
 def _print_run(result: Any) -> int:
@@ -215,11 +226,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from search.lifecycle import launch
 
     return _print_run(launch(args.spec_file, dataset=args.dataset, checkpoint=args.checkpoint, mode=args.mode,
-                             trials=args.trials, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
-                             weight_cap=args.weight_cap, soft_high=args.soft_high, no_stop=args.no_stop,
-                             stop_min_trials=args.stop_min_trials, stop_tolerance=args.stop_tolerance,
-                             warm_start_from=args.warm_start_from, warm_start_k=args.warm_start_k,
-                             **_run_options(args)))
+                             trials=args.trials, **search_keywords(args), **_run_options(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -393,21 +400,63 @@ def _add_storage(parser: argparse.ArgumentParser) -> None:
                              "(default: $ARE_STORAGE, else ./studies/are-search.db)")
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_search_options(parser: argparse.ArgumentParser, *, campaign: bool = False) -> None:
+    """--seed, --sampler, --pruner, the range and stopping options and the warm start of a study's
+    ``launch``, or (campaign) of every study a campaign launches."""
+    from search.pruners import PRUNERS
+    from search.samplers import SAMPLERS
+    from search.spec import DEFAULTS
+
+    the = "every study" if campaign else "the study"
+    parser.add_argument("--seed", type=_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
+    parser.add_argument("--sampler", **_choice(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
+    parser.add_argument("--pruner", **_choice(PRUNERS, "--pruner"),
+                        help=f"default: {DEFAULTS['pruner']} (4 validation stages per fixed-mode trial)")
+    bounds = parser.add_argument_group("search range and stopping")
+    bounds.add_argument("--soft-high", type=_type(weight, "--soft-high"), metavar="X",
+                        help=f"fixed mode: first upper bound of both weights; grows when the best sits on it "
+                             f"(default: {DEFAULTS['soft_high']:g})")
+    bounds.add_argument("--weight-cap", type=_type(weight, "--weight-cap"), metavar="X",
+                        help=f"fixed mode: the bound a weight's range never grows past (default: {DEFAULTS['weight_cap']:g})")
+    bounds.add_argument("--no-stop", action="store_true", help=f"{the} runs its whole budget: no early stop")
+    bounds.add_argument("--stop-min-trials", type=_type(positive_int, "--stop-min-trials"), metavar="N",
+                        help=f"complete trials before {the} may stop early (default: {DEFAULTS['stop_min_trials']})")
+    bounds.add_argument("--stop-tolerance", type=_type(positive_float, "--stop-tolerance"), metavar="X",
+                        help=f"stop when more trials are unlikely to gain more validation MRR than this "
+                             f"(default: {DEFAULTS['stop_tolerance']:g})")
+    warm = parser.add_argument_group("warm start")
+    sources = "STUDY|campaign" if campaign else "STUDY"
+    warm.add_argument("--warm-start-from", nargs="+", metavar=sources,
+                      help="a study created now first tries, after its known points, the best settings of the "
+                           "studies (<dataset>/<mode>, same storage, same mode, other datasets) whose graphs are "
+                           "most similar to its own" + ("; 'campaign': the campaign's own finished studies"
+                                                        if campaign else ""))
+    warm.add_argument("--warm-start-k", type=_type(positive_int, "--warm-start-k"), metavar="K",
+                      help=f"how many of them (default: {DEFAULTS['warm_start_k']})")
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, campaign: bool = False) -> None:
+    """Where and how trials run: local workers or Ray, stale trials; for a study also --settings-per-pass
+    and --flags. A campaign's workers all pull from its one queue of trials."""
+    trial = "worker" if campaign else "trial"
     run = parser.add_argument_group("how trials run")
-    run.add_argument("--workers", type=_type(positive_int, "--workers"), metavar="N", help="local worker processes (default 1)")
-    run.add_argument("--ray", action="store_true", help="run the trials with Ray Tune")
+    run.add_argument("--workers", type=_type(positive_int, "--workers"), metavar="N",
+                     help="local worker processes" + (" pulling from the campaign's one queue" if campaign else "")
+                          + " (default 1)")
+    run.add_argument("--ray", action="store_true",
+                     help="run the workers as Ray tasks" if campaign else "run the trials with Ray Tune")
     run.add_argument("--gpus-per-trial", type=_type(non_negative_float, "--gpus-per-trial"), metavar="G",
-                     help="Ray: GPUs per trial, fractions ok (default 0)")
+                     help=f"Ray: GPUs per {trial}, fractions ok (default 0)")
     run.add_argument("--cpus-per-trial", type=_type(positive_float, "--cpus-per-trial"), metavar="C",
-                     help="Ray: CPUs per trial (default 1)")
+                     help=f"Ray: CPUs per {trial} (default 1)")
     run.add_argument("--max-concurrent", type=_type(positive_int, "--max-concurrent"), metavar="K",
-                     help="Ray: trials at once (default 2)")
+                     help=f"Ray: {trial}s at once (default 2)")
     run.add_argument("--address", metavar="ADDR", help="Ray: address of an existing cluster (default: start one)")
-    run.add_argument("--settings-per-pass", type=_type(positive_int, "--settings-per-pass"), metavar="K",
-                     help="fixed mode, local workers: run K trials together, their settings sharing each entity "
-                          "pass (same values as one by one; spec key settings_per_pass, default 1)")
-    run.add_argument("--flags", metavar="PATH", help="export the best settings into this flags.yaml when done")
+    if not campaign:
+        run.add_argument("--settings-per-pass", type=_type(positive_int, "--settings-per-pass"), metavar="K",
+                         help="fixed mode, local workers: run K trials together, their settings sharing each entity "
+                              "pass (same values as one by one; spec key settings_per_pass, default 1)")
+        run.add_argument("--flags", metavar="PATH", help="export the best settings into this flags.yaml when done")
     run.add_argument("--fail-stale", action="store_true",
                      help="fail and re-queue now the RUNNING trials that no live worker vouches for (another host "
                           "without a heartbeat, a journal storage); without it only those older than max(10 x the "
@@ -429,8 +478,6 @@ _EPILOG = {
 
 def build_parser() -> argparse.ArgumentParser:
     from search.names import MODES
-    from search.pruners import PRUNERS
-    from search.samplers import SAMPLERS
     from search.spec import DEFAULTS
 
     parser = _Parser(prog=PROG, parents=[_common(suppress=False)],
@@ -468,30 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", **_choice(MODES, "--mode"), help=f"fusion mode (default: {DEFAULTS['mode']})")
     p.add_argument("--trials", type=_type(positive_int, "--trials"), metavar="N",
                    help=f"finished trials the study should reach (default: {DEFAULTS['trials']})")
-    p.add_argument("--seed", type=_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
-    p.add_argument("--sampler", **_choice(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
-    p.add_argument("--pruner", **_choice(PRUNERS, "--pruner"), help=f"default: {DEFAULTS['pruner']} (4 validation stages per trial)")
-    bounds = p.add_argument_group("search range and stopping")
-    bounds.add_argument("--soft-high", type=_type(weight, "--soft-high"), metavar="X",
-                        help=f"fixed mode: first upper bound of both weights; grows when the best sits on it "
-                             f"(default: {DEFAULTS['soft_high']:g})")
-    bounds.add_argument("--weight-cap", type=_type(weight, "--weight-cap"), metavar="X",
-                        help=f"fixed mode: the bound a weight's range never grows past (default: {DEFAULTS['weight_cap']:g})")
-    bounds.add_argument("--no-stop", action="store_true", help="run the whole budget: no early stop")
-    bounds.add_argument("--stop-min-trials", type=_type(positive_int, "--stop-min-trials"), metavar="N",
-                        help=f"complete trials before the study may stop early (default: {DEFAULTS['stop_min_trials']})")
-    bounds.add_argument("--stop-tolerance", type=_type(positive_float, "--stop-tolerance"), metavar="X",
-                        help=f"stop when more trials are unlikely to gain more validation MRR than this "
-                             f"(default: {DEFAULTS['stop_tolerance']:g})")
-    warm = p.add_argument_group("warm start")
-    warm.add_argument("--warm-start-from", nargs="+", metavar="STUDY",
-                      help="a study created now first tries, after its known points, the best settings of the "
-                           "studies (<dataset>/<mode>, same storage, same mode, other datasets) whose graphs are "
-                           "most similar to its own")
-    warm.add_argument("--warm-start-k", type=_type(positive_int, "--warm-start-k"), metavar="K",
-                      help=f"how many of them (default: {DEFAULTS['warm_start_k']})")
+    add_search_options(p)
     _add_storage(p)
-    _add_run_options(p)
+    add_run_options(p)
     _add_inputs(p)
     p.set_defaults(handler=cmd_launch)
 
@@ -501,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="new total trial budget (default: the stored one)")
     p.add_argument("--no-stop", action="store_true", help="run the whole budget: no early stop")
     _add_storage(p)
-    _add_run_options(p)
+    add_run_options(p)
     _add_inputs(p)
     p.set_defaults(handler=cmd_resume)
 

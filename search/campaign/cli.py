@@ -21,14 +21,6 @@ _EPILOG = {
 }
 
 
-def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    from search.cli import _options, _progress
-
-    return dict(storage=args.storage, workers=args.workers, ray=args.ray, gpus_per_trial=args.gpus_per_trial,
-                cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
-                fail_stale=args.fail_stale, progress=_progress(args), options=_options(args))
-
-
 def _print_run(result: Any) -> int:
     from search.cli import _emit, _settings_text, _table
     from search.errors import EXIT_NO_COMPLETE_TRIAL
@@ -55,21 +47,20 @@ def _print_run(result: Any) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.campaign.api import launch
+    from search.cli import _run_options, search_keywords
 
     return _print_run(launch(args.spec_file, name=args.name, datasets=args.datasets, groups=args.group,
                              checkpoint=args.checkpoint, modes=args.modes, trials=args.trials,
-                             total_trials=args.total_trials, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
-                             weight_cap=args.weight_cap, soft_high=args.soft_high, no_stop=args.no_stop,
-                             stop_min_trials=args.stop_min_trials, stop_tolerance=args.stop_tolerance,
-                             warm_start_from=args.warm_start_from, warm_start_k=args.warm_start_k,
-                             **_run_options(args)))
+                             total_trials=args.total_trials, **search_keywords(args),
+                             **_run_options(args, campaign=True)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from search.campaign.api import resume
+    from search.cli import _run_options
 
     return _print_run(resume(args.campaign, trials=args.trials, total_trials=args.total_trials, no_stop=args.no_stop,
-                             **_run_options(args)))
+                             **_run_options(args, campaign=True)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -134,32 +125,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from search.cli import _type
-    from search.values import non_negative_float, positive_float, positive_int
-
-    run = parser.add_argument_group("how trials run")
-    run.add_argument("--workers", type=_type(positive_int, "--workers"), metavar="N",
-                     help="local worker processes pulling from the campaign's one queue (default 1)")
-    run.add_argument("--ray", action="store_true", help="run the workers as Ray tasks")
-    run.add_argument("--gpus-per-trial", type=_type(non_negative_float, "--gpus-per-trial"), metavar="G",
-                     help="Ray: GPUs per worker, fractions ok (default 0)")
-    run.add_argument("--cpus-per-trial", type=_type(positive_float, "--cpus-per-trial"), metavar="C",
-                     help="Ray: CPUs per worker (default 1)")
-    run.add_argument("--max-concurrent", type=_type(positive_int, "--max-concurrent"), metavar="K",
-                     help="Ray: workers at once (default 2)")
-    run.add_argument("--address", metavar="ADDR", help="Ray: address of an existing cluster (default: start one)")
-    run.add_argument("--fail-stale", action="store_true",
-                     help="fail and re-queue now the RUNNING trials that no live worker vouches for")
-
-
 def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     """Add ``campaign`` and its five commands to the main parser's ``commands``."""
-    from search.cli import _Parser, _add_inputs, _add_storage, _choice, _type
-    from search.pruners import PRUNERS
-    from search.samplers import SAMPLERS
+    from search.cli import _Parser, _add_inputs, _add_storage, _type, add_run_options, add_search_options
     from search.spec import DEFAULTS
-    from search.values import non_negative_int, positive_float, positive_int, weight
+    from search.values import non_negative_int, positive_int
 
     help_text = "many datasets and modes as one queue of trials, one budget and one cross-dataset report"
     parent = commands.add_parser("campaign", parents=[sub_common], help=help_text, description=help_text)
@@ -184,26 +154,9 @@ def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> N
     budget.add_argument("--total-trials", type=_type(positive_int, "--total-trials"), metavar="N",
                         help="finished trials for the whole campaign, split evenly; a study that stops early "
                              "gives the rest of its share to the others")
-    p.add_argument("--seed", type=_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
-    p.add_argument("--sampler", **_choice(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
-    p.add_argument("--pruner", **_choice(PRUNERS, "--pruner"), help=f"default: {DEFAULTS['pruner']}")
-    bounds = p.add_argument_group("search range, stopping and warm starts")
-    bounds.add_argument("--soft-high", type=_type(weight, "--soft-high"), metavar="X",
-                        help=f"fixed mode: first upper bound of both weights (default: {DEFAULTS['soft_high']:g})")
-    bounds.add_argument("--weight-cap", type=_type(weight, "--weight-cap"), metavar="X",
-                        help=f"fixed mode: the bound a range never grows past (default: {DEFAULTS['weight_cap']:g})")
-    bounds.add_argument("--no-stop", action="store_true", help="run every study's whole budget: no early stop")
-    bounds.add_argument("--stop-min-trials", type=_type(positive_int, "--stop-min-trials"), metavar="N",
-                        help=f"complete trials before a study may stop early (default: {DEFAULTS['stop_min_trials']})")
-    bounds.add_argument("--stop-tolerance", type=_type(positive_float, "--stop-tolerance"), metavar="X",
-                        help=f"validation MRR gain still worth a trial (default: {DEFAULTS['stop_tolerance']:g})")
-    bounds.add_argument("--warm-start-from", nargs="+", metavar="STUDY|campaign",
-                        help="a new study first tries the best settings of the most similar of these finished "
-                             "studies, or of the campaign's own finished studies ('campaign')")
-    bounds.add_argument("--warm-start-k", type=_type(positive_int, "--warm-start-k"), metavar="K",
-                        help="how many similar studies (default: 3)")
+    add_search_options(p, campaign=True)
     _add_storage(p)
-    _add_run_options(p)
+    add_run_options(p, campaign=True)
     _add_inputs(p)
     p.set_defaults(handler=cmd_launch)
 
@@ -215,7 +168,7 @@ def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> N
                         help="new budget for the whole campaign")
     p.add_argument("--no-stop", action="store_true", help="run every study's whole budget: no early stop")
     _add_storage(p)
-    _add_run_options(p)
+    add_run_options(p, campaign=True)
     _add_inputs(p)
     p.set_defaults(handler=cmd_resume)
 
