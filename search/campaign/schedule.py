@@ -22,9 +22,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import multiprocessing.connection
 import multiprocessing.queues
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,8 +33,8 @@ import optuna
 from search.budget import FINISHED, BudgetReached, _in_progress
 from search.campaign.allocation import StudyProgress, allocate
 from search.campaign.spec import WARM_FROM_CAMPAIGN, CampaignSpec
-from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
 from search.runners import WorkerSetup, budgeted, open_study
+from search.runners.processes import cpu_threads, run_workers, worker_body
 from search.spec import SPEC_ATTR, StudySpec
 from search.stopping import StopRule, record_stop, stop_reason, stop_record
 
@@ -249,56 +247,24 @@ class CampaignProgress:
 def run_campaign_local(job: Job, *, workers: int = 1, devices: Sequence[str] | None = None,
                        show_progress: bool | str | None = None) -> None:
     """Run the campaign with ``workers`` local processes (one: in this process), spread over ``devices``
-    (default: the setup's device). Bad input met by a worker is raised here as :class:`WorkerError`."""
+    (default: the setup's device). Bad input met by a worker is raised here as :class:`search.errors.WorkerError`."""
     devices = [job.setup.device] if not devices else list(devices)
     studies = open_studies(job)
     if workers == 1:
         with CampaignProgress(job, studies, show_progress) as progress:
             work(replace(job, setup=job.setup.on(devices[0])), 0, on_trial=progress.refresh)
         return
-    cpu_workers = sum(1 for k in range(workers) if devices[k % len(devices)] == "cpu")
-    threads = max(1, (os.cpu_count() or 1) // max(cpu_workers, 1))
-    spawn = multiprocessing.get_context("spawn")
-    errors = spawn.SimpleQueue()
+    threads = cpu_threads(devices, workers)
     level = logging.getLogger().getEffectiveLevel()
-    processes = [spawn.Process(target=_worker_main, name=f"are-campaign-worker-{k}",
-                               args=(replace(job, setup=job.setup.on(devices[k % len(devices)])), k, threads, level,
-                                     errors))
-                 for k in range(workers)]
-    for process in processes:
-        process.start()
-    try:
-        with CampaignProgress(job, studies, show_progress) as progress:
-            while alive := [p.sentinel for p in processes if p.is_alive()]:
-                multiprocessing.connection.wait(alive, timeout=1.0)
-                progress.refresh()
-    except KeyboardInterrupt:  # the workers got the Ctrl-C too: let them re-queue their trials
-        for process in processes:
-            process.join(timeout=30)
-        raise
-    if not errors.empty():
-        message, code = errors.get()
-        raise WorkerError(message, code)
-    failed = [f"worker {k} exited with code {p.exitcode}" for k, p in enumerate(processes) if p.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"campaign {job.campaign.name}: " + "; ".join(failed))
+    with CampaignProgress(job, studies, show_progress) as progress:
+        run_workers(_worker_main, [(replace(job, setup=job.setup.on(devices[k % len(devices)])), k, threads, level)
+                                   for k in range(workers)],
+                    name="are-campaign-worker", refresh=progress.refresh, what=f"campaign {job.campaign.name}")
 
 
 def _worker_main(job: Job, worker: int, threads: int, log_level: int,
                  errors: multiprocessing.queues.SimpleQueue) -> None:
     """Entry point of a spawned campaign worker (see search.runners.local._worker_main)."""
-    import torch
-
-    from search.logs import configure_logging
-
-    configure_logging(log_level)
-    if job.setup.device == "cpu":
-        torch.set_num_threads(threads)
-    try:
-        work(job, worker)
-    except KeyboardInterrupt:
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except user_error_types() as error:
-        errors.put((" ".join(str(error).split()) or type(error).__name__, getattr(error, "exit_code", EXIT_BAD_INPUT)))
-        raise SystemExit(EXIT_BAD_INPUT) from None
+    worker_body(lambda: work(job, worker), device=job.setup.device, threads=threads, log_level=log_level,
+                errors=errors)
 

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import multiprocessing.connection
 import multiprocessing.queues
 import os
 from collections.abc import Collection, Sequence
 
 import optuna
-import torch
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from search.budget import BudgetReached, recover_dead_trials, remaining_budget
-from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
 from search.objectives import FusionObjective
 from search.runners import WorkerSetup, budgeted, open_study
 from search.runners.batch import run_batch
+from search.runners.processes import cpu_threads, run_workers, worker_body
 from search.runners.progress import progress_bar
 from search.spec import StudySpec
 from search.stopping import StopRule, record_stop, stop_reason, stop_record
@@ -58,32 +56,12 @@ def run_local(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, devices:
     if n_workers == 1:
         _work(study, spec, setup, show_progress=show_progress)
         return study
-    cpu_workers = sum(1 for k in range(n_workers) if devices[k % len(devices)] == "cpu")
-    threads = max(1, (os.cpu_count() or 1) // max(cpu_workers, 1))
-    spawn = multiprocessing.get_context("spawn")
+    threads = cpu_threads(devices, n_workers)
     level = logging.getLogger().getEffectiveLevel()
-    errors = spawn.SimpleQueue()
-    workers = [spawn.Process(target=_worker_main, name=f"are-search-worker-{k}",
-                             args=(spec, storage_url, setup.on(devices[k % len(devices)]), k, threads, level, errors))
-               for k in range(n_workers)]
-    for process in workers:
-        process.start()
-    try:
-        with progress_bar(study, spec, show_progress) as bar:
-            while alive := [process.sentinel for process in workers if process.is_alive()]:
-                multiprocessing.connection.wait(alive, timeout=1.0)
-                bar.refresh_from(study)
-    except KeyboardInterrupt:  # the workers got the Ctrl-C too: let them re-queue their trials
-        for process in workers:
-            process.join(timeout=30)
-        raise
-    if not errors.empty():  # bad input met by a worker: its one line, as if met here
-        message, code = errors.get()
-        raise WorkerError(message, code)
-    failed = [f"worker {k} exited with code {process.exitcode}" for k, process in enumerate(workers)
-              if process.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"study {spec.name}: " + "; ".join(failed))
+    with progress_bar(study, spec, show_progress) as bar:
+        run_workers(_worker_main, [(spec, storage_url, setup.on(devices[k % len(devices)]), k, threads, level)
+                                   for k in range(n_workers)],
+                    name="are-search-worker", refresh=lambda: bar.refresh_from(study), what=f"study {spec.name}")
     return study
 
 
@@ -92,21 +70,13 @@ def _worker_main(spec: StudySpec, storage_url: str, setup: WorkerSetup, worker: 
     """Entry point of a spawned worker process (logs like its driver: ``log_level``).
 
     Bad input (a missing dataset with --offline, a missing extra...) goes back to the driver as one
-    line on ``errors`` and exit code 2; Ctrl-C ends the worker quietly once its trial is re-queued.
+    line on ``errors`` with its exit code (2 for most); Ctrl-C ends the worker quietly once its trial is re-queued.
     """
-    from search.logs import configure_logging
-
-    configure_logging(log_level)
-    if setup.device == "cpu":
-        torch.set_num_threads(threads)
-    try:
+    def body() -> None:
         study, _ = open_study(spec, storage_url, setup.checkpoint_path, worker=worker)
         _work(study, spec, setup, show_progress=False)
-    except KeyboardInterrupt:  # Ctrl-C reaches every worker: its trial is re-queued, no traceback
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except user_error_types() as error:
-        errors.put((" ".join(str(error).split()) or type(error).__name__, getattr(error, "exit_code", EXIT_BAD_INPUT)))
-        raise SystemExit(EXIT_BAD_INPUT) from None
+
+    worker_body(body, device=setup.device, threads=threads, log_level=log_level, errors=errors)
 
 
 def _work(study: optuna.Study, spec: StudySpec, setup: WorkerSetup, *, show_progress: bool | str | None) -> None:

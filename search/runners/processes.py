@@ -1,0 +1,82 @@
+"""Worker processes on this host, for a study (:mod:`search.runners.local`) or a campaign
+(:mod:`search.campaign.schedule`): spawn them, wait while a progress display refreshes, and bring bad
+input met in a worker back to the driver as the one line it would have been there.
+
+Workers are *spawned*, not forked: each builds its own torch threads and model context. CPU workers
+share the host's cores evenly (:func:`cpu_threads`).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.queues
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
+
+__all__ = ["cpu_threads", "run_workers", "worker_body"]
+
+
+def cpu_threads(devices: Sequence[str], workers: int) -> int:
+    """torch threads per CPU worker when ``workers`` are spread over ``devices`` in turn: the host's
+    cores shared evenly by the workers on ``cpu`` (at least 1)."""
+    on_cpu = sum(1 for k in range(workers) if devices[k % len(devices)] == "cpu")
+    return max(1, (os.cpu_count() or 1) // max(on_cpu, 1))
+
+
+def run_workers(target: Callable[..., None], arguments: Sequence[tuple], *, name: str,
+                refresh: Callable[[], None], what: str) -> None:
+    """Run ``target(*arguments[k], errors)`` in one spawned process per k and wait for all of them.
+
+    ``refresh`` runs about once a second while any is alive. ``errors`` is a queue on which a worker
+    puts ``(one-line message, exit code)`` of bad input (see :func:`worker_body`); the first of them is
+    raised here as :class:`search.errors.WorkerError`. A worker that exits otherwise non-zero raises
+    RuntimeError naming ``what`` (e.g. "study FBNELL/fixed"). On Ctrl-C (which every worker gets too)
+    the workers get 30 s each to re-queue their trials, then KeyboardInterrupt propagates.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    errors = spawn.SimpleQueue()
+    processes = [spawn.Process(target=target, name=f"{name}-{k}", args=(*args, errors))
+                 for k, args in enumerate(arguments)]
+    for process in processes:
+        process.start()
+    try:
+        while alive := [process.sentinel for process in processes if process.is_alive()]:
+            multiprocessing.connection.wait(alive, timeout=1.0)
+            refresh()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.join(timeout=30)
+        raise
+    if not errors.empty():
+        message, code = errors.get()
+        raise WorkerError(message, code)
+    failed = [f"worker {k} exited with code {process.exitcode}" for k, process in enumerate(processes)
+              if process.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{what}: " + "; ".join(failed))
+
+
+def worker_body(body: Callable[[], Any], *, device: str, threads: int, log_level: int,
+                errors: multiprocessing.queues.SimpleQueue) -> None:
+    """What a spawned worker runs around its ``body``: logging at the driver's ``log_level``, ``threads``
+    torch threads on the CPU; Ctrl-C ends it quietly with EXIT_INTERRUPTED (its trial is re-queued by
+    the runner); bad input goes on ``errors`` as one line with its exit code, and it exits with that code."""
+    import torch
+
+    from search.logs import configure_logging
+
+    configure_logging(log_level)
+    if device == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        body()
+    except KeyboardInterrupt:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except user_error_types() as error:
+        code = getattr(error, "exit_code", EXIT_BAD_INPUT)
+        errors.put((" ".join(str(error).split()) or type(error).__name__, code))
+        raise SystemExit(code) from None
+
