@@ -38,6 +38,7 @@ from search.flags import best_trial
 from search.names import StudyName
 from search.settings import TrialSettings
 from search.bounds import growth_history, read_bounds
+from search.budget import trial_counts
 from search.spaces import SearchSpace
 from search.stopping import stop_record
 from search.stats import paired_bootstrap
@@ -102,14 +103,7 @@ def _complete(study: optuna.Study) -> list[FrozenTrial]:
             if t.value is not None and math.isfinite(t.value)]
 
 
-def _state_counts(study: optuna.Study) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    return counts
-
-
-def _file_name(value: Any) -> Any:
+def file_name(value: Any) -> Any:
     """The last component of a path-like string (a checkpoint name such as ``fusion`` stays as it is)."""
     return PurePath(value).name if isinstance(value, str) and value else value
 
@@ -120,7 +114,7 @@ def _portable_settings(settings: TrialSettings | None) -> dict[str, Any] | None:
         return None
     values = settings.to_attr()
     for key in ("checkpoint", "checkpoint_path"):
-        values[key] = _file_name(values.get(key))
+        values[key] = file_name(values.get(key))
     return values
 
 
@@ -338,7 +332,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "dataset": name.dataset,
         "mode": name.mode,
         "version": _version(),
-        "checkpoint": _file_name(str(context.checkpoint_path)),
+        "checkpoint": file_name(str(context.checkpoint_path)),
         "profile": model.profile,
         "encoder": _encoder_name(context),
         "sampler": spec.sampler,
@@ -349,7 +343,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "budget": dict(spec.budget),
         "growth": growth_history(study),
         "stop": stop_record(study),
-        "trials": _state_counts(study),
+        "trials": trial_counts(study),
         "best": {"trial": best.number, "value": float(best.value), "params": dict(best.params),
                  "settings": _portable_settings(best_settings)},
         "note": note,

@@ -32,7 +32,7 @@ import csv
 import io
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from are_model.fileio import atomic_write_bytes
@@ -126,17 +126,6 @@ def _group_of(dataset: str) -> str:
         return OTHER_GROUP
 
 
-def _counts(study: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    return counts
-
-
-def _file_name(value: Any) -> Any:
-    return PurePath(value).name if isinstance(value, str) and value else value
-
-
 def _numbers(setting: dict[str, Any]) -> dict[str, Any]:
     """A report setting's weights, validation MRR (and where it came from) and test MRR / Hits@10."""
     return {"weights": list(setting["weights"]), "valid_mrr": setting["valid_mrr"],
@@ -178,7 +167,9 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
 
 def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
     """The row of a study with nothing to report (no complete trial, or a report that failed)."""
+    from search.budget import trial_counts
     from search.lifecycle import LAUNCH_ATTR
+    from search.reporting import file_name
     from search.spec import SPEC_ATTR
 
     stored = study.user_attrs.get(SPEC_ATTR)
@@ -188,10 +179,10 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
         "mode": name.mode,
         "study": str(name),
         "group": _group_of(name.dataset),
-        "checkpoint": _file_name(stored.get("checkpoint")) if isinstance(stored, dict) else None,
+        "checkpoint": file_name(stored.get("checkpoint")) if isinstance(stored, dict) else None,
         "profile": None,
         "encoder": launch.get("encoder_name") if isinstance(launch, dict) else None,
-        "trials": _counts(study),
+        "trials": trial_counts(study),
         "best": None,
         "baselines": None,
         "ci95": None,
