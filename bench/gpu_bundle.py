@@ -169,6 +169,8 @@ def size_bytes(folder: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from search.cli import add_root_arguments  # no torch yet: thread settings below still apply
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".gpu", help="the bundle folder (default: .gpu)")
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS))
@@ -176,11 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default="minilm", help="encoder of the precomputed vectors (default: minilm)")
     parser.add_argument("--no-reference", dest="reference", action="store_false",
                         help="skip this machine's CPU reference ranks")
-    parser.add_argument("--data-root", help="default: $ARE_DATA_ROOT")
-    parser.add_argument("--text-root", help="default: $ARE_TEXT_ROOT")
-    parser.add_argument("--checkpoint-root", help="default: $ARE_CHECKPOINT_ROOT")
-    parser.add_argument("--cache-dir", help="default: $ARE_CACHE_DIR, else ~/.cache/are-search")
-    parser.add_argument("--offline", action="store_true", help="never download")
+    add_root_arguments(parser)
     args = parser.parse_args(argv)
     from are_model.checkpoint import CheckpointError
     from are_model.data import DatasetError

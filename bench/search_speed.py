@@ -348,6 +348,8 @@ def print_table(results: list[dict]) -> None:
 
 
 def main() -> None:
+    from search.cli import add_root_arguments  # no torch yet: thread settings below still apply
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["NELLInductive:v1", "Metafam"])
     parser.add_argument("--checkpoint", default="fusion")
@@ -365,11 +367,7 @@ def main() -> None:
     parser.add_argument("--grid-cache", help="folder keeping each grid's MRRs between runs")
     parser.add_argument("--keep-studies", help="keep each are-search run's SQLite study in DIR/<dataset>-seed<seed>/bench.db")
     parser.add_argument("--grid-only", action="store_true", help="compute (and cache) the grids, print their best, stop")
-    parser.add_argument("--data-root", help="default: $ARE_DATA_ROOT")
-    parser.add_argument("--text-root", help="default: $ARE_TEXT_ROOT")
-    parser.add_argument("--checkpoint-root", help="default: $ARE_CHECKPOINT_ROOT")
-    parser.add_argument("--cache-dir", help="default: $ARE_CACHE_DIR, else ~/.cache/are-search")
-    parser.add_argument("--offline", action="store_true", help="never download")
+    add_root_arguments(parser)
     args = parser.parse_args()
     if args.repeats < 1 or args.naive_runs < 1 or (args.trials is not None and args.trials < 1):
         parser.error("--repeats, --naive-runs and --trials must be positive")

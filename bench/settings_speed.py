@@ -127,6 +127,8 @@ def measure(dataset: str, args: argparse.Namespace, options) -> dict:
 
 
 def main() -> None:
+    from search.cli import add_root_arguments  # no torch yet: thread settings below still apply
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["NELLInductive:v1"])
     parser.add_argument("--checkpoint", default="fusion", help="a .pth file or a known name (default: fusion)")
@@ -139,11 +141,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="rows per entity pass (default: the device's batch size)")
     parser.add_argument("--scale-rows", action="store_true", help="K settings get K times the rows per pass")
     parser.add_argument("--encoder", default=None, help="text encoder (default: auto, or $ARE_JINA_PATH); a .pt of vectors")
-    parser.add_argument("--data-root", help="default: $ARE_DATA_ROOT")
-    parser.add_argument("--text-root", help="default: $ARE_TEXT_ROOT")
-    parser.add_argument("--checkpoint-root", help="default: $ARE_CHECKPOINT_ROOT")
-    parser.add_argument("--cache-dir", help="default: $ARE_CACHE_DIR, else ~/.cache/are-search")
-    parser.add_argument("--offline", action="store_true", help="never download")
+    add_root_arguments(parser)
     args = parser.parse_args()
     if any(k < 1 or args.settings % k for k in args.ks):
         sys.exit(f"settings_speed: every K must divide --settings {args.settings}: {args.ks}")

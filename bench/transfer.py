@@ -271,6 +271,8 @@ def print_report(document: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    from search.cli import add_root_arguments  # no torch yet: thread settings below still apply
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", help="the storage of the finished fixed-mode source studies")
     parser.add_argument("--build-sources", action="store_true",
@@ -288,11 +290,7 @@ def main() -> None:
     parser.add_argument("--encoder-map", metavar="FILE.json", help="text encoder per dataset (see above)")
     parser.add_argument("--out", help="also write the JSON document here (rewritten after each run)")
     parser.add_argument("--merge", nargs="+", metavar="FILE.json", help="combine the documents of earlier runs")
-    parser.add_argument("--data-root", help="default: $ARE_DATA_ROOT")
-    parser.add_argument("--text-root", help="default: $ARE_TEXT_ROOT")
-    parser.add_argument("--checkpoint-root", help="default: $ARE_CHECKPOINT_ROOT")
-    parser.add_argument("--cache-dir", help="default: $ARE_CACHE_DIR, else ~/.cache/are-search")
-    parser.add_argument("--offline", action="store_true", help="never download")
+    add_root_arguments(parser)
     args = parser.parse_args()
     if args.merge:
         documents = [json.loads(Path(path).read_text()) for path in args.merge]

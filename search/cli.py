@@ -373,13 +373,27 @@ def _common(*, suppress: bool) -> argparse.ArgumentParser:
     return parent
 
 
+def add_root_arguments(parser: Any, *, only_checkpoint: bool = False) -> None:
+    """--data-root, --text-root (not with ``only_checkpoint``), --cache-dir, --checkpoint-root and --offline
+    on ``parser`` (or an argument group), the options :meth:`search.options.LoadOptions.resolve` takes;
+    also used by the benchmarks in bench/."""
+    if not only_checkpoint:
+        parser.add_argument("--data-root", metavar="DIR",
+                            help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw; "
+                                 "missing files are downloaded)")
+        parser.add_argument("--text-root", metavar="DIR",
+                            help="relation texts root (default: $ARE_TEXT_ROOT, then download)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: $ARE_CACHE_DIR or ~/.cache/are-search)")
+    parser.add_argument("--checkpoint-root", metavar="DIR",
+                        help="folder of <name>.pth for checkpoint names "
+                             "(default: $ARE_CHECKPOINT_ROOT, else downloaded into the cache)")
+    parser.add_argument("--offline", action="store_true", help="never download (datasets, texts, checkpoints)")
+
+
 def _add_inputs(parser: argparse.ArgumentParser, *, only_checkpoint: bool = False) -> None:
     group = parser.add_argument_group("model inputs")
+    add_root_arguments(group, only_checkpoint=only_checkpoint)
     if not only_checkpoint:
-        group.add_argument("--data-root", metavar="DIR",
-                           help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw; "
-                                "missing files are downloaded)")
-        group.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT, then download)")
         group.add_argument("--encoder", metavar="SPEC",
                            help="text encoder: auto | minilm | jina[:PATH] | a file of precomputed vectors "
                                 "(default: auto; resume/report: the one the study was launched with)")
@@ -387,11 +401,6 @@ def _add_inputs(parser: argparse.ArgumentParser, *, only_checkpoint: bool = Fals
         group.add_argument("--batch-size", type=_type(positive_int, "--batch-size"), metavar="N",
                            help="(anchor, relation) pairs per entity pass (default: 16 on CPU, 64 on CUDA)")
         group.add_argument("--threads", type=_type(positive_int, "--threads"), metavar="N", help="CPU threads for torch")
-    group.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: $ARE_CACHE_DIR or ~/.cache/are-search)")
-    group.add_argument("--checkpoint-root", metavar="DIR",
-                       help="folder of <name>.pth for checkpoint names "
-                            "(default: $ARE_CHECKPOINT_ROOT, else downloaded into the cache)")
-    group.add_argument("--offline", action="store_true", help="never download (datasets, texts, checkpoints)")
 
 
 def _add_storage(parser: argparse.ArgumentParser) -> None:
