@@ -238,7 +238,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from search.lifecycle import export
 
-    result = export(args.study, flags=args.flags, all=args.all, storage=args.storage)
+    return print_export(export(args.study, flags=args.flags, all=args.all, storage=args.storage))
+
+
+def print_export(result: Any) -> int:
+    """The lines of an export (of a study, of every dataset, or of a campaign): what went where, what was skipped."""
     _emit(f"storage: {result.storage}")
     for written in result.written:
         _emit(f"exported {written.study} (trial {written.trial}, validation MRR {written.value:.4f}) to "

@@ -113,16 +113,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from search.campaign.api import export
-    from search.cli import _emit
+    from search.cli import print_export
 
-    result = export(args.campaign, out=args.out, storage=args.storage)
-    _emit(f"storage: {result.storage}")
-    for written in result.written:
-        _emit(f"exported {written.study} (trial {written.trial}, validation MRR {written.value:.4f}) to "
-              f"{written.path}: " + ", ".join(f"{k}: {v}" for k, v in written.flags.items()))
-    for study, why in result.skipped:
-        _emit(f"skipped {study}: {why}")
-    return 0
+    return print_export(export(args.campaign, out=args.out, storage=args.storage))
 
 
 def add_campaign_parser(commands: Any, sub_common: argparse.ArgumentParser) -> None:
