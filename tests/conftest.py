@@ -111,3 +111,19 @@ def require_dataset(data_root: Path, shipped: set[str]) -> Callable[[str], Path]
         pytest.skip(what)
 
     return require
+
+
+@pytest.fixture(scope="session")
+def fusion_path(checkpoint_root: Path) -> Path:
+    """The are-fusion checkpoint every search test uses."""
+    return checkpoint_root / "fusion.pth"
+
+
+@pytest.fixture(scope="session")
+def nell_context(data_root: Path, text_root: Path, cache_dir: Path, fusion_path: Path):
+    """The warm search context of fusion.pth on NELLInductive:v1 (MiniLM texts), shared by the engine tests."""
+    from are_model.pipeline import TextOptions
+    from search.engine import get_context
+
+    text = TextOptions(root=str(text_root), cache_dir=str(cache_dir), download=False)
+    return get_context("NELLInductive:v1", fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)

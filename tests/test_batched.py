@@ -15,8 +15,7 @@ import torch
 from optuna.trial import TrialState
 
 from are_model.evaluate import rank_queries
-from are_model.pipeline import TextOptions
-from search.engine import SearchContext, get_context
+from search.engine import SearchContext
 from search.errors import StudyError
 from search.objectives import FusionObjective, parse_budget
 from search.options import LoadOptions
@@ -32,14 +31,8 @@ SETTINGS = torch.tensor([[0.3, 0.6], [0.0, 0.0], [1.0, 2.5], [0.2, 0.8]])
 
 
 @pytest.fixture(scope="module")
-def fusion_path(checkpoint_root):
-    return checkpoint_root / "fusion.pth"
-
-
-@pytest.fixture(scope="module")
-def context(data_root, text_root, cache_dir, fusion_path) -> SearchContext:
-    text = TextOptions(root=str(text_root), cache_dir=str(cache_dir), download=False)
-    return get_context(DATASET, fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)
+def context(nell_context) -> SearchContext:
+    return nell_context
 
 
 def _rank(context: SearchContext, weights: torch.Tensor, **kwargs) -> torch.Tensor:

@@ -28,14 +28,8 @@ DATASET = "NELLInductive:v1"
 
 
 @pytest.fixture(scope="module")
-def fusion_path(checkpoint_root):
-    return checkpoint_root / "fusion.pth"
-
-
-@pytest.fixture(scope="module")
-def context(data_root, text_root, cache_dir, fusion_path) -> SearchContext:
-    text = TextOptions(root=str(text_root), cache_dir=str(cache_dir), download=False)
-    return get_context(DATASET, fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)
+def context(nell_context) -> SearchContext:
+    return nell_context
 
 
 @pytest.fixture(scope="module")
