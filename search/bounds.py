@@ -29,7 +29,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 __all__ = ["BOUNDS_ATTR", "GROWTH_ATTR", "MARGIN", "Bound", "initial_bounds", "read_bounds", "ensure_bounds",
-           "grow_bounds", "growth_history"]
+           "grow_bounds", "pending_growth", "growth_history"]
 
 #: Study user attr: parameter -> current soft and hard bounds.
 BOUNDS_ATTR = "bounds"
@@ -126,6 +126,35 @@ def growth_history(study: optuna.Study) -> list[dict[str, Any]]:
     return list(history) if isinstance(history, list) else []
 
 
+def _growths(study: optuna.Study, trial_number: int | None,
+              margin: float) -> tuple[dict[str, Bound], list[dict[str, Any]]]:
+    """(bounds after growing every soft bound the best complete trial sits on, the growths) of ``study`` now."""
+    bounds = read_bounds(study)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value)]
+    if not bounds or not complete:
+        return bounds, []
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    number = len(study.get_trials(deepcopy=False)) if trial_number is None else trial_number
+    changes: list[dict[str, Any]] = []
+    new_bounds = dict(bounds)
+    for name, bound in bounds.items():
+        if name not in best.params:
+            continue
+        grown, moved = bound.grown(float(best.params[name]), margin)
+        new_bounds[name] = grown
+        changes += [{"trial": number, "param": name, "side": side, "from": old, "to": new,
+                     "best_trial": best.number, "best_value": float(best.value)} for side, old, new in moved]
+    return new_bounds, changes
+
+
+def pending_growth(study: optuna.Study, margin: float = MARGIN) -> list[dict[str, Any]]:
+    """The growths :func:`grow_bounds` would make now (nothing is written): the best complete trial sits
+    on a soft bound that can still grow. A study in that state has not searched the range it is about
+    to have, so it must not stop early (:func:`search.stopping.stop_reason`)."""
+    return _growths(study, None, margin)[1]
+
+
 def grow_bounds(study: optuna.Study, trial_number: int | None = None, margin: float = MARGIN) -> list[dict[str, Any]]:
     """Grow the soft bounds the best complete trial sits on; returns the growths made now.
 
@@ -134,24 +163,7 @@ def grow_bounds(study: optuna.Study, trial_number: int | None = None, margin: fl
     Safe with several workers: bounds only grow, so two workers that grow at once write the same
     or compatible values (each side takes the wider of what is stored and what it computed).
     """
-    bounds = read_bounds(study)
-    if not bounds:
-        return []
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value)]
-    if not complete:
-        return []
-    best = max(complete, key=lambda t: (t.value, -t.number))
-    changes: list[dict[str, Any]] = []
-    new_bounds = dict(bounds)
-    for name, bound in bounds.items():
-        if name not in best.params:
-            continue
-        grown, moved = bound.grown(float(best.params[name]), margin)
-        new_bounds[name] = grown
-        changes += [{"trial": len(study.get_trials(deepcopy=False)) if trial_number is None else trial_number, "param": name, "side": side, "from": old,
-                     "to": new, "best_trial": best.number, "best_value": float(best.value)}
-                    for side, old, new in moved]
+    new_bounds, changes = _growths(study, trial_number, margin)
     if changes:
         stored = read_bounds(study)  # another worker may have grown them meanwhile: keep the wider
         merged = {name: Bound(min(b.low, stored.get(name, b).low), max(b.high, stored.get(name, b).high),

@@ -1,7 +1,9 @@
 """When a study may stop before its budget: more trials are unlikely to improve validation MRR.
 
 Two pieces of evidence, either of which stops a study once it has at least ``min_complete`` complete
-trials (default 20, so small budgets run exactly as asked):
+trials (default 20, so small budgets run exactly as asked) and its best trial does not sit on a soft
+bound that is about to grow (:func:`search.bounds.pending_growth`: the study has not yet searched the
+range it is about to have, and the evidence below speaks only of what it has searched):
 
 * the GP regret bound of Optuna's terminator (:class:`optuna.terminator.RegretBoundEvaluator`;
   Makarova et al., "Automatic termination for hyperparameter optimization", AutoML 2022): an upper
@@ -25,6 +27,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from search.bounds import pending_growth
 
 __all__ = ["STOP_ATTR", "StopRule", "stop_reason", "record_stop", "stop_record", "clear_stop"]
 
@@ -71,6 +75,8 @@ def stop_reason(study: optuna.Study, rule: StopRule) -> str | None:
         return None
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < rule.min_complete:
+        return None
+    if pending_growth(study):  # the best sits on a soft bound that grows before the next trial: not converged
         return None
     finished = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
                       key=lambda t: t.number)[-rule.repeats:]

@@ -8,6 +8,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 import search
+from search.bounds import BOUNDS_ATTR, Bound, growth_history, pending_growth
 from search.options import LoadOptions
 from search.stopping import StopRule, stop_reason
 
@@ -43,6 +44,22 @@ def test_regret_bound_stops_a_flat_landscape_but_not_an_open_one():
     assert stop_reason(steep, StopRule(min_complete=20, tolerance=0.002)) is None
 
 
+def test_no_stop_while_the_best_sits_on_a_soft_bound_that_can_grow():
+    """The evidence speaks of the range searched so far: a best on a growable soft bound is no convergence."""
+    study = optuna.create_study(direction="maximize")
+    for k in range(24):
+        params = (0.618034 * k) % 1.0, k / 24
+        _add(study, params[0], params[1], 0.4 + 1e-5 * math.sin(7 * params[0]))
+    _add(study, 1.0, 0.5, 0.41)                       # the best, on x's soft upper bound
+    rule = StopRule(min_complete=20, tolerance=0.002)
+    assert "regret bound" in stop_reason(study, rule)  # no bounds stored: nothing can grow
+    study.set_user_attr(BOUNDS_ATTR, {"x": Bound(0.0, 1.0, 0.0, 4.0).to_attr(), "y": Bound(0.0, 1.0, 0.0, 4.0).to_attr()})
+    assert [(g["param"], g["from"], g["to"]) for g in pending_growth(study)] == [("x", 1.0, 2.0)]
+    assert stop_reason(study, rule) is None
+    study.set_user_attr(BOUNDS_ATTR, {"x": Bound(0.0, 1.0, 0.0, 1.0).to_attr(), "y": Bound(0.0, 1.0, 0.0, 4.0).to_attr()})
+    assert pending_growth(study) == [] and "regret bound" in stop_reason(study, rule)  # x is at its cap
+
+
 @pytest.fixture(scope="module")
 def options(data_root, text_root, checkpoint_root, cache_dir) -> LoadOptions:
     return LoadOptions(data_root=str(data_root), text_root=str(text_root), checkpoint_root=str(checkpoint_root),
@@ -63,3 +80,17 @@ def test_a_converged_study_stops_records_why_and_resumes_in_full_with_no_stop(tm
     resumed = search.resume("metafam/fixed", no_stop=True, storage=url, options=options)
     assert resumed.stop is None and resumed.counts == {"COMPLETE": 12}
     assert search.status(storage=url).studies[0].stop_reason is None
+
+
+def test_a_study_whose_best_sits_on_the_soft_bound_grows_before_it_may_stop(tmp_path, options):
+    """NELLInductive:v1 with fusion.pth: after the 3 known points and one trial, the best sits on w_prompt = 1 and a
+    lax rule (3 complete trials, tolerance 0.01) would stop there; the range grows first instead."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = search.launch(dataset="NELLInductive:v1", checkpoint="fusion", trials=6, pruner="none",
+                           stop_min_trials=3, stop_tolerance=0.01, storage=url, options=options)
+    study = optuna.load_study(study_name=result.study, storage=url)
+    grown = [(g["param"], g["from"], g["to"]) for g in growth_history(study)]
+    assert ("prompt_enhancer_weight", 1.0, 2.0) in grown, grown
+    if result.stop is not None:  # whenever it stopped, no growth was pending then
+        assert result.stop["trial"] >= max(g["trial"] for g in growth_history(study))
+        assert pending_growth(study) == []
