@@ -4,7 +4,8 @@ A spec comes from a YAML file (``studies/<dataset>.yaml``, read by :func:`search
 from keyword arguments of the Python API, or from CLI flags; flags and keywords override the file
 (:func:`merge_overrides`). Whatever the source, every value passes the same rules
 (:mod:`search.values`), the dataset is stored in the loader's canonical spelling and the storage as
-an absolute URL, so a spec that exists is valid.
+an absolute URL, so a spec that exists is valid. Errors name where the values came from (the spec
+file's path, ``options`` for keyword arguments and flags, or a stored study) and the key.
 """
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from search.names import MODES, StudyName, canonical_dataset
 from search.pruners import PRUNERS
 from search.samplers import SAMPLERS
 from search.values import (as_number, bounds, choice, non_empty_str, non_negative_int, positive_float, positive_int,
-                           weight)
+                           weight_bound)
 
-__all__ = ["StudySpec", "SPEC_ATTR", "load_study_spec", "merge_overrides", "spec_from_values", "stored_spec",
-           "DEFAULTS"]
+__all__ = ["StudySpec", "SPEC_ATTR", "OPTIONS", "load_study_spec", "merge_overrides", "spec_from_values",
+           "stored_spec", "DEFAULTS"]
 
 #: The study user attr that stores the spec a study was launched with.
 SPEC_ATTR = "spec"
+#: ``where`` of values given as keyword arguments or CLI flags (not read from a file).
+OPTIONS = "options"
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,11 @@ def _study_names(value: Any, what: str) -> list[str]:
 
 
 def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None = None) -> StudySpec:
-    """Validate plain values into a StudySpec; errors name ``where`` (a file, or "settings" for keyword arguments and flags) and the key.
+    """Validate plain values into a StudySpec; errors name ``where`` (a file, or :data:`OPTIONS` for keyword
+    arguments and flags) and the key.
 
-    Relative storage paths resolve against ``base`` (default: the working directory).
+    Relative storage paths resolve against ``base`` (default: the working directory). ``weight_cap`` and
+    ``soft_high`` must be > 0 each and ``soft_high`` <= ``weight_cap``. Raises StudyError (one line).
     """
     from are_model.data import UnknownDatasetError
     from search.spaces import SearchSpace
@@ -160,8 +165,13 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
         out["trials"] = positive_int(out["trials"], f"{where}: key 'trials'")
         out["seed"] = non_negative_int(out["seed"], f"{where}: key 'seed'")
         out["space"] = _space(out["space"] if out["space"] is not None else {}, where)
-        out["weight_cap"] = weight(out["weight_cap"], f"{where}: key 'weight_cap'")
-        out["soft_high"] = weight(out["soft_high"], f"{where}: key 'soft_high'")
+        out["weight_cap"] = weight_bound(out["weight_cap"], f"{where}: key 'weight_cap'")
+        out["soft_high"] = weight_bound(out["soft_high"], f"{where}: key 'soft_high'")
+        if out["soft_high"] > out["weight_cap"]:
+            default = " (the default)" if out["soft_high"] == DEFAULTS["soft_high"] else ""
+            raise StudyError(f"{where}: keys 'soft_high' and 'weight_cap': soft_high {out['soft_high']:g}{default} "
+                             f"is above weight_cap {out['weight_cap']:g}; a weight's first upper bound may not pass "
+                             "its cap")
         if not isinstance(out["stop"], bool):
             raise StudyError(f"{where}: key 'stop': expected true or false, got {out['stop']!r}")
         out["stop_min_trials"] = positive_int(out["stop_min_trials"], f"{where}: key 'stop_min_trials'")
@@ -196,28 +206,31 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
 
 
 def load_study_spec(path: str | os.PathLike) -> StudySpec:
-    """Read and validate a study spec file; errors name the file, the line or the key."""
-    from search.yamlio import read_yaml
+    """Read and validate a study spec file; errors name the file, the line or the key (a file that
+    holds no mapping, e.g. an empty one, is a StudyError saying what it holds)."""
+    from search.yamlio import kind_of, read_yaml
 
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise StudyError(f"{path}: a study spec must be a mapping of keys, got {type(data).__name__}")
+        raise StudyError(f"{path}: the study spec is {kind_of(data)}: expected a mapping of keys "
+                         "(dataset: ..., checkpoint: ...)")
     return spec_from_values(data, str(path))
 
 
 def merge_overrides(spec: StudySpec, **overrides: Any) -> StudySpec:
     """A copy of ``spec`` with the given values (None means "not given"), validated again.
 
-    ``space`` and ``budget`` update the spec's mappings key by key.
+    ``space`` and ``budget`` update the spec's mappings key by key. Errors name :data:`OPTIONS`: the
+    spec's own values passed once already, so a new error comes from what is given here.
     """
     values = dataclasses.asdict(spec)
     for key, value in overrides.items():
         if key not in _FIELDS:
-            raise StudyError(f"settings: unknown study setting {key!r}")
+            raise StudyError(f"{OPTIONS}: unknown study setting {key!r}")
         if value is None:
             continue
         values[key] = {**values[key], **value} if key in ("space", "budget") and isinstance(value, Mapping) else value
-    return spec_from_values(values, "settings")
+    return spec_from_values(values, OPTIONS)
 
 
 def stored_spec(study: Any) -> StudySpec:

@@ -20,6 +20,7 @@ __all__ = [
     "positive_int",
     "non_negative_int",
     "weight",
+    "weight_bound",
     "non_negative_float",
     "positive_float",
     "choice",
@@ -74,6 +75,12 @@ def _real(value: Any, what: str, accept: Callable[[float], bool], expected: str)
 def weight(value: Any, what: str) -> float:
     """A fusion weight: a finite number >= 0 (0 switches an enhancer off)."""
     return _real(value, what, lambda v: v >= 0, "a finite number >= 0")
+
+
+def weight_bound(value: Any, what: str) -> float:
+    """An upper bound of the fusion weights (``soft_high``, ``weight_cap``): a finite number > 0 (a range
+    that ends at 0 holds nothing to search)."""
+    return _real(value, what, lambda v: v > 0, "a finite number > 0")
 
 
 def non_negative_float(value: Any, what: str) -> float:

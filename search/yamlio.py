@@ -10,11 +10,14 @@ One policy for all of them:
 
 Errors are :class:`search.errors.YamlError` (one line). Writers that must keep a user's bytes (the
 flags editor, :mod:`search.yaml_edit`) parse with the round-trip loader but go through
-:func:`load_yaml_text` first, so they refuse exactly what this reader refuses.
+:func:`load_yaml_text` first, so they refuse exactly what this reader refuses. :func:`kind_of` names
+what a file holds in its author's words (empty, a list, a number, text), for readers that expect a
+mapping.
 """
 from __future__ import annotations
 
 import codecs
+import datetime
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from search.errors import YamlError
 
-__all__ = ["read_yaml", "read_text", "load_yaml_text"]
+__all__ = ["read_yaml", "read_text", "load_yaml_text", "kind_of"]
 
 
 def _loader() -> YAML:
@@ -72,3 +75,26 @@ def read_text(path: str | os.PathLike) -> str:
 def read_yaml(path: str | os.PathLike) -> Any:
     """Read the YAML file ``path`` under the project's policy (see the module docstring)."""
     return load_yaml_text(read_text(path), str(path))
+
+
+def kind_of(value: Any) -> str:
+    """What a parsed YAML value is, in a YAML author's words: ``empty`` (an empty file or document),
+    ``a mapping``, ``a list``, ``a set``, ``true or false``, ``a number``, ``text``, ``a date``, else
+    ``a single value``."""
+    if value is None:
+        return "empty"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, (set, frozenset)):
+        return "a set"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
+    return "a single value"

@@ -21,7 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.campaign.allocation import StudyProgress, allocate, initial_budgets
-from search.campaign.spec import campaign_from_values, load_campaign_spec
+from search.campaign.spec import campaign_from_values, load_campaign_spec, merge_campaign_overrides
 from search.errors import StudyError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,12 +63,66 @@ def test_the_shipped_campaign_spec_is_valid():
     ({"datasets": "FBNELL", "checkpoint": "fusion", "modes": {"learnable": ["Metafam"]}}, "not one of the campaign"),
     ({"datasets": "FBNELL", "checkpoint": "fusion", "sampler": "annealing"}, "sampler"),
     ({"datasets": "FBNELL"}, "key 'checkpoint' is required"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "modes": {"fixed": "all", "learnable": ["NoSuch"]}},
+     "key 'modes.learnable': unknown dataset 'NoSuch'"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "modes": {"fixed": "all", "learnable": ["Metafam"]}},
+     "key 'modes.learnable': Metafam:Metafam is not one of the campaign's datasets"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "modes": "fixed,learnable",
+      "mode_datasets": {"learnable": ["NoSuch"]}}, "key 'mode_datasets.learnable': unknown dataset 'NoSuch'"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "mode_datasets": {"learnable": ["FBNELL"]}},
+     "key 'mode_datasets': 'learnable' is not one of the campaign's modes (fixed)"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "mode_datasets": ["FBNELL"]},
+     "key 'mode_datasets': expected a mapping of mode -> datasets"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "budget": {"fixed": {"stages": 0}}},
+     "key 'budget.fixed.stages': expected a positive integer, got 0"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "modes": "fixed,learnable",
+      "budget": {"learnable": {"epochs": "two"}}},
+     "key 'budget.learnable.epochs': expected a positive integer, got 'two'"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "budget": {"fixed": {"epochs": 2}}},
+     "key 'budget.fixed': budget key 'epochs' does not apply to fixed mode"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "budget": {"fixed": 4}},
+     "key 'budget.fixed': expected a mapping of name -> positive integer, got 4"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "weight_cap": 0}, "key 'weight_cap': expected a finite number > 0"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "soft_high": 0}, "key 'soft_high': expected a finite number > 0"),
+    ({"datasets": "FBNELL", "checkpoint": "fusion", "soft_high": 5},
+     "keys 'soft_high' and 'weight_cap': soft_high 5 is above weight_cap 4"),
 ])
 def test_bad_campaign_values_are_one_line_errors_naming_the_key(values, message):
     with pytest.raises(StudyError) as error:
         campaign_from_values(values, "campaigns/x.yaml")
     text = str(error.value)
     assert message in text and "\n" not in text and text.startswith("campaigns/x.yaml")
+
+
+def test_a_campaign_spec_that_is_not_a_mapping_says_what_it_holds(tmp_path):
+    path = tmp_path / "x.yaml"
+    for body, shape in (("", "empty"), ("- FBNELL\n", "a list"), ("inductive\n", "text"), ("8\n", "a number")):
+        path.write_text(body)
+        with pytest.raises(StudyError) as error:
+            load_campaign_spec(path)
+        assert str(error.value) == (f"{path}: the campaign spec is {shape}: expected a mapping of keys "
+                                    "(datasets: ..., checkpoint: ...)")
+        assert error.value.exit_code == 2
+
+
+def test_mode_datasets_is_the_stored_form_of_a_modes_mapping():
+    as_mapping = campaign_from_values({"datasets": "FBNELL,Metafam", "checkpoint": "fusion",
+                                       "modes": {"fixed": "all", "learnable": ["metafam"]}}, "campaigns/x.yaml")
+    assert as_mapping.to_attr()["modes"] == ["fixed", "learnable"]
+    assert as_mapping.to_attr()["mode_datasets"] == {"learnable": ["Metafam:Metafam"]}
+    as_stored = campaign_from_values({"datasets": "FBNELL,Metafam", "checkpoint": "fusion",
+                                      "modes": ["fixed", "learnable"], "mode_datasets": {"learnable": ["Metafam"]}},
+                                     "campaigns/x.yaml")
+    assert as_stored == as_mapping
+    assert as_stored.study_names == ["FBNELL:FBNELL_v1/fixed", "Metafam:Metafam/fixed", "Metafam:Metafam/learnable"]
+
+
+def test_campaign_overrides_are_named_options():
+    spec = campaign_from_values({"datasets": "FBNELL", "checkpoint": "fusion"}, "campaigns/x.yaml")
+    with pytest.raises(StudyError) as error:
+        merge_campaign_overrides(spec, weight_cap=0.0)
+    assert str(error.value) == "options: key 'weight_cap': expected a finite number > 0, got 0.0"
+    assert merge_campaign_overrides(spec, soft_high=2.0).soft_high == 2.0
 
 
 def test_total_budget_is_split_and_early_stops_give_theirs_back():

@@ -17,7 +17,7 @@ from search.names import MODES, StudyName
 from search.pruners import PRUNERS
 from search.samplers import SAMPLERS
 from search.spec import DEFAULTS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
-from search.values import argparse_type, bounds, non_negative_int, positive_float, positive_int, weight
+from search.values import argparse_type, bounds, non_negative_int, positive_float, positive_int, weight, weight_bound
 from search.yamlio import read_yaml
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -122,6 +122,10 @@ def test_defaults():
         (HEAD + "storage: 12\n", "key 'storage'"),
         (HEAD + "storage: redis-ish\n", "key 'storage'"),
         (HEAD + "storage: sqlite://x.db\n", "key 'storage'"),
+        (HEAD + "soft_high: 0\n", "key 'soft_high': expected a finite number > 0, got 0"),
+        (HEAD + "weight_cap: 0\n", "key 'weight_cap': expected a finite number > 0, got 0"),
+        (HEAD + "weight_cap: -1\nsoft_high: 2\n", "key 'weight_cap': expected a finite number > 0, got -1"),
+        (HEAD + "weight_cap: 0.5\n", "keys 'soft_high' and 'weight_cap': soft_high 1 (the default) is above weight_cap 0.5"),
     ],
 )
 def test_spec_errors_name_file_and_key(tmp_path, body, key):
@@ -169,10 +173,14 @@ def test_spec_yaml_and_shape_errors(tmp_path):
     path = _spec_file(tmp_path, "dataset: FBNELL\n  checkpoint: [fusion\n", "bad.yaml")
     with pytest.raises(AreSearchError, match=rf"^{path}:\d+: not valid YAML"):
         load_study_spec(path)
-    for body, shape in (("- dataset: FBNELL\n", "list"), ("", "NoneType"), ("just text\n", "str")):
+    for body, shape in (("- dataset: FBNELL\n", "a list"), ("", "empty"), ("# only a comment\n---\n", "empty"),
+                        ("just text\n", "text"), ("3\n", "a number"), ("true\n", "true or false")):
         path.write_text(body)
-        with pytest.raises(StudyError, match=rf"^{path}: a study spec must be a mapping of keys, got {shape}$"):
+        with pytest.raises(StudyError) as info:
             load_study_spec(path)
+        assert str(info.value) == (f"{path}: the study spec is {shape}: expected a mapping of keys "
+                                   "(dataset: ..., checkpoint: ...)")
+        assert info.value.exit_code == 2
     path.write_bytes(b"dataset: FBNELL\xff\n")
     with pytest.raises(AreSearchError, match=rf"^{path}: not UTF-8 text \(byte 15\)$"):
         load_study_spec(path)
@@ -194,13 +202,13 @@ def test_learnable_spec_and_overrides(tmp_path, monkeypatch):
     assert merged.budget == {"epochs": 3, "batches_per_epoch": 50, "batch_size": 16, "negatives": 64}
     assert merge_overrides(spec, space={"body_lr": [1e-6, 1e-4]}).space["fusion_lr"] == [1e-4, 0.1]  # key by key
     assert spec.trials == 40  # the file's spec is not modified
-    with pytest.raises(StudyError, match="^settings: key 'mode': expected one of fixed, learnable"):
+    with pytest.raises(StudyError, match="^options: key 'mode': expected one of fixed, learnable"):
         merge_overrides(spec, mode="sideways")
-    with pytest.raises(StudyError, match="^settings: key 'trials': expected a positive integer, got 0$"):
+    with pytest.raises(StudyError, match="^options: key 'trials': expected a positive integer, got 0$"):
         merge_overrides(spec, trials=0)
-    with pytest.raises(StudyError, match="^settings: unknown study setting 'trails'$"):
+    with pytest.raises(StudyError, match="^options: unknown study setting 'trails'$"):
         merge_overrides(spec, trails=3)
-    with pytest.raises(StudyError, match="^settings: space key 'fusion_lr'"):  # the space's own rule
+    with pytest.raises(StudyError, match="^options: space key 'fusion_lr'"):  # the space's own rule
         merge_overrides(spec, space={"fusion_lr": [0.0, 0.1]})
 
 
@@ -274,6 +282,8 @@ def test_choices_say_the_same_at_the_cli_and_in_a_spec(tmp_path, flag, key, raw,
     (weight, "nan", "expected a finite number >= 0, got 'nan'"),
     (positive_float, "0", "expected a finite number > 0, got '0'"),
     (positive_float, "inf", "expected a finite number > 0, got 'inf'"),
+    (weight_bound, "0", "expected a finite number > 0, got '0'"),
+    (weight_bound, "-1", "expected a finite number > 0, got '-1'"),
 ])
 def test_argparse_type_keeps_the_rule_and_its_words(rule, raw, words):
     import argparse
@@ -285,6 +295,26 @@ def test_argparse_type_keeps_the_rule_and_its_words(rule, raw, words):
         argparse_type(rule, "--flag")(raw)
     assert str(cli.value) == words
     assert argparse_type(rule, "--flag").__name__ == rule.__name__
+
+
+def test_weight_cap_and_soft_high_errors_name_the_value_given(tmp_path):
+    """--weight-cap 0 blames weight_cap, --soft-high 0 says > 0 up front, and a soft_high above the cap
+    names both keys; the prefix says the values are options, not a file."""
+    spec = load_study_spec(_spec_file(tmp_path, HEAD + "weight_cap: 4\nsoft_high: 1\n"))
+    with pytest.raises(StudyError) as info:
+        merge_overrides(spec, weight_cap=0.0)
+    assert str(info.value) == "options: key 'weight_cap': expected a finite number > 0, got 0.0"
+    with pytest.raises(StudyError) as info:
+        merge_overrides(spec, soft_high=0.0)
+    assert str(info.value) == "options: key 'soft_high': expected a finite number > 0, got 0.0"
+    with pytest.raises(StudyError) as info:
+        merge_overrides(spec, soft_high=5.0)
+    assert str(info.value) == ("options: keys 'soft_high' and 'weight_cap': soft_high 5 is above weight_cap 4; "
+                               "a weight's first upper bound may not pass its cap")
+    assert info.value.exit_code == 2
+    assert merge_overrides(spec, soft_high=4.0).soft_high == 4.0  # up to the cap itself
+    assert merge_overrides(spec, weight_cap=1.0).weight_cap == 1.0
+    assert weight_bound("0.5", "--soft-high") == 0.5 and type(weight_bound(2, "x")) is float
 
 
 def test_value_rules_accept_their_values():

@@ -2,12 +2,19 @@
 
 A campaign spec (``campaigns/<name>.yaml``) names the datasets (``datasets``: a list, or ``groups``:
 benchmark groups such as ``inductive_e`` or ``all``, see ``are_model.data.registry.GROUPS``), the
-checkpoint, the modes, the trial budget (``trials`` per study, or ``total_trials`` split across the
-studies) and the study settings every study shares (``seed``, ``sampler``, ``pruner``, ``weight_cap``,
-``soft_high``, ``stop``, ``stop_min_trials``, ``stop_tolerance``, ``budget`` per mode), the storage and
-the warm start (``warm_start_from``: study names or ``campaign``; ``warm_start_k``). Keyword arguments
-of :mod:`search.campaign` and CLI flags override the file, as for a study spec; every value passes the
+checkpoint, the modes (``modes``: a list, or a mapping mode -> ``all`` or the datasets it runs on), the
+trial budget (``trials`` per study, or ``total_trials`` split across the studies) and the study settings
+every study shares (``seed``, ``sampler``, ``pruner``, ``weight_cap``, ``soft_high``, ``stop``,
+``stop_min_trials``, ``stop_tolerance``, ``budget`` per mode), the storage and the warm start
+(``warm_start_from``: study names or ``campaign``; ``warm_start_k``). Keyword arguments of
+:mod:`search.campaign` and CLI flags override the file, as for a study spec; every value passes the
 rules of :mod:`search.values` and :func:`search.spec.spec_from_values`.
+
+``mode_datasets`` (mode -> datasets) is the stored form of a ``modes`` mapping: :meth:`CampaignSpec.to_attr`
+writes ``modes`` as a list and the restricted modes there, and a campaign read back from its studies
+passes it in again. A spec file may give it too: ``modes: [fixed, learnable]`` with ``mode_datasets:
+{learnable: [Metafam]}`` is ``modes: {fixed: all, learnable: [Metafam]}``; for a mode restricted in
+both, the ``modes`` entry wins.
 
 The campaign's studies are :meth:`CampaignSpec.study_specs`: one :class:`search.spec.StudySpec` per
 (dataset, mode), named exactly as a single ``launch`` names it.
@@ -24,7 +31,7 @@ from typing import Any, Mapping, Sequence
 from search.errors import AreSearchError, StudyError
 from search.names import MODES, canonical_dataset
 from search.spec import DEFAULTS as STUDY_DEFAULTS
-from search.spec import StudySpec, spec_from_values
+from search.spec import OPTIONS, StudySpec, spec_from_values
 from search.values import choice, non_empty_str, positive_int
 
 __all__ = ["CampaignSpec", "CAMPAIGN_ATTR", "WARM_FROM_CAMPAIGN", "campaign_from_values", "load_campaign_spec",
@@ -113,26 +120,59 @@ def _modes(raw: Any, restricted: Any, datasets: tuple[str, ...],
            where: str) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
     """``modes`` as a list (``fixed,learnable``: every dataset) or a mapping mode -> ``all`` or a list of
     datasets (``{fixed: all, learnable: [NELLInductive:v1, Metafam]}``); ``mode_datasets`` is the stored
-    form of such restrictions. Returns (modes, mode -> canonical datasets of a restricted mode)."""
+    form of such restrictions. Returns (modes, mode -> canonical datasets of a restricted mode); a dataset
+    that is unknown or not the campaign's is a StudyError naming ``modes.<mode>`` (or
+    ``mode_datasets.<mode>``)."""
     what = f"{where}: key 'modes'"
-    restrictions: dict[str, Any] = dict(restricted) if isinstance(restricted, Mapping) else {}
+    if restricted is not None and not isinstance(restricted, Mapping):
+        raise StudyError(f"{where}: key 'mode_datasets': expected a mapping of mode -> datasets, got {restricted!r}")
+    restrictions = {mode: (chosen, f"{where}: key 'mode_datasets.{mode}'")
+                    for mode, chosen in (restricted or {}).items()}
     if isinstance(raw, Mapping):
         names = list(raw)
         for mode, chosen in raw.items():
             if chosen != "all":
-                restrictions[mode] = chosen
+                restrictions[mode] = (chosen, f"{where}: key 'modes.{mode}'")
     else:
         names = split_names(raw, what)
     modes = tuple(dict.fromkeys(choice(m, MODES, what) for m in names))
     out: dict[str, tuple[str, ...]] = {}
-    for mode, chosen in restrictions.items():
-        choice(mode, modes, what)
-        picked = tuple(dict.fromkeys(canonical_dataset(d) for d in split_names(chosen, f"{what}.{mode}")))
+    for mode, (chosen, label) in restrictions.items():
+        if mode not in modes:
+            raise StudyError(f"{where}: key 'mode_datasets': {mode!r} is not one of the campaign's modes "
+                             f"({', '.join(modes)})")
+        picked = tuple(dict.fromkeys(_dataset(d, label) for d in split_names(chosen, label)))
         stray = [d for d in picked if d not in datasets]
         if stray:
-            raise StudyError(f"{what}.{mode}: {stray[0]} is not one of the campaign's datasets")
+            raise StudyError(f"{label}: {stray[0]} is not one of the campaign's datasets")
         out[mode] = picked
     return modes, out
+
+
+def _dataset(name: str, what: str) -> str:
+    """The canonical spelling of dataset ``name``; StudyError naming ``what`` for an unknown one."""
+    from are_model.data import UnknownDatasetError
+
+    try:
+        return canonical_dataset(name)
+    except UnknownDatasetError as exc:
+        raise StudyError(f"{what}: {exc}") from None
+
+
+def _mode_budget(mode: str, raw: Any, where: str) -> dict[str, int]:
+    """``budget.<mode>``: one mode's per-trial budget, name -> positive integer with the names of that mode
+    (:func:`search.objectives.parse_budget`); StudyError naming ``budget.<mode>`` or ``budget.<mode>.<name>``."""
+    from search.objectives import parse_budget
+
+    what = f"{where}: key 'budget.{mode}'"
+    if not isinstance(raw, Mapping):
+        raise StudyError(f"{what}: expected a mapping of name -> positive integer, got {raw!r}")
+    checked = {str(key): positive_int(value, f"{where}: key 'budget.{mode}.{key}'") for key, value in raw.items()}
+    try:
+        parse_budget(mode, checked)
+    except AreSearchError as exc:
+        raise StudyError(f"{what}: {exc}") from None
+    return checked
 
 
 def split_names(value: Any, what: str) -> list[str]:
@@ -165,7 +205,8 @@ def group_datasets(groups: Sequence[str], what: str) -> list[str]:
 
 def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | None = None,
                          default_name: str | None = None) -> CampaignSpec:
-    """Validate plain values into a CampaignSpec; errors name ``where`` (a file, or "settings") and the key.
+    """Validate plain values into a CampaignSpec; errors name ``where`` (a file, or
+    :data:`search.spec.OPTIONS` for keyword arguments and flags) and the key (StudyError, one line).
 
     ``datasets`` and ``groups`` may both be given (their union, datasets first); ``trials`` and
     ``total_trials`` may not. Datasets are stored in the loader's canonical spelling, once each.
@@ -209,6 +250,7 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
         if not isinstance(budget, Mapping) or any(k not in MODES for k in budget):
             raise StudyError(f"{where}: key 'budget': expected a mapping of mode ({', '.join(MODES)}) -> "
                              "{name: positive integer}")
+        budget = {mode: _mode_budget(mode, raw, where) for mode, raw in budget.items()}
         warm = tuple(split_names(given["warm_start_from"], f"{where}: key 'warm_start_from'")) \
             if given.get("warm_start_from") else ()
         warm_k = positive_int(given.get("warm_start_k", 3), f"{where}: key 'warm_start_k'")
@@ -217,7 +259,7 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
             storage = StorageURL.parse(given["storage"], base).url
         shared = {key: given[key] for key in _SHARED if key in given}
         spec = CampaignSpec(name=name, datasets=datasets, checkpoint=checkpoint, modes=modes, trials=trials,
-                            total_trials=total, budget={k: dict(v) for k, v in budget.items()}, storage=storage,
+                            total_trials=total, budget=budget, storage=storage,
                             warm_start_from=warm, warm_start_k=warm_k, mode_datasets=mode_datasets, **shared)
         # the study settings pass the study spec's own rules (names the key in the campaign's words)
         spec_from_values({"dataset": datasets[0], "checkpoint": checkpoint, "mode": modes[0], **shared,
@@ -240,12 +282,14 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
 
 
 def load_campaign_spec(path: str | os.PathLike) -> CampaignSpec:
-    """Read and validate ``campaigns/<name>.yaml``; the name defaults to the file's stem."""
-    from search.yamlio import read_yaml
+    """Read and validate ``campaigns/<name>.yaml``; the name defaults to the file's stem. A file that holds
+    no mapping (an empty one, a list, text) is a StudyError saying what it holds."""
+    from search.yamlio import kind_of, read_yaml
 
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise StudyError(f"{path}: a campaign spec must be a mapping of keys, got {type(data).__name__}")
+        raise StudyError(f"{path}: the campaign spec is {kind_of(data)}: expected a mapping of keys "
+                         "(datasets: ..., checkpoint: ...)")
     return campaign_from_values(data, str(path), base=Path(path).resolve().parent, default_name=Path(path).stem)
 
 
@@ -253,7 +297,7 @@ def merge_campaign_overrides(spec: CampaignSpec, **overrides: Any) -> CampaignSp
     """A copy of ``spec`` with the given values (None: not given), validated again.
 
     ``datasets`` or ``groups`` replace the spec's datasets; ``trials`` replaces ``total_trials`` and the
-    other way round.
+    other way round. Errors name :data:`search.spec.OPTIONS`.
     """
     values = spec.to_attr()
     values["storage"] = spec.storage
@@ -267,4 +311,4 @@ def merge_campaign_overrides(spec: CampaignSpec, **overrides: Any) -> CampaignSp
     if "total_trials" in given:
         values["trials"] = None
     values.update(given)
-    return campaign_from_values(values, "settings")
+    return campaign_from_values(values, OPTIONS)
