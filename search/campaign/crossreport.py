@@ -17,10 +17,12 @@ checkpoint's own fusion weights (``checkpoint``), the fixed ``0.2/0.8`` and no e
 A difference's interval is the paired percentile bootstrap over test queries (Efron & Tibshirani, *An
 Introduction to the Bootstrap*, 1993; :func:`search.stats.paired_bootstrap`). Against each baseline a
 study is a **win** when the interval lies above 0, a **loss** when it lies below 0 and a **tie** when it
-contains 0. Groups are the benchmark's (:data:`are_model.data.registry.GROUPS`, from
-``reference_results.md``, "The benchmark's groups"); group means are unweighted over the datasets of a
-group, per mode. A learnable study's best setting is, as in its report, the fusion weights its best
-trial learned, evaluated as fixed weights on the checkpoint's model.
+contains 0. Groups are the benchmark's (:data:`are_model.data.registry.GROUPS`, the group column of
+``are-search datasets``): the four groups in which ULTRA (Galkin et al., *Towards Foundation Models for
+Knowledge Graph Reasoning*, ICLR 2024, arXiv:2310.04562) and the SEMMA / ARE tables after it report their
+57 graphs; group means are unweighted over the datasets of a group, per mode. A learnable study's best
+setting is, as in its report, the fusion weights its best trial learned, evaluated as fixed weights on
+the checkpoint's model.
 
 Every evaluation's ranks are cached (:mod:`search.rankcache`), so a second report of a campaign runs no
 entity pass. The test split is used only here and in the study reports, to report settings chosen on
@@ -384,7 +386,9 @@ def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: S
     lines += ["", "## Group means", ""]
     if groups:
         lines += [
-            "Unweighted means over the datasets of a benchmark group (reference_results.md), per mode.",
+            "Unweighted means over the datasets of a benchmark group, per mode. The groups are the four in which "
+            "ULTRA (Galkin et al., ICLR 2024, arXiv:2310.04562) reports its 57 graphs; `are-search datasets` "
+            "lists each dataset's group (are_model/data/registry.py, GROUPS).",
             "",
             "| group | mode | datasets | best valid MRR | best test MRR | own test MRR | 0.2/0.8 test MRR "
             "| 0/0 test MRR | mean Δ vs own | mean Δ vs 0.2/0.8 | mean Δ vs 0/0 | best test H@10 |",
