@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 
 from search import __version__
 from search.logs import configure_logging, level_for
-from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_COMPLETE_TRIAL, user_error_types
+from search.errors import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_COMPLETE_TRIAL, EXIT_TERMINATED, Terminated,
+                           on_sigterm_raise, user_error_types)
 from search.values import argparse_type, choice, non_negative_float, non_negative_int, positive_float, positive_int, weight
 
 __all__ = ["main", "build_parser"]
@@ -595,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as error:  # a broken installation: say which module is missing
         sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
         return EXIT_BAD_INPUT
+    previous = on_sigterm_raise()  # SIGTERM (timeout, a batch scheduler, kill) ends a run as Ctrl-C does
     try:
         return int(args.handler(args) or 0)
     except known as error:
@@ -602,16 +604,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
         return int(getattr(error, "exit_code", EXIT_BAD_INPUT))
     except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated) or isinstance(interrupt.__context__, Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
         study = getattr(interrupt, "study", None)
         if study and study.startswith("campaign "):
-            sys.stderr.write(f"{PROG}: interrupted: the running trials were re-queued; "
+            sys.stderr.write(f"{PROG}: {what}: finished trials are kept, the interrupted ones do not count; "
                              f"continue with: {PROG} campaign resume {study[len('campaign '):]}\n")
         elif study:
-            sys.stderr.write(f"{PROG}: interrupted: the running trial was re-queued; "
+            sys.stderr.write(f"{PROG}: {what}: finished trials are kept, the interrupted one does not count; "
                              f"continue with: {PROG} resume {study}\n")
         else:
-            sys.stderr.write(f"{PROG}: interrupted\n")
-        return EXIT_INTERRUPTED
+            sys.stderr.write(f"{PROG}: {what}\n")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
 
 
 def entry() -> None:

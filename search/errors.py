@@ -12,7 +12,9 @@ Exit statuses (also in the README):
 2     bad input: an option, a study spec, a flags.yaml, a storage, a dataset, a checkpoint, a
       missing optional extra
 3     the study ended without a single complete trial (nothing to report or export)
-130   interrupted (Ctrl-C): the interrupted trial is re-queued; ``resume`` continues the study
+130   interrupted (Ctrl-C): finished trials are kept, the interrupted one does not count (its
+      settings are queued again when it had any); ``resume`` continues the study
+143   terminated (SIGTERM, e.g. from ``timeout``, a batch scheduler or ``kill``): as Ctrl-C
 ====  =======================================================================================
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_NO_COMPLETE_TRIAL",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "AreSearchError",
     "UsageError",
     "StudyError",
@@ -32,6 +35,8 @@ __all__ = [
     "NoCompleteTrialError",
     "WorkerError",
     "Interrupted",
+    "Terminated",
+    "on_sigterm_raise",
     "user_error_types",
 ]
 
@@ -40,6 +45,7 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_COMPLETE_TRIAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class AreSearchError(ValueError):
@@ -80,6 +86,25 @@ class WorkerError(AreSearchError):
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by :func:`on_sigterm_raise` in the main thread: a run ends as after Ctrl-C."""
+
+
+def on_sigterm_raise() -> object:
+    """Make SIGTERM raise :class:`Terminated` in this process (a command line or a spawned worker: the
+    edge, never the library); returns the handler it replaced. Outside the main thread it does nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 class Interrupted(KeyboardInterrupt):

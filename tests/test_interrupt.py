@@ -1,10 +1,10 @@
-"""Ctrl-C during a trial, on a real ``python -m search launch`` process (Metafam, fusion.pth, fixed mode).
+"""Ctrl-C (or SIGTERM) during a trial, on a real ``python -m search launch`` process (Metafam, fusion.pth, fixed mode).
 
 The launch runs the three known points, then GP-sampled trials. The test watches the study through a
 read-only connection to its SQLite file, and as soon as a sampled trial is running its objective it sends
 SIGINT, as a terminal's Ctrl-C does. Then:
 
-* the process ends with status 130 and a short message on stderr: no traceback, no Optuna
+* the process ends with status 130 (SIGTERM: 143) and a short message on stderr: no traceback, no Optuna
   "Trial N failed" record;
 * the interrupted trial is FAIL and its parameters are queued again (a WAITING trial with user attr
   ``retry_of``);
@@ -25,6 +25,7 @@ from contextlib import closing
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,8 +82,11 @@ def _key(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(tmp_path, data_root, text_root,
+@pytest.mark.parametrize("signum, status_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, status_code, tmp_path, data_root, text_root,
                                                                     checkpoint_root, cache_dir):
+    """SIGTERM (``timeout``, a batch scheduler, ``kill``) ends the run as Ctrl-C does, with its own status."""
     db = tmp_path / "s.db"
     url = f"sqlite:///{db}"
     inputs = ["--storage", url, "--data-root", str(data_root), "--text-root", str(text_root), "--checkpoint-root",
@@ -95,14 +99,14 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(tmp_path, dat
                                    preexec_fn=_default_sigint)
         try:
             interrupted = _wait_for_running_sampled_trial(db, process, err)
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
             status = process.wait(timeout=120)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     text = err.read_text()
-    assert status == 130, text
+    assert status == status_code, text
 
     # the interrupted trial is FAIL, and its settings wait at the head of the queue
     study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, WorkerError, user_error_types
+from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Terminated, WorkerError, on_sigterm_raise, user_error_types
 
 __all__ = ["cpu_threads", "run_workers", "worker_body"]
 
@@ -34,7 +34,8 @@ def run_workers(target: Callable[..., None], arguments: Sequence[tuple], *, name
     puts ``(one-line message, exit code)`` of bad input (see :func:`worker_body`); the first of them is
     raised here as :class:`search.errors.WorkerError`. A worker that exits otherwise non-zero raises
     RuntimeError naming ``what`` (e.g. "study FBNELL/fixed"). On Ctrl-C (which every worker gets too)
-    the workers get 30 s each to re-queue their trials, then KeyboardInterrupt propagates.
+    or SIGTERM (passed on to the workers here) the workers get 30 s each to re-queue their trials, then
+    the KeyboardInterrupt propagates.
     """
     spawn = multiprocessing.get_context("spawn")
     errors = spawn.SimpleQueue()
@@ -46,7 +47,11 @@ def run_workers(target: Callable[..., None], arguments: Sequence[tuple], *, name
         while alive := [process.sentinel for process in processes if process.is_alive()]:
             multiprocessing.connection.wait(alive, timeout=1.0)
             refresh()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, Terminated):  # Ctrl-C reached every worker; SIGTERM only this process
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
         for process in processes:
             process.join(timeout=30)
         raise
@@ -62,13 +67,14 @@ def run_workers(target: Callable[..., None], arguments: Sequence[tuple], *, name
 def worker_body(body: Callable[[], Any], *, device: str, threads: int, log_level: int,
                 errors: multiprocessing.queues.SimpleQueue) -> None:
     """What a spawned worker runs around its ``body``: logging at the driver's ``log_level``, ``threads``
-    torch threads on the CPU; Ctrl-C ends it quietly with EXIT_INTERRUPTED (its trial is re-queued by
+    torch threads on the CPU; Ctrl-C or SIGTERM ends it quietly with EXIT_INTERRUPTED (its trial is re-queued by
     the runner); bad input goes on ``errors`` as one line with its exit code, and it exits with that code."""
     import torch
 
     from search.logs import configure_logging
 
     configure_logging(log_level)
+    on_sigterm_raise()
     if device == "cpu":
         torch.set_num_threads(threads)
     try:
