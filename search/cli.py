@@ -20,7 +20,8 @@ from search import __version__
 from search.logs import configure_logging, level_for
 from search.errors import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_COMPLETE_TRIAL, EXIT_TERMINATED, Terminated,
                            on_sigterm_raise, user_error_types)
-from search.values import argparse_type, choice, non_negative_float, non_negative_int, positive_float, positive_int, weight
+from search.values import (argparse_type, choice, non_negative_float, non_negative_int, positive_float, positive_int,
+                           weight, weight_bound)
 
 __all__ = ["main", "build_parser"]
 
@@ -427,10 +428,10 @@ def add_search_options(parser: argparse.ArgumentParser, *, campaign: bool = Fals
     parser.add_argument("--pruner", **_choice(PRUNERS, "--pruner"),
                         help=f"default: {DEFAULTS['pruner']} (4 validation stages per fixed-mode trial)")
     bounds = parser.add_argument_group("search range and stopping")
-    bounds.add_argument("--soft-high", type=_type(weight, "--soft-high"), metavar="X",
+    bounds.add_argument("--soft-high", type=_type(weight_bound, "--soft-high"), metavar="X",
                         help=f"fixed mode: first upper bound of both weights; grows when the best sits on it "
                              f"(default: {DEFAULTS['soft_high']:g})")
-    bounds.add_argument("--weight-cap", type=_type(weight, "--weight-cap"), metavar="X",
+    bounds.add_argument("--weight-cap", type=_type(weight_bound, "--weight-cap"), metavar="X",
                         help=f"fixed mode: the bound a weight's range never grows past (default: {DEFAULTS['weight_cap']:g})")
     bounds.add_argument("--no-stop", action="store_true", help=f"{the} runs its whole budget: no early stop")
     bounds.add_argument("--stop-min-trials", type=_type(positive_int, "--stop-min-trials"), metavar="N",

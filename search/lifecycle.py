@@ -27,7 +27,7 @@ from search.names import StudyName
 from search.options import LoadOptions
 from search.settings import TrialSettings
 from search.stopping import clear_stop, stop_record
-from search.spec import SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
+from search.spec import OPTIONS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
 from search.storage import StorageURL, default_storage, storage_state
 from search.values import path as path_rule
 
@@ -484,7 +484,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
         missing = [f"--{key}" for key in ("dataset", "checkpoint") if overrides[key] is None]
         if missing:
             raise UsageError(f"launch needs {' and '.join(missing)} (or a study spec file)")
-        spec = spec_from_values(overrides, "settings")
+        spec = spec_from_values(overrides, OPTIONS)
     opts = _options(options, inputs)
     url = resolve_storage(storage, spec.storage)
     run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,

@@ -68,7 +68,9 @@ def non_negative_int(value: Any, what: str) -> int:
 def _real(value: Any, what: str, accept: Callable[[float], bool], expected: str) -> float:
     number = as_number(value)
     if number is None or not accept(number):
-        raise UsageError(f"{what}: expected {expected}, got {value!r}")
+        # a number given as text (a flag) is shown as the number it is, as a spec file's value is
+        shown = value.strip() if isinstance(value, str) and number is not None else repr(value)
+        raise UsageError(f"{what}: expected {expected}, got {shown}")
     return number
 
 

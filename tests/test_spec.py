@@ -247,6 +247,8 @@ def _cli_error(argv: list[str]) -> str:
     ("--trials", "trials", "-3"),
     ("--seed", "seed", "-1"),
     ("--seed", "seed", "seven"),
+    ("--soft-high", "soft_high", "0"),
+    ("--weight-cap", "weight_cap", "0"),
 ])
 def test_value_rules_say_the_same_at_the_cli_and_in_a_spec(tmp_path, flag, key, raw):
     cli = _cli_error(["launch", "--dataset", "FBNELL", "--checkpoint", "fusion", f"{flag}={raw}"])
@@ -278,12 +280,12 @@ def test_choices_say_the_same_at_the_cli_and_in_a_spec(tmp_path, flag, key, raw,
     (positive_int, "0", "expected a positive integer, got 0"),
     (positive_int, "x", "expected a positive integer, got 'x'"),
     (non_negative_int, "-2", "expected an integer >= 0, got -2"),
-    (weight, "-0.5", "expected a finite number >= 0, got '-0.5'"),
+    (weight, "-0.5", "expected a finite number >= 0, got -0.5"),
     (weight, "nan", "expected a finite number >= 0, got 'nan'"),
-    (positive_float, "0", "expected a finite number > 0, got '0'"),
+    (positive_float, "0", "expected a finite number > 0, got 0"),
     (positive_float, "inf", "expected a finite number > 0, got 'inf'"),
-    (weight_bound, "0", "expected a finite number > 0, got '0'"),
-    (weight_bound, "-1", "expected a finite number > 0, got '-1'"),
+    (weight_bound, "0", "expected a finite number > 0, got 0"),
+    (weight_bound, "-1", "expected a finite number > 0, got -1"),
 ])
 def test_argparse_type_keeps_the_rule_and_its_words(rule, raw, words):
     import argparse

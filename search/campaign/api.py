@@ -22,6 +22,7 @@ from search.lifecycle import (BestTrial, ExportResult, LoadOptions, NewStudies, 
                               best_of,
                               check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
                               resolve_storage, status as study_status)
+from search.spec import OPTIONS
 from search.values import path as path_rule
 
 __all__ = ["CampaignStudy", "CampaignRunResult", "CampaignStatus", "launch", "resume", "status", "report", "export",
@@ -76,7 +77,7 @@ class CampaignStatus:
 def _spec(spec_file: str | os.PathLike | None, overrides: Mapping[str, Any]) -> CampaignSpec:
     if spec_file is not None:
         return merge_campaign_overrides(load_campaign_spec(spec_file), **overrides)
-    return campaign_from_values({k: v for k, v in overrides.items() if v is not None}, "settings")
+    return campaign_from_values({k: v for k, v in overrides.items() if v is not None}, OPTIONS)
 
 
 def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None = None) -> tuple[CampaignSpec, Any, list[str]]:
