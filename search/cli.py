@@ -326,6 +326,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                         "best - setting, test MRR [95% CI]")))
     if summary.get("note"):
         _emit(summary["note"])
+    ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in summary["space"].items())
+    grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']} "
+                      f"(best trial {g['best_trial']} sat on it)" for g in summary["growth"])
+    _emit(f"search range: {ranges or '-'}" + (f" (grown: {grown})" if grown else ""))
+    if summary["stop"]:
+        _emit(f"stopped early after trial {summary['stop']['trial']}: {summary['stop']['reason']}")
     _emit(f"report written to {result.out_dir}: " + ", ".join(p.name for p in result.files))
     return 0
 
@@ -508,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", "evaluate one checkpoint on one split")
     p.add_argument("--dataset", required=True, metavar="NAME")
     p.add_argument("--checkpoint", required=True, metavar="PATH|NAME")
-    p.add_argument("--split", choices=("valid", "test"), default="test")
+    p.add_argument("--split", choices=("valid", "test"), default="test", help="the split to rank")
     p.add_argument("--fusion", choices=("checkpoint", "fixed", "learned"), default="checkpoint",
                    help="the checkpoint's own fusion, fixed weights, or the learned ones (are-fusion)")
     p.add_argument("--w-sim", type=_type(weight, "--w-sim"), metavar="X", help="similarity enhancer weight (--fusion fixed)")
@@ -519,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("inspect", "profile, size and fusion of a checkpoint")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth file or a known name")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_inputs(p, only_checkpoint=True)
     p.set_defaults(handler=cmd_inspect)
 
@@ -547,19 +553,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_resume)
 
     p = command("export", "write a study's best settings to flags.yaml")
-    p.add_argument("study", nargs="?", metavar="STUDY")
+    p.add_argument("study", nargs="?", metavar="STUDY", help="<dataset>/<mode>, e.g. FBNELL/fixed (not with --all)")
     p.add_argument("--flags", metavar="PATH", help="the flags.yaml to edit (created when missing)")
     p.add_argument("--all", metavar="DIR", help="one DIR/<dataset>/flags.yaml per dataset (best of its studies)")
     _add_storage(p)
     p.set_defaults(handler=cmd_export)
 
     p = command("status", "list studies, trials and best so far (reads the storage only)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object (studies with trials, best, space, growth, stop_reason, stale)")
     _add_storage(p)
     p.set_defaults(handler=cmd_status)
 
     p = command("report", "plots, and the best setting vs the baselines on validation and test")
-    p.add_argument("study", metavar="STUDY")
+    p.add_argument("study", metavar="STUDY", help="<dataset>/<mode>, e.g. FBNELL/fixed")
     p.add_argument("--out", metavar="DIR", help="default: ./studies/reports/<dataset>_<mode>/")
     p.add_argument("--n-boot", type=_type(positive_int, "--n-boot"), default=2000, metavar="N", help="bootstrap resamples")
     p.add_argument("--seed", type=_type(non_negative_int, "--seed"), default=0, metavar="S", help="bootstrap seed")

@@ -82,8 +82,9 @@ class BestTrial:
 class RunResult:
     """What a run of a study did: its name, storage (password masked), whether it was created now,
     how many trials this run added, trial counts by state, the best trial, the flags written, why it
-    stopped before its budget (``stop``: reason and trial, None when it ran its budget) and every
-    growth of its search range (``growth``, see :mod:`search.bounds`)."""
+    stopped before its budget (``stop``: reason and trial, None when it ran its budget) and the
+    growths of its search range made during this run (``growth``, see :mod:`search.bounds`; ``status``
+    lists them all)."""
 
     study: str
     storage: str
@@ -394,6 +395,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
             apply_warm_start(study, spec, sources, options, spec.warm_start_k)
             warm_start = list(study.user_attrs.get(WARM_START_ATTR) or [])
     before = len(study.get_trials(deepcopy=False, states=FINISHED))
+    grown_before = len(growth_history(study))
     setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
     if not notes:
         try:
@@ -422,7 +424,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
         exported = export_study(study, path_rule(flags, "--flags"))
     return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
-                       notes, exported, stop_record(study), growth_history(study), warm_start)
+                       notes, exported, stop_record(study), growth_history(study)[grown_before:], warm_start)
 
 
 def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -> tuple[list[Any], Any]:
@@ -432,13 +434,21 @@ def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -
     cannot be loaded here (a Ray driver without the data) gives None stats instead of an error."""
     from search.warmstart import dataset_stats, load_sources
 
-    if spec.warm_start_from:
-        return load_sources(url, spec.warm_start_from), dataset_stats(spec.dataset, options)
+    # The run loads the dataset again (in this process or its workers) and logs what its files hold
+    # then: this load stays quiet, so that each launch says it once.
+    data_logger = logging.getLogger("are_model.data")
+    level = data_logger.level
+    data_logger.setLevel(logging.ERROR)
     try:
-        return [], dataset_stats(spec.dataset, options)
-    except Exception as exc:  # noqa: BLE001 -- only a record; the run loads the dataset itself
-        _logger.debug("graph statistics of %s not recorded: %s", spec.dataset, exc)
-        return [], None
+        if spec.warm_start_from:
+            return load_sources(url, spec.warm_start_from), dataset_stats(spec.dataset, options)
+        try:
+            return [], dataset_stats(spec.dataset, options)
+        except Exception as exc:  # noqa: BLE001 -- only a record; the run loads the dataset itself
+            _logger.debug("graph statistics of %s not recorded: %s", spec.dataset, exc)
+            return [], None
+    finally:
+        data_logger.setLevel(level)
 
 
 def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = None, checkpoint: str | None = None,

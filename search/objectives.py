@@ -49,6 +49,10 @@ class Budget:
     batch_size: int = 16
     negatives: int = 64
 
+    def for_mode(self, mode: str) -> dict[str, int]:
+        """The keys of this budget that ``mode`` uses, with their values (defaults filled in)."""
+        return {key: getattr(self, key) for key in (_FIXED_BUDGET if mode == "fixed" else _LEARNABLE_BUDGET)}
+
     def steps(self, mode: str) -> int:
         """How many intermediate values a trial of ``mode`` reports (the pruners' time axis)."""
         return self.stages if mode == "fixed" else self.epochs

@@ -36,6 +36,7 @@ from search import plots
 from search.errors import StudyError
 from search.flags import best_trial
 from search.names import StudyName
+from search.objectives import parse_budget
 from search.settings import TrialSettings
 from search.bounds import growth_history, read_bounds
 from search.budget import trial_counts
@@ -338,9 +339,10 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "sampler": spec.sampler,
         "pruner": spec.pruner,
         "seed": spec.seed,
-        "space": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
+        "space": {name: bound.to_attr() for name, bound in read_bounds(study).items()},  # as status --json
+        "space_spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
         "space_text": _space_text(space),
-        "budget": dict(spec.budget),
+        "budget": parse_budget(spec.mode, spec.budget).for_mode(spec.mode),
         "growth": growth_history(study),
         "stop": stop_record(study),
         "trials": trial_counts(study),

@@ -195,6 +195,7 @@ def test_kill_9_then_resume_runs_exactly_the_remaining_budget(tmp_path, data_roo
     assert status.returncode == 0, status.stderr
     listed = json.loads(status.stdout)
     assert [s["study"] for s in listed["studies"]] == STUDIES and listed["total_budget"] == 8
+    assert listed["done"] == listed["finished"] == sum(len(k) for k in kept.values())
 
     resumed = subprocess.run([sys.executable, "-m", "search", "campaign", "resume", "pair", *inputs],
                              cwd=tmp_path, capture_output=True, text=True, timeout=1200)

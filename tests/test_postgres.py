@@ -97,6 +97,9 @@ def test_two_workers_on_one_fresh_study_then_status_export_report(postgres_serve
     report = cli.run("report", STUDY, "--storage", url, "--out", "report", "--n-boot", "100")
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "report" / "summary.md").is_file()
+    assert "search range: similarity_enhancer_weight [0, " in report.stdout, report.stdout  # as status shows it
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert set(summary["space"]) == {"similarity_enhancer_weight", "prompt_enhancer_weight"}
     assert _snapshot(_study(url)) == before, "a reading command changed the study"
     for text in cli.read_outputs():
         assert postgres_server.password not in text

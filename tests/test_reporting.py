@@ -92,6 +92,8 @@ def test_summary_numbers(report, built):
             assert diff["diff"] == pytest.approx(best["test"]["mrr"] - row["test"]["mrr"], abs=1e-9)
     on_disk = json.loads((report.out_dir / "summary.json").read_text())
     assert on_disk["settings"] == json.loads(json.dumps(summary["settings"]))
+    assert summary["budget"] == {"stages": 4}  # the budget the trials ran with, defaults filled in
+    assert summary["space"] == {} and summary["space_spec"] == {}  # a study made without soft bounds
 
 
 def test_figures_are_written_and_importances_omitted_below_the_minimum(report):

@@ -91,6 +91,9 @@ def test_a_study_whose_best_sits_on_the_soft_bound_grows_before_it_may_stop(tmp_
     study = optuna.load_study(study_name=result.study, storage=url)
     grown = [(g["param"], g["from"], g["to"]) for g in growth_history(study)]
     assert ("prompt_enhancer_weight", 1.0, 2.0) in grown, grown
+    assert result.growth == growth_history(study)  # all made by this run
     if result.stop is not None:  # whenever it stopped, no growth was pending then
         assert result.stop["trial"] >= max(g["trial"] for g in growth_history(study))
         assert pending_growth(study) == []
+    else:  # a resume with nothing left to run reports no growth of its own
+        assert search.resume("NELLInductive:v1/fixed", storage=url, options=options).growth == []

@@ -60,7 +60,9 @@ class CampaignRunResult:
 @dataclass(frozen=True)
 class CampaignStatus:
     """A campaign in a storage: its spec, each study's status (:class:`search.lifecycle.StudyStatus`, with
-    the campaign's current budget) and the trials done out of the total budget."""
+    the campaign's current budget) and the trials done out of the total budget (``done`` counts each
+    study's finished trials up to its budget; ``finished`` all of them: a study the campaign adopted
+    may hold more than its budget)."""
 
     campaign: str
     storage: str
@@ -68,6 +70,7 @@ class CampaignStatus:
     studies: list[StudyStatus]
     done: int
     total_budget: int
+    finished: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +260,8 @@ def status(campaign: str | os.PathLike, *, storage: str | os.PathLike | None = N
 
     entries = [replace(e, budget=budgets[e.study]) for e in entries]
     done = sum(min(p.finished, budgets[p.name]) for p in progress)
-    return CampaignStatus(spec.name, url.safe, spec, entries, done, sum(budgets.values()))
+    return CampaignStatus(spec.name, url.safe, spec, entries, done, sum(budgets.values()),
+                          sum(p.finished for p in progress))
 
 
 def export(campaign: str | os.PathLike, *, out: str | os.PathLike, storage: str | os.PathLike | None = None) -> ExportResult:

@@ -70,7 +70,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     result = status(args.campaign, storage=args.storage)
     if args.json:
         _emit_json({"campaign": result.campaign, "storage": result.storage, "spec": result.spec.to_attr(),
-                    "done": result.done, "total_budget": result.total_budget, "studies": [
+                    "done": result.done, "total_budget": result.total_budget, "finished": result.finished,
+                    "studies": [
                         {"study": s.study, "budget": s.budget, "trials": s.counts, "best": _best_json(s.best),
                          "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
                          "stale": [t.to_json() for t in s.stale]} for s in result.studies]})
@@ -84,8 +85,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                      "-" if best is None else f"{best.value:.4f}", "-" if best is None else _settings_text(best.settings)))
     _emit(f"storage: {result.storage}")
     count = len(result.studies)
+    beyond = result.finished - result.done
     _emit(f"campaign {result.campaign}: {result.done}/{result.total_budget} trials done "
-          f"({count} stud{'y' if count == 1 else 'ies'}, checkpoint {result.spec.checkpoint})")
+          f"({count} stud{'y' if count == 1 else 'ies'}, checkpoint {result.spec.checkpoint})"
+          + (f"; {beyond} more finished beyond the budget of a study the campaign adopted" if beyond else ""))
     _emit(_table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
                         "best settings")))
     for entry in result.studies:
