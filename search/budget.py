@@ -13,6 +13,7 @@ import os
 import socket
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
@@ -26,6 +27,8 @@ __all__ = [
     "BudgetReached",
     "trial_counts",
     "mark_trial_owner",
+    "mark_new_trial_owner",
+    "owner_attrs",
     "fail_and_requeue",
     "recover_dead_trials",
     "remaining_budget",
@@ -63,20 +66,33 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
         return None
 
 
-def mark_trial_owner(trial: optuna.Trial) -> None:
-    """Record which process runs ``trial`` (call it when the trial starts).
-
-    Sets the user attrs ``worker_host``, ``worker_pid``, ``worker_trial`` (the trial's own number,
-    so a copy of these attrs carried into a retried trial is not mistaken for its owner) and, on
-    Linux, ``worker_start`` (the process start time, so a re-used pid is not mistaken for it).
-    """
+def owner_attrs(number: int) -> dict[str, Any]:
+    """The user attrs that say this process runs trial ``number``: ``worker_host``, ``worker_pid``,
+    ``worker_trial`` (the trial's own number, so a copy of these attrs carried into a retried trial is
+    not mistaken for its owner) and, on Linux, ``worker_start`` (the process start time, so a re-used
+    pid is not mistaken for it)."""
     pid = os.getpid()
-    trial.set_user_attr("worker_host", socket.gethostname())
-    trial.set_user_attr("worker_pid", pid)
-    trial.set_user_attr("worker_trial", trial.number)
+    attrs: dict[str, Any] = {"worker_host": socket.gethostname(), "worker_pid": pid, "worker_trial": number}
     stat = _proc_stat(pid)
     if stat is not None:
-        trial.set_user_attr("worker_start", stat[1])
+        attrs["worker_start"] = stat[1]
+    return attrs
+
+
+def mark_trial_owner(trial: optuna.Trial) -> None:
+    """Record that this process runs ``trial`` (when its objective starts; see :func:`owner_attrs`)."""
+    for key, value in owner_attrs(trial.number).items():
+        trial.set_user_attr(key, value)
+
+
+def mark_new_trial_owner(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Record that this process runs ``trial`` the moment it became RUNNING (a sampler's
+    ``before_trial``), before its settings are sampled: a process killed while its sampler works (a GP
+    fit takes seconds) leaves a trial that :func:`recover_dead_trials` can tell is dead, not one with no
+    owner that only the heartbeat's grace period would settle. (Optuna gives a sampler hook only the
+    FrozenTrial: its attrs are written through the study's storage.)"""
+    for key, value in owner_attrs(trial.number).items():
+        study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
 
 def _owner_dead(trial: FrozenTrial) -> bool:

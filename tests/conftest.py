@@ -119,9 +119,10 @@ def fusion_path(checkpoint_root: Path) -> Path:
     return checkpoint_root / "fusion.pth"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def nell_context(data_root: Path, text_root: Path, cache_dir: Path, fusion_path: Path):
-    """The warm search context of fusion.pth on NELLInductive:v1 (MiniLM texts), shared by the engine tests."""
+    """The warm search context of fusion.pth on NELLInductive:v1 (MiniLM texts), shared by the engine tests:
+    taken from the process's registry (:func:`search.engine.get_context`) when a module starts, as a run does."""
     from are_model.pipeline import TextOptions
     from search.engine import get_context
 

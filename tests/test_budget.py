@@ -335,3 +335,44 @@ def test_workers_with_three_spellings_share_one_fresh_study_and_its_budget(tmp_p
 
 def test_budget_reached_is_an_optuna_error():
     assert issubclass(BudgetReached, optuna.exceptions.OptunaError)
+
+
+#: A child that asks a trial with the project's sampler wrapper (whose inner sampler then hangs, as a slow GP
+#: fit would) and is killed there: before any setting exists.
+SAMPLING = '''
+import sys, time, optuna
+from search.samplers import SoftBoundsSampler
+from search.storage import open_storage
+
+class Hanging(optuna.samplers.RandomSampler):
+    def sample_independent(self, study, trial, name, distribution):
+        open(sys.argv[2], "w").close()
+        time.sleep(600)
+
+study = optuna.create_study(study_name="s", storage=open_storage(sys.argv[1]), direction="maximize",
+                            sampler=SoftBoundsSampler(Hanging()))
+study.ask().suggest_float("x", 0.0, 1.0)
+'''
+
+
+def test_a_worker_killed_while_sampling_leaves_a_trial_known_to_be_dead(tmp_path):
+    """The owner is recorded when the trial becomes RUNNING, before sampling: a worker killed then (a GP fit
+    takes seconds) leaves a trial that resume fails at once, not an unowned one that holds the budget."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    sampling = tmp_path / "sampling"
+    child = _python(SAMPLING, url, str(sampling))
+    try:
+        _wait_for(lambda: sampling.exists() or child.poll() is not None, 90, "the child to sample")
+        assert child.poll() is None, child.communicate()[1][-2000:]
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    study = optuna.load_study(study_name="s", storage=url)
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.RUNNING and trial.params == {}
+    assert trial.user_attrs["worker_pid"] == child.pid and trial.user_attrs["worker_trial"] == 0
+    assert remaining_budget(study, 1) == 1  # not in progress: its owner is dead
+    assert recover_dead_trials(study) == [0]
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]  # no settings: nothing to queue again

@@ -166,6 +166,13 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     except KeyboardInterrupt:
         raise Interrupted(f"campaign {spec.name}") from None
     states = read_state(job, studies)
+    from search.stale import blocking_error
+
+    for state in states:  # a study held below its budget by a trial no live worker vouches for: say so
+        held = None if stop_record(studies[state.name]) is not None else blocking_error(studies[state.name],
+                                                                                          state.spec.trials)
+        if held is not None:
+            raise held
     rows, after = [], 0
     for state in states:
         study = studies[state.name]

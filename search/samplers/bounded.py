@@ -4,7 +4,8 @@ Every trial is suggested from the study's hard distributions; this wrapper hands
 the search space narrowed to the current soft range, so the inner sampler (GP, TPE, random, QMC,
 CMA-ES) sees one distribution per parameter across the whole study and learns from every earlier
 trial, which always lies inside the current range because bounds only grow. Before each new trial
-it grows a soft bound the best complete trial sits on (:func:`search.bounds.grow_bounds`).
+it grows a soft bound the best complete trial sits on (:func:`search.bounds.grow_bounds`). As the
+first hook of every trial it also records the trial's owner (:func:`search.budget.mark_new_trial_owner`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from search.bounds import grow_bounds, read_bounds
+from search.budget import mark_new_trial_owner
 
 __all__ = ["SoftBoundsSampler"]
 
@@ -54,6 +56,7 @@ class SoftBoundsSampler(optuna.samplers.BaseSampler):
         return self.inner.sample_independent(study, trial, param_name, narrowed)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        mark_new_trial_owner(study, trial)  # the trial is RUNNING from now on: say whose it is at once
         self.inner.before_trial(study, trial)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
