@@ -36,6 +36,9 @@ second run, or an interrupted one, computes only what is missing. --keep-studies
 are-search study for ``are-search report`` (seed 0 with --trials 20 is the study of ``are-search launch
 --dataset D --checkpoint fusion --trials 20``).
 
+On a GPU, ``--device cuda`` runs the grid, the naive processes and are-search there (the ratio depends on how
+a trial's cost compares with a process start-up, so it differs from the CPU's).
+
     nice -n 5 python bench/search_speed.py [--datasets NELLInductive:v1 Metafam] [--checkpoint fusion]
         [--w-sim-max 1 --w-prompt-max 3 --step 0.25] [--trials 40] [--repeats 3] [--naive-runs 6] [--grid-cache DIR]
     python bench/search_speed.py --grid-only --grid-cache DIR                # only the grids, kept for later runs
@@ -129,7 +132,7 @@ def naive_trial(args: argparse.Namespace, options, dataset: str, w_sim: float, w
     command = [sys.executable, "-m", "search", "evaluate", "--dataset", dataset, "--checkpoint", args.checkpoint,
                "--split", "valid", "--fusion", "fixed", "--w-sim", str(w_sim), "--w-prompt", str(w_prompt),
                "--encoder", args.encoder, "--json", "-q", "--data-root", options.data_root,
-               "--cache-dir", options.cache_dir, "--device", "cpu"]
+               "--cache-dir", options.cache_dir, "--device", options.device]
     if options.text_root:
         command += ["--text-root", options.text_root]
     if options.checkpoint_root:
@@ -159,7 +162,7 @@ def compute_grid(args: argparse.Namespace, options, dataset: str, checkpoint_pat
 
     cache, grid, name = None, {}, None
     if args.grid_cache:
-        key = f"{dataset}-{Path(checkpoint_path).stem}-{args.encoder}"
+        key = f"{dataset}-{Path(checkpoint_path).stem}-{args.encoder}" + ("" if options.device == "cpu" else f"-{options.device}")
         cache = Path(args.grid_cache) / ("".join(c if c.isalnum() or c in "-._" else "_" for c in key) + ".json")
         if cache.exists():
             stored = json.loads(cache.read_text())
@@ -171,7 +174,7 @@ def compute_grid(args: argparse.Namespace, options, dataset: str, checkpoint_pat
         return name, {point: grid[point] for point in points}, None
     start = time.perf_counter()
     context = SearchContext(dataset, checkpoint_path, data_root=options.data_root, text=options.text(),
-                            cache_dir=options.cache_dir, download=options.download)
+                            cache_dir=options.cache_dir, download=options.download, device=options.device)
     name = context.dataset
     for point in missing:
         grid[point] = context.evaluate("valid", point)[0]
@@ -367,6 +370,9 @@ def main() -> None:
     parser.add_argument("--grid-cache", help="folder keeping each grid's MRRs between runs")
     parser.add_argument("--keep-studies", help="keep each are-search run's SQLite study in DIR/<dataset>-seed<seed>/bench.db")
     parser.add_argument("--grid-only", action="store_true", help="compute (and cache) the grids, print their best, stop")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default) or cuda[:N]: the grid, the naive processes and are-search all run there "
+                             "(CUDA sums are not bit-reproducible: a CUDA grid is cached apart from the CPU one)")
     add_root_arguments(parser)
     args = parser.parse_args()
     if args.repeats < 1 or args.naive_runs < 1 or (args.trials is not None and args.trials < 1):
@@ -385,7 +391,7 @@ def main() -> None:
     # The edge: flags, then ARE_* variables, resolved once; everything below gets these options.
     options = LoadOptions.resolve(data_root=args.data_root, text_root=args.text_root,
                                   checkpoint_root=args.checkpoint_root, cache_dir=args.cache_dir,
-                                  encoder=args.encoder, offline=args.offline or None, device="cpu")
+                                  encoder=args.encoder, offline=args.offline or None, device=args.device)
     checkpoint_path = str(resolve_checkpoint(args.checkpoint, root=options.checkpoint_root,
                                              cache_dir=Path(options.cache_dir) / "checkpoints",
                                              download=options.download))
