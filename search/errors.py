@@ -102,6 +102,10 @@ def on_sigterm_raise() -> object:
         return None
 
     def terminate(signum: int, frame: object) -> None:
+        # Once: a SIGTERM sent to the whole process group (``timeout`` does) reaches a worker twice, from
+        # the sender and passed on by its driver; a second raise inside the first one's clean-up (the
+        # trial being failed and re-queued) would leave that trial RUNNING.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated()
 
     return signal.signal(signal.SIGTERM, terminate)

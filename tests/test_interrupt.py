@@ -154,3 +154,31 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     said = [line for line in text.strip().splitlines() if not re.match(rf"{re.escape(CANONICAL)} trial \d+: ", line)]
     assert len(said) <= 3, text
     assert f"resume {STUDY}" in text or f"resume {CANONICAL}" in text, text
+
+
+def test_sigterm_to_the_process_group_with_two_workers_leaves_nothing_running(tmp_path, data_root, text_root,
+                                                                               checkpoint_root, cache_dir):
+    """``timeout`` and batch schedulers signal the whole process group: every worker gets SIGTERM from the
+    sender and again from its driver. The second must not interrupt the first one's clean-up."""
+    db = tmp_path / "s.db"
+    inputs = ["--storage", f"sqlite:///{db}", "--data-root", str(data_root), "--text-root", str(text_root),
+              "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu"]
+    err = tmp_path / "launch.err"
+    with open(err, "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
+                                    "fusion", "--trials", "8", "--pruner", "none", "--workers", "2", *inputs],
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
+                                   start_new_session=True)
+        try:
+            _wait_for_running_sampled_trial(db, process, err)
+            os.killpg(process.pid, signal.SIGTERM)
+            status = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    text = err.read_text()
+    assert status == 143, text
+    assert "Traceback" not in text and "terminated (SIGTERM)" in text.strip().splitlines()[-1], text
+    study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
+    assert not [t.number for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
