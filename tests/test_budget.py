@@ -51,6 +51,19 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _kill_9_once(child: subprocess.Popen, marker: Path, what: str) -> subprocess.Popen:
+    """SIGKILL ``child`` as soon as it has made the file ``marker`` (it must still be alive then); returns it, reaped."""
+    try:
+        _wait_for(lambda: marker.exists() or child.poll() is not None, 90, what)
+        assert child.poll() is None, child.communicate()[1][-2000:]
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    return child
+
+
 def _start_time(pid: int) -> int:
     """The start time (clock ticks) of a live process, field 22 of /proc/<pid>/stat."""
     text = Path(f"/proc/{pid}/stat").read_text()
@@ -168,15 +181,7 @@ study.optimize(objective, n_trials=5)
 def test_recover_trial_of_a_killed_worker(tmp_path):
     url = default_storage(tmp_path / "studies").url  # the folder does not exist yet
     hung = tmp_path / "hung"
-    child = _python(HUNG, url, str(hung))
-    try:
-        _wait_for(lambda: hung.exists() or child.poll() is not None, 90, "the child to reach trial 3")
-        assert child.poll() is None, child.communicate()[1][-2000:]
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
+    child = _kill_9_once(_python(HUNG, url, str(hung)), hung, "the child to reach trial 3")
     assert child.returncode == -signal.SIGKILL
 
     study, created = create_or_load_study(open_storage(url), StudyName.parse("metafam/fixed"))
@@ -360,15 +365,7 @@ def test_a_worker_killed_while_sampling_leaves_a_trial_known_to_be_dead(tmp_path
     takes seconds) leaves a trial that resume fails at once, not an unowned one that holds the budget."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     sampling = tmp_path / "sampling"
-    child = _python(SAMPLING, url, str(sampling))
-    try:
-        _wait_for(lambda: sampling.exists() or child.poll() is not None, 90, "the child to sample")
-        assert child.poll() is None, child.communicate()[1][-2000:]
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
+    child = _kill_9_once(_python(SAMPLING, url, str(sampling)), sampling, "the child to sample")
     study = optuna.load_study(study_name="s", storage=url)
     (trial,) = study.get_trials()
     assert trial.state == TrialState.RUNNING and trial.params == {}
