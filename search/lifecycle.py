@@ -434,12 +434,7 @@ def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -
     cannot be loaded here (a Ray driver without the data) gives None stats instead of an error."""
     from search.warmstart import dataset_stats, load_sources
 
-    # The run loads the dataset again (in this process or its workers) and logs what its files hold
-    # then: this load stays quiet, so that each launch says it once.
-    data_logger = logging.getLogger("are_model.data")
-    level = data_logger.level
-    data_logger.setLevel(logging.ERROR)
-    try:
+    with quiet_dataset_reports():
         if spec.warm_start_from:
             return load_sources(url, spec.warm_start_from), dataset_stats(spec.dataset, options)
         try:
@@ -447,6 +442,18 @@ def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -
         except Exception as exc:  # noqa: BLE001 -- only a record; the run loads the dataset itself
             _logger.debug("graph statistics of %s not recorded: %s", spec.dataset, exc)
             return [], None
+
+
+@contextlib.contextmanager
+def quiet_dataset_reports() -> Iterator[None]:
+    """A driver's look at a dataset before its run (graph statistics, sizes) stays quiet: the run loads the
+    dataset again, in this process or its workers, and logs what its files hold then, so each launch says
+    it once."""
+    data_logger = logging.getLogger("are_model.data")
+    level = data_logger.level
+    data_logger.setLevel(logging.ERROR)
+    try:
+        yield
     finally:
         data_logger.setLevel(level)
 

@@ -19,9 +19,8 @@ from typing import Any, Mapping
 from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
 from search.errors import Interrupted, NoCompleteTrialError
 from search.lifecycle import (BestTrial, ExportResult, LoadOptions, NewStudies, StudyStatus, _INPUT_KEYS, _options,
-                              best_of,
-                              check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
-                              resolve_storage, status as study_status)
+                              best_of, check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
+                              quiet_dataset_reports, resolve_storage, status as study_status)
 from search.spec import OPTIONS
 from search.values import path as path_rule
 
@@ -110,10 +109,11 @@ def _dataset_sizes(spec: CampaignSpec, options: LoadOptions) -> dict[str, int]:
     from are_model.data import load_dataset
 
     sizes = {}
-    for name in spec.datasets:
-        data = load_dataset(name, options.data_root, cache_dir=options.cache_dir, download=options.download)
-        sizes[name] = int(data.valid.edge_index.size(1)) * max(1, int(data.valid.target_edge_index.size(1)))
-        del data
+    with quiet_dataset_reports():  # the workers load them again and say what their files hold
+        for name in spec.datasets:
+            data = load_dataset(name, options.data_root, cache_dir=options.cache_dir, download=options.download)
+            sizes[name] = int(data.valid.edge_index.size(1)) * max(1, int(data.valid.target_edge_index.size(1)))
+            del data
     return sizes
 
 
