@@ -80,9 +80,14 @@ def owner_attrs(number: int) -> dict[str, Any]:
 
 
 def mark_trial_owner(trial: optuna.Trial) -> None:
-    """Record that this process runs ``trial`` (when its objective starts; see :func:`owner_attrs`)."""
-    for key, value in owner_attrs(trial.number).items():
-        trial.set_user_attr(key, value)
+    """Record that this process runs ``trial`` (when its objective starts; see :func:`owner_attrs`). Nothing
+    is written when :func:`mark_new_trial_owner` already named this process (the trial was asked here, not
+    by a Ray driver for one of its workers)."""
+    attrs = owner_attrs(trial.number)
+    recorded = trial.user_attrs
+    for key, value in attrs.items():
+        if recorded.get(key) != value:
+            trial.set_user_attr(key, value)
 
 
 def mark_new_trial_owner(study: optuna.Study, trial: FrozenTrial) -> None:
