@@ -381,7 +381,8 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
         torch.set_num_threads(options.threads)
     launch_record = make_launch_record(path, options, encoder)
-    sources, stats = _warm_start_inputs(spec, url, options)  # before the study exists: a bad source creates nothing
+    # before the study exists: a bad source creates nothing
+    sources, stats = _warm_start_inputs(spec, url, options, quiet=not run.get("ray"))
     new = NewStudies(url)
     study, created, notes, spec = prepare_study(spec, url, path, launch_record, fail_stale=bool(run.get("fail_stale")))
     if created:
@@ -427,14 +428,15 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
                        notes, exported, stop_record(study), growth_history(study)[grown_before:], warm_start)
 
 
-def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -> tuple[list[Any], Any]:
+def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions, *,
+                       quiet: bool = True) -> tuple[list[Any], Any]:
     """``(sources, stats)`` of a run: the studies of ``spec.warm_start_from`` in ``url`` (StudyError
     naming one that is not there) and the GraphStats of ``spec.dataset`` (stored on the study as the
     user attr ``graph_stats``, see :mod:`search.warmstart`). Without a warm start a dataset that
     cannot be loaded here (a Ray driver without the data) gives None stats instead of an error."""
     from search.warmstart import dataset_stats, load_sources
 
-    with quiet_dataset_reports():
+    with quiet_dataset_reports(quiet):
         if spec.warm_start_from:
             return load_sources(url, spec.warm_start_from), dataset_stats(spec.dataset, options)
         try:
@@ -445,10 +447,13 @@ def _warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions) -
 
 
 @contextlib.contextmanager
-def quiet_dataset_reports() -> Iterator[None]:
+def quiet_dataset_reports(quiet: bool = True) -> Iterator[None]:
     """A driver's look at a dataset before its run (graph statistics, sizes) stays quiet: the run loads the
-    dataset again, in this process or its workers, and logs what its files hold then, so each launch says
-    it once."""
+    dataset again, in this process or its local workers, and logs what its files hold then, so each launch
+    says it once. Ray workers' logs do not reach the driver: there (``quiet=False``) the driver says it."""
+    if not quiet:
+        yield
+        return
     data_logger = logging.getLogger("are_model.data")
     level = data_logger.level
     data_logger.setLevel(logging.ERROR)

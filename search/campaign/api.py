@@ -104,12 +104,12 @@ def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None
     return stored, url, names
 
 
-def _dataset_sizes(spec: CampaignSpec, options: LoadOptions) -> dict[str, int]:
+def _dataset_sizes(spec: CampaignSpec, options: LoadOptions, *, quiet: bool = True) -> dict[str, int]:
     """Each dataset's validation fact graph size in triples (loads, and so checks, every dataset up front)."""
     from are_model.data import load_dataset
 
     sizes = {}
-    with quiet_dataset_reports():  # the workers load them again and say what their files hold
+    with quiet_dataset_reports(quiet):  # local workers load them again and say what their files hold
         for name in spec.datasets:
             data = load_dataset(name, options.data_root, cache_dir=options.cache_dir, download=options.download)
             sizes[name] = int(data.valid.edge_index.size(1)) * max(1, int(data.valid.target_edge_index.size(1)))
@@ -131,7 +131,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
 
         load_sources(url.url, spec.warm_start_from)  # an unknown source: one line, before anything runs
     path = fusion_checkpoint(spec.checkpoint, opts)
-    sizes = _dataset_sizes(spec, opts)
+    sizes = _dataset_sizes(spec, opts, quiet=not run.get("ray"))
     if opts.threads is not None:
         import torch
 
