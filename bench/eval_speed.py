@@ -68,7 +68,7 @@ def main() -> None:
         args.threads = args.threads[0]
         print(json.dumps(worker(args)))
         return
-    from search.checkpoints import resolve_checkpoint
+    from search.inputs.checkpoints import resolve_checkpoint
     from search.options import LoadOptions
 
     # The edge: flags, then ARE_* variables, resolved once; the worker processes get the results as flags.

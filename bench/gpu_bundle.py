@@ -84,7 +84,7 @@ def build(out: Path, options, *, datasets: tuple[str, ...] = DEFAULT_DATASETS, c
     from are_model.pipeline import TextOptions, prepare_split
     from are_model.text import build_encoder, load_relation_texts, relation_embeddings
     from are_model.text.relation_texts import DEFAULT_LLM
-    from search.checkpoints import resolve_checkpoint
+    from search.inputs.checkpoints import resolve_checkpoint
 
     if out.exists():
         if not (out / "manifest.json").is_file() and any(out.iterdir()):

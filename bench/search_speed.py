@@ -158,7 +158,7 @@ def compute_grid(args: argparse.Namespace, options, dataset: str, checkpoint_pat
     With --grid-cache, one file per (dataset, checkpoint, encoder) keeps every setting computed so far
     (written after each), so an interrupted grid continues and another step reuses the shared settings.
     """
-    from search.engine import SearchContext
+    from search.objectives.context import SearchContext
 
     cache, grid, name = None, {}, None
     if args.grid_cache:
@@ -193,8 +193,8 @@ def search_run(args: argparse.Namespace, options, dataset: str, seed: int, grid:
     import optuna
 
     import search
-    from search.bounds import growth_history
-    from search.stopping import stop_record
+    from search.study.bounds import growth_history
+    from search.study.stopping import stop_record
 
     overrides = {key: value for key, value in (("sampler", args.sampler), ("pruner", args.pruner)) if value}
     with tempfile.TemporaryDirectory() as folder:
@@ -383,9 +383,9 @@ def main() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from search.checkpoints import resolve_checkpoint, sha256_of
+    from search.inputs.checkpoints import resolve_checkpoint, sha256_of
     from search.options import LoadOptions
-    from search.spec import DEFAULTS
+    from search.study.spec import DEFAULTS
 
     args.trials = args.trials or DEFAULTS["trials"]
     # The edge: flags, then ARE_* variables, resolved once; everything below gets these options.

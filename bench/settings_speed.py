@@ -41,7 +41,7 @@ Measured, fusion.pth, validation split, median round (settings/s; CPU s = proces
 
   With the rows fixed K changes nothing; with 64 pairs of each setting a pass (64·K rows) it gains
   1.3x at K = 8 and little more at 16, so a GPU worker should use K = 8 (the engine gives CUDA passes
-  64·K rows, search.engine.SearchContext.evaluate_many). Why the gain is not larger was not profiled
+  64·K rows, search.objectives.context.SearchContext.evaluate_many). Why the gain is not larger was not profiled
   (CPU seconds equal wall there only because synchronising spins); one candidate is the CUDA path of
   relational_aggregate, which multiplies each (setting, relation) column block of a pass with its own
   kernel, so its launches grow with K. On CUDA two runs of the same setting need not give identical
@@ -90,7 +90,7 @@ def _rank(context, weights, k: int, rows: int):
 def measure(dataset: str, args: argparse.Namespace, options) -> dict:
     import torch
 
-    from search.engine import get_context
+    from search.objectives.context import get_context
 
     context = get_context(dataset, args.checkpoint, data_root=options.data_root, text=options.text(args.encoder),
                           device=args.device, cache_dir=options.cache_dir, download=options.download)
@@ -150,7 +150,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from search.checkpoints import resolve_checkpoint
+    from search.inputs.checkpoints import resolve_checkpoint
     from search.options import LoadOptions
 
     options = LoadOptions.resolve(data_root=args.data_root, text_root=args.text_root,

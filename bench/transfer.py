@@ -11,7 +11,7 @@ For each target dataset d:
   checkpoint, sampler, pruner, space, bounds, stopping rule) and seed s: *without* transfer (the known
   points, then the sampler), and *with* transfer (the known points, then the best settings of the
   ``--k`` sources nearest to d among the OTHER datasets' sources -- d's own is left out -- via
-  :func:`search.warmstart.apply_warm_start`, then the sampler);
+  :func:`search.study.warmstart.apply_warm_start`, then the sampler);
 * each runs as ``are-search launch`` runs it (the study is opened, warm-started, opened again by the
   runner and driven one trial at a time, :func:`search.runners.local` style) until its first complete
   trial within ``--tolerance`` (0.002) of the reference -- *trials to target*, counting every trial it
@@ -68,7 +68,7 @@ def build_sources(storage: str, datasets: list[str], checkpoint: str, trials: in
     finished trials: exactly ``search.launch(dataset=d, checkpoint=..., mode="fixed", trials=...)``
     (with the dataset's encoder of ``encoders`` when it has one)."""
     import search
-    from search.names import canonical_dataset
+    from search.study.names import canonical_dataset
 
     for dataset in datasets:
         start = time.perf_counter()
@@ -84,11 +84,11 @@ def run_arm(spec: Any, checkpoint_path: str, options: Any, device: str, encoder:
     from the ``k`` nearest. Returns trials and seconds to the target, the best found and the warm points."""
     import optuna
 
-    from search.budget import BudgetReached, remaining_budget
-    from search.objectives import FusionObjective
-    from search.runners import WorkerSetup, budgeted, open_study
-    from search.stopping import StopRule, record_stop, stop_reason, stop_record
-    from search.warmstart import apply_warm_start
+    from search.study.budget import BudgetReached, remaining_budget
+    from search.objectives.fusion import FusionObjective
+    from search.runners.setup import WorkerSetup, budgeted, open_study
+    from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
+    from search.study.warmstart import apply_warm_start
 
     url = f"sqlite:///{folder / ('with.db' if sources else 'without.db')}"
     study, created = open_study(spec, url, checkpoint_path)
@@ -149,7 +149,7 @@ def load_encoder_map(path: str | None) -> dict[str, str]:
     """``{canonical dataset: encoder spec}`` from a JSON file; relative file paths resolve against it."""
     if not path:
         return {}
-    from search.names import canonical_dataset
+    from search.study.names import canonical_dataset
 
     folder = Path(path).resolve().parent
     raw = json.loads(Path(path).read_text())
@@ -166,12 +166,13 @@ def measure(args: argparse.Namespace, datasets: list[str], targets: list[str], s
     is called after each run, so a run stopped midway leaves what it measured."""
     import dataclasses
 
-    from search.engine import clear_contexts
-    from search.flags import best_trial
-    from search.lifecycle import LAUNCH_ATTR, fusion_checkpoint
-    from search.names import StudyName, canonical_dataset
+    from search.objectives.context import clear_contexts
+    from search.flags.export import best_trial
+    from search.inputs.checkpoints import fusion_checkpoint
+    from search.study.prepare import LAUNCH_ATTR
+    from search.study.names import StudyName, canonical_dataset
     from search.options import LoadOptions
-    from search.spec import stored_spec
+    from search.study.spec import stored_spec
     from search.storage import StorageURL, load_study, open_storage
 
     # The edge: flags, then ARE_* variables, resolved once; everything below gets these options.

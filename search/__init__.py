@@ -1,6 +1,6 @@
 """are-search: per-dataset Optuna search of how ARE fuses its enhancers.
 
-The study lifecycle as a library (see :mod:`search.lifecycle`)::
+The study lifecycle as a library (see :mod:`search.api`)::
 
     import search
     result = search.launch(dataset="FBNELL", checkpoint="fusion", mode="fixed", trials=40,
@@ -25,7 +25,7 @@ _LIFECYCLE = ("launch", "resume", "export", "status", "report")
 
 def __getattr__(name: str) -> Any:
     if name in _LIFECYCLE:
-        from search import lifecycle
+        from search import api
 
-        return getattr(lifecycle, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'search' has no attribute {name!r}")

@@ -27,8 +27,8 @@ def evaluate(dataset: str, checkpoint: str, options: LoadOptions, *, split: str 
 
     from are_model.data import resolve_dataset_name
     from are_model.pipeline import evaluate_split
-    from search.engine import SearchContext
-    from search.lifecycle import _checkpoint_file, _profile_of
+    from search.objectives.context import SearchContext
+    from search.inputs.checkpoints import checkpoint_file, profile_of
 
     start = time.perf_counter()
     if fusion != "fixed" and (w_sim is not None or w_prompt is not None):
@@ -36,8 +36,8 @@ def evaluate(dataset: str, checkpoint: str, options: LoadOptions, *, split: str 
     if fusion == "fixed" and (w_sim is None or w_prompt is None):
         raise UsageError("--fusion fixed needs both --w-sim and --w-prompt")
     resolve_dataset_name(dataset)  # an unknown name fails before anything is loaded
-    path = _checkpoint_file(checkpoint, options)
-    profile = _profile_of(path)
+    path = checkpoint_file(checkpoint, options)
+    profile = profile_of(path)
     if fusion == "fixed" and profile not in ("are-mix", "are-fusion"):
         raise UsageError(f"--fusion fixed needs an ARE checkpoint (are-mix or are-fusion); {path.name} is {profile}")
     if fusion == "learned" and profile != "are-fusion":
@@ -82,10 +82,10 @@ def inspect_checkpoint(checkpoint: str, options: LoadOptions) -> dict[str, Any]:
     import torch
 
     from are_model.checkpoint import load_checkpoint
-    from search.checkpoints import KNOWN_CHECKPOINTS, sha256_of
-    from search.lifecycle import _checkpoint_file
+    from search.inputs.checkpoints import KNOWN_CHECKPOINTS, sha256_of
+    from search.inputs.checkpoints import checkpoint_file
 
-    path: Path = _checkpoint_file(checkpoint, options)
+    path: Path = checkpoint_file(checkpoint, options)
     model, info = load_checkpoint(path)
     digest = sha256_of(path)
     known = next((name for name, entry in KNOWN_CHECKPOINTS.items() if entry.sha256 == digest), None)

@@ -1,17 +1,19 @@
 """Logging of the command line and of its worker processes: one stderr handler, one policy.
 
 At the default level (WARNING) Optuna's trial-failure records caused by Ctrl-C or by a surplus
-trial (:class:`search.budget.BudgetReached`) are dropped -- the CLI says what happened in one line --
+trial (:class:`search.study.budget.BudgetReached`) are dropped -- the CLI says what happened in one line --
 and Optuna's experimental-feature warnings are not shown; ``-v`` shows everything.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
 import warnings
+from typing import Iterator
 
-__all__ = ["configure_logging", "level_for"]
+__all__ = ["configure_logging", "level_for", "quiet_dataset_reports"]
 
 
 class _QuietTrialFailures(logging.Filter):
@@ -19,7 +21,7 @@ class _QuietTrialFailures(logging.Filter):
     bare "failed with value None" line that follows any failure record (the first one says why)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from search.budget import BudgetReached
+        from search.study.budget import BudgetReached
 
         exc = record.exc_info[0] if record.exc_info else None
         if exc is not None and issubclass(exc, (KeyboardInterrupt, BudgetReached)):
@@ -59,3 +61,20 @@ def configure_logging(level: int) -> None:
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(min(level, logging.WARNING) if level <= logging.INFO else logging.WARNING)
+
+
+@contextlib.contextmanager
+def quiet_dataset_reports(quiet: bool = True) -> Iterator[None]:
+    """A driver's look at a dataset before its run (graph statistics, sizes) stays quiet: the run loads the
+    dataset again, in this process or its local workers, and logs what its files hold then, so each launch
+    says it once. Ray workers' logs do not reach the driver: there (``quiet=False``) the driver says it."""
+    if not quiet:
+        yield
+        return
+    data_logger = logging.getLogger("are_model.data")
+    level = data_logger.level
+    data_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        data_logger.setLevel(level)

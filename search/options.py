@@ -14,6 +14,7 @@ Environment (used only for options not given explicitly):
 ``ARE_CHECKPOINT_ROOT`` ``<name>.pth`` for checkpoint names (default: downloaded into the cache)
 ``ARE_CACHE_DIR``      processed datasets, downloads, text vectors (default ``~/.cache/are-search``)
 ``ARE_JINA_PATH``      a local copy of jina-embeddings-v3 for the ``auto``/``jina`` encoders
+``ARE_STORAGE``        the default study storage (default ``./studies/are-search.db``; :func:`resolve_storage`)
 =====================  ==========================================================================
 """
 from __future__ import annotations
@@ -22,11 +23,15 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from search.values import path
 
-__all__ = ["LoadOptions", "ENV_VARS"]
+if TYPE_CHECKING:  # pragma: no cover
+    from search.storage import StorageURL
+
+__all__ = ["LoadOptions", "RunOptions", "ENV_VARS", "INPUT_KEYS", "STORAGE_ENV", "DEFAULT_STUDIES_DIR",
+           "load_options", "resolve_storage"]
 
 #: option -> the environment variable it falls back to.
 ENV_VARS = {
@@ -36,6 +41,13 @@ ENV_VARS = {
     "cache_dir": "ARE_CACHE_DIR",
     "jina_path": "ARE_JINA_PATH",
 }
+#: The folder of the default storage and reports, relative to the working directory.
+DEFAULT_STUDIES_DIR = Path("studies")
+#: The environment variable naming the default storage (before ``./studies/are-search.db``).
+STORAGE_ENV = "ARE_STORAGE"
+#: The keyword arguments of the API that are :class:`LoadOptions` fields.
+INPUT_KEYS = ("data_root", "text_root", "checkpoint_root", "cache_dir", "encoder", "offline", "device",
+              "batch_size", "threads")
 _PATHS = ("data_root", "text_root", "checkpoint_root", "cache_dir", "jina_path")
 
 
@@ -120,3 +132,62 @@ class LoadOptions:
         if parsed.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"device {device}: no CUDA device is available here (use cpu)")
         return device
+
+
+def load_options(options: LoadOptions | None, given: Mapping[str, Any]) -> LoadOptions:
+    """The :class:`LoadOptions` of an API call: ``options`` (or the environment's, resolved now) with the
+    :data:`INPUT_KEYS` values in ``given`` that are not None."""
+    values = {key: given.get(key) for key in INPUT_KEYS}
+    if options is None:
+        return LoadOptions.resolve(**values)
+    return options.replace(**values)
+
+
+def resolve_storage(storage: "str | os.PathLike | StorageURL | None", spec_storage: str | None = None,
+                    env: Mapping[str, str] | None = None) -> "StorageURL":
+    """The storage to use, parsed once: ``storage``, else the spec's, else ``$ARE_STORAGE``, else
+    ``./studies/are-search.db``. Raises StorageError naming a text that is no storage URL."""
+    from search.storage import StorageURL, default_storage
+
+    env = os.environ if env is None else env
+    chosen = storage or spec_storage or env.get(STORAGE_ENV)
+    return StorageURL.parse(chosen) if chosen else default_storage(DEFAULT_STUDIES_DIR)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a run's trials go, as one typed object built once by the CLI, the API or a campaign.
+
+    workers: local worker processes (None: one per device); ray: run on a Ray cluster, with
+    gpus_per_trial / cpus_per_trial (fractions allowed), max_concurrent trials and the cluster's
+    address (None: start or join a local one); fail_stale: fail and re-queue now the RUNNING trials
+    that no live worker vouches for (see :mod:`search.study.stale`).
+    """
+
+    workers: int | None = None
+    ray: bool = False
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None
+    max_concurrent: int | None = None
+    address: str | None = None
+    fail_stale: bool = False
+
+    RAY_ONLY = ("gpus_per_trial", "cpus_per_trial", "max_concurrent", "address")
+
+    def checked(self, options: LoadOptions) -> "RunOptions":
+        """These options, after UsageError for a wrong mix of local (``--workers``, ``--device``) and Ray options."""
+        from search.errors import UsageError
+
+        if self.ray:
+            if options.device is not None or self.workers is not None:
+                raise UsageError("with --ray, Ray places the trials: use --gpus-per-trial / --cpus-per-trial / "
+                                 "--max-concurrent instead of --device / --workers")
+        else:
+            given = ["--" + key.replace("_", "-") for key in self.RAY_ONLY if getattr(self, key) is not None]
+            if given:
+                raise UsageError(f"only with --ray: {', '.join(given)}")
+        return self
+
+    def ray_resources(self) -> dict[str, Any]:
+        """The Ray-only options that were given, by keyword (``gpus_per_trial``, ...)."""
+        return {key: getattr(self, key) for key in self.RAY_ONLY if getattr(self, key) is not None}

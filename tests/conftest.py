@@ -122,9 +122,9 @@ def fusion_path(checkpoint_root: Path) -> Path:
 @pytest.fixture(scope="module")
 def nell_context(data_root: Path, text_root: Path, cache_dir: Path, fusion_path: Path):
     """The warm search context of fusion.pth on NELLInductive:v1 (MiniLM texts), shared by the engine tests:
-    taken from the process's registry (:func:`search.engine.get_context`) when a module starts, as a run does."""
+    taken from the process's registry (:func:`search.objectives.context.get_context`) when a module starts, as a run does."""
     from are_model.pipeline import TextOptions
-    from search.engine import get_context
+    from search.objectives.context import get_context
 
     text = TextOptions(root=str(text_root), cache_dir=str(cache_dir), download=False)
     return get_context("NELLInductive:v1", fusion_path, data_root=data_root, text=text, cache_dir=cache_dir)

@@ -11,7 +11,7 @@ import pytest
 
 import search
 from search.errors import StudyError, UsageError
-from search.lifecycle import LaunchResult, ResumeResult, StatusResult
+from search.api import LaunchResult, ResumeResult, StatusResult
 from search.options import LoadOptions
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,12 +15,12 @@ import torch
 from optuna.trial import TrialState
 
 from are_model.evaluate import rank_queries
-from search.engine import SearchContext
+from search.objectives.context import SearchContext
 from search.errors import StudyError
-from search.objectives import FusionObjective, parse_budget
+from search.objectives.fusion import FusionObjective, parse_budget
 from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
-from search.spec import spec_from_values
+from search.study.spec import spec_from_values
 from search.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -176,7 +176,7 @@ def setup(data_root, text_root, checkpoint_root, cache_dir) -> WorkerSetup:
 def test_a_study_with_four_settings_per_pass(tmp_path, setup, monkeypatch):
     """Six trials, four and then two at a time: the exact budget, every complete trial's value and every
     report those of its weights evaluated one by one, the odd trials pruned at their first stage."""
-    import search.runners as runners
+    import search.runners.setup as runners
 
     monkeypatch.setattr(runners, "make_pruner", lambda name: _PruneOddTrials())
     spec = spec_from_values({"dataset": DATASET.lower(), "checkpoint": "fusion", "mode": "fixed", "trials": 6,
@@ -239,8 +239,9 @@ def test_settings_per_pass_key_and_flag():
         spec_from_values({**values, "settings_per_pass": 0}, "test")
     with pytest.raises(StudyError, match="fixed mode only"):
         spec_from_values({**values, "mode": "learnable", "settings_per_pass": 2}, "test")
-    from search.cli import _run_options, build_parser
+    from search.cli import build_parser
+    from search.cli.common import run_options
 
     for command in (["launch", "--dataset", "metafam", "--checkpoint", "fusion"], ["resume", "Metafam/fixed"]):
         args = build_parser().parse_args(command + ["--settings-per-pass", "4"])
-        assert _run_options(args)["settings_per_pass"] == 4
+        assert run_options(args)["settings_per_pass"] == 4

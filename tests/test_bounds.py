@@ -1,4 +1,4 @@
-"""search.bounds and SoftBoundsSampler: soft ranges grow when the best trial sits on them, every trial
+"""search.study.bounds and SoftBoundsSampler: soft ranges grow when the best trial sits on them, every trial
 of a study shares one distribution, and the samplers keep learning from the trials of the old range."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.search_space import intersection_search_space
 
-from search.bounds import Bound, ensure_bounds, growth_history, read_bounds
+from search.study.bounds import Bound, ensure_bounds, growth_history, read_bounds
 from search.samplers import SoftBoundsSampler, make_sampler
-from search.spaces import SearchSpace
+from search.study.spaces import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 W_SIM, W_PROMPT = "similarity_enhancer_weight", "prompt_enhancer_weight"

@@ -1,4 +1,4 @@
-"""search.budget: what counts towards a study's budget, whose trial is in progress, dead workers recovered.
+"""search.study.budget: what counts towards a study's budget, whose trial is in progress, dead workers recovered.
 
 Real SQLite studies and real processes: a worker killed with SIGKILL mid-trial, a killed but unreaped
 (zombie) worker, a reaped one, and several workers racing for the last trials of one fresh study.
@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.budget import (
+from search.study.budget import (
     FINISHED,
     BudgetReached,
     mark_trial_owner,
@@ -27,7 +27,7 @@ from search.budget import (
     within_budget,
 )
 from search.errors import StudyError
-from search.names import StudyName
+from search.study.names import StudyName
 from search.storage import MAX_RETRY, create_or_load_study, default_storage, list_studies, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -156,8 +156,8 @@ HUNG = r"""
 import sys, time
 from pathlib import Path
 import optuna
-from search.budget import mark_trial_owner
-from search.names import StudyName
+from search.study.budget import mark_trial_owner
+from search.study.names import StudyName
 from search.samplers import make_sampler
 from search.storage import create_or_load_study, open_storage
 
@@ -270,8 +270,8 @@ WORKER = r"""
 import os, sys, time
 from pathlib import Path
 import optuna
-from search.budget import BudgetReached, mark_trial_owner, remaining_budget, within_budget
-from search.names import StudyName
+from search.study.budget import BudgetReached, mark_trial_owner, remaining_budget, within_budget
+from search.study.names import StudyName
 from search.samplers import make_sampler
 from search.storage import create_or_load_study, open_storage
 

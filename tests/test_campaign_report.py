@@ -1,5 +1,5 @@
-"""The cross-dataset report of a campaign (search.campaign.crossreport, search.campaign.figures) and the
-rank cache behind it (search.rankcache), on real studies: fusion.pth on NELLInductive:v1 in fixed mode
+"""The cross-dataset report of a campaign (search.report.campaign, search.report.campaign_figures) and the
+rank cache behind it (search.report.rankcache), on real studies: fusion.pth on NELLInductive:v1 in fixed mode
 (two trials: the known points 'checkpoint' and '0.2/0.8') and in learnable mode (one short trial with a
 frozen body), next to a Metafam study whose only trial failed.
 
@@ -22,11 +22,11 @@ import torch
 from optuna.trial import TrialState
 
 import search
-from search.campaign import figures as campaign_figures
-from search.campaign.crossreport import (BASELINES, CAMPAIGN_CSV, CAMPAIGN_MD, STUDIES_DIR, CampaignReport,
+from search.report import campaign_figures
+from search.report.campaign import (BASELINES, CAMPAIGN_CSV, CAMPAIGN_MD, STUDIES_DIR, CampaignReport,
                                          csv_columns, verdict, write_campaign_report)
 from search.options import LoadOptions
-from search.rankcache import RANKS_DIR, RankCache
+from search.report.rankcache import RANKS_DIR, RankCache
 
 DATASET = "NELLInductive:v1"
 EMPTY = "Metafam:Metafam/fixed"
@@ -95,7 +95,7 @@ def campaign(tmp_path_factory, options) -> SimpleNamespace:
 
     from search.storage import open_storage
 
-    backend = open_storage(search.lifecycle.resolve_storage(url), read_only=True)
+    backend = open_storage(search.options.resolve_storage(url), read_only=True)
     names = [f"{DATASET}/fixed", EMPTY, f"{DATASET}/learnable"]
     studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
     first = write_campaign_report(studies, tmp / "out", options=options, n_boot=N_BOOT, seed=0, name="test")

@@ -1,4 +1,4 @@
-"""The dataset catalogue (``search.catalogue``, ``are-search datasets``): every registered dataset with its
+"""The dataset catalogue (``search.inputs.catalogue``, ``are-search datasets``): every registered dataset with its
 benchmark group, setting, source, and whether its raw files and relation texts are at hand."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from are_model.data import DATASETS, UnknownDatasetError, get_spec, resolve_dataset_name
 from are_model.data.registry import GROUP_ORDER, GROUPS
 from are_model.text.relation_texts import DEFAULT_LLM
-from search.catalogue import DatasetEntry, catalogue
+from search.inputs.catalogue import DatasetEntry, catalogue
 from search.cli import main
 
 #: the datasets whose raw files the shared data root holds (PROVENANCE.md)

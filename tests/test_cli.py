@@ -485,7 +485,7 @@ def test_spec_with_a_repeated_key_is_one_line_error(tmp_path):
 
 
 def test_spec_reads_yaml_1_2_numbers(tmp_path):
-    from search.spec import load_study_spec
+    from search.study.spec import load_study_spec
 
     spec = tmp_path / "Metafam.yaml"
     spec.write_text("dataset: metafam\ncheckpoint: fusion\nspace:\n  similarity_enhancer_weight: [1e-4, 1]\n"
@@ -511,7 +511,7 @@ def test_launch_refuses_ultra_and_another_checkpoint(capsys, study_url, data_roo
 def test_download_is_verified_and_atomic(tmp_path, checkpoint_root):
     # file:// URLs go through the same urllib code path as the published https:// ones (no network here)
     from are_model.checkpoint import CheckpointError
-    from search.checkpoints import (KNOWN_CHECKPOINTS, CheckpointDownloadError, download_checkpoint,
+    from search.inputs.checkpoints import (KNOWN_CHECKPOINTS, CheckpointDownloadError, download_checkpoint,
                                     resolve_checkpoint)
 
     published = KNOWN_CHECKPOINTS["fusion"]
@@ -555,7 +555,7 @@ def _help(capsys, argv: list[str]) -> str:
 
 
 def test_help_of_every_command_shows_an_example_and_defaults(capsys):
-    from search.spec import DEFAULTS
+    from search.study.spec import DEFAULTS
 
     top = _help(capsys, [])
     for command in COMMANDS:

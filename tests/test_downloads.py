@@ -28,7 +28,7 @@ from are_model.data.download import (ARCHIVE_DIR, PINS_FILE, FileDownloader, Has
 from are_model.data.registry import DATASETS, SHA256
 from are_model.text import relation_texts
 from are_model.text.relation_texts import DEFAULT_LLM, load_relation_texts
-from search.checkpoints import (KNOWN_CHECKPOINTS, CheckpointDownloadError, download_checkpoint,
+from search.inputs.checkpoints import (KNOWN_CHECKPOINTS, CheckpointDownloadError, download_checkpoint,
                                 resolve_checkpoint)
 
 def _sha(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""search.engine / spaces / objectives: cached vs uncached ranking, staged evaluation, warm start.
+"""search.objectives.context / spaces / objectives: cached vs uncached ranking, staged evaluation, warm start.
 
 Real data (NELLInductive:v1, the smallest real validation split: 828 queries; FBNELL valid queries for the
 stage plan) and the real fusion.pth checkpoint on the CPU.
@@ -14,12 +14,12 @@ from are_model.checkpoint import read_state_dict
 from are_model.data import load_dataset
 from are_model.evaluate import build_queries, query_pairs, rank_queries, ranking_metrics
 from are_model.pipeline import TextOptions
-from search.engine import SearchContext, get_context, stage_plan
-from search.objectives import FusionObjective, parse_budget
-from search.runners import open_study
+from search.objectives.context import SearchContext, get_context, stage_plan
+from search.objectives.fusion import FusionObjective, parse_budget
+from search.runners.setup import open_study
 from search.errors import StudyError
-from search.spaces import SearchSpace
-from search.spec import StudySpec, spec_from_values
+from search.study.spaces import SearchSpace
+from search.study.spec import StudySpec, spec_from_values
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -1,4 +1,4 @@
-"""search.flags: best trial -> flags.yaml, from real Optuna studies in a temporary SQLite file.
+"""search.flags.export: best trial -> flags.yaml, from real Optuna studies in a temporary SQLite file.
 
 The file edit itself (every YAML shape, refusals) is tested in test_yaml_edit.py; here: which trial
 and which values are exported, the comment, and export_all's check-everything-then-write contract.
@@ -15,7 +15,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from search.errors import EXIT_NO_COMPLETE_TRIAL, FlagsError, NoCompleteTrialError, StudyError
-from search.flags import (
+from search.flags.export import (
     FLAG_KEYS,
     ExportAllResult,
     ExportedFlags,
@@ -24,11 +24,11 @@ from search.flags import (
     export_study,
     flags_from_settings,
 )
-from search.settings import TrialSettings
-from search.yaml_edit import COMMENT_MARKER
+from search.study.settings import TrialSettings
+from search.flags.yaml_edit import COMMENT_MARKER
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-import search.flags as export_module
+import search.flags.export as export_module
 
 NOW = "2026-01-02T03:04:05Z"
 

@@ -26,7 +26,7 @@ import yaml
 from optuna.trial import TrialState
 
 from servers import cli, postgres_server, wait_for  # noqa: F401  (fixtures)
-from search.stale import HEARTBEAT_GRACE_S, running_trials
+from search.study.stale import HEARTBEAT_GRACE_S, running_trials
 from search.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

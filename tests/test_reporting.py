@@ -1,4 +1,4 @@
-"""search.reporting on a small real study: fusion.pth on Metafam, fixed mode, five trials.
+"""search.report.study on a small real study: fusion.pth on Metafam, fixed mode, five trials.
 
 The study is built here with Optuna, SearchContext and FusionObjective (no CLI): the three known
 points, then two sampled trials (random sampler, seed 47) under a median pruner, so it holds known
@@ -17,13 +17,13 @@ from matplotlib.ticker import MaxNLocator
 from optuna.trial import TrialState
 
 from are_model.pipeline import TextOptions
-from search.engine import SearchContext
+from search.objectives.context import SearchContext
 from search.errors import StudyError
-from search.objectives import FusionObjective
-from search.plots import MIN_IMPORTANCE_TRIALS
-from search.reporting import IMPORTANCES_PNG, Report, baseline_settings, write_report
-from search.spaces import SearchSpace
-from search.spec import StudySpec
+from search.objectives.fusion import FusionObjective
+from search.report.plots import MIN_IMPORTANCE_TRIALS
+from search.report.study import IMPORTANCES_PNG, Report, baseline_settings, write_report
+from search.study.spaces import SearchSpace
+from search.study.spec import StudySpec
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 SEED = 47  # the random sampler's first two points: one beats the known points, one is pruned

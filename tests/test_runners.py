@@ -1,4 +1,4 @@
-"""search.runners: kill -9 and resume, two local workers on one study, Ray Tune on the CPU.
+"""search.runners.setup: kill -9 and resume, two local workers on one study, Ray Tune on the CPU.
 
 Real processes on fresh SQLite storages, the NELLInductive:v1 validation split (828 queries: the smallest
 real split that keeps the runs short) and the fusion.pth checkpoint.
@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
-from search.spec import StudySpec, spec_from_values
+from search.study.spec import StudySpec, spec_from_values
 from search.errors import StorageError
 from search.storage import open_storage
 
@@ -82,7 +82,7 @@ import torch
 torch.set_num_threads(1)
 from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
-from search.spec import spec_from_values
+from search.study.spec import spec_from_values
 spec, url, setup = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 run_local(spec_from_values(spec, "test"), url,
           WorkerSetup(setup["checkpoint_path"], LoadOptions(**setup["options"]), device="cpu"), show_progress=False)

@@ -149,8 +149,8 @@ def test_unknown_sampler_and_pruner_names():
 
 
 def test_study_sampler_follows_the_spec():
-    from search.runners import study_sampler as wrapped
-    from search.spec import spec_from_values
+    from search.runners.setup import study_sampler as wrapped
+    from search.study.spec import spec_from_values
 
     def study_sampler(*args):
         sampler = wrapped(*args)

@@ -1,4 +1,4 @@
-"""search.spec / names / values / yamlio: a study spec is validated once, errors name the file, line and key.
+"""search.study.spec / names / values / yamlio: a study spec is validated once, errors name the file, line and key.
 
 Real spec files on disk (and the repository's own studies/FBNELL.yaml); the CLI's parser for the
 comparison of the value rules at the command line and in a spec.
@@ -13,12 +13,12 @@ import optuna
 import pytest
 
 from search.errors import AreSearchError, StudyError, UsageError, YamlError
-from search.names import MODES, StudyName
+from search.study.names import MODES, StudyName
 from search.pruners import PRUNERS
 from search.samplers import SAMPLERS
-from search.spec import DEFAULTS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
+from search.study.spec import DEFAULTS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
 from search.values import argparse_type, bounds, non_negative_int, positive_float, positive_int, weight, weight_bound
-from search.yamlio import read_yaml
+from search.flags.yamlio import read_yaml
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -1,4 +1,4 @@
-"""search.stale: RUNNING trials that no live worker vouches for never block a study silently.
+"""search.study.stale: RUNNING trials that no live worker vouches for never block a study silently.
 
 Real storages (a journal file, SQLite files) and real processes. Trials "of another host" are written
 as such a host's worker writes them (its host name, pid and trial number in the user attrs); a journal
@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 
 from servers import cli, wait_for  # noqa: F401  (fixtures)
 from search.errors import StudyError
-from search.names import StudyName
-from search.stale import (
+from search.study.names import StudyName
+from search.study.stale import (
     STALE_FACTOR,
     STALE_FLOOR_S,
     blocking_error,
@@ -177,7 +177,7 @@ def test_journal_trial_of_another_host_is_named_then_failed_with_the_option(cli,
 HOLD = r"""
 import sys
 import optuna
-from search.budget import mark_trial_owner
+from search.study.budget import mark_trial_owner
 from search.storage import open_storage
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.load_study(study_name=sys.argv[2], storage=open_storage(sys.argv[1]),

@@ -1,4 +1,4 @@
-"""search.stopping: a converged study stops before its budget and says why; small budgets run in full."""
+"""search.study.stopping: a converged study stops before its budget and says why; small budgets run in full."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 import search
-from search.bounds import BOUNDS_ATTR, Bound, growth_history, pending_growth
+from search.study.bounds import BOUNDS_ATTR, Bound, growth_history, pending_growth
 from search.options import LoadOptions
-from search.stopping import StopRule, stop_reason
+from search.study.stopping import StopRule, stop_reason
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 DIST = {"x": FloatDistribution(0.0, 1.0), "y": FloatDistribution(0.0, 1.0)}

@@ -18,9 +18,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.budget import remaining_budget
+from search.study.budget import remaining_budget
 from search.errors import StorageError, StudyError
-from search.names import StudyName
+from search.study.names import StudyName
 from search.samplers import make_sampler
 from search.storage import (
     DB_FILE_NAME,

@@ -1,4 +1,4 @@
-"""Warm starts that transfer (search.similarity, search.warmstart) on real datasets and fusion.pth.
+"""Warm starts that transfer (search.study.similarity, search.study.warmstart) on real datasets and fusion.pth.
 
 Graph statistics are checked against counts taken from the loaded data; the distance's properties on
 real graphs; which sources qualify and how their settings are restricted and clipped; the order of
@@ -21,9 +21,9 @@ import search
 from are_model.data import load_dataset
 from search.errors import StudyError, UsageError
 from search.options import LoadOptions
-from search.similarity import INDUCTIVE_PENALTY, GraphStats, distance, graph_stats, nearest
-from search.spec import spec_from_values
-from search.warmstart import (GRAPH_STATS_ATTR, WARM_START_ATTR, apply_warm_start, warm_start_points)
+from search.study.similarity import INDUCTIVE_PENALTY, GraphStats, distance, graph_stats, nearest
+from search.study.spec import spec_from_values
+from search.study.warmstart import (GRAPH_STATS_ATTR, WARM_START_ATTR, apply_warm_start, warm_start_points)
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = "NELLInductive:v1"
@@ -151,7 +151,7 @@ def test_sources_qualify_and_their_settings_are_restricted_and_clipped(stats, op
 
 
 def test_warm_points_queue_after_the_known_points_once(tmp_path, stats, options):
-    from search.runners import open_study
+    from search.runners.setup import open_study
 
     url = f"sqlite:///{tmp_path / 'q.db'}"
     sources = [_fixed_source(url, "NELLInductive:v2", (0.5, 1.25), stats=stats["NELLInductive:v2"]),

@@ -1,4 +1,4 @@
-"""search.yaml_edit: every YAML shape a user's flags.yaml can hold the fusion keys in, on real files.
+"""search.flags.yaml_edit: every YAML shape a user's flags.yaml can hold the fusion keys in, on real files.
 
 Each shape is either written byte-exactly (every other byte kept) or refused in one line naming the
 file, the line, the key and why, with the file untouched.
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import yaml as pyyaml
 
-from search import yaml_edit
+from search.flags import yaml_edit
 from search.errors import FlagsError
-from search.yaml_edit import COMMENT_MARKER, FlagsEdit, edit_flags, write_flags, yaml_float
-from search.yamlio import load_yaml_text
+from search.flags.yaml_edit import COMMENT_MARKER, FlagsEdit, edit_flags, write_flags, yaml_float
+from search.flags.yamlio import load_yaml_text
 
 #: Two weights, as a fixed-mode export writes them (plus use_learnable_fusion in the export tests).
 W = {"similarity_enhancer_weight": 0.25, "prompt_enhancer_weight": 0.75}

@@ -1,10 +1,11 @@
 """Campaigns: every dataset of a benchmark in one command, one queue of trials, one cross-dataset report.
 
 ``search.campaign.launch``, ``resume``, ``status``, ``report`` and ``export`` (see
-:mod:`search.campaign.api`); ``are-search campaign ...`` is argparse over them. The modules: ``spec``
-(campaign specs), ``allocation`` (the trial budget across studies), ``members`` (which studies make up
-a campaign), ``schedule`` (the queue and its local workers), ``ray_workers`` (the same on Ray),
-``crossreport`` and ``figures`` (the cross-dataset report).
+:mod:`search.campaign.api`); ``are-search campaign ...`` is argparse over them (:mod:`search.cli.campaign`).
+What a campaign *is* lives here: ``spec`` (campaign specs), ``allocation`` (the trial budget across studies),
+``members`` (which studies make up a campaign). How its trials run is a runner's
+(:mod:`search.runners.queue`, :mod:`search.runners.ray_queue`); its cross-dataset report is in
+:mod:`search.report.campaign`.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 With ``trials`` each study gets that many finished trials, as a single ``launch`` would. With
 ``total_trials`` N over S studies each gets ⌊N/S⌋ and the first N mod S studies (campaign order) one
-more; a study that stops early (:mod:`search.stopping`) gives back what it did not use: its budget
+more; a study that stops early (:mod:`search.study.stopping`) gives back what it did not use: its budget
 becomes the trials it finished, and the surplus goes, one trial at a time, to the studies still running,
 in campaign order. The allocation is a pure function of the stored state (the campaign spec, each
 study's stop record and finished count), so every worker computes the same one with no bookkeeping of

@@ -1,10 +1,10 @@
 """Campaigns as a Python API: ``search.campaign.launch``, ``resume``, ``status``, ``report``, ``export``.
 
 A campaign is one study per (dataset, mode) in one storage, named as a single ``launch`` names it
-(``<dataset>/<mode>``), run as one queue of trials (:mod:`search.campaign.schedule`) with one budget
+(``<dataset>/<mode>``), run as one queue of trials (:mod:`search.runners.queue`) with one budget
 (:mod:`search.campaign.allocation`). Keyword arguments carry the CLI's long option names with ``_``
 (``search.campaign.launch(name="inductive", datasets="NELLInductive:v1,Metafam", checkpoint="fusion",
-trials=8, storage="sqlite:///c.db")``). Like :mod:`search.lifecycle` these functions are an edge: unset
+trials=8, storage="sqlite:///c.db")``). Like :mod:`search.api` these functions are an edge: unset
 options fall back to the environment once (:class:`search.options.LoadOptions`, ``ARE_STORAGE``), and
 errors are the project's one-line errors (:mod:`search.errors`).
 """
@@ -18,10 +18,13 @@ from typing import Any, Mapping
 
 from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
 from search.errors import Interrupted, NoCompleteTrialError
-from search.lifecycle import (BestTrial, ExportResult, LoadOptions, NewStudies, StudyStatus, _INPUT_KEYS, _options,
-                              best_of, check_run_options, fusion_checkpoint, make_launch_record, prepare_study,
-                              quiet_dataset_reports, resolve_storage, status as study_status)
-from search.spec import OPTIONS
+from search.api import status as study_status
+from search.inputs.checkpoints import fusion_checkpoint
+from search.logs import quiet_dataset_reports
+from search.options import INPUT_KEYS, LoadOptions, RunOptions, load_options, resolve_storage
+from search.results import BestTrial, ExportResult, StudyStatus, best_of
+from search.study.prepare import NewStudies, make_launch_record, prepare_study
+from search.study.spec import OPTIONS
 from search.values import path as path_rule
 
 __all__ = ["CampaignStudy", "CampaignRunResult", "CampaignStatus", "launch", "resume", "status", "report", "export",
@@ -58,7 +61,7 @@ class CampaignRunResult:
 
 @dataclass(frozen=True)
 class CampaignStatus:
-    """A campaign in a storage: its spec, each study's status (:class:`search.lifecycle.StudyStatus`, with
+    """A campaign in a storage: its spec, each study's status (:class:`search.results.StudyStatus`, with
     the campaign's current budget) and the trials done out of the total budget (``done`` counts each
     study's finished trials up to its budget; ``finished`` all of them: a study the campaign adopted
     may hold more than its budget)."""
@@ -117,21 +120,22 @@ def _dataset_sizes(spec: CampaignSpec, options: LoadOptions, *, quiet: bool = Tr
     return sizes
 
 
-def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: Mapping[str, Any],
+def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: RunOptions,
          progress: bool | str | None) -> CampaignRunResult:
-    from search.budget import FINISHED, recover_dead_trials, trial_counts
+    from search.study.budget import FINISHED, recover_dead_trials, trial_counts
     from search.campaign.members import tag_member
-    from search.campaign.schedule import Job, read_state
-    from search.runners import WorkerSetup
-    from search.stopping import stop_record
+    from search.runners.queue import Job, read_state
+    from search.runners.setup import WorkerSetup
+    from search.study.stopping import stop_record
 
-    ray_only = check_run_options(run, opts)
+    run = run.checked(opts)
+    ray_only = run.ray_resources()
     if spec.warm_start_from and tuple(spec.warm_start_from) != ("campaign",):
-        from search.warmstart import load_sources
+        from search.study.warmstart import load_sources
 
         load_sources(url.url, spec.warm_start_from)  # an unknown source: one line, before anything runs
     path = fusion_checkpoint(spec.checkpoint, opts)
-    sizes = _dataset_sizes(spec, opts, quiet=not run.get("ray"))
+    sizes = _dataset_sizes(spec, opts, quiet=not run.ray)
     if opts.threads is not None:
         import torch
 
@@ -140,7 +144,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     studies, created, notes, before = {}, {}, [], 0
     made = NewStudies(url)
     for study_spec in spec.study_specs():
-        study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=bool(run.get("fail_stale")))
+        study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=run.fail_stale)
         if new:
             made.add(study)
         tag_member(study, spec)
@@ -148,25 +152,25 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
         studies[str(study_spec.name)], created[str(study_spec.name)] = study, new
         notes += study_notes
         before += len(study.get_trials(deepcopy=False, states=FINISHED))
-    device = "cpu" if run.get("ray") else opts.resolved_device()
+    device = "cpu" if run.ray else opts.resolved_device()
     job = Job(spec, url.url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
               sizes)
     try:
         with made.undo_on_bad_input():
-            if run.get("ray"):
-                from search.campaign.ray_workers import run_campaign_ray
+            if run.ray:
+                from search.runners.ray_queue import run_campaign_ray
 
                 run_campaign_ray(job, show_progress=progress, **{("gpus_per_worker" if k == "gpus_per_trial" else
                                                                    "cpus_per_worker" if k == "cpus_per_trial" else k): v
                                                                   for k, v in ray_only.items()})
             else:
-                from search.campaign.schedule import run_campaign_local
+                from search.runners.queue import run_campaign_local
 
-                run_campaign_local(job, workers=run.get("workers") or 1, show_progress=progress)
+                run_campaign_local(job, workers=run.workers or 1, show_progress=progress)
     except KeyboardInterrupt:
         raise Interrupted(f"campaign {spec.name}") from None
     states = read_state(job, studies)
-    from search.stale import blocking_error
+    from search.study.stale import blocking_error
 
     for state in states:  # a study held below its budget by a trial no live worker vouches for: say so
         held = None if stop_record(studies[state.name]) is not None else blocking_error(studies[state.name],
@@ -203,11 +207,11 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
     (``inductive_e``, ``inductive_er``, ``transductive``, ``pretraining``, ``all``); modes: ``fixed``
     and/or ``learnable``; trials: per study, or total_trials: for the campaign (split, and given back by
     studies that stop early). workers: local worker processes; ray and its options: Ray workers instead
-    (see :mod:`search.campaign.ray_workers`). Other arguments as :func:`search.launch`. Raises
+    (see :mod:`search.runners.ray_queue`). Other arguments as :func:`search.launch`. Raises
     StudyError / UsageError / CheckpointError / DatasetError (one line); Ctrl-C re-queues the running
     trials and raises :class:`search.errors.Interrupted`.
     """
-    unknown = set(inputs) - set(_INPUT_KEYS)
+    unknown = set(inputs) - set(INPUT_KEYS)
     if unknown:
         raise TypeError(f"launch() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     overrides = dict(name=name, datasets=datasets, groups=groups, checkpoint=checkpoint, modes=modes, trials=trials,
@@ -215,10 +219,10 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
                      soft_high=soft_high, stop=False if no_stop else None, stop_min_trials=stop_min_trials,
                      stop_tolerance=stop_tolerance, warm_start_from=warm_start_from, warm_start_k=warm_start_k)
     spec = _spec(spec_file, overrides)
-    opts = _options(options, inputs)
+    opts = load_options(options, inputs)
     url = resolve_storage(storage, spec.storage)
-    run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-               max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
+    run = RunOptions(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+                     max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or "auto", run=run, progress=progress)
 
 
@@ -232,7 +236,7 @@ def resume(campaign: str | os.PathLike, *, trials: int | None = None, total_tria
 
     trials / total_trials: a new budget (per study / for the campaign). Other arguments as :func:`launch`.
     """
-    unknown = set(inputs) - set(_INPUT_KEYS)
+    unknown = set(inputs) - set(INPUT_KEYS)
     if unknown:
         raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     spec, url, names = load_campaign(campaign, storage)
@@ -241,9 +245,9 @@ def resume(campaign: str | os.PathLike, *, trials: int | None = None, total_tria
 
     first = load_study(open_storage(url, read_only=True), names[0], where=url.safe)
     stored_launch = first.user_attrs.get("launch") or {}
-    opts = _options(options, inputs)
-    run = dict(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-               max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
+    opts = load_options(options, inputs)
+    run = RunOptions(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+                     max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or stored_launch.get("encoder") or "auto", run=run,
                 progress=progress)
 
@@ -273,8 +277,8 @@ def status(campaign: str | os.PathLike, *, storage: str | os.PathLike | None = N
 
 def export(campaign: str | os.PathLike, *, out: str | os.PathLike, storage: str | os.PathLike | None = None) -> ExportResult:
     """One ``OUT/<dataset>/flags.yaml`` per dataset of the campaign (the better of its fixed and learnable
-    studies), all written or none (see :func:`search.flags.export_all`). The storage is only read."""
-    from search.flags import export_all
+    studies), all written or none (see :func:`search.flags.export.export_all`). The storage is only read."""
+    from search.flags.export import export_all
     from search.storage import open_storage
 
     spec, url, names = load_campaign(campaign, storage)
@@ -290,15 +294,15 @@ def report(campaign: str | os.PathLike, *, out: str | os.PathLike | None = None,
            options: LoadOptions | None = None, **inputs: Any) -> Any:
     """The cross-dataset report of the campaign in ``out`` (default ``./studies/reports/campaign_<name>``):
     ``campaign.md``, ``campaign.csv``, figures, and each study's own report under ``studies/``.
-    Returns :class:`search.campaign.crossreport.CampaignReport`. The storage is only read."""
+    Returns :class:`search.report.campaign.CampaignReport`. The storage is only read."""
     import optuna
 
-    from search.campaign.crossreport import write_campaign_report
-    from search.lifecycle import DEFAULT_STUDIES_DIR
+    from search.report.campaign import write_campaign_report
+    from search.options import DEFAULT_STUDIES_DIR
     from search.storage import open_storage
     from search.values import non_negative_int, positive_int
 
-    unknown = set(inputs) - set(_INPUT_KEYS)
+    unknown = set(inputs) - set(INPUT_KEYS)
     if unknown:
         raise TypeError(f"report() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     n_boot = positive_int(n_boot, "--n-boot")
@@ -307,5 +311,5 @@ def report(campaign: str | os.PathLike, *, out: str | os.PathLike | None = None,
     backend = open_storage(url, read_only=True)
     studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
     folder = path_rule(out if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"campaign_{spec.name}", "--out")
-    return write_campaign_report(studies, folder, options=_options(options, inputs), n_boot=n_boot, seed=seed,
+    return write_campaign_report(studies, folder, options=load_options(options, inputs), n_boot=n_boot, seed=seed,
                                  progress=progress in (True, "bar"), name=spec.name)

@@ -8,7 +8,7 @@ every study shares (``seed``, ``sampler``, ``pruner``, ``weight_cap``, ``soft_hi
 ``stop_min_trials``, ``stop_tolerance``, ``budget`` per mode), the storage and the warm start
 (``warm_start_from``: study names or ``campaign``; ``warm_start_k``). Keyword arguments of
 :mod:`search.campaign` and CLI flags override the file, as for a study spec; every value passes the
-rules of :mod:`search.values` and :func:`search.spec.spec_from_values`.
+rules of :mod:`search.values` and :func:`search.study.spec.spec_from_values`.
 
 ``mode_datasets`` (mode -> datasets) is the stored form of a ``modes`` mapping: :meth:`CampaignSpec.to_attr`
 writes ``modes`` as a list and the restricted modes there, and a campaign read back from its studies
@@ -16,7 +16,7 @@ passes it in again. A spec file may give it too: ``modes: [fixed, learnable]`` w
 {learnable: [Metafam]}`` is ``modes: {fixed: all, learnable: [Metafam]}``; for a mode restricted in
 both, the ``modes`` entry wins.
 
-The campaign's studies are :meth:`CampaignSpec.study_specs`: one :class:`search.spec.StudySpec` per
+The campaign's studies are :meth:`CampaignSpec.study_specs`: one :class:`search.study.spec.StudySpec` per
 (dataset, mode), named exactly as a single ``launch`` names it.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from search.errors import AreSearchError, StudyError
-from search.names import MODES, canonical_dataset
-from search.spec import DEFAULTS as STUDY_DEFAULTS
-from search.spec import OPTIONS, StudySpec, spec_from_values
+from search.study.names import MODES, canonical_dataset
+from search.study.spec import DEFAULTS as STUDY_DEFAULTS
+from search.study.spec import OPTIONS, StudySpec, spec_from_values
 from search.values import choice, non_empty_str, positive_int
 
 __all__ = ["CampaignSpec", "CAMPAIGN_ATTR", "WARM_FROM_CAMPAIGN", "campaign_from_values", "load_campaign_spec",
@@ -50,7 +50,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 class CampaignSpec:
     """One campaign: ``name``; ``datasets`` (canonical names, in the order given; groups expanded);
     ``checkpoint`` (a name or a path as given); ``modes``; ``trials`` per study or ``total_trials`` for
-    all (exactly one is set once validated); the shared study settings (see :mod:`search.spec`);
+    all (exactly one is set once validated); the shared study settings (see :mod:`search.study.spec`);
     ``budget``: mode -> a study's per-trial budget; ``storage``: the absolute storage URL a spec file
     names (None: the caller's default); ``warm_start_from``: study names, or ``("campaign",)``;
     ``warm_start_k``: how many similar studies' best settings a new study tries first."""
@@ -161,8 +161,8 @@ def _dataset(name: str, what: str) -> str:
 
 def _mode_budget(mode: str, raw: Any, where: str) -> dict[str, int]:
     """``budget.<mode>``: one mode's per-trial budget, name -> positive integer with the names of that mode
-    (:func:`search.objectives.parse_budget`); StudyError naming ``budget.<mode>`` or ``budget.<mode>.<name>``."""
-    from search.objectives import parse_budget
+    (:func:`search.objectives.fusion.parse_budget`); StudyError naming ``budget.<mode>`` or ``budget.<mode>.<name>``."""
+    from search.objectives.fusion import parse_budget
 
     what = f"{where}: key 'budget.{mode}'"
     if not isinstance(raw, Mapping):
@@ -206,7 +206,7 @@ def group_datasets(groups: Sequence[str], what: str) -> list[str]:
 def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | None = None,
                          default_name: str | None = None) -> CampaignSpec:
     """Validate plain values into a CampaignSpec; errors name ``where`` (a file, or
-    :data:`search.spec.OPTIONS` for keyword arguments and flags) and the key (StudyError, one line).
+    :data:`search.study.spec.OPTIONS` for keyword arguments and flags) and the key (StudyError, one line).
 
     ``datasets`` and ``groups`` may both be given (their union, datasets first); ``trials`` and
     ``total_trials`` may not. Datasets are stored in the loader's canonical spelling, once each.
@@ -284,7 +284,7 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
 def load_campaign_spec(path: str | os.PathLike) -> CampaignSpec:
     """Read and validate ``campaigns/<name>.yaml``; the name defaults to the file's stem. A file that holds
     no mapping (an empty one, a list, text) is a StudyError saying what it holds."""
-    from search.yamlio import kind_of, read_yaml
+    from search.flags.yamlio import kind_of, read_yaml
 
     data = read_yaml(path)
     if not isinstance(data, dict):
@@ -297,7 +297,7 @@ def merge_campaign_overrides(spec: CampaignSpec, **overrides: Any) -> CampaignSp
     """A copy of ``spec`` with the given values (None: not given), validated again.
 
     ``datasets`` or ``groups`` replace the spec's datasets; ``trials`` replaces ``total_trials`` and the
-    other way round. Errors name :data:`search.spec.OPTIONS`.
+    other way round. Errors name :data:`search.study.spec.OPTIONS`.
     """
     values = spec.to_attr()
     values["storage"] = spec.storage

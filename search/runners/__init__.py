@@ -1,172 +1,30 @@
 """Runners: put a study's trials on workers. The Optuna study in its storage is the single source of truth.
 
-* :func:`run_local` (``search.runners.local``) -- Optuna alone, one worker process per device.
-* :func:`run_ray` (``search.runners.ray``) -- Ray Tune, trials spread over the GPUs / CPUs of a cluster.
+* :func:`run_local` (:mod:`search.runners.local`) -- Optuna alone, one worker process per device.
+* :func:`run_ray` (:mod:`search.runners.ray`) -- Ray Tune, trials spread over the GPUs / CPUs of a cluster.
+* :mod:`search.runners.queue` and :mod:`search.runners.ray_queue` -- a campaign's one queue of trials over
+  many studies, on local processes or Ray tasks.
 
-Both open the study the same way (:func:`open_study`: a new study gets the known points enqueued first),
-fail and re-queue the trials of dead workers before starting, and stop at the study's trial budget, so a
-study can be run, killed, and resumed by either of them. This module holds what they share; Ray is
-imported only by :func:`run_ray`.
+All of them open a study the same way (:mod:`search.runners.setup`) and run each trial through the one trial
+step (:mod:`search.runners.step`). Ray is imported only by the Ray runners; the runners load on first use.
 """
 from __future__ import annotations
 
-import dataclasses
-import logging
-import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import optuna
-from optuna.trial import TrialState
-
-from are_model.checkpoint import load_checkpoint
-from search.bounds import ensure_bounds
-from search.budget import BudgetReached, mark_trial_owner, within_budget
-from search.engine import SearchContext, get_context
-from search.objectives import FusionObjective
-from search.options import LoadOptions
-from search.pruners import make_pruner
-from search.samplers import SoftBoundsSampler, make_sampler
-from search.spec import StudySpec
-from search.storage import create_or_load_study, file_lock, open_storage, storage_lock_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from search.runners.local import run_local
     from search.runners.ray import run_ray
+    from search.runners.setup import WorkerSetup
 
-__all__ = ["run_local", "run_ray", "WorkerSetup", "open_study", "enqueue_known_points", "study_sampler",
-           "budgeted"]
+__all__ = ["WorkerSetup", "run_local", "run_ray"]
 
-_logger = logging.getLogger(__name__)
+_WHERE = {"WorkerSetup": "search.runners.setup", "run_local": "search.runners.local", "run_ray": "search.runners.ray"}
 
 
 def __getattr__(name: str) -> Any:
-    # The runners import this module; load them on first use (and Ray only when asked for).
-    if name == "run_local":
-        from search.runners.local import run_local
-        return run_local
-    if name == "run_ray":
-        from search.runners.ray import run_ray
-        return run_ray
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@dataclass(frozen=True)
-class WorkerSetup:
-    """What a worker process needs to build its SearchContext: the checkpoint file, the load options
-    (roots, cache, offline, batch size: absolute paths, so workers may run anywhere), the device and
-    the text encoder spec of the study."""
-
-    checkpoint_path: str
-    options: LoadOptions
-    device: str = "cpu"
-    encoder: str = "auto"
-
-    def on(self, device: str) -> "WorkerSetup":
-        """This setup on another device."""
-        return dataclasses.replace(self, device=device)
-
-    def context(self, dataset: str, seed: int) -> SearchContext:
-        """This process's warm context for ``dataset`` (built on first use, see engine.get_context)."""
-        options = self.options
-        return get_context(dataset, self.checkpoint_path, data_root=options.data_root, text=options.text(self.encoder),
-                           device=self.device, batch_size=options.batch_size, cache_dir=options.cache_dir,
-                           stage_seed=seed, download=options.download)
-
-
-def study_sampler(spec: StudySpec, study_size: int, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """The spec's sampler, seeded from the spec's seed, the worker and how many trials the study has.
-
-    Workers of one run, and runs that resume a study, must not replay one random stream: they would
-    propose the same points again.
-    """
-    seed = spec.seed + 7919 * worker + study_size
-    space = spec.search_space()
-    searched = sum(param.searched for param in space.params.values())
-    # A GP needs one point more than the space has dimensions before its fit means anything; the
-    # known points enqueued first count towards these. Only a fixed-weight MRR is deterministic.
-    if spec.sampler == "grid":  # a fixed grid over the soft bounds: nothing to grow
-        return make_sampler("grid", seed, search_space=space.grid())
-    return SoftBoundsSampler(make_sampler(spec.sampler, seed, startup_trials=searched + 1,
-                                          deterministic=spec.mode == "fixed"))
-
-
-def enqueue_known_points(study: optuna.Study, spec: StudySpec, checkpoint_weights: tuple[float, float]) -> int:
-    """Enqueue the space's known points (user attr ``known_point``); returns how many."""
-    points = spec.search_space().known_points(checkpoint_weights)
-    for name, params in points:
-        study.enqueue_trial(params, user_attrs={"known_point": name})
-    _logger.info("study %s: enqueued known points %s", study.study_name, ", ".join(name for name, _ in points))
-    return len(points)
-
-
-def open_study(spec: StudySpec, storage_url: str, checkpoint_path: str | os.PathLike, *, worker: int = 0,
-               pruner: optuna.pruners.BasePruner | None = None) -> tuple[optuna.Study, bool]:
-    """Open (or create) the study of ``spec``; a study created now gets the known points enqueued.
-
-    pruner: overrides the spec's (Ray workers leave pruning to the Tune scheduler).
-    Returns ``(study, created_now)``; a resumed study is never re-enqueued.
-    """
-    storage = _pop_waiting_trials_one_at_a_time(open_storage(storage_url))
-    sampler = study_sampler(spec, _size(storage, str(spec.name)), worker)
-    study, created = create_or_load_study(storage, spec.name, sampler=sampler,
-                                          pruner=pruner if pruner is not None else make_pruner(spec.pruner))
-    ensure_bounds(study, spec.search_space())
-    if created:
-        model, _ = load_checkpoint(checkpoint_path)
-        enqueue_known_points(study, spec, model.checkpoint_fusion_weights())
-    return study, created
-
-
-def _pop_waiting_trials_one_at_a_time(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    """Make two processes unable to start the same enqueued trial of an SQLite study.
-
-    Optuna starts a WAITING trial by reading its state and writing RUNNING in one session, relying on
-    SELECT ... FOR UPDATE, which SQLite ignores: two workers asking at once could both get the same
-    enqueued trial and run it twice. Holding the storage's file lock around that read-and-write makes
-    the second worker see RUNNING and move on. (Server databases lock the row; journals replay in order.)
-    """
-    lock = storage_lock_path(storage)
-    if lock is None:
-        return storage
-    unlocked = storage.set_trial_state_values
-
-    def set_trial_state_values(trial_id: int, state: TrialState, values=None) -> bool:
-        if state != TrialState.RUNNING:
-            return unlocked(trial_id, state, values)
-        with file_lock(lock):
-            return unlocked(trial_id, state, values)
-
-    storage.set_trial_state_values = set_trial_state_values
-    return storage
-
-
-def _size(storage: optuna.storages.BaseStorage, name: str) -> int:
-    """How many trials the study ``name`` has in ``storage`` (0 when there is no such study)."""
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        return 0
-    return len(storage.get_all_trials(study_id, deepcopy=False))
-
-
-class budgeted:
-    """``objective`` as a trial function that records its owner and refuses trials beyond the budget.
-
-    A surplus trial (several workers started at once, see budget.within_budget) stops the study and
-    raises BudgetReached: pass it to ``optimize(catch=...)``; the trial ends FAIL and does not count.
-    ``current`` is the number of the trial last started.
-    """
-
-    def __init__(self, objective: FusionObjective, total_trials: int) -> None:
-        self.objective = objective
-        self.total_trials = total_trials
-        self.current: int | None = None
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        self.current = trial.number
-        mark_trial_owner(trial)
-        if not within_budget(trial, self.total_trials):
-            trial.study.stop()
-            raise BudgetReached(f"trial {trial.number} is beyond the budget of {self.total_trials} trials")
-        return self.objective(trial)

@@ -4,10 +4,10 @@ A worker with ``settings_per_pass: K`` (fixed mode) takes up to K trials at once
 ``study.optimize(n_trials=1)``: it asks them one after another, suggesting each one's settings before
 asking the next, so the sampler sees the earlier ones as running (the GP's pending points, TPE's
 constant liar) and spreads the K proposals. The settings not already completed are then ranked together,
-stage by stage (:meth:`search.objectives.FusionObjective.fixed_many`); every trial reports its own MRR
+stage by stage (:meth:`search.objectives.fusion.FusionObjective.fixed_many`); every trial reports its own MRR
 after each stage, is pruned on its own, and is told its own outcome. What ``study.optimize`` does per
 trial is done here for each of the K: its owner is recorded, a trial beyond the budget ends FAIL
-without running (:func:`search.budget.within_budget`), stale trials of other hosts are failed first and
+without running (:func:`search.study.budget.within_budget`), stale trials of other hosts are failed first and
 each running trial sends heartbeats (server and SQLite storages). On Ctrl-C the K trials stay RUNNING,
 owned by this process, for the caller to fail and re-queue.
 """
@@ -22,9 +22,9 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from search.budget import mark_trial_owner, within_budget
-from search.objectives import FusionObjective
-from search.settings import TrialSettings
+from search.study.budget import mark_trial_owner, within_budget
+from search.objectives.fusion import FusionObjective
+from search.study.settings import TrialSettings
 
 __all__ = ["run_batch"]
 

@@ -1,12 +1,12 @@
 """Run a study with Optuna alone: one worker process per device, all sharing the study's storage.
 
 Each worker builds its SearchContext once and then loops ``study.optimize(n_trials=1)`` while the
-study's trial budget is not reached (:func:`search.budget.remaining_budget`); a trial that a race put
-beyond the budget ends FAIL without running (:func:`search.runners.budgeted`). With
+study's trial budget is not reached (:func:`search.study.budget.remaining_budget`); a trial that a race put
+beyond the budget ends FAIL without running (:func:`search.runners.setup.budgeted`). With
 ``settings_per_pass: K`` (fixed mode) each step runs up to K trials together instead
 (:func:`search.runners.batch.run_batch`), and the stopping rule is checked after each such step. Before the workers start,
 the trials left RUNNING by dead workers are failed and their settings re-queued
-(:func:`search.budget.recover_dead_trials`), so a study stopped by Ctrl-C or ``kill -9`` resumes where it
+(:func:`search.study.budget.recover_dead_trials`), so a study stopped by Ctrl-C or ``kill -9`` resumes where it
 stopped: completed trials are kept and never re-run.
 """
 from __future__ import annotations
@@ -21,14 +21,14 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.budget import BudgetReached, recover_dead_trials, remaining_budget
-from search.objectives import FusionObjective
-from search.runners import WorkerSetup, budgeted, open_study
+from search.study.budget import BudgetReached, recover_dead_trials, remaining_budget
+from search.objectives.fusion import FusionObjective
+from search.runners.setup import WorkerSetup, budgeted, open_study
 from search.runners.batch import run_batch
 from search.runners.processes import cpu_threads, run_workers, worker_body
 from search.runners.progress import progress_bar
-from search.spec import StudySpec
-from search.stopping import StopRule, record_stop, stop_reason, stop_record
+from search.study.spec import StudySpec
+from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
 
 __all__ = ["run_local"]
 

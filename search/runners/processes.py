@@ -1,5 +1,5 @@
 """Worker processes on this host, for a study (:mod:`search.runners.local`) or a campaign
-(:mod:`search.campaign.schedule`): spawn them, wait while a progress display refreshes, and bring bad
+(:mod:`search.runners.queue`): spawn them, wait while a progress display refreshes, and bring bad
 input met in a worker back to the driver as the one line it would have been there.
 
 Workers are *spawned*, not forked: each builds its own torch threads and model context. CPU workers

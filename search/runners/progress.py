@@ -14,8 +14,8 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from search.budget import FINISHED
-from search.settings import TrialSettings
+from search.study.budget import FINISHED
+from search.study.settings import TrialSettings
 
 __all__ = ["progress_bar"]
 

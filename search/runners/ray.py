@@ -13,13 +13,13 @@ requires reset_config()"), which lost trials under load. A local run and a Ray r
 same trials, and a stopped Ray run resumes by running again (never ``Tuner.restore``).
 
 Workers keep their SearchContext warm between trials (``reuse_actors=True``; the context registry of
-:mod:`search.engine` lives in the worker process). A Tune trial runs one setting: a spec's
+:mod:`search.objectives.context` lives in the worker process). A Tune trial runs one setting: a spec's
 ``settings_per_pass`` (several fixed-mode trials per entity pass) applies to local workers only.
 
 A lost worker -- its process killed, its node gone -- errors its Tune trial. The driver's callback then
 fails the Optuna trial that worker was running (found by its user attr ``tune_trial``, the Tune trial
 id, recorded as soon as the trial starts) and queues its parameters again
-(:func:`search.budget.fail_and_requeue`), and Tune runs the Tune trial again, on any node with room
+(:func:`search.study.budget.fail_and_requeue`), and Tune runs the Tune trial again, on any node with room
 (``FailureConfig(max_failures=MAX_RETRY)``), where it takes the re-queued parameters first. So a node
 lost mid-trial costs that trial's time, not a place in the budget, and no trial is counted twice.
 """
@@ -39,11 +39,11 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.budget import BudgetReached, fail_and_requeue, recover_dead_trials, remaining_budget
-from search.objectives import FusionObjective
-from search.runners import WorkerSetup, budgeted, open_study
-from search.spec import StudySpec
-from search.stopping import StopRule, record_stop, stop_reason, stop_record
+from search.study.budget import BudgetReached, fail_and_requeue, recover_dead_trials, remaining_budget
+from search.objectives.fusion import FusionObjective
+from search.runners.setup import WorkerSetup, budgeted, open_study
+from search.study.spec import StudySpec
+from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
 from search.storage import MAX_RETRY, StorageURL, load_study, open_storage
 
 __all__ = ["run_ray"]
@@ -91,7 +91,7 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
     objective = FusionObjective(job.spec, job.setup.context(job.spec.dataset, job.spec.seed), report=report)
     study, _ = open_study(job.spec, job.storage_url, job.setup.checkpoint_path,
                           worker=job.first_sample + int(config["sample"]))
-    if stop_record(study) is not None:  # the study stopped early (search.stopping): this sample is not run
+    if stop_record(study) is not None:  # the study stopped early (search.study.stopping): this sample is not run
         return
     run = budgeted(objective, job.spec.trials)
     tune_id = tune.get_context().get_trial_id()

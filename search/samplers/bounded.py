@@ -1,11 +1,11 @@
-"""A sampler wrapper that keeps proposals inside a study's soft bounds and grows them (search.bounds).
+"""A sampler wrapper that keeps proposals inside a study's soft bounds and grows them (search.study.bounds).
 
 Every trial is suggested from the study's hard distributions; this wrapper hands the inner sampler
 the search space narrowed to the current soft range, so the inner sampler (GP, TPE, random, QMC,
 CMA-ES) sees one distribution per parameter across the whole study and learns from every earlier
 trial, which always lies inside the current range because bounds only grow. Before each new trial
-it grows a soft bound the best complete trial sits on (:func:`search.bounds.grow_bounds`). As the
-first hook of every trial it also records the trial's owner (:func:`search.budget.mark_new_trial_owner`).
+it grows a soft bound the best complete trial sits on (:func:`search.study.bounds.grow_bounds`). As the
+first hook of every trial it also records the trial's owner (:func:`search.study.budget.mark_new_trial_owner`).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search.bounds import grow_bounds, read_bounds
-from search.budget import mark_new_trial_owner
+from search.study.bounds import grow_bounds, read_bounds
+from search.study.budget import mark_new_trial_owner
 
 __all__ = ["SoftBoundsSampler"]
 
@@ -27,7 +27,7 @@ _logger = logging.getLogger(__name__)
 class SoftBoundsSampler(optuna.samplers.BaseSampler):
     """``inner`` with proposals restricted to the study's soft bounds, which grow as the optimum needs.
 
-    A study without stored bounds (see :func:`search.bounds.ensure_bounds`) is sampled as ``inner``
+    A study without stored bounds (see :func:`search.study.bounds.ensure_bounds`) is sampled as ``inner``
     alone would.
     """
 

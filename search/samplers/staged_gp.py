@@ -6,7 +6,7 @@ again, is pruned again, and the study spins in place (on Metafam with fusion.pth
 (1, 1) twenty-six times in a row).
 
 Our trials report on a shared time axis: a fixed-mode trial's step k is the MRR on the same first
-queries of one seeded order for every setting (see :mod:`search.engine`), a learnable trial's step k is
+queries of one seeded order for every setting (see :mod:`search.objectives.context`), a learnable trial's step k is
 the validation MRR after epoch k. The gap between a trial's step-k value and its final value therefore
 varies little from one setting to the next, and a pruned trial stopped at step k with value v gets the
 estimate ``v + median(final - value at k)`` over the completed trials. The GP sees these estimates as

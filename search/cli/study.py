@@ -1,0 +1,289 @@
+"""``are-search evaluate|inspect|launch|resume|export|status|report|datasets``: argparse and formatting over the
+study commands of the Python API (:mod:`search.api`, :mod:`search.evaluate`, :mod:`search.inputs.catalogue`).
+
+:func:`add_commands` adds them to the main parser; :mod:`search.cli` keeps the registry of command groups.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from search.cli.common import (add_inputs, add_run_options, add_search_options, add_storage, arg_type,
+                               best_json, choice_of, counts_text, emit, emit_json, fmt_float, load_options_of,
+                               print_export, progress_mode, run_options, search_keywords, settings_text, study_lines,
+                               table)
+from search.errors import EXIT_NO_COMPLETE_TRIAL
+from search.values import non_negative_int, positive_int, weight
+
+__all__ = ["add_commands"]
+
+
+_EPILOG = {
+    "evaluate": "example:\n  are-search evaluate --dataset FBNELL --checkpoint fusion --split valid "
+                "--fusion fixed --w-sim 0.2 --w-prompt 0.8",
+    "inspect": "example:\n  are-search inspect fusion",
+    "launch": "examples:\n  are-search launch --dataset FBNELL --checkpoint fusion --mode fixed --trials 40\n"
+              "  are-search launch studies/FBNELL.yaml --trials 60",
+    "resume": "example:\n  are-search resume FBNELL/fixed --trials 60",
+    "export": "examples:\n  are-search export FBNELL/fixed --flags flags.yaml\n  are-search export --all flags/",
+    "status": "example:\n  are-search status --json",
+    "report": "example:\n  are-search report FBNELL/fixed --out reports/fbnell",
+}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from search.evaluate import evaluate
+
+    result = evaluate(args.dataset, args.checkpoint, load_options_of(args), split=args.split, fusion=args.fusion,
+                      w_sim=args.w_sim, w_prompt=args.w_prompt, progress=progress_mode(args) == "bar")
+    if args.json:
+        emit_json(result)
+        return 0
+    applied = result["fusion_weights"]
+    rows = [("dataset", result["dataset"]), ("split", result["split"]),
+            ("checkpoint", f"{result['checkpoint']} ({result['profile']})"),
+            ("encoder", result["encoder"] or "- (ULTRA: no text)"),
+            ("fusion", "-" if applied is None else f"{result['fusion']}: w_sim {applied[0]:.4f}, w_prompt {applied[1]:.4f}"),
+            ("queries", result["num_queries"]), ("MRR", fmt_float(result["mrr"])), ("MR", fmt_float(result["mr"], 2)),
+            ("Hits@1", fmt_float(result["hits@1"])), ("Hits@3", fmt_float(result["hits@3"])),
+            ("Hits@10", fmt_float(result["hits@10"])), ("seconds", f"{result['seconds']:.1f}")]
+    emit(table(rows))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from search.evaluate import inspect_checkpoint
+
+    result = inspect_checkpoint(args.checkpoint, load_options_of(args))
+    if args.json:
+        emit_json(result)
+        return 0
+    rows: list[tuple[str, Any]] = [
+        ("checkpoint", result["checkpoint"]),
+        ("known as", result["known_name"] or "- (not a published checkpoint)"),
+        ("sha256", result["sha256"]),
+        ("profile", result["profile"]),
+        ("parameters", f"{result['num_parameters']:,}"),
+        ("keys", result["num_keys"]),
+    ]
+    if result["fusion_weights"] is not None:
+        w_sim, w_prompt = result["fusion_weights"]
+        if result["fusion"] == "learned":
+            logits = ", ".join(f"{v:.4f}" for v in result["fusion_logits"])
+            rows.append(("fusion", f"learned: w_sim {w_sim:.4f} / w_prompt {w_prompt:.4f} (logits {logits})"))
+        else:
+            rows.append(("fusion", f"fixed: w_sim {w_sim:.4f} / w_prompt {w_prompt:.4f} (similarity enhancer only)"))
+        s = result["similarity_enhancer"]
+        lam = f"{s['lambda']:.4f}" + ("" if s["lambda_used"] else " (unused)")
+        rows.append(("similarity", f"θ {s['theta']:.4f}  λ {lam}  τ {s['tau']:.4f}  κ {s['kappa']:.4f} "
+                                   f"({s['variant']})"))
+    emit(table(rows))
+    return 0
+
+
+def _print_run(result: Any) -> int:
+    emit(f"storage: {result.storage}")
+    for note in result.notes:
+        emit(note)
+    for growth in result.growth:
+        emit(f"range grown: {growth['param']} {growth['side']} bound {growth['from']:g} -> {growth['to']:g} "
+              f"(best trial {growth['best_trial']} sat on it, before trial {growth['trial']})")
+    for point in getattr(result, "warm_start", []):
+        params = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in point["params"].items())
+        emit(f"warm start from {point['from']} (distance {point['distance']:.3f}, its trial {point['trial']}, "
+              f"validation MRR {point['value']:.4f}): {params}"
+              + ("" if point["enqueued"] else " (not queued: the study has these settings already)"))
+    if result.stop is not None:
+        emit(f"stopped early after trial {result.stop['trial']}: {result.stop['reason']}")
+    best = result.best
+    if best is None:
+        emit(f"study {result.study}: no complete trial ({counts_text(result.counts)})")
+        return EXIT_NO_COMPLETE_TRIAL
+    emit(f"study {result.study}: best trial {best.trial}, validation MRR {best.value:.4f}, "
+          f"{settings_text(best.settings)} ({counts_text(result.counts)}; {result.trials_added} finished in this run)")
+    if result.exported is not None:
+        flags = result.exported.flags
+        emit(f"exported to {result.exported.path}: " + ", ".join(f"{k}: {v}" for k, v in flags.items()))
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from search.api import launch
+
+    return _print_run(launch(args.spec_file, dataset=args.dataset, checkpoint=args.checkpoint, mode=args.mode,
+                             trials=args.trials, **search_keywords(args), **run_options(args)))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from search.api import resume
+
+    return _print_run(resume(args.study, trials=args.trials, no_stop=args.no_stop, **run_options(args)))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.api import export
+
+    return print_export(export(args.study, flags=args.flags, all=args.all, storage=args.storage))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from search.api import status
+
+    result = status(storage=args.storage)
+    if args.json:
+        emit_json({"storage": result.storage, "state": result.state, "studies": [
+            {"study": s.study, "checkpoint": s.checkpoint, "budget": s.budget, "trials": s.counts,
+             "best": best_json(s.best), "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
+             "stale": [t.to_json() for t in s.stale], "warm_start": s.warm_start}
+            for s in result.studies]})
+        return 0
+    if not result.studies:
+        state = {"missing": "does not exist", "empty": "holds no Optuna schema"}.get(result.state, "has no studies")
+        emit(f"storage: {result.storage} ({state}): no studies")
+        return 0
+    rows = []
+    for entry in result.studies:
+        best, counts = entry.best, entry.counts
+        done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+        budget = f"/{entry.budget}" if entry.budget else ""
+        rows.append((entry.study, entry.checkpoint or "-", f"{done}{budget}", counts.get("COMPLETE", 0),
+                     counts.get("PRUNED", 0), counts.get("FAIL", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
+                     "-" if best is None else f"{best.value:.4f}", "-" if best is None else best.trial,
+                     "-" if best is None else settings_text(best.settings)))
+    emit(f"storage: {result.storage}")
+    emit(table(rows, ("study", "checkpoint", "done", "complete", "pruned", "failed", "running/queued",
+                        "best MRR", "trial", "best settings")))
+    for entry in result.studies:
+        for line in study_lines(entry):
+            emit(line)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    from search.api import report
+
+    result = report(args.study, out=args.out, n_boot=args.n_boot, seed=args.seed, storage=args.storage,
+                    progress=progress_mode(args), options=load_options_of(args))
+    summary = result.summary
+    rows = []
+    for row in summary["settings"]:
+        diff = row["diff_vs_best"]
+        rows.append((row["label"], f"{row['weights'][0]:.4f}/{row['weights'][1]:.4f}", fmt_float(row["valid_mrr"]),
+                     row["valid_source"], fmt_float(row["test"]["mrr"]), fmt_float(row["test"]["hits@10"]),
+                     "-" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"))
+    emit(f"storage: {result.storage}")
+    emit(table(rows, ("setting", "w_sim/w_prompt", "valid MRR", "valid from", "test MRR", "test H@10",
+                        "best - setting, test MRR [95% CI]")))
+    if summary.get("note"):
+        emit(summary["note"])
+    ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in summary["space"].items())
+    grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']} "
+                      f"(best trial {g['best_trial']} sat on it)" for g in summary["growth"])
+    emit(f"search range: {ranges or '-'}" + (f" (grown: {grown})" if grown else ""))
+    if summary["stop"]:
+        emit(f"stopped early after trial {summary['stop']['trial']}: {summary['stop']['reason']}")
+    emit(f"report written to {result.out_dir}: " + ", ".join(p.name for p in result.files))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from search.inputs.catalogue import catalogue
+    from search.options import LoadOptions
+
+    options = LoadOptions.resolve(data_root=args.data_root, text_root=args.text_root)
+    entries = catalogue(options.data_root, options.text_root)
+    if args.json:
+        emit_json({"datasets": [entry.to_json() for entry in entries]})
+        return 0
+    rows = [(e.name, e.group, e.setting, "yes" if e.present else "no", "yes" if e.texts else "no", e.source)
+            for e in entries]
+    emit(f"data root: {options.data_root}; text root: {options.text_root or '- (not set)'}")
+    emit(table(rows, ("dataset", "group", "setting", "present", "texts", "source")))
+    benchmark = [e for e in entries if e.group != "other"]
+    emit(f"{len(benchmark)} benchmark graphs and {len(entries) - len(benchmark)} other datasets; "
+          f"{sum(e.present for e in entries)} present, {sum(e.texts for e in entries)} with relation texts")
+    return 0
+
+
+def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
+    """Add the study commands to the main parser's ``commands`` (an argparse sub-parsers action)."""
+    from search.study.names import MODES
+    from search.study.spec import DEFAULTS
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002
+        return commands.add_parser(name, parents=[sub_common], help=help, description=help, epilog=_EPILOG[name])
+
+    p = command("evaluate", "evaluate one checkpoint on one split")
+    p.add_argument("--dataset", required=True, metavar="NAME")
+    p.add_argument("--checkpoint", required=True, metavar="PATH|NAME")
+    p.add_argument("--split", choices=("valid", "test"), default="test", help="the split to rank")
+    p.add_argument("--fusion", choices=("checkpoint", "fixed", "learned"), default="checkpoint",
+                   help="the checkpoint's own fusion, fixed weights, or the learned ones (are-fusion)")
+    p.add_argument("--w-sim", type=arg_type(weight, "--w-sim"), metavar="X", help="similarity enhancer weight (--fusion fixed)")
+    p.add_argument("--w-prompt", type=arg_type(weight, "--w-prompt"), metavar="Y", help="prompt enhancer weight (--fusion fixed)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_inputs(p)
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = command("inspect", "profile, size and fusion of a checkpoint")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth file or a known name")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_inputs(p, only_checkpoint=True)
+    p.set_defaults(handler=cmd_inspect)
+
+    p = command("launch", "start (or continue) a study")
+    p.add_argument("spec_file", nargs="?", metavar="SPEC.yaml", help="a study spec; options below override it")
+    p.add_argument("--dataset", metavar="NAME", help="any spelling the loader accepts (metafam, Metafam:Metafam)")
+    p.add_argument("--checkpoint", metavar="PATH|NAME")
+    p.add_argument("--mode", **choice_of(MODES, "--mode"), help=f"fusion mode (default: {DEFAULTS['mode']})")
+    p.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N",
+                   help=f"finished trials the study should reach (default: {DEFAULTS['trials']})")
+    add_search_options(p)
+    add_storage(p)
+    add_run_options(p)
+    add_inputs(p)
+    p.set_defaults(handler=cmd_launch)
+
+    p = command("resume", "continue a study from its stored spec")
+    p.add_argument("study", metavar="STUDY", help="<dataset>/<mode>, e.g. FBNELL/fixed")
+    p.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N",
+                   help="new total trial budget (default: the stored one)")
+    p.add_argument("--no-stop", action="store_true", help="run the whole budget: no early stop")
+    add_storage(p)
+    add_run_options(p)
+    add_inputs(p)
+    p.set_defaults(handler=cmd_resume)
+
+    p = command("export", "write a study's best settings to flags.yaml")
+    p.add_argument("study", nargs="?", metavar="STUDY", help="<dataset>/<mode>, e.g. FBNELL/fixed (not with --all)")
+    p.add_argument("--flags", metavar="PATH", help="the flags.yaml to edit (created when missing)")
+    p.add_argument("--all", metavar="DIR", help="one DIR/<dataset>/flags.yaml per dataset (best of its studies)")
+    add_storage(p)
+    p.set_defaults(handler=cmd_export)
+
+    p = command("status", "list studies, trials and best so far (reads the storage only)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (studies with trials, best, space, growth, stop_reason, stale)")
+    add_storage(p)
+    p.set_defaults(handler=cmd_status)
+
+    p = command("report", "plots, and the best setting vs the baselines on validation and test")
+    p.add_argument("study", metavar="STUDY", help="<dataset>/<mode>, e.g. FBNELL/fixed")
+    p.add_argument("--out", metavar="DIR", help="default: ./studies/reports/<dataset>_<mode>/")
+    p.add_argument("--n-boot", type=arg_type(positive_int, "--n-boot"), default=2000, metavar="N", help="bootstrap resamples")
+    p.add_argument("--seed", type=arg_type(non_negative_int, "--seed"), default=0, metavar="S", help="bootstrap seed")
+    add_storage(p)
+    add_inputs(p)
+    p.set_defaults(handler=cmd_report)
+
+    help_text = "list every registered dataset: group, setting, source, present under the data root, relation texts"
+    p = commands.add_parser("datasets", parents=[sub_common], help=help_text, description=help_text,
+                            epilog="examples:\n  are-search datasets\n  are-search datasets --json")
+    p.add_argument("--json", action="store_true",
+                   help='print {"datasets": [{"name", "group", "setting", "source", "present", "texts"}, ...]}')
+    p.add_argument("--data-root", metavar="DIR",
+                   help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw)")
+    p.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT)")
+    p.set_defaults(handler=cmd_datasets)

@@ -1,0 +1,219 @@
+"""Objective functions: one trial's settings in, validation MRR out. The test split is never touched.
+
+*Fixed* mode evaluates the checkpoint with the trial's weights on the validation split, in stages (see
+:mod:`search.objectives.context`), reporting the MRR so far after each stage. *Learnable* mode fine-tunes a fresh
+copy of the checkpoint on the dataset's training graph for the budget (:func:`are_model.train.fine_tune`)
+and reports the validation MRR after each epoch. Either way the value of a trial that runs to the end is
+the MRR on the whole validation split; a pruned trial raises :class:`optuna.TrialPruned`.
+
+Each trial stores its full settings as the user attribute ``settings`` (see :class:`FusionObjective`),
+so a trial can be re-run from the study alone. Several fixed-mode trials can run together
+(:meth:`FusionObjective.fixed_many`, driven by :mod:`search.runners.batch`): their settings share the
+entity passes, each trial is reported and pruned on its own and gets the value it gets alone.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+
+from are_model.train import FineTuneConfig, fine_tune
+from search.study.bounds import read_bounds
+from search.objectives.context import SearchContext
+from search.errors import StudyError
+from search.study.settings import SETTINGS_ATTR, TrialSettings
+from search.study.spec import StudySpec
+from search.values import positive_int
+
+__all__ = ["SPLIT", "Budget", "parse_budget", "Report", "report_to_optuna", "FusionObjective"]
+
+_logger = logging.getLogger(__name__)
+
+#: The split every objective searches on.
+SPLIT = "valid"
+
+_FIXED_BUDGET = ("stages",)
+_LEARNABLE_BUDGET = ("epochs", "batches_per_epoch", "batch_size", "negatives")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one trial may spend: ``stages`` of validation (fixed), or fine-tuning steps (learnable)."""
+
+    stages: int = 4
+    epochs: int = 2
+    batches_per_epoch: int = 50
+    batch_size: int = 16
+    negatives: int = 64
+
+    def for_mode(self, mode: str) -> dict[str, int]:
+        """The keys of this budget that ``mode`` uses, with their values (defaults filled in)."""
+        return {key: getattr(self, key) for key in (_FIXED_BUDGET if mode == "fixed" else _LEARNABLE_BUDGET)}
+
+    def steps(self, mode: str) -> int:
+        """How many intermediate values a trial of ``mode`` reports (the pruners' time axis)."""
+        return self.stages if mode == "fixed" else self.epochs
+
+
+def parse_budget(mode: str, budget: Mapping[str, Any] | None) -> Budget:
+    """A study spec's ``budget`` for ``mode``; unknown keys or non-positive values raise StudyError."""
+    known = _FIXED_BUDGET if mode == "fixed" else _LEARNABLE_BUDGET
+    values: dict[str, int] = {}
+    for key, value in (budget or {}).items():
+        if key not in known:
+            raise StudyError(f"budget key {key!r} does not apply to {mode} mode (expected one of: {', '.join(known)})")
+        values[key] = positive_int(value, f"budget key {key!r}")
+    return Budget(**values)
+
+
+#: report(trial, step, value, final): called after each stage / epoch, numbered from 1 (step k = k stages or
+#: epochs done: the pruners' rungs, which start at step 1, then judge the first report); may raise
+#: optuna.TrialPruned.
+Report = Callable[[optuna.Trial, int, float, bool], None]
+
+
+def report_to_optuna(trial: optuna.Trial, step: int, value: float, final: bool) -> None:
+    """Report ``value`` at ``step`` to the study and let its pruner stop the trial (not at the end)."""
+    trial.report(value, step)
+    if not final and trial.should_prune():
+        raise optuna.TrialPruned(f"pruned at step {step} with validation MRR {value:.4f}")
+
+
+class FusionObjective:
+    """``objective(trial) -> validation MRR`` for the study ``spec`` on a warm ``context``.
+
+    report: what happens with each intermediate value (default: the study's own pruner decides).
+    The ``settings`` user attribute holds ``use_learnable_fusion``, ``similarity_enhancer_weight``,
+    ``prompt_enhancer_weight`` (learnable: the initial weights), for learnable mode ``fusion_lr``,
+    ``fusion_weight_decay``, ``body_lr`` (None: frozen body), ``fusion_init_logits`` and ``fine_tune``
+    (the FineTuneConfig used), and ``learned_weights`` (None in fixed mode), ``dataset``,
+    ``checkpoint``, ``checkpoint_path``, ``encoder`` and ``split``.
+    """
+
+    def __init__(self, spec: StudySpec, context: SearchContext, *, report: Report = report_to_optuna) -> None:
+        if not context.model.has_enhancers:
+            raise StudyError(f"checkpoint {context.checkpoint_path} is a {context.profile} model: "
+                             "a fusion search needs an ARE checkpoint (are-mix or are-fusion)")
+        self.spec = spec
+        self.context = context
+        self.space = spec.search_space()
+        self.budget = parse_budget(spec.mode, spec.budget)
+        self.report = report
+        # Build what every trial needs now, not inside the first trial (which would look slow and stay
+        # RUNNING for the whole set-up).
+        context.relation_side(SPLIT)
+        if spec.mode == "learnable":
+            context.split("train")
+
+    @property
+    def steps(self) -> int:
+        return self.budget.steps(self.spec.mode)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        settings = self.suggest(trial)
+        if self.spec.mode == "fixed":
+            return self._fixed(trial, settings)
+        return self._learnable(trial, settings)
+
+    def suggest(self, trial: optuna.Trial) -> TrialSettings:
+        """``trial``'s settings, suggested within the study's soft bounds and stored as its user attr."""
+        settings = TrialSettings(**self.space.suggest(trial, read_bounds(trial.study)), dataset=self.context.dataset,
+                                 checkpoint=self.spec.checkpoint, checkpoint_path=self.context.checkpoint_path,
+                                 encoder=self.context.split(SPLIT).encoder, split=SPLIT)
+        trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+        return settings
+
+    def _fixed(self, trial: optuna.Trial, settings: TrialSettings) -> float:
+        earlier = _repeated(trial)
+        if earlier is not None:
+            return earlier
+        mrr, _ = self.context.evaluate(SPLIT, settings.weights, stages=self.budget.stages,
+                                       on_stage=lambda stage, value, final: self.report(trial, stage + 1, value, final))
+        return mrr
+
+    def fixed_many(self, trials: Sequence[tuple[optuna.Trial, TrialSettings]]) -> list[float | optuna.TrialPruned]:
+        """Fixed-mode trials (each with its settings from :meth:`suggest`) run together: one outcome each.
+
+        The settings not completed before share every stage's entity passes
+        (:meth:`SearchContext.evaluate_many`); each trial reports its own MRR after each stage and is
+        pruned on its own (its outcome is then the ``optuna.TrialPruned`` raised by ``report``), and a
+        trial that runs to the end gets the value its settings get alone, bit for bit. Any other
+        exception propagates (no trial is told here: the caller tells each outcome).
+        """
+        outcomes: list[float | optuna.TrialPruned | None] = [_repeated(trial) for trial, _ in trials]
+        fresh = [k for k, outcome in enumerate(outcomes) if outcome is None]
+        if not fresh:
+            return outcomes
+
+        def on_stage(stage: int, active: list[int], mrrs: list[float], final: bool) -> list[int]:
+            dropped = []
+            for row, mrr in zip(active, mrrs):
+                try:
+                    self.report(trials[fresh[row]][0], stage + 1, mrr, final)
+                except optuna.TrialPruned as pruned:
+                    outcomes[fresh[row]] = pruned
+                    dropped.append(row)
+            return dropped
+
+        mrrs, _ = self.context.evaluate_many(SPLIT, [trials[k][1].weights for k in fresh], stages=self.budget.stages,
+                                             on_stage=on_stage)
+        for row, k in enumerate(fresh):
+            if outcomes[k] is None:
+                outcomes[k] = mrrs[row]
+        return outcomes
+
+    def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
+        context, budget = self.context, self.budget
+        config = FineTuneConfig(epochs=budget.epochs, batches_per_epoch=budget.batches_per_epoch,
+                                batch_size=budget.batch_size, num_negatives=budget.negatives,
+                                fusion_lr=settings.fusion_lr, fusion_weight_decay=settings.fusion_weight_decay,
+                                body_lr=settings.body_lr, seed=self.spec.seed)
+        settings.fine_tune = asdict(config)
+        trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+        model = context.fresh_model()
+        model.use_learnable_fusion(*settings.weights)
+        values: list[float] = []
+
+        def validate(epoch: int, tuned) -> bool:
+            if config.body_lr is None:
+                # Only the fusion logits moved: the cached relation side of the checkpoint still holds.
+                mrr, _ = context.evaluate(SPLIT, tuned.fusion_weights().detach())
+            else:
+                mrr, _ = context.evaluate(SPLIT, None, model=tuned)
+            values.append(mrr)
+            self.report(trial, epoch + 1, mrr, epoch == config.epochs - 1)
+            return False
+
+        try:
+            fine_tune(model, context.split("train"), config, on_epoch_end=validate)
+        finally:
+            settings.learned_weights = [float(w) for w in model.fusion_weights().detach().cpu()]
+            trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+        _logger.debug("trial %d: learned weights %s, validation MRR per epoch %s", trial.number,
+                      settings.learned_weights, values)
+        return values[-1]
+
+
+def _repeated(trial: optuna.Trial) -> float | None:
+    """The value of the completed trial with ``trial``'s settings (recorded as user attr ``repeat_of``), or None.
+
+    A fixed-weight MRR is a deterministic function of the weights: a setting already completed (a GP
+    that has converged proposes its optimum again) costs nothing the second time.
+    """
+    earlier = _completed_with_params(trial)
+    if earlier is None:
+        return None
+    trial.set_user_attr("repeat_of", earlier.number)
+    _logger.info("trial %d repeats the settings of trial %d: its value is reused", trial.number, earlier.number)
+    return earlier.value
+
+
+def _completed_with_params(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+    """The first completed trial of the study with exactly ``trial``'s parameters, if any."""
+    for earlier in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if earlier.params == trial.params and earlier.number != trial.number:
+            return earlier
+    return None

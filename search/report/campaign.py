@@ -1,0 +1,516 @@
+"""The cross-dataset report of a campaign: one row per study (dataset, mode), group means, wins, figures.
+
+:func:`write_campaign_report` writes each study's own report (exactly what ``are-search report`` writes,
+through the same function, :func:`search.api.report_study`) into ``<out>/studies/<dataset>_<mode>/``
+and reads every row's numbers from that report's summary, so a row equals the study's report. Then, in
+``<out>`` itself:
+
+* ``campaign.md`` -- a table of every study (best setting, validation and test MRR, Hits@10, and the
+  test-MRR difference best − each baseline with its 95% paired-bootstrap interval), the per-group
+  means, the win/tie/loss counts and the figures with a caption each;
+* ``campaign.csv`` -- the same rows, flat columns, one row per (dataset, mode);
+* the figures of :mod:`search.report.campaign_figures`: ``delta_test_mrr.png``, ``weight_plane.png`` and, when
+  some dataset ran in both modes, ``fixed_vs_learnable.png``.
+
+The baselines are those of a study report (:func:`search.report.study.baseline_settings`): the
+checkpoint's own fusion weights (``checkpoint``), the fixed ``0.2/0.8`` and no enhancement (``0/0``).
+A difference's interval is the paired percentile bootstrap over test queries (Efron & Tibshirani, *An
+Introduction to the Bootstrap*, 1993; :func:`search.report.stats.paired_bootstrap`). Against each baseline a
+study is a **win** when the interval lies above 0, a **loss** when it lies below 0 and a **tie** when it
+contains 0. Groups are the benchmark's (:data:`are_model.data.registry.GROUPS`, the group column of
+``are-search datasets``): the four groups in which ULTRA (Galkin et al., *Towards Foundation Models for
+Knowledge Graph Reasoning*, ICLR 2024, arXiv:2310.04562) and the SEMMA / ARE tables after it report their
+57 graphs; group means are unweighted over the datasets of a group, per mode. A learnable study's best
+setting is, as in its report, the fusion weights its best trial learned, evaluated as fixed weights on
+the checkpoint's model.
+
+Every evaluation's ranks are cached (:mod:`search.report.rankcache`), so a second report of a campaign runs no
+entity pass. The test split is used only here and in the study reports, to report settings chosen on
+validation.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from are_model.fileio import atomic_write_bytes
+from search.errors import StudyError
+from search.study.names import MODES, StudyName
+
+if TYPE_CHECKING:
+    from search.options import LoadOptions
+
+__all__ = [
+    "BASELINES",
+    "CAMPAIGN_MD",
+    "CAMPAIGN_CSV",
+    "STUDIES_DIR",
+    "CampaignReport",
+    "write_campaign_report",
+    "study_folder",
+    "verdict",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings``.
+BASELINES: dict[str, str] = {"checkpoint": "checkpoint", "0.2/0.8": "0.2/0.8", "0/0": "no enhancement"}
+#: How tables and figures name each baseline.
+BASELINE_TITLES: dict[str, str] = {"checkpoint": "own", "0.2/0.8": "0.2/0.8", "0/0": "0/0"}
+#: The files written directly in the report folder.
+CAMPAIGN_MD = "campaign.md"
+CAMPAIGN_CSV = "campaign.csv"
+#: The folder (under the report folder) of the studies' own reports.
+STUDIES_DIR = "studies"
+#: The trial states counted in ``campaign.csv`` (one column each).
+_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    """What :func:`write_campaign_report` wrote.
+
+    rows: one JSON-ready dict per study (see :func:`write_campaign_report`); groups: per (group, mode)
+    means; wins: per baseline the win / tie / loss counts (overall and ``by_mode``); files: every file
+    written (the campaign's own first, then the studies' reports); figures: the matplotlib figures
+    saved, by file name; omitted: figure file name -> why it was not drawn; bootstrap: resamples, seed
+    and confidence of the intervals.
+    """
+
+    name: str | None
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    groups: list[dict[str, Any]]
+    wins: dict[str, dict[str, Any]]
+    files: list[Path]
+    figures: dict[str, Any] = field(default_factory=dict)
+    omitted: dict[str, str] = field(default_factory=dict)
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON object of ``campaign report --json``: ``campaign``, ``rows``, ``groups``, ``wins``,
+        ``files`` (absolute paths as strings), ``omitted`` and ``bootstrap``."""
+        return {"campaign": self.name, "rows": self.rows, "groups": self.groups, "wins": self.wins,
+                "files": [str(path) for path in self.files], "omitted": dict(self.omitted),
+                "bootstrap": dict(self.bootstrap)}
+
+
+# ---------------------------------------------------------------------------------------------
+# rows
+
+
+def study_folder(name: StudyName) -> str:
+    """The folder of a study's report under ``<out>/studies``: ``<dataset with ':' -> '_'>_<mode>``."""
+    return f"{name.dataset.replace(':', '_')}_{name.mode}"
+
+
+def verdict(low: float, high: float) -> str:
+    """``win`` (interval above 0), ``loss`` (below 0) or ``tie`` (it contains 0)."""
+    if low > 0:
+        return "win"
+    if high < 0:
+        return "loss"
+    return "tie"
+
+
+def _group_of(dataset: str) -> str:
+    """The benchmark group of ``dataset`` (any accepted spelling); ``other`` when it is not registered."""
+    from are_model.data import DATASETS, resolve_dataset_name
+    from are_model.data.registry import OTHER_GROUP
+
+    try:
+        return DATASETS[resolve_dataset_name(dataset)].group
+    except Exception:  # an old or foreign study name: reported, in no benchmark group
+        return OTHER_GROUP
+
+
+def _numbers(setting: dict[str, Any]) -> dict[str, Any]:
+    """A report setting's weights, validation MRR (and where it came from) and test MRR / Hits@10."""
+    return {"weights": list(setting["weights"]), "valid_mrr": setting["valid_mrr"],
+            "valid_source": setting["valid_source"], "test_mrr": setting["test"]["mrr"],
+            "test_hits@10": setting["test"]["hits@10"]}
+
+
+def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> dict[str, Any]:
+    """The campaign row of a study from its report's summary (every number taken as it is)."""
+    settings = summary["settings"]
+    best_setting, by_label = settings[0], {s["label"]: s for s in settings[1:]}
+    baselines = {key: _numbers(by_label[label]) for key, label in BASELINES.items()}
+    deltas = {}
+    for key, label in BASELINES.items():
+        diff = by_label[label]["diff_vs_best"]
+        deltas[key] = {"delta": diff["diff"], "low": diff["low"], "high": diff["high"],
+                       "verdict": verdict(diff["low"], diff["high"])}
+    best = {"trial": summary["best"]["trial"], "trial_value": summary["best"]["value"],
+            "params": summary["best"]["params"], "settings": summary["best"]["settings"],
+            "weights_kind": "learned" if name.mode == "learnable" else "fixed", **_numbers(best_setting)}
+    return {
+        "dataset": name.dataset,
+        "mode": name.mode,
+        "study": str(name),
+        "group": _group_of(name.dataset),
+        "checkpoint": summary["checkpoint"],
+        "profile": summary["profile"],
+        "encoder": summary["encoder"],
+        "trials": dict(summary["trials"]),
+        "best": best,
+        "baselines": baselines,
+        "ci95": {"low": deltas["checkpoint"]["low"], "high": deltas["checkpoint"]["high"]},
+        "deltas": deltas,
+        "test_queries": best_setting["test"]["num_queries"],
+        "report": f"{STUDIES_DIR}/{folder}",
+        "note": summary.get("note"),
+    }
+
+
+def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
+    """The row of a study with nothing to report (no complete trial, or a report that failed)."""
+    from search.study.budget import trial_counts
+    from search.study.prepare import LAUNCH_ATTR
+    from search.report.study import file_name
+    from search.study.spec import SPEC_ATTR
+
+    stored = study.user_attrs.get(SPEC_ATTR)
+    launch = study.user_attrs.get(LAUNCH_ATTR)
+    return {
+        "dataset": name.dataset,
+        "mode": name.mode,
+        "study": str(name),
+        "group": _group_of(name.dataset),
+        "checkpoint": file_name(stored.get("checkpoint")) if isinstance(stored, dict) else None,
+        "profile": None,
+        "encoder": launch.get("encoder_name") if isinstance(launch, dict) else None,
+        "trials": trial_counts(study),
+        "best": None,
+        "baselines": None,
+        "ci95": None,
+        "deltas": None,
+        "test_queries": None,
+        "report": None,
+        "note": note,
+    }
+
+
+def _order(row: dict[str, Any]) -> tuple:
+    from are_model.data.registry import GROUP_ORDER
+
+    group = GROUP_ORDER.index(row["group"]) if row["group"] in GROUP_ORDER else len(GROUP_ORDER)
+    return group, row["dataset"].lower(), MODES.index(row["mode"]) if row["mode"] in MODES else len(MODES)
+
+
+# ---------------------------------------------------------------------------------------------
+# groups and wins
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(sum(values) / len(values)) if values else None
+
+
+def group_means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (group, mode), over the rows with a best setting: how many datasets, and the unweighted means of
+    the best's validation MRR, test MRR and Hits@10, of each baseline's test MRR and Hits@10, and of the
+    difference best − baseline. Groups in :data:`GROUP_ORDER`, modes fixed then learnable."""
+    from are_model.data.registry import GROUP_ORDER
+
+    done = [row for row in rows if row["best"] is not None]
+    keys = sorted({(row["group"], row["mode"]) for row in done},
+                  key=lambda k: (GROUP_ORDER.index(k[0]) if k[0] in GROUP_ORDER else len(GROUP_ORDER),
+                                 MODES.index(k[1]) if k[1] in MODES else len(MODES)))
+    groups = []
+    for group, mode in keys:
+        members = [row for row in done if row["group"] == group and row["mode"] == mode]
+        groups.append({
+            "group": group,
+            "mode": mode,
+            "datasets": len(members),
+            "names": [row["dataset"] for row in members],
+            "best": {"valid_mrr": _mean([r["best"]["valid_mrr"] for r in members]),
+                     "test_mrr": _mean([r["best"]["test_mrr"] for r in members]),
+                     "test_hits@10": _mean([r["best"]["test_hits@10"] for r in members])},
+            "baselines": {key: {"test_mrr": _mean([r["baselines"][key]["test_mrr"] for r in members]),
+                                "test_hits@10": _mean([r["baselines"][key]["test_hits@10"] for r in members])}
+                          for key in BASELINES},
+            "delta": {key: _mean([r["deltas"][key]["delta"] for r in members]) for key in BASELINES},
+        })
+    return groups
+
+
+def win_counts(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per baseline: ``win`` / ``tie`` / ``loss`` counts of the best setting over the rows with one, and the
+    same per mode (``by_mode``). A win is an interval above 0, a loss below 0, a tie one that contains 0."""
+    wins: dict[str, dict[str, Any]] = {}
+    for key in BASELINES:
+        total = {"win": 0, "tie": 0, "loss": 0}
+        by_mode: dict[str, dict[str, int]] = {}
+        for row in rows:
+            if row["deltas"] is None:
+                continue
+            outcome = row["deltas"][key]["verdict"]
+            total[outcome] += 1
+            by_mode.setdefault(row["mode"], {"win": 0, "tie": 0, "loss": 0})[outcome] += 1
+        wins[key] = {**total, "by_mode": by_mode}
+    return wins
+
+
+# ---------------------------------------------------------------------------------------------
+# campaign.csv
+
+
+def _csv_name(key: str) -> str:
+    return {"checkpoint": "own", "0.2/0.8": "fixed_0.2_0.8", "0/0": "none_0_0"}[key]
+
+
+def csv_columns() -> list[str]:
+    """The columns of ``campaign.csv`` (weights and differences per baseline: ``own``, ``fixed_0.2_0.8``,
+    ``none_0_0``)."""
+    columns = ["dataset", "mode", "study", "group", "checkpoint", "encoder"]
+    columns += [f"trials_{state.lower()}" for state in _STATES]
+    columns += ["best_trial", "best_kind", "best_w_sim", "best_w_prompt", "best_valid_mrr", "best_test_mrr",
+                "best_test_hits@10"]
+    for key in BASELINES:
+        slug = _csv_name(key)
+        columns += [f"{slug}_w_sim", f"{slug}_w_prompt", f"{slug}_valid_mrr", f"{slug}_test_mrr",
+                    f"{slug}_test_hits@10", f"delta_vs_{slug}", f"delta_vs_{slug}_low", f"delta_vs_{slug}_high",
+                    f"verdict_vs_{slug}"]
+    columns += ["test_queries", "report", "note"]
+    return columns
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {key: row[key] for key in ("dataset", "mode", "study", "group", "checkpoint", "encoder")}
+    for state in _STATES:
+        flat[f"trials_{state.lower()}"] = row["trials"].get(state, 0)
+    best = row["best"]
+    if best is not None:
+        flat.update({"best_trial": best["trial"], "best_kind": best["weights_kind"],
+                     "best_w_sim": best["weights"][0], "best_w_prompt": best["weights"][1],
+                     "best_valid_mrr": best["valid_mrr"], "best_test_mrr": best["test_mrr"],
+                     "best_test_hits@10": best["test_hits@10"]})
+        for key in BASELINES:
+            slug, base, delta = _csv_name(key), row["baselines"][key], row["deltas"][key]
+            flat.update({f"{slug}_w_sim": base["weights"][0], f"{slug}_w_prompt": base["weights"][1],
+                         f"{slug}_valid_mrr": base["valid_mrr"], f"{slug}_test_mrr": base["test_mrr"],
+                         f"{slug}_test_hits@10": base["test_hits@10"], f"delta_vs_{slug}": delta["delta"],
+                         f"delta_vs_{slug}_low": delta["low"], f"delta_vs_{slug}_high": delta["high"],
+                         f"verdict_vs_{slug}": delta["verdict"]})
+    flat.update({"test_queries": row["test_queries"], "report": row["report"], "note": row["note"]})
+    return {key: ("" if value is None else repr(value) if isinstance(value, float) else value)
+            for key, value in flat.items()}
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=csv_columns(), restval="", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(_csv_row(row))
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# campaign.md
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _delta_text(delta: dict[str, Any]) -> str:
+    text = f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]"
+    return f"**{text}** {delta['verdict']}" if delta["verdict"] != "tie" else text
+
+
+def _trials_text(counts: dict[str, int]) -> str:
+    parts = [f"{counts[state]} {state.lower()}" for state in _STATES if counts.get(state)]
+    parts += [f"{n} {state.lower()}" for state, n in counts.items() if state not in _STATES and n]
+    return ", ".join(parts) or "none"
+
+
+def _weights_text(row: dict[str, Any]) -> str:
+    best = row["best"]
+    w_sim, w_prompt = best["weights"]
+    text = f"{w_sim:.4f} / {w_prompt:.4f}"
+    return f"learned {text}" if best["weights_kind"] == "learned" else text
+
+
+def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]],
+              wins: dict[str, dict[str, Any]], plots: dict[str, tuple[str, str]], omitted: dict[str, str],
+              bootstrap: dict[str, Any]) -> str:
+    level = round(bootstrap["confidence"] * 100)
+    studies = len(rows)
+    done = sum(1 for row in rows if row["best"] is not None)
+    datasets = len({row["dataset"] for row in rows})
+    lines = [
+        f"# Campaign {report_name}" if report_name else "# Campaign report",
+        "",
+        f"{studies} stud{'y' if studies == 1 else 'ies'} over {datasets} dataset{'s' if datasets != 1 else ''} "
+        f"({done} with a complete trial). Settings are chosen on each dataset's validation split; the test split "
+        "is used only to report them. Each study's own report (figures, all metrics) is linked in the last column.",
+        "",
+        "## Studies",
+        "",
+        f"Δ = test MRR of the best setting − the baseline's, with its {level}% paired-bootstrap interval over test "
+        f"queries ({bootstrap['n_boot']} resamples, seed {bootstrap['seed']}). Baselines: **own** = the checkpoint's "
+        "own fusion weights, **0.2/0.8** = fixed w_sim 0.2, w_prompt 0.8, **0/0** = no enhancement. An interval "
+        "above 0 is a **win**, below 0 a **loss** (both in bold), one that contains 0 a tie. A learnable study's best "
+        "setting is the fusion weights its best trial learned, evaluated as fixed weights.",
+        "",
+        "| dataset | group | mode | trials | best w_sim / w_prompt | valid MRR | test MRR | test H@10 "
+        f"| Δ vs own [{level}% CI] | Δ vs 0.2/0.8 [{level}% CI] | Δ vs 0/0 [{level}% CI] | report |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        best = row["best"]
+        if best is None:
+            lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {_trials_text(row['trials'])} "
+                         f"| — | — | — | — | — | — | — | {row['note']} |")
+            continue
+        deltas = [_delta_text(row["deltas"][key]) for key in BASELINES]
+        lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {_trials_text(row['trials'])} "
+                     f"| {_weights_text(row)} | {_fmt(best['valid_mrr'])} | {_fmt(best['test_mrr'])} "
+                     f"| {_fmt(best['test_hits@10'])} | {' | '.join(deltas)} "
+                     f"| [summary]({row['report']}/summary.md) |")
+    owns = sorted({(row["checkpoint"], tuple(row["baselines"]["checkpoint"]["weights"]))
+                   for row in rows if row["best"] is not None})
+    if owns:
+        lines += ["", "Own fusion weights (w_sim / w_prompt): "
+                  + "; ".join(f"{checkpoint} {w[0]:.4f} / {w[1]:.4f}" for checkpoint, w in owns) + "."]
+    notes = [row for row in rows if row["note"] and row["best"] is not None]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]
+
+    lines += ["", "## Group means", ""]
+    if groups:
+        lines += [
+            "Unweighted means over the datasets of a benchmark group, per mode. The groups are the four in which "
+            "ULTRA (Galkin et al., ICLR 2024, arXiv:2310.04562) reports its 57 graphs; `are-search datasets` "
+            "lists each dataset's group (are_model/data/registry.py, GROUPS).",
+            "",
+            "| group | mode | datasets | best valid MRR | best test MRR | own test MRR | 0.2/0.8 test MRR "
+            "| 0/0 test MRR | mean Δ vs own | mean Δ vs 0.2/0.8 | mean Δ vs 0/0 | best test H@10 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for g in groups:
+            base, delta = g["baselines"], g["delta"]
+            lines.append(f"| {g['group']} | {g['mode']} | {g['datasets']} | {_fmt(g['best']['valid_mrr'])} "
+                         f"| {_fmt(g['best']['test_mrr'])} | {_fmt(base['checkpoint']['test_mrr'])} "
+                         f"| {_fmt(base['0.2/0.8']['test_mrr'])} | {_fmt(base['0/0']['test_mrr'])} "
+                         f"| {delta['checkpoint']:+.4f} | {delta['0.2/0.8']:+.4f} | {delta['0/0']:+.4f} "
+                         f"| {_fmt(g['best']['test_hits@10'])} |")
+    else:
+        lines.append("No study has a complete trial.")
+
+    lines += ["", "## Wins, ties and losses", "",
+              f"Best setting against each baseline, by its {level}% interval of Δ test MRR: win above 0, loss "
+              "below 0, tie containing 0.", "",
+              "| baseline | mode | win | tie | loss |", "|---|---|---|---|---|"]
+    modes = sorted({mode for w in wins.values() for mode in w["by_mode"]},
+                   key=lambda m: MODES.index(m) if m in MODES else len(MODES))
+    for key, counts in wins.items():
+        for mode in modes:
+            c = counts["by_mode"].get(mode, {"win": 0, "tie": 0, "loss": 0})
+            lines.append(f"| {BASELINE_TITLES[key]} | {mode} | {c['win']} | {c['tie']} | {c['loss']} |")
+        if len(modes) != 1:
+            lines.append(f"| {BASELINE_TITLES[key]} | all | {counts['win']} | {counts['tie']} | {counts['loss']} |")
+
+    lines += ["", "## Figures"]
+    for file_name, (title, caption) in plots.items():
+        lines += ["", f"### {title}", ""]
+        if file_name in omitted:
+            lines.append(f"`{file_name}`: {omitted[file_name]}.")
+        else:
+            lines += [f"![{title}]({file_name})", "", caption]
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, options: "LoadOptions", n_boot: int = 2000,
+                          seed: int = 0, progress: bool = False, name: str | None = None) -> CampaignReport:
+    """Write the cross-dataset report of ``studies`` into ``out_dir``; see the module doc for the files.
+
+    studies: ``optuna.Study`` objects named ``<dataset>/<mode>`` (opened read-only is enough); options:
+    the resolved :class:`search.options.LoadOptions` (data, texts, checkpoints, cache, device); n_boot,
+    seed: the paired bootstrap's resamples and seed (as ``are-search report``); progress: bars on stderr;
+    name: the campaign's name (title and ``campaign`` of the JSON).
+
+    Each row (``CampaignReport.rows``) holds ``dataset`` (the study name's dataset part, verbatim),
+    ``mode``, ``study``, ``group``, ``checkpoint`` (file name), ``profile``, ``encoder``, ``trials``
+    (counts by trial state), ``best`` (``trial``, ``trial_value`` -- the trial's validation MRR, after
+    fine-tuning in learnable mode --, ``params``, ``settings`` -- the trial's stored settings --,
+    ``weights_kind`` -- ``fixed`` or ``learned`` --, ``weights`` [w_sim, w_prompt] as evaluated,
+    ``valid_mrr``, ``valid_source``, ``test_mrr``, ``test_hits@10``), ``baselines`` (``checkpoint``,
+    ``0.2/0.8``, ``0/0`` -> ``weights``, ``valid_mrr``, ``valid_source``, ``test_mrr``,
+    ``test_hits@10``), ``deltas`` (per baseline: ``delta`` = test MRR best − baseline, its interval
+    ``low`` / ``high`` and ``verdict`` win / tie / loss), ``ci95`` (``low`` / ``high`` of the difference
+    against the checkpoint's own setting), ``test_queries``, ``report`` (the study's report folder,
+    relative to ``out_dir``) and ``note``. MRRs are fractions in [0, 1]; every number is the one of the
+    study's ``summary.json``. A study without a complete trial gets ``best``, ``baselines``, ``deltas``,
+    ``ci95`` None and a ``note`` saying why (likewise a study whose report fails with a one-line
+    StudyError); the others are reported all the same.
+
+    Raises UsageError for no studies or two studies of one name, and the errors of a study report that
+    are not about the study itself (a missing checkpoint or dataset: CheckpointError, DatasetError).
+    """
+    from search.report import plots as study_plots
+    from search.report import campaign_figures
+    from search.errors import UsageError
+    from search.api import report_study
+    from search.results import best_of
+    from search.report.study import CONFIDENCE
+
+    if not studies:
+        raise UsageError("a campaign report needs at least one study")
+    names = [StudyName.parse(study.study_name) for study in studies]
+    seen: set[str] = set()
+    for study_name in names:
+        if str(study_name) in seen:
+            raise UsageError(f"study {study_name} is given twice")
+        seen.add(str(study_name))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    study_files: list[Path] = []
+    for index, (study, study_name) in enumerate(zip(studies, names), start=1):
+        if best_of(study) is None:
+            _logger.warning("campaign report: %s has no complete trial; its row is empty", study_name)
+            rows.append(_empty_row(study_name, study, "no complete trial: nothing to report"))
+            continue
+        folder = study_folder(study_name)
+        _logger.info("campaign report: study %d/%d, %s", index, len(studies), study_name)
+        try:
+            written = report_study(study, out / STUDIES_DIR / folder, options=options, n_boot=n_boot, seed=seed,
+                                   progress=progress)
+        except StudyError as error:
+            _logger.warning("campaign report: %s not reported: %s", study_name, error)
+            rows.append(_empty_row(study_name, study, f"not reported: {error}"))
+            continue
+        rows.append(_row_from_summary(study_name, written.summary, folder))
+        study_files += list(written.files)
+    rows.sort(key=_order)
+    groups = group_means(rows)
+    wins = win_counts(rows)
+    bootstrap = {"n_boot": int(n_boot), "seed": int(seed), "confidence": CONFIDENCE, "method": "paired, percentile",
+                 "metric": "test MRR, best - baseline"}
+
+    drawn = campaign_figures.campaign_figures(rows)
+    omitted = dict(drawn.omitted)
+    files: list[Path] = []
+    for file_name in campaign_figures.FIGURES:
+        if file_name in drawn.figures:
+            files.append(study_plots.save_png(drawn.figures[file_name], out / file_name))
+        else:
+            (out / file_name).unlink(missing_ok=True)  # an older report's figure would be stale
+    atomic_write_bytes(out / CAMPAIGN_MD, _markdown(name, rows, groups, wins, campaign_figures.CAPTIONS, omitted,
+                                                    bootstrap).encode("utf-8"))
+    atomic_write_bytes(out / CAMPAIGN_CSV, _csv(rows).encode("utf-8"))
+    files = [out / CAMPAIGN_MD, out / CAMPAIGN_CSV] + files
+    _logger.info("campaign report of %d studies written to %s", len(rows), out)
+    return CampaignReport(name, out, rows, groups, wins, files + study_files, dict(drawn.figures), omitted, bootstrap)

@@ -1,0 +1,329 @@
+"""The figures of a study report (matplotlib, Agg canvas; no display and no pyplot state).
+
+Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` so a caller (or a test) can
+read back its axes, labels, legend and marker positions; :func:`save_png` writes one atomically.
+
+* :func:`history_figure` -- validation MRR per trial number: sampled and known-point trials, pruned
+  trials at the MRR of the stages they ran, the best so far, and the baselines as horizontal lines.
+* :func:`weights_figure` -- where the trials ran in the study's whole search space: fixed mode
+  w_sim (x) against w_prompt (y); learnable mode the initial similarity weight against the fusion
+  learning rate (log axis). Points are coloured by validation MRR, the best trial is starred and the
+  reference settings (baselines / known starting points) are marked and named in the legend.
+* :func:`importances_figure` -- fANOVA parameter importances, drawn only from
+  :data:`MIN_IMPORTANCE_TRIALS` complete trials on (:func:`importances_unavailable` says why not).
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+from optuna.trial import FrozenTrial, TrialState
+
+from are_model.fileio import atomic_write_bytes
+from search.study.settings import TrialSettings
+from search.study.spaces import Param, SearchSpace
+
+__all__ = [
+    "MIN_IMPORTANCE_TRIALS",
+    "DPI",
+    "Marker",
+    "history_figure",
+    "weights_figure",
+    "importances_unavailable",
+    "importances_figure",
+    "save_png",
+]
+
+#: Complete trials needed before parameter importances are drawn: fANOVA fits a random forest to
+#: the (parameters -> validation MRR) pairs, and with fewer points it mostly reports noise.
+MIN_IMPORTANCE_TRIALS = 10
+#: Resolution of the saved PNGs.
+DPI = 120
+
+#: (label, x, y): a reference setting drawn as an open marker and named in the legend.
+Marker = tuple[str, float, float]
+
+#: Reference settings / baselines, in order, get the same colour in every figure.
+_COLOURS = ("tab:purple", "tab:brown", "black", "tab:olive", "tab:cyan")
+_MARKER_STYLES = tuple(zip(("s", "D", "^", "v", "P"), _COLOURS))
+_LINE_STYLES = tuple(zip(_COLOURS, ("--", "-.", ":", "--", "-.")))
+_AXES: dict[str, tuple[str, str]] = {
+    "fixed": ("similarity_enhancer_weight", "prompt_enhancer_weight"),
+    "learnable": ("initial_similarity_weight", "fusion_lr"),
+}
+_SHORT: dict[str, str] = {
+    "similarity_enhancer_weight": "w_sim",
+    "prompt_enhancer_weight": "w_prompt",
+    "initial_similarity_weight": "initial similarity weight",
+    "fusion_lr": "fusion lr",
+}
+_AXIS_LABELS: dict[str, str] = {
+    "similarity_enhancer_weight": "similarity enhancer weight w_sim",
+    "prompt_enhancer_weight": "prompt enhancer weight w_prompt",
+    "initial_similarity_weight": "initial similarity weight (initial prompt weight = 1 − it)",
+    "fusion_lr": "fusion learning rate (per step, log scale)",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as a PNG to ``path`` atomically (the tight bounding box keeps outside legends)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def _complete(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+
+
+def _pruned(study: optuna.Study) -> list[FrozenTrial]:
+    """Pruned trials that reported at least one staged value."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+
+
+def _last_value(trial: FrozenTrial) -> float:
+    return float(trial.intermediate_values[max(trial.intermediate_values)])
+
+
+def _legend_below(ax: Any, ncol: int = 2) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=ncol, fontsize="small",
+                  frameon=False, markerscale=0.7)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# history
+
+
+def history_figure(study: optuna.Study, *, baselines: Sequence[tuple[str, float | None]] = ()) -> Figure:
+    """Validation MRR against trial number.
+
+    Sampled complete trials are blue dots, each known point (user attr ``known_point``) its own marker
+    named in the legend, pruned trials grey crosses at the MRR of the stages they ran (a partial
+    split), the red step line the best complete value so far. baselines: (label, validation MRR)
+    drawn as labelled horizontal lines (None values are skipped).
+    """
+    fig = _figure(7.5, 5.0)
+    ax = fig.subplots()
+    complete, pruned = _complete(study), _pruned(study)
+    sampled = [t for t in complete if "known_point" not in t.user_attrs]
+    known = sorted((t for t in complete + pruned if "known_point" in t.user_attrs), key=lambda t: t.number)
+    if sampled:
+        ax.scatter([t.number for t in sampled], [t.value for t in sampled], marker="o", s=36, color="tab:blue",
+                   edgecolors="k", linewidths=0.4, zorder=3, label="sampled trial (complete)")
+    # each known point its own marker, in the colour and shape of the reference settings (their order);
+    # a pruned one hollow, around its cross
+    for trial, (shape, colour) in zip(known, _MARKER_STYLES * 4):
+        name = trial.user_attrs["known_point"]
+        if trial.state == TrialState.COMPLETE:
+            ax.scatter([trial.number], [trial.value], marker=shape, s=60, color=colour, edgecolors="k",
+                       linewidths=0.5, zorder=4, label=f"known point '{name}' (trial {trial.number})")
+        else:
+            ax.scatter([trial.number], [_last_value(trial)], marker=shape, s=110, facecolors="none",
+                       edgecolors=colour, linewidths=1.3, zorder=4,
+                       label=f"known point '{name}' (trial {trial.number}, pruned)")
+    if pruned:
+        ax.scatter([t.number for t in pruned], [_last_value(t) for t in pruned], marker="x", s=40, color="0.45",
+                   linewidths=1.4, zorder=3, label="pruned trial (MRR of the stages it ran)")
+    numbers = [t.number for t in study.get_trials(deepcopy=False)]
+    last = max(numbers) if numbers else 0
+    if complete:
+        ordered = sorted(complete, key=lambda t: t.number)
+        xs, ys, best = [], [], -math.inf
+        for trial in ordered:
+            best = max(best, float(trial.value))
+            xs.append(trial.number)
+            ys.append(best)
+        xs.append(max(last, xs[-1]))
+        ys.append(ys[-1])
+        ax.step(xs, ys, where="post", color="tab:red", linewidth=1.6, zorder=2, label="best so far")
+    for (label, value), (colour, style) in zip([b for b in baselines if b[1] is not None], _LINE_STYLES * 4):
+        ax.axhline(float(value), color=colour, linestyle=style, linewidth=1.1, zorder=1,
+                   label=f"{label}: {float(value):.4f}")
+    ax.set_xlim(-0.5, last + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("validation MRR")
+    ax.grid(alpha=0.3)
+    counts = f"{len(complete)} complete, {len(pruned)} pruned"
+    ax.set_title(f"{study.study_name}: validation MRR per trial ({counts})")
+    _legend_below(ax)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# where the trials ran
+
+
+def _bounds(param: Param) -> tuple[float, float]:
+    """(low, high) of a searched parameter, (value, value) of a pinned one."""
+    if param.searched:
+        return float(param.low), float(param.high)
+    return float(param.value), float(param.value)
+
+
+def _limits(values: Sequence[float], *, log: bool) -> tuple[float, float]:
+    """Axis limits around ``values`` with a margin of 4% of the span (in log space for a log axis)."""
+    low, high = min(values), max(values)
+    if log:
+        a, b = math.log10(low), math.log10(high)
+        pad = 0.04 * (b - a) if b > a else 0.3
+        return 10 ** (a - pad), 10 ** (b + pad)
+    pad = 0.04 * (high - low) if high > low else 0.05
+    return low - pad, high + pad
+
+
+def _coordinates(settings: TrialSettings, mode: str) -> tuple[float, float] | None:
+    if mode == "fixed":
+        return settings.weights if settings.mode == "fixed" else None
+    if settings.mode != "learnable" or settings.fusion_lr is None or settings.fusion_lr <= 0:
+        return None
+    return settings.weights[0], float(settings.fusion_lr)
+
+
+def _points(trials: Sequence[FrozenTrial], mode: str) -> list[tuple[FrozenTrial, tuple[float, float]]]:
+    points = []
+    for trial in trials:
+        settings = TrialSettings.maybe_from_trial(trial)
+        xy = None if settings is None else _coordinates(settings, mode)
+        if xy is not None:
+            points.append((trial, xy))
+    return points
+
+
+def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence[Marker] = (),
+                   best: FrozenTrial | None = None) -> Figure:
+    """The trials in the study's whole search space, coloured by validation MRR.
+
+    space: the study's :class:`SearchSpace`; the axes span its bounds (and anything drawn outside
+    them) with a small margin, and a dashed rectangle shows the bounds. Fixed mode: x w_sim, y
+    w_prompt. Learnable mode: x the initial similarity weight, y the fusion learning rate (log).
+    markers: reference settings (label, x, y) drawn as open markers named in the legend; best: the
+    trial to star (its starting point in learnable mode).
+    """
+    mode = space.mode
+    x_name, y_name = _AXES[mode]
+    x_param, y_param = space.params[x_name], space.params[y_name]
+    log_y = mode == "learnable"
+    complete, pruned = _points(_complete(study), mode), _points(_pruned(study), mode)
+
+    fig = _figure(6.4, 6.4)
+    ax = fig.subplots()
+    (x_low, x_high), (y_low, y_high) = _bounds(x_param), _bounds(y_param)
+    xs = [x_low, x_high] + [xy[0] for _, xy in complete + pruned] + [m[1] for m in markers]
+    ys = [y_low, y_high] + [xy[1] for _, xy in complete + pruned] + [m[2] for m in markers]
+    if log_y:
+        ys = [y for y in ys if y > 0]
+        ax.set_yscale("log")
+    ax.set_xlim(*_limits(xs, log=False))
+    ax.set_ylim(*_limits(ys, log=log_y))
+
+    def span(param: Param, low: float, high: float) -> str:
+        name = _SHORT[param.name]
+        return f"{name} in [{_fmt(low)}, {_fmt(high)}]" if param.searched else f"{name} pinned at {_fmt(low)}"
+
+    ax.add_patch(Rectangle((x_low, y_low), x_high - x_low, y_high - y_low, fill=False, linestyle="--",
+                           edgecolor="0.45", linewidth=1.0, zorder=1,
+                           label=f"search space: {span(x_param, x_low, x_high)}, {span(y_param, y_low, y_high)}"))
+    if complete:
+        values = [float(t.value) for t, _ in complete]
+        scatter = ax.scatter([xy[0] for _, xy in complete], [xy[1] for _, xy in complete], c=values,
+                             cmap="viridis", s=46, edgecolors="k", linewidths=0.4, zorder=3,
+                             label="complete trial (colour: validation MRR)")
+        colourbar = fig.colorbar(scatter, ax=ax, shrink=0.8, pad=0.03)
+        colourbar.set_label("validation MRR")
+    if pruned:
+        ax.scatter([xy[0] for _, xy in pruned], [xy[1] for _, xy in pruned], marker="x", s=40, color="0.45",
+                   linewidths=1.3, zorder=3, label="pruned trial")
+    for (label, x, y), (shape, colour) in zip(markers, _MARKER_STYLES * 4):
+        ax.scatter([x], [y], marker=shape, s=170, facecolors="none", edgecolors=colour, linewidths=1.6, zorder=4,
+                   label=label)
+    if best is not None:
+        settings = TrialSettings.maybe_from_trial(best)
+        xy = None if settings is None else _coordinates(settings, mode)
+        if xy is not None:
+            where = "start " if mode == "learnable" else ""
+            ax.scatter([xy[0]], [xy[1]], marker="*", s=420, facecolors="none", edgecolors="magenta",
+                       linewidths=1.8, zorder=5,
+                       label=f"best: trial {best.number}, validation MRR {float(best.value):.4f} "
+                             f"({where}{_SHORT[x_name]} {xy[0]:.4g}, {_SHORT[y_name]} {xy[1]:.4g})")
+    ax.set_xlabel(_AXIS_LABELS[x_name])
+    ax.set_ylabel(_AXIS_LABELS[y_name])
+    if not log_y:
+        width, height = (ax.get_xlim()[1] - ax.get_xlim()[0]), (ax.get_ylim()[1] - ax.get_ylim()[0])
+        if 0.5 <= width / height <= 2:
+            ax.set_aspect("equal", adjustable="box")
+    ax.grid(alpha=0.25)
+    what = "fixed fusion weights tried" if mode == "fixed" else "where fine-tuning started"
+    ax.set_title(f"{study.study_name}: {what} ({len(complete)} complete, {len(pruned)} pruned)")
+    _legend_below(ax, ncol=1)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# importances
+
+
+def _varied_params(complete: Sequence[FrozenTrial]) -> list[str]:
+    """The parameters every complete trial has and that take more than one value among them."""
+    shared = set.intersection(*(set(t.params) for t in complete)) if complete else set()
+    return sorted(name for name in shared if len({repr(t.params[name]) for t in complete}) > 1)
+
+
+def importances_unavailable(study: optuna.Study, *, min_trials: int = MIN_IMPORTANCE_TRIALS) -> str | None:
+    """Why parameter importances are not drawn for ``study`` (None: they are)."""
+    complete = _complete(study)
+    if len(complete) < min_trials:
+        return (f"not drawn: {len(complete)} complete trial{'s' if len(complete) != 1 else ''}; parameter "
+                f"importances are drawn from {min_trials} complete trials on (with fewer, fANOVA mostly fits noise)")
+    if len(_varied_params(complete)) < 2:
+        return "not drawn: fewer than two searched parameters vary across the complete trials"
+    return None
+
+
+def importances_figure(study: optuna.Study, *, min_trials: int = MIN_IMPORTANCE_TRIALS, seed: int = 0) -> Figure:
+    """Horizontal bars of fANOVA importances (normalised to sum 1, seeded); ValueError below the minimum."""
+    reason = importances_unavailable(study, min_trials=min_trials)
+    if reason is not None:
+        raise ValueError(f"study {study.study_name}: parameter importances {reason}")
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    importances = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                          params=_varied_params(_complete(study)))
+    names = list(importances)[::-1]                        # largest on top
+    values = [float(importances[name]) for name in names]
+    fig = _figure(6.4, 1.0 + 0.55 * len(names) + 0.8)
+    ax = fig.subplots()
+    bars = ax.barh(names, values, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=3, fontsize=9)
+    ax.set_xlim(0, max(1.0, max(values) * 1.15))
+    ax.set_xlabel("share of the validation-MRR variance explained (fANOVA, sums to 1)")
+    ax.set_ylabel("searched parameter")
+    n = len(_complete(study))
+    ax.set_title(f"{study.study_name}: parameter importances\n"
+                 f"fANOVA on {n} complete trials (seed {seed}); drawn only from {min_trials} complete trials on",
+                 fontsize=10)
+    return fig

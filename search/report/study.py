@@ -1,0 +1,396 @@
+"""The report of a study: its figures, and its best setting against the baselines on test.
+
+:func:`write_report` fills one folder with
+
+* ``optimization_history.png`` -- validation MRR per trial (see :func:`search.report.plots.history_figure`);
+* ``weights_scatter.png`` -- the trials in the study's search space (:func:`search.report.plots.weights_figure`);
+* ``param_importances.png`` -- only with enough complete trials (:data:`search.report.plots.MIN_IMPORTANCE_TRIALS`);
+  otherwise the file is not written and ``summary.md`` / ``summary.json`` say why;
+* ``summary.md`` and ``summary.json`` -- the best trial next to the checkpoint's own fusion, the fixed
+  0.2/0.8 and no enhancement (0/0): validation MRR (from the study's trials when one ran that exact
+  setting, else evaluated now) and test metrics, with a paired bootstrap interval of the test MRR
+  difference best − baseline (:func:`search.report.stats.paired_bootstrap`). Both name the are-search version,
+  sampler, pruner, seed, text encoder and the checkpoint's file name, and hold no absolute path, so a
+  report folder can be moved or shared as it is.
+
+This is the only place the test split is used, and only to report settings chosen on validation.
+A learnable study's best trial is reported through the fusion weights its fine-tuning learned,
+applied as fixed weights to the checkpoint's model (fine-tuning is not re-run).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from torch import Tensor
+
+from are_model.evaluate import ranking_metrics
+from are_model.fileio import atomic_write_bytes
+from search.report import plots
+from search.errors import StudyError
+from search.flags.export import best_trial
+from search.study.names import StudyName
+from search.objectives.fusion import parse_budget
+from search.study.settings import TrialSettings
+from search.study.bounds import growth_history, read_bounds
+from search.study.budget import trial_counts
+from search.study.spaces import SearchSpace
+from search.study.stopping import stop_record
+from search.report.stats import paired_bootstrap
+
+__all__ = [
+    "HISTORY_PNG",
+    "WEIGHTS_PNG",
+    "IMPORTANCES_PNG",
+    "SettingResult",
+    "Report",
+    "baseline_settings",
+    "write_report",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: Two weight pairs closer than this in both coordinates are the same setting.
+WEIGHT_TOLERANCE = 1e-6
+#: The figure files of a report.
+HISTORY_PNG = "optimization_history.png"
+WEIGHTS_PNG = "weights_scatter.png"
+IMPORTANCES_PNG = "param_importances.png"
+#: Confidence level of the bootstrap intervals.
+CONFIDENCE = 0.95
+
+
+@dataclass
+class SettingResult:
+    """One fusion setting in the report: its weights, validation MRR and test metrics."""
+
+    label: str
+    weights: tuple[float, float]
+    valid_mrr: float | None = None
+    valid_source: str = ""
+    test: dict[str, float] = field(default_factory=dict)
+    diff_vs_best: dict[str, float] | None = None
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote: ``files`` (paths under ``out_dir``), the numbers of
+    ``summary.json``, and the matplotlib figures it saved, by file name (to inspect or re-save)."""
+
+    out_dir: Path
+    files: list[Path]
+    summary: dict[str, Any]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def baseline_settings(checkpoint_weights: Sequence[float]) -> list[tuple[str, tuple[float, float]]]:
+    """(label, weights) of the baselines: the checkpoint's own fusion, 0.2/0.8 and 0/0."""
+    own = tuple(float(w) for w in checkpoint_weights)
+    return [("checkpoint", (own[0], own[1])), ("0.2/0.8", (0.2, 0.8)), ("no enhancement", (0.0, 0.0))]
+
+
+def _same(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(abs(float(x) - float(y)) <= WEIGHT_TOLERANCE for x, y in zip(a, b))
+
+
+def _complete(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+
+
+def file_name(value: Any) -> Any:
+    """The last component of a path-like string (a checkpoint name such as ``fusion`` stays as it is)."""
+    return PurePath(value).name if isinstance(value, str) and value else value
+
+
+def _portable_settings(settings: TrialSettings | None) -> dict[str, Any] | None:
+    """A trial's settings for summary.json, with checkpoint paths reduced to file names."""
+    if settings is None:
+        return None
+    values = settings.to_attr()
+    for key in ("checkpoint", "checkpoint_path"):
+        values[key] = file_name(values.get(key))
+    return values
+
+
+def _version() -> str:
+    import search
+
+    return str(getattr(search, "__version__", "unknown"))
+
+
+def _space_text(space: SearchSpace) -> str:
+    parts = []
+    for name, param in space.params.items():
+        parts.append(f"{name} [{param.low:g}, {param.high:g}]{' (log)' if param.log else ''}" if param.searched
+                     else f"{name} = {param.value}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# summary.md
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    boot = summary["bootstrap"]
+    trials = ", ".join(f"{k.lower()} {v}" for k, v in summary["trials"].items())
+    lines = [
+        f"# Study {summary['study']}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| are-search version | {summary['version']} |",
+        f"| dataset / mode | {summary['dataset']} / {summary['mode']} |",
+        f"| checkpoint | {summary['checkpoint']} (profile {summary['profile']}) |",
+        f"| text encoder | {summary['encoder'] or '— (none)'} |",
+        f"| sampler | {summary['sampler']} |",
+        f"| pruner | {summary['pruner']} |",
+        f"| seed | {summary['seed']} (study); bootstrap seed {boot['seed']} |",
+        f"| search space | {summary['space_text']} |",
+        f"| trials | {trials} |",
+        f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
+        "",
+        "Settings are chosen on the validation split; the test split is used here only to report them.",
+    ]
+    for growth in summary.get("growth") or []:
+        lines += ["", f"**Range grown:** {growth['param']} {growth['side']} bound {growth['from']:g} → {growth['to']:g} "
+                      f"before trial {growth['trial']}, because the best trial ({growth['best_trial']}, validation "
+                      f"MRR {growth['best_value']:.4f}) sat on it."]
+    if summary.get("stop"):
+        lines += ["", f"**Stopped early** after trial {summary['stop']['trial']}: {summary['stop']['reason']}."]
+    if summary.get("note"):
+        lines += ["", f"**Note:** {summary['note']}"]
+    lines += [
+        "",
+        f"| setting | w_sim | w_prompt | valid MRR | valid from | test MRR | test MR | test H@1 | test H@3 "
+        f"| test H@10 | test Δ MRR best − setting [{round(boot['confidence'] * 100)}% CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary["settings"]:
+        test = row["test"]
+        diff = row["diff_vs_best"]
+        delta = "—" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"
+        lines.append(
+            f"| {row['label']} | {row['weights'][0]:.4f} | {row['weights'][1]:.4f} | {_fmt(row['valid_mrr'])} "
+            f"| {row['valid_source']} | {_fmt(test['mrr'])} | {_fmt(test['mr'], 1)} | {_fmt(test['hits@1'])} "
+            f"| {_fmt(test['hits@3'])} | {_fmt(test['hits@10'])} | {delta} |"
+        )
+    lines += [
+        "",
+        f"Test queries: {summary['settings'][0]['test']['num_queries']}. Intervals: paired bootstrap over test "
+        f"queries ({boot['n_boot']} resamples, seed {boot['seed']}, percentile method); an interval that "
+        "excludes 0 marks a difference larger than the split's sampling noise.",
+        "",
+        "## Figures",
+    ]
+    captions = {
+        HISTORY_PNG: ("Validation MRR per trial",
+                      "Each trial's validation MRR by trial number: known points (the checkpoint's own setting, "
+                      "0.2/0.8, 0/0) are named, pruned trials sit at the MRR of the stages they ran, the red line "
+                      "is the best so far and the horizontal lines are the baselines' validation MRR."),
+        WEIGHTS_PNG: ("Where the trials ran",
+                      "The study's whole search space (dashed): each complete trial coloured by its validation "
+                      "MRR, pruned trials as crosses, the reference settings as open markers, the best trial "
+                      "starred."),
+        IMPORTANCES_PNG: ("Parameter importances",
+                          "fANOVA importance of each searched parameter for the validation MRR."),
+    }
+    for name, (title, caption) in captions.items():
+        lines += ["", f"### {title}", ""]
+        if name in summary["plots"]:
+            lines += [f"![{title}]({name})", "", caption]
+        else:
+            lines.append(f"`{name}`: {summary['omitted'].get(name, 'not drawn')}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec: Any, n_boot: int = 2000,
+                 seed: int = 0, show_progress: bool = False, rank_cache: Any = None) -> Report:
+    """Write the figures, ``summary.md`` and ``summary.json`` of ``study`` into ``out_dir``.
+
+    context: the :class:`search.objectives.context.SearchContext` of the study's dataset and checkpoint (it
+    evaluates the settings no trial measured on validation, and every setting on test). spec: the
+    study's :class:`search.study.spec.StudySpec` (its space bounds the weight figure; its sampler, pruner
+    and seed are reported). n_boot, seed: resamples and seed of the bootstrap intervals. rank_cache: a
+    :class:`search.report.rankcache.RankCache` that keeps each evaluation's ranks on disk, so a second report of
+    the same settings runs no entity pass (None: every setting is evaluated).
+    """
+    name = StudyName.parse(study.study_name)
+    if spec.mode != name.mode:
+        raise StudyError(f"study {name}: the spec given is for {spec.mode} mode")
+    model = context.model
+    if not model.has_enhancers:
+        raise StudyError(f"study {name}: checkpoint profile {model.profile} has no enhancers to compare")
+    space = spec.search_space().with_bounds(read_bounds(study))  # the range as grown, not as first set
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    best = best_trial(study)
+    best_settings = TrialSettings.from_trial(best, str(name))
+
+    note = None
+    if name.mode == "fixed":
+        best_row = SettingResult(f"best (trial {best.number})", best_settings.weights, float(best.value),
+                                 f"trial {best.number}")
+    else:
+        if best_settings.learned_weights is None:
+            raise StudyError(f"study {name}: trial {best.number} of a learnable study has no learned weights")
+        best_weights = best_settings.effective_weights
+        best_row = SettingResult(f"best learned (trial {best.number})", best_weights)
+        note = (f"learnable study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
+                f"its learned weights {best_weights[0]:.4f} / {best_weights[1]:.4f} are evaluated here as fixed "
+                "weights on the checkpoint's model (fine-tuning is not re-run for this report).")
+    checkpoint_weights = tuple(float(w) for w in model.checkpoint_fusion_weights())
+    rows = [best_row] + [SettingResult(label, weights) for label, weights in baseline_settings(checkpoint_weights)]
+
+    # validation: from a complete fixed-weight trial with exactly that setting, else evaluated now
+    fixed_trials = [(s.weights, t) for t in _complete(study)
+                    if (s := TrialSettings.maybe_from_trial(t)) is not None and s.mode == "fixed"]
+    for row in rows:
+        if row.valid_mrr is not None:
+            continue
+        match = [t for w, t in fixed_trials if _same(w, row.weights)]
+        if match:
+            trial = min(match, key=lambda t: t.number)
+            row.valid_mrr, row.valid_source = float(trial.value), f"trial {trial.number}"
+
+    cache: list[tuple[str, tuple[float, float], Tensor]] = []
+
+    def ranks_of(split: str, weights: tuple[float, float]) -> Tensor:
+        for s, w, ranks in cache:
+            if s == split and _same(w, weights):
+                return ranks
+        ranks = None if rank_cache is None else rank_cache.get(context, split, weights)
+        if ranks is None:
+            _, ranks = context.evaluate(split, list(weights))
+            if rank_cache is not None:
+                rank_cache.put(context, split, weights, ranks)
+        cache.append((split, weights, ranks))
+        return ranks
+
+    jobs = [("valid", row) for row in rows if row.valid_mrr is None] + [("test", row) for row in rows]
+    bar = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc=f"report {name}", unit="setting", leave=False)
+    try:
+        for split, row in jobs:
+            if bar is not None:
+                bar.set_postfix_str(f"{split} {row.label}")
+            ranks = ranks_of(split, row.weights)
+            if split == "valid":
+                row.valid_mrr, row.valid_source = float((1.0 / ranks.double()).mean()), "evaluated"
+            else:
+                row.test = ranking_metrics(ranks)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    best_ranks = ranks_of("test", best_row.weights)
+    for row in rows[1:]:
+        interval = paired_bootstrap(best_ranks, ranks_of("test", row.weights), n_boot=n_boot, seed=seed,
+                                    confidence=CONFIDENCE)
+        row.diff_vs_best = {"diff": interval.diff, "low": interval.low, "high": interval.high,
+                            "excludes_zero": interval.excludes_zero}
+
+    # figures
+    suffix = " (fixed weights)" if name.mode == "learnable" else ""
+    lines = [(f"{_baseline_label(row)}{suffix}", row.valid_mrr) for row in rows[1:]]
+    if name.mode == "fixed":
+        markers = [(_baseline_label(row), row.weights[0], row.weights[1]) for row in rows[1:]]
+    else:
+        markers = _learnable_markers(space, checkpoint_weights)
+    figures = {HISTORY_PNG: plots.history_figure(study, baselines=lines),
+               WEIGHTS_PNG: plots.weights_figure(study, space, markers=markers, best=best)}
+    omitted: dict[str, str] = {}
+    reason = plots.importances_unavailable(study)
+    if reason is None:
+        figures[IMPORTANCES_PNG] = plots.importances_figure(study, seed=seed)
+    else:
+        omitted[IMPORTANCES_PNG] = reason
+        (out / IMPORTANCES_PNG).unlink(missing_ok=True)  # an older report's figure would be stale
+    files = [plots.save_png(figure, out / file_name) for file_name, figure in figures.items()]
+
+    summary: dict[str, Any] = {
+        "study": str(name),
+        "dataset": name.dataset,
+        "mode": name.mode,
+        "version": _version(),
+        "checkpoint": file_name(str(context.checkpoint_path)),
+        "profile": model.profile,
+        "encoder": _encoder_name(context),
+        "sampler": spec.sampler,
+        "pruner": spec.pruner,
+        "seed": spec.seed,
+        "space": {name: bound.to_attr() for name, bound in read_bounds(study).items()},  # as status --json
+        "space_spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
+        "space_text": _space_text(space),
+        "budget": parse_budget(spec.mode, spec.budget).for_mode(spec.mode),
+        "growth": growth_history(study),
+        "stop": stop_record(study),
+        "trials": trial_counts(study),
+        "best": {"trial": best.number, "value": float(best.value), "params": dict(best.params),
+                 "settings": _portable_settings(best_settings)},
+        "note": note,
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": CONFIDENCE, "method": "paired, percentile",
+                      "metric": "test MRR, best - setting"},
+        "settings": [{**asdict(row), "weights": list(row.weights)} for row in rows],
+        "plots": [path.name for path in files],
+        "omitted": omitted,
+        "importances_min_complete_trials": plots.MIN_IMPORTANCE_TRIALS,
+    }
+    atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode("utf-8"))
+    atomic_write_bytes(out / "summary.md", _markdown(summary).encode("utf-8"))
+    files += [out / "summary.md", out / "summary.json"]
+    _logger.info("report of %s written to %s", name, out)
+    return Report(out, files, summary, figures)
+
+
+def _baseline_label(row: SettingResult) -> str:
+    """How figures name a baseline: its label and weights."""
+    w_sim, w_prompt = row.weights
+    if row.label == "checkpoint":
+        return f"checkpoint's own {w_sim:.3f}/{w_prompt:.3f}"
+    if row.label == "no enhancement":
+        return "no enhancement 0/0"
+    return row.label
+
+
+def _learnable_markers(space: SearchSpace, checkpoint_weights: tuple[float, float]) -> list[plots.Marker]:
+    """The known starting points of a learnable study, as (label, initial similarity weight, fusion lr)."""
+    start, lr = space.params["initial_similarity_weight"], space.params["fusion_lr"]
+    markers = []
+    for label, params in space.known_points(checkpoint_weights):
+        x = params.get(start.name, start.value)
+        y = params.get(lr.name, lr.value)
+        if x is None or y is None:
+            continue
+        markers.append((f"known start '{label}': {float(x):.3f}, fusion lr {float(y):g}", float(x), float(y)))
+    return markers
+
+
+def _encoder_name(context: Any) -> str | None:
+    """The text encoder that built the test split's relation graph (None for ULTRA)."""
+    if context.model.profile == "ultra":
+        return None
+    try:
+        return context.split("test").encoder
+    except Exception:  # the encoder name is informative only
+        return None

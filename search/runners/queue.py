@@ -1,0 +1,270 @@
+"""A campaign as one queue of trials: workers pull the next trial of the next unfinished study.
+
+Every worker -- the driver itself, a spawned local process, or a Ray task (one per GPU, fraction of
+one, or CPU slot) -- runs :func:`work`: it reads the campaign's state from the storage (each study's
+finished and live running trials, stop record and budget from :mod:`search.campaign.allocation`),
+picks a study (:func:`pick`) and runs one trial of it exactly as a single study's worker does
+(:class:`search.runners.setup.budgeted`, the study's own sampler, pruner and stopping rule), then picks again.
+
+Picking: a worker stays on the dataset it holds while that dataset has a study with budget left (its
+context, the model, graphs and cached relation side, stays warm); otherwise it moves to the largest
+dataset (fact triples) that no worker is running, then the largest with budget left. Large datasets go
+first so the campaign does not end with one large dataset running alone. A worker that moves frees its
+old context (:func:`search.objectives.context.clear_contexts`) before building the next.
+
+Nothing is held outside the storage: the budget is a function of the stored state, trials are owned
+and budget-checked as in a single study, and a worker killed with ``kill -9`` leaves a RUNNING trial
+that ``campaign resume`` fails and re-queues (:func:`search.study.budget.recover_dead_trials`,
+:mod:`search.study.stale`), so a resumed campaign runs exactly each study's remaining budget.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import multiprocessing.queues
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+
+from search.study.budget import FINISHED, BudgetReached, _in_progress
+from search.campaign.allocation import StudyProgress, allocate
+from search.campaign.spec import WARM_FROM_CAMPAIGN, CampaignSpec
+from search.runners.setup import WorkerSetup, budgeted, open_study
+from search.runners.processes import cpu_threads, run_workers, worker_body
+from search.study.spec import SPEC_ATTR, StudySpec
+from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
+
+__all__ = ["Job", "StudyState", "read_state", "pick", "work", "run_campaign_local", "CampaignProgress"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker of a campaign needs: the campaign spec, the storage URL, the study specs (campaign
+    order), the worker setup (checkpoint, load options, device, encoder) and each dataset's size in fact
+    triples (the order of work)."""
+
+    campaign: CampaignSpec
+    storage_url: str
+    specs: tuple[StudySpec, ...]
+    setup: WorkerSetup
+    sizes: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class StudyState:
+    """One study of the campaign now: its spec with the current budget, finished (COMPLETE + PRUNED) and
+    live running trials, and whether it stopped early."""
+
+    spec: StudySpec
+    order: int
+    finished: int
+    running: int
+    stopped: bool
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.name)
+
+    @property
+    def remaining(self) -> int:
+        """Trials still to start (0 once stopped)."""
+        return 0 if self.stopped else max(0, self.spec.trials - self.finished - self.running)
+
+
+def read_state(job: Job, studies: Mapping[str, optuna.Study]) -> list[StudyState]:
+    """The state of every study of ``job`` (campaign order), budgets allocated from the stored state."""
+    counts = []
+    for spec in job.specs:
+        trials = studies[str(spec.name)].get_trials(deepcopy=False)
+        finished = sum(1 for t in trials if t.state in FINISHED)
+        running = sum(1 for t in trials if _in_progress(t))
+        counts.append((spec, finished, running, stop_record(studies[str(spec.name)]) is not None))
+    budgets = allocate(job.campaign, [StudyProgress(str(s.name), f, stopped) for s, f, _, stopped in counts])
+    return [StudyState(replace(spec, trials=budgets[str(spec.name)]), k, finished, running, stopped)
+            for k, (spec, finished, running, stopped) in enumerate(counts)]
+
+
+def pick(states: Sequence[StudyState], held: str | None, sizes: Mapping[str, int]) -> StudyState | None:
+    """The study a worker holding dataset ``held`` runs next (see the module doc), or None when no study
+    has budget left."""
+    open_ = [s for s in states if s.remaining > 0]
+    if not open_:
+        return None
+    same = [s for s in open_ if s.spec.dataset == held]
+    if same:
+        return min(same, key=lambda s: s.order)
+    return min(open_, key=lambda s: (s.running > 0, -sizes.get(s.spec.dataset, 0), s.order))
+
+
+def open_studies(job: Job, worker: int = 0) -> dict[str, optuna.Study]:
+    """This worker's handle on every study of the campaign (its own sampler seed)."""
+    return {str(spec.name): open_study(spec, job.storage_url, job.setup.checkpoint_path, worker=worker)[0]
+            for spec in job.specs}
+
+
+def _store_budget(study: optuna.Study, spec: StudySpec) -> None:
+    """Keep the study's stored spec budget equal to its campaign allocation (so per-study commands agree)."""
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if isinstance(stored, dict) and stored.get("trials") != spec.trials:
+        study.set_user_attr(SPEC_ATTR, {**stored, "trials": spec.trials})
+
+
+def _finished_sources(job: Job, states: Sequence[StudyState], target: StudyState,
+                      studies: Mapping[str, optuna.Study]) -> list[optuna.Study]:
+    """The studies a new study of the campaign may warm-start from: named ones, or the campaign's own
+    finished studies (no budget left, no trial running) of the same mode on other datasets."""
+    if tuple(job.campaign.warm_start_from) != (WARM_FROM_CAMPAIGN,):
+        from search.study.warmstart import load_sources
+
+        return load_sources(job.storage_url, job.campaign.warm_start_from)
+    return [studies[s.name] for s in states
+            if s.spec.mode == target.spec.mode and s.spec.dataset != target.spec.dataset
+            and (s.stopped or s.finished >= s.spec.trials) and s.running == 0 and s.finished > 0]
+
+
+def _warm_start(job: Job, states: Sequence[StudyState], state: StudyState, study: optuna.Study,
+                studies: Mapping[str, optuna.Study]) -> None:
+    if not job.campaign.warm_start_from or "warm_start" in study.user_attrs:
+        return
+    sources = _finished_sources(job, states, state, studies)
+    if not sources:
+        return
+    from search.study.warmstart import apply_warm_start
+
+    points = apply_warm_start(study, state.spec, sources, job.setup.options, job.campaign.warm_start_k)
+    _logger.info("study %s: warm start from %s", state.name, ", ".join(p.source for p in points) or "nothing")
+
+
+def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = None) -> int:
+    """Run trials of the campaign in this process until no study has budget left; returns how many ran.
+
+    on_trial: called after each trial (the in-process progress display).
+    """
+    from search.objectives.context import clear_contexts
+    from search.objectives.fusion import FusionObjective
+    from search.runners.local import _requeue_interrupted
+
+    studies = open_studies(job, worker)
+    objectives: dict[str, FusionObjective] = {}
+    held: str | None = None
+    ran = 0
+    while True:
+        states = read_state(job, studies)
+        state = pick(states, held, job.sizes)
+        if state is None:
+            return ran
+        if state.spec.dataset != held:
+            if held is not None:  # release the old dataset's model and graphs before loading the next
+                objectives.clear()
+                clear_contexts()
+                gc.collect()
+            held = state.spec.dataset
+            _logger.info("worker %d: now on %s", worker, held)
+        study = studies[state.name]
+        _store_budget(study, state.spec)
+        _warm_start(job, states, state, study, studies)
+        if state.name not in objectives:
+            objectives[state.name] = FusionObjective(state.spec, job.setup.context(state.spec.dataset, state.spec.seed))
+        objective = objectives[state.name]
+        last = max((t.number for t in study.get_trials(deepcopy=False)), default=-1)
+        try:
+            study.optimize(budgeted(objective, state.spec.trials), n_trials=1, catch=(BudgetReached,),
+                           gc_after_trial=False)
+        except KeyboardInterrupt:
+            _requeue_interrupted(study, last)
+            raise
+        ran += 1
+        reason = stop_reason(study, StopRule.of(state.spec))
+        if reason is not None and stop_record(study) is None:
+            record_stop(study, reason)
+        if on_trial is not None:
+            on_trial()
+
+
+# ---------------------------------------------------------------------------------------------
+# progress
+
+
+class CampaignProgress:
+    """One display for the whole campaign on stderr: ``bar`` (trials done / total, the datasets being
+    run now, on a terminal), ``lines`` (one line per finished trial, prefixed with its study) or None."""
+
+    def __init__(self, job: Job, studies: Mapping[str, optuna.Study], mode: bool | str | None) -> None:
+        self.job, self.studies = job, studies
+        self.mode = "bar" if mode is True else (mode or None)
+        self._seen = {name: {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
+                      for name, study in studies.items()}
+        self._bar = None
+        if self.mode == "bar":
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=0, desc=f"campaign {job.campaign.name}", unit="trial", leave=True)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show what finished since the last call."""
+        if self.mode is None:
+            return
+        from search.runners.progress import _line
+
+        states = read_state(self.job, self.studies)
+        if self._bar is not None:
+            self._bar.total = sum(s.spec.trials if not s.stopped else s.finished for s in states)
+            self._bar.n = sum(min(s.finished, s.spec.trials) for s in states)
+            running = [s.spec.dataset for s in states if s.running]
+            self._bar.set_postfix_str("now: " + (", ".join(dict.fromkeys(running)) or "-"), refresh=False)
+            self._bar.refresh()
+            return
+        for name, study in self.studies.items():
+            for trial in sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number):
+                if trial.number not in self._seen[name]:
+                    self._seen[name].add(trial.number)
+                    sys.stderr.write(f"{name} {_line(trial)}\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self.refresh()
+            self._bar.close()
+
+    def __enter__(self) -> "CampaignProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# local workers
+
+
+def run_campaign_local(job: Job, *, workers: int = 1, devices: Sequence[str] | None = None,
+                       show_progress: bool | str | None = None) -> None:
+    """Run the campaign with ``workers`` local processes (one: in this process), spread over ``devices``
+    (default: the setup's device). Bad input met by a worker is raised here as :class:`search.errors.WorkerError`."""
+    devices = [job.setup.device] if not devices else list(devices)
+    studies = open_studies(job)
+    if workers == 1:
+        with CampaignProgress(job, studies, show_progress) as progress:
+            work(replace(job, setup=job.setup.on(devices[0])), 0, on_trial=progress.refresh)
+        return
+    threads = cpu_threads(devices, workers)
+    level = logging.getLogger().getEffectiveLevel()
+    with CampaignProgress(job, studies, show_progress) as progress:
+        run_workers(_worker_main, [(replace(job, setup=job.setup.on(devices[k % len(devices)])), k, threads, level)
+                                   for k in range(workers)],
+                    name="are-campaign-worker", refresh=progress.refresh, what=f"campaign {job.campaign.name}")
+
+
+def _worker_main(job: Job, worker: int, threads: int, log_level: int,
+                 errors: multiprocessing.queues.SimpleQueue) -> None:
+    """Entry point of a spawned campaign worker (see search.runners.local._worker_main)."""
+    worker_body(lambda: work(job, worker), device=job.setup.device, threads=threads, log_level=log_level,
+                errors=errors)
+

@@ -1,0 +1,226 @@
+"""A study's trial budget and the workers that spend it: who runs a trial, which workers died.
+
+A budget counts *finished* trials (COMPLETE + PRUNED); FAIL trials do not count (their retries do,
+once they finish). Each running trial records its owner (host, pid, process start time) so that a
+worker killed on this host is noticed at once (:func:`recover_dead_trials`); trials of other hosts
+are left to Optuna's heartbeat (RDB storages, see :mod:`search.storage`), and those that nothing can
+vouch for (a journal storage, no heartbeat) to :mod:`search.study.stale`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from search.errors import StudyError
+from search.storage import MAX_RETRY
+
+__all__ = [
+    "FINISHED",
+    "BudgetReached",
+    "trial_counts",
+    "mark_trial_owner",
+    "mark_new_trial_owner",
+    "owner_attrs",
+    "fail_and_requeue",
+    "recover_dead_trials",
+    "remaining_budget",
+    "within_budget",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: The states that count towards a budget.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class BudgetReached(optuna.exceptions.OptunaError):
+    """Raised by an objective whose trial lies beyond the study's trial budget (see within_budget)."""
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """How many trials of ``study`` are in each state, e.g. ``{"COMPLETE": 12, "PRUNED": 4}``."""
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of a Linux process, or None when unknown."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2:].split()
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def owner_attrs(number: int) -> dict[str, Any]:
+    """The user attrs that say this process runs trial ``number``: ``worker_host``, ``worker_pid``,
+    ``worker_trial`` (the trial's own number, so a copy of these attrs carried into a retried trial is
+    not mistaken for its owner) and, on Linux, ``worker_start`` (the process start time, so a re-used
+    pid is not mistaken for it)."""
+    pid = os.getpid()
+    attrs: dict[str, Any] = {"worker_host": socket.gethostname(), "worker_pid": pid, "worker_trial": number}
+    stat = _proc_stat(pid)
+    if stat is not None:
+        attrs["worker_start"] = stat[1]
+    return attrs
+
+
+def mark_trial_owner(trial: optuna.Trial) -> None:
+    """Record that this process runs ``trial`` (when its objective starts; see :func:`owner_attrs`). Nothing
+    is written when :func:`mark_new_trial_owner` already named this process (the trial was asked here, not
+    by a Ray driver for one of its workers)."""
+    attrs = owner_attrs(trial.number)
+    recorded = trial.user_attrs
+    for key, value in attrs.items():
+        if recorded.get(key) != value:
+            trial.set_user_attr(key, value)
+
+
+def mark_new_trial_owner(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Record that this process runs ``trial`` the moment it became RUNNING (a sampler's
+    ``before_trial``), before its settings are sampled: a process killed while its sampler works (a GP
+    fit takes seconds) leaves a trial that :func:`recover_dead_trials` can tell is dead, not one with no
+    owner that only the heartbeat's grace period would settle. (Optuna gives a sampler hook only the
+    FrozenTrial: its attrs are written through the study's storage.)"""
+    for key, value in owner_attrs(trial.number).items():
+        study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+def _owner_dead(trial: FrozenTrial) -> bool:
+    """True when ``trial``'s recorded owner ran on this host and is no longer alive."""
+    attrs = trial.user_attrs
+    pid = attrs.get("worker_pid")
+    if (
+        attrs.get("worker_host") != socket.gethostname()
+        or attrs.get("worker_trial") != trial.number
+        or not isinstance(pid, int)
+        or pid <= 0
+    ):
+        return False  # another host's trial, or no owner recorded yet: leave it to the heartbeat
+    if pid == os.getpid():
+        return False
+    stat = _proc_stat(pid)
+    if stat is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    state, start = stat
+    if state in ("Z", "X"):  # zombie: killed but not yet reaped by its parent
+        return True
+    recorded = attrs.get("worker_start")
+    return isinstance(recorded, int) and recorded != start  # the pid now belongs to someone else
+
+
+def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, max_retry: int = MAX_RETRY) -> bool:
+    """Set the RUNNING ``trial`` to FAIL and queue its parameters once more; False when it was not RUNNING.
+
+    The retry is a WAITING trial with ``user_attrs={"retry_of": number, "retry_count": n}`` that the next
+    optimize runs first -- unless ``trial`` was already the ``max_retry``-th retry of its settings, or has
+    no parameters yet (it died before sampling: there is nothing to repeat). ``why`` says in words why the
+    trial is failed (for the log). Another process that finishes or fails the trial first wins: then
+    nothing is changed here and False is returned.
+    """
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (UpdateFinishedTrialError, ValueError):
+        return False  # another process finished or failed it first
+    retry_count = int(trial.user_attrs.get("retry_count", 0)) + 1
+    if retry_count > max_retry:
+        _logger.warning("study %s: trial %d (%s) failed %d times with params %s; not retrying it again",
+                        study.study_name, trial.number, why, retry_count, trial.params)
+        return True
+    if not trial.params:
+        _logger.info("study %s: failed trial %d (%s); it had no parameters yet, nothing to re-queue",
+                     study.study_name, trial.number, why)
+        return True
+    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number, "retry_count": retry_count},
+                        skip_if_exists=False)
+    _logger.info("study %s: failed trial %d (%s) and re-queued %s", study.study_name, trial.number, why, trial.params)
+    return True
+
+
+def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> list[int]:
+    """Fail the RUNNING trials whose worker died and re-queue their parameters once.
+
+    Trials of other hosts are left to Optuna's heartbeat (:func:`optuna.storages.fail_stale_trials`,
+    run here too); a RUNNING trial owned by a dead process of this host is set to FAIL now and its
+    params are enqueued (:func:`fail_and_requeue`). COMPLETE and PRUNED trials are never touched.
+    Returns the numbers of the trials failed. Trials whose worker is neither provably alive nor
+    provably dead are :mod:`search.study.stale`'s.
+    """
+    running_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    failed: list[int] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _owner_dead(trial):
+            continue
+        why = f"left running by dead pid {trial.user_attrs.get('worker_pid')}"
+        if fail_and_requeue(study, trial, why, max_retry=max_retry):
+            failed.append(trial.number)
+    stale = {
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t.number in running_before and t.number not in failed
+    }
+    if stale:
+        _logger.info("study %s: heartbeat failed stale trials %s", study.study_name, sorted(stale))
+    return sorted(set(failed) | stale)
+
+
+def _in_progress(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.RUNNING and not _owner_dead(trial)
+
+
+def remaining_budget(study: optuna.Study, total_trials: int) -> int:
+    """How many more trials to start so that COMPLETE + PRUNED trials reach ``total_trials``.
+
+    FAIL trials do not count (their retries do, once they finish); RUNNING trials of live workers
+    count as in progress; RUNNING trials of dead workers of this host do not.
+    """
+    if isinstance(total_trials, bool) or not isinstance(total_trials, int) or total_trials < 0:
+        raise StudyError(f"bad trial budget {total_trials!r}: expected a non-negative integer")
+    trials = study.get_trials(deepcopy=False)
+    done = sum(1 for t in trials if t.state in FINISHED)
+    running = sum(1 for t in trials if _in_progress(t))
+    return max(0, total_trials - done - running)
+
+
+def within_budget(trial: optuna.Trial, total_trials: int) -> bool:
+    """Whether ``trial`` is one of the first ``total_trials`` of its study (call it at trial start).
+
+    Workers that start a trial at the same moment can together overshoot what
+    :func:`remaining_budget` promised. Trial numbers are handed out atomically by the storage, so
+    every worker can agree on which trials are surplus: those with at least ``total_trials``
+    finished, live running or queued (WAITING) trials before them. An objective that gets False
+    should call ``trial.study.stop()`` and raise :class:`BudgetReached` (pass it to
+    ``optimize(catch=...)``): the surplus trial ends FAIL without running and is not counted.
+    A worker that loops ``while remaining_budget(...) > 0: study.optimize(..., n_trials=1)``
+    meets such a trial only in a true race, so a study gets at most ``workers - 1`` of them.
+    """
+    ahead = 0
+    for other in trial.study.get_trials(deepcopy=False):
+        if other.number >= trial.number:
+            continue
+        if other.state in FINISHED or other.state == TrialState.WAITING or _in_progress(other):
+            ahead += 1
+    return ahead < total_trials

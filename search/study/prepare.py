@@ -1,0 +1,169 @@
+"""A study made ready for a run: its launch record, the checks that it may continue, and the undo of a run
+that met bad input before any of its trials finished.
+
+* :func:`make_launch_record` -- the study user attr ``launch`` (checkpoint sha256, encoder);
+* :func:`check_compatible` -- refuse another checkpoint, encoder or search space on a stored study;
+* :func:`prepare_study` -- open or create the study of a spec, store its spec and launch record;
+* :class:`NewStudies` -- remove again the studies (and storage file) a run made, on bad input;
+* :func:`warm_start_inputs` -- the warm-start sources and graph statistics of a run.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+from search.errors import StudyError
+from search.logs import quiet_dataset_reports
+from search.options import LoadOptions
+from search.storage import StorageURL, storage_state
+from search.study.budget import FINISHED
+from search.study.spec import SPEC_ATTR, StudySpec, stored_spec
+from search.study.stopping import clear_stop
+
+__all__ = ["LAUNCH_ATTR", "encoder_name", "make_launch_record", "check_compatible", "prepare_study", "NewStudies",
+           "warm_start_inputs"]
+
+_logger = logging.getLogger(__name__)
+
+#: The study user attr holding the launch record (checkpoint sha256, encoder).
+LAUNCH_ATTR = "launch"
+
+def encoder_name(options: LoadOptions, encoder: str) -> str:
+    """The name of the encoder ``encoder`` (a spec such as ``auto``) resolves to here: ``minilm``,
+    ``jina:<revision>`` or ``vectors:<sha256>`` (never ``auto``); the encoder is cached for the run."""
+    from are_model.text import build_encoder
+
+    text = options.text(encoder)
+    return build_encoder(text.encoder, jina_path=text.jina_path, jina_revision=text.jina_revision).name
+
+def make_launch_record(path: Path, options: LoadOptions, encoder: str) -> dict[str, Any]:
+    """The study user attr ``launch``: the checkpoint's sha256 and file name, the encoder spec and its name."""
+    from search.inputs.checkpoints import sha256_of
+
+    return {"checkpoint_sha256": sha256_of(path), "checkpoint_file": path.name, "encoder": encoder,
+            "encoder_name": encoder_name(options, encoder)}
+
+def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
+    """Refuse to continue a study with another checkpoint or space; notes for what is kept as stored."""
+    notes: list[str] = []
+    stored_launch = study.user_attrs.get(LAUNCH_ATTR)
+    if isinstance(stored_launch, dict):
+        old, new = stored_launch.get("checkpoint_sha256"), launch.get("checkpoint_sha256")
+        if old and new and old != new:
+            raise StudyError(f"study {study.study_name} was run with another checkpoint (sha256 {old[:12]}..., "
+                             f"now {new[:12]}...); use another --storage or dataset name")
+        old, new = stored_launch.get("encoder_name"), launch.get("encoder_name")
+        if old and new and old != new:
+            raise StudyError(f"study {study.study_name} was run with text encoder {old}, now {new}: one study cannot "
+                             f"mix encoders (pass --encoder {stored_launch.get('encoder') or old} or use another "
+                             f"--storage)")
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if isinstance(stored, dict) and stored_spec(study).search_space().params != spec.search_space().params:
+        raise StudyError(f"study {study.study_name} was run with search space {stored.get('space')}, "
+                         f"not {spec.space}; use another --storage or dataset name")
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if finished > spec.trials:
+        notes.append(f"study {study.study_name} already has {finished} finished trials, more than --trials "
+                     f"{spec.trials}: nothing to run")
+    return notes
+
+def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: dict[str, Any], *,
+                  fail_stale: bool = False) -> tuple[Any, bool, list[str], StudySpec]:
+    """Open or create the study of ``spec`` for a run and make it ready: ``(study, created, notes, spec)``.
+
+    A study created now gets its known points; an existing one must have been run with the same
+    checkpoint, encoder and space (else StudyError), its stop record is cleared and its stale RUNNING
+    trials are settled (:mod:`search.study.stale`). The spec and launch record are stored on the study,
+    unless it already has more finished trials than ``spec.trials``: then ``notes`` says so and the
+    returned spec is the stored one (nothing is to run).
+    """
+    from search.runners.setup import open_study
+
+    study, created = open_study(spec, url.url, path)
+    notes = [] if created else check_compatible(study, spec, launch_record)
+    if not notes:
+        clear_stop(study)  # a new run checks the stopping rule again
+    if notes:  # more finished trials than asked for: the stored spec (and budget) stay as they are
+        spec = stored_spec(study)
+    else:
+        study.set_user_attr(SPEC_ATTR, spec.to_attr())
+        study.set_user_attr(LAUNCH_ATTR, launch_record)
+    if not created:  # trials left RUNNING by workers that nothing vouches for: named, failed when stale
+        from search.study.stale import settle_stale
+
+        settle_stale(study, fail_stale=fail_stale)
+    return study, created, notes, spec
+
+class NewStudies:
+    """The studies a run creates, so that bad input met before any of their trials finished removes them
+    again, with the storage file when the run made it: a launch that fails on bad input leaves no
+    half-made study (known points WAITING for a run that cannot start) behind.
+
+    Use: ``new = NewStudies(url)`` before the first study is opened, ``new.add(study)`` for each one
+    created, and ``with new.undo_on_bad_input(): <run the trials>``.
+    """
+
+    def __init__(self, url: StorageURL) -> None:
+        self.url = url
+        self.file_existed = url.kind not in ("sqlite", "journal") or storage_state(url).state != "missing"
+        self.folder_existed = url.path is None or url.path.parent.exists()
+        self.studies: list[Any] = []
+
+    def add(self, study: Any) -> None:
+        self.studies.append(study)
+
+    @contextlib.contextmanager
+    def undo_on_bad_input(self) -> Iterator[None]:
+        from search.errors import user_error_types
+
+        try:
+            yield
+        except user_error_types():
+            import optuna
+
+            from search.storage import open_storage
+
+            untouched = [study for study in self.studies
+                         if not study.get_trials(deepcopy=False, states=FINISHED)]
+            for study in untouched:
+                optuna.delete_study(study_name=study.study_name, storage=open_storage(self.url))
+                _logger.info("study %s removed again: bad input before any of its trials finished", study.study_name)
+            if untouched and not self.file_existed and len(untouched) == len(self.studies):
+                self._remove_file()
+            raise
+
+    def _remove_file(self) -> None:
+        """The storage file this run created, now without a study (and the lock file beside it)."""
+        from search.storage import list_studies, local_files, open_storage
+
+        storage = open_storage(self.url, read_only=True)
+        if list_studies(storage):  # another process put a study there meanwhile: keep the file
+            return
+        if hasattr(storage, "remove_session"):
+            storage.remove_session()
+        if hasattr(storage, "engine"):
+            storage.engine.dispose()
+        for path in local_files(self.url):
+            path.unlink(missing_ok=True)
+        if not self.folder_existed:
+            with contextlib.suppress(OSError):  # only when nothing else went there meanwhile
+                self.url.path.parent.rmdir()
+
+def warm_start_inputs(spec: StudySpec, url: StorageURL, options: LoadOptions, *,
+                       quiet: bool = True) -> tuple[list[Any], Any]:
+    """``(sources, stats)`` of a run: the studies of ``spec.warm_start_from`` in ``url`` (StudyError
+    naming one that is not there) and the GraphStats of ``spec.dataset`` (stored on the study as the
+    user attr ``graph_stats``, see :mod:`search.study.warmstart`). Without a warm start a dataset that
+    cannot be loaded here (a Ray driver without the data) gives None stats instead of an error."""
+    from search.study.warmstart import dataset_stats, load_sources
+
+    with quiet_dataset_reports(quiet):
+        if spec.warm_start_from:
+            return load_sources(url, spec.warm_start_from), dataset_stats(spec.dataset, options)
+        try:
+            return [], dataset_stats(spec.dataset, options)
+        except Exception as exc:  # noqa: BLE001 -- only a record; the run loads the dataset itself
+            _logger.debug("graph statistics of %s not recorded: %s", spec.dataset, exc)
+            return [], None
