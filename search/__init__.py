@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.2.0"
+from search.version import __version__
 
 __all__ = ["__version__", "launch", "resume", "export", "status", "report"]
 

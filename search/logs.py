@@ -32,6 +32,10 @@ class _QuietTrialFailures(logging.Filter):
                     or re.fullmatch(r"Trial \d+ failed with value None\.?", message))
 
 
+class _Handler(logging.StreamHandler):
+    """The stderr handler :func:`configure_logging` installs (a class of its own, so a second call finds it)."""
+
+
 def level_for(verbose: int, quiet: bool) -> int:
     """The log level of ``-v`` (count) and ``-q``."""
     return logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
@@ -43,11 +47,10 @@ def configure_logging(level: int) -> None:
 
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_are_search", False):
+        if isinstance(handler, _Handler):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    handler._are_search = True  # type: ignore[attr-defined]
     quiet = level >= logging.WARNING
     if quiet:
         handler.addFilter(_QuietTrialFailures())

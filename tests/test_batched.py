@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 from are_model.evaluate import rank_queries
 from search.objectives.context import SearchContext
 from search.errors import StudyError
-from search.objectives.fusion import FusionObjective, parse_budget
+from search.objectives.fusion import FusionObjective
+from search.study.finetune import parse_budget
 from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
 from search.study.spec import spec_from_values

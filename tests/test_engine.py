@@ -15,7 +15,8 @@ from are_model.data import load_dataset
 from are_model.evaluate import build_queries, query_pairs, rank_queries, ranking_metrics
 from are_model.pipeline import TextOptions
 from search.objectives.context import SearchContext, get_context, stage_plan
-from search.objectives.fusion import FusionObjective, parse_budget
+from search.objectives.fusion import FusionObjective
+from search.study.finetune import parse_budget
 from search.runners.setup import open_study
 from search.errors import StudyError
 from search.study.spaces import SearchSpace

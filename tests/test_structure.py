@@ -179,3 +179,191 @@ def test_no_are_model_module_reads_the_environment():
                 for path in _sources()
                 for line, what in _environment_reads(path.read_text(encoding="utf-8"))]
     assert offences == []
+
+
+# ------------------------------------------------------------------------------------ (d) search/ layering
+#
+# search/ is read as a graph of modules: an edge for every import of another search module, at module level or
+# inside a function (only imports under ``if TYPE_CHECKING:`` do not count: they never run). Three rules:
+# no cycle between modules, no import of another module's private (``_name``) names, and no Optuna internal
+# (a private module such as ``optuna.storages._rdb``, a private name, or a private attribute such as
+# ``study._storage``) outside the one compatibility module, :mod:`search.compat`.
+
+SEARCH = REPO / "search"
+#: the one module allowed to use Optuna's internals
+COMPAT_MODULE = "search.compat"
+#: private attributes of the standard library that are its documented API
+DOCUMENTED_PRIVATE = {"_exit"}
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _search_sources(root: Path = SEARCH) -> dict[str, tuple[str, bool]]:
+    """``{module: (source, is_package)}`` of every module under ``root`` (a package named like its folder)."""
+    return {_module_name(path, root.parent): (path.read_text(encoding="utf-8"), path.name == "__init__.py")
+            for path in sorted(root.rglob("*.py"))}
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for statement in node.body:
+                lines |= {sub.lineno for sub in ast.walk(statement) if hasattr(sub, "lineno")}
+    return lines
+
+
+def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[:len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(sources: dict[str, tuple[str, bool]]) -> list[tuple[str, int, str, str | None]]:
+    """``(module, line, imported module, imported name or None)`` for every import that runs.
+
+    ``from package import name`` is an import of the module ``package.name`` when that is a module of
+    ``sources``, else of ``package`` (with the name)."""
+    found = []
+    for module, (source, is_package) in sources.items():
+        tree = ast.parse(source)
+        skipped = _type_checking_lines(tree)
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                found += [(module, node.lineno, alias.name, None) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                target = _absolute(module, is_package, node)
+                for alias in node.names:
+                    submodule = f"{target}.{alias.name}"
+                    found.append((module, node.lineno, submodule, None) if submodule in sources
+                                 else (module, node.lineno, target, alias.name))
+    return found
+
+
+def _cycles(sources: dict[str, tuple[str, bool]]) -> list[list[str]]:
+    """The import cycles among ``sources``: each strongly connected component of more than one module."""
+    graph: dict[str, set[str]] = {module: set() for module in sources}
+    for module, _, target, _ in _imports(sources):
+        if target in graph and target != module:
+            graph[module].add(target)
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def _private_imports(sources: dict[str, tuple[str, bool]]) -> list[str]:
+    return [f"{module}:{line}: from {target} import {name}" for module, line, target, name in _imports(sources)
+            if name and target in sources and target != module and name.startswith("_") and not name.startswith("__")]
+
+
+def _optuna_internals(sources: dict[str, tuple[str, bool]], allowed: str = COMPAT_MODULE) -> list[str]:
+    found = []
+    for module, (source, _) in sources.items():
+        if module == allowed:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [alias.name for alias in node.names]
+                targets = names if isinstance(node, ast.Import) else [node.module or ""]
+                for target in targets:
+                    if target.partition(".")[0] != "optuna":
+                        continue
+                    private_path = any(part.startswith("_") for part in target.split("."))
+                    private_name = isinstance(node, ast.ImportFrom) and any(n.startswith("_") for n in names)
+                    if private_path or private_name:
+                        found.append(f"{module}:{node.lineno}: import of {target}")
+            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                  and node.attr not in DOCUMENTED_PRIVATE
+                  and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                found.append(f"{module}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def _planted(files: dict[str, str]) -> dict[str, tuple[str, bool]]:
+    return {name.removesuffix(".__init__"): (textwrap.dedent(text), name.endswith("__init__"))
+            for name, text in files.items()}
+
+
+def test_the_layering_checks_see_what_they_look_for():
+    """Each rule fails on a planted example, and passes once it is fixed."""
+    cyclic = _planted({
+        "pkg.__init__": "",
+        "pkg.a": "from pkg.b import run\n",
+        "pkg.b": "def run():\n    from pkg import a  # a function-local import is an edge too\n",
+        "pkg.c": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import x\n",
+    })
+    assert _cycles(cyclic) == [["pkg.a", "pkg.b"]]
+    assert _cycles({**cyclic, "pkg.b": ("def run():\n    pass\n", False)}) == []
+    assert _cycles(_planted({"pkg.__init__": "from pkg import a\n", "pkg.a": "from pkg.b import x\n",
+                             "pkg.b": "import pkg.a\n"})) == [["pkg.a", "pkg.b"]]
+
+    private = _planted({"pkg.__init__": "", "pkg.a": "_hidden = 1\n",
+                        "pkg.b": "from pkg.a import _hidden, __doc__\nfrom .a import _hidden as h\n"})
+    assert _private_imports(private) == ["pkg.b:1: from pkg.a import _hidden", "pkg.b:2: from pkg.a import _hidden"]
+
+    internal = _planted({
+        "search.compat": "from optuna.storages._heartbeat import is_heartbeat_enabled\n",
+        "search.x": "import optuna.storages._rdb.models\nfrom optuna.storages import _CachedStorage\n"
+                    "def f(study, trial):\n    return study._storage, trial._trial_id, self._own, os._exit\n",
+        "search.y": "import optuna\nfrom optuna.trial import TrialState\n",
+    })
+    assert _optuna_internals(internal) == [
+        "search.x:1: import of optuna.storages._rdb.models", "search.x:2: import of optuna.storages",
+        "search.x:4: ._storage", "search.x:4: ._trial_id"]
+
+
+def test_search_has_no_import_cycle():
+    sources = _search_sources()
+    assert {"search.api", "search.cli", "search.runners.step", "search.storage"} <= set(sources)  # not vacuous
+    assert _cycles(sources) == []
+
+
+def test_no_search_module_imports_another_modules_private_names():
+    assert _private_imports(_search_sources()) == []
+
+
+def test_optuna_internals_are_used_only_in_the_compatibility_module():
+    sources = _search_sources()
+    assert COMPAT_MODULE in sources
+    assert _optuna_internals(sources) == []
+
+
+def test_search_writes_no_environment_and_reads_it_only_at_the_edge():
+    """``search.options`` is the one module that reads the environment, ``search.values.path`` the one rule
+    that expands ``~`` in a path that enters; no module writes the environment."""
+    reads = {module: _environment_reads(source) for module, (source, _) in _search_sources().items()}
+    offences = [f"{module}:{line}: {what}" for module, found in reads.items() for line, what in found
+                if module != "search.options" and not (module == "search.values" and what == ".expanduser")]
+    assert offences == []

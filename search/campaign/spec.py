@@ -161,8 +161,8 @@ def _dataset(name: str, what: str) -> str:
 
 def _mode_budget(mode: str, raw: Any, where: str) -> dict[str, int]:
     """``budget.<mode>``: one mode's per-trial budget, name -> positive integer with the names of that mode
-    (:func:`search.objectives.fusion.parse_budget`); StudyError naming ``budget.<mode>`` or ``budget.<mode>.<name>``."""
-    from search.objectives.fusion import parse_budget
+    (:func:`search.study.finetune.parse_budget`); StudyError naming ``budget.<mode>`` or ``budget.<mode>.<name>``."""
+    from search.study.finetune import parse_budget
 
     what = f"{where}: key 'budget.{mode}'"
     if not isinstance(raw, Mapping):

@@ -15,7 +15,7 @@ import logging
 import sys
 from typing import Sequence
 
-from search import __version__
+from search.version import __version__
 from search.cli import campaign, study
 from search.cli.common import PROG, Parser, add_root_arguments, common_parser, one_line
 from search.errors import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, on_sigterm_raise,

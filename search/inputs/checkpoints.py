@@ -31,6 +31,7 @@ from are_model.checkpoint import CheckpointError
 from are_model.data.download import HashMismatchError, fetch_url
 from are_model.fileio import sha256_file
 from search.errors import UsageError
+from search.values import path as path_rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from search.options import LoadOptions
@@ -143,7 +144,7 @@ def download_checkpoint(entry: KnownCheckpoint, cache_dir: str | os.PathLike, *,
     Raises CheckpointDownloadError naming the checkpoint and its URL on any failure (a sha256 mismatch:
     the expected and the downloaded hash); a partial or corrupt download never lands under the final name.
     """
-    target = Path(cache_dir).expanduser() / entry.file_name
+    target = Path(cache_dir) / entry.file_name
     where = f"cannot download checkpoint {entry.name!r} from {entry.url}"
     _logger.info("downloading checkpoint %s from %s", entry.name, entry.url)
     try:
@@ -172,7 +173,7 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
     text = os.fspath(value)
     if not text.strip():
         raise CheckpointError("empty checkpoint: pass a .pth file or one of " + ", ".join(KNOWN_CHECKPOINTS))
-    path = Path(text).expanduser()
+    path = path_rule(text, "--checkpoint")  # ~ expanded, absolute: the one rule for paths that enter
     if path.is_file():
         return path
     entry = known_checkpoint(text)
@@ -185,13 +186,13 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
         raise CheckpointError(f"unknown checkpoint {text!r}: pass a .pth file or one of "
                               + ", ".join(KNOWN_CHECKPOINTS))
     if root is not None:
-        local = Path(root).expanduser() / entry.file_name
+        local = Path(root) / entry.file_name
         if local.is_file():
             _logger.debug("checkpoint %s -> %s (local root)", entry.name, local)
             return local
-        _logger.info("checkpoint %s is not in %s", entry.name, Path(root).expanduser())
-    places = [str(Path(root).expanduser() / entry.file_name)] if root is not None else []
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else None
+        _logger.info("checkpoint %s is not in %s", entry.name, Path(root))
+    places = [str(Path(root) / entry.file_name)] if root is not None else []
+    cache = Path(cache_dir) if cache_dir is not None else None
     if cache is not None:
         cached = cache / entry.file_name
         places.append(str(cached))

@@ -14,9 +14,8 @@ entity passes, each trial is reported and pruned on its own and gets the value i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 import optuna
 
@@ -25,49 +24,15 @@ from search.study.bounds import read_bounds
 from search.objectives.context import SearchContext
 from search.errors import StudyError
 from search.study.settings import SETTINGS_ATTR, TrialSettings
+from search.study.finetune import parse_budget
 from search.study.spec import StudySpec
-from search.values import positive_int
 
-__all__ = ["SPLIT", "Budget", "parse_budget", "Report", "report_to_optuna", "FusionObjective"]
+__all__ = ["SPLIT", "Report", "report_to_optuna", "FusionObjective"]
 
 _logger = logging.getLogger(__name__)
 
 #: The split every objective searches on.
 SPLIT = "valid"
-
-_FIXED_BUDGET = ("stages",)
-_LEARNABLE_BUDGET = ("epochs", "batches_per_epoch", "batch_size", "negatives")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What one trial may spend: ``stages`` of validation (fixed), or fine-tuning steps (learnable)."""
-
-    stages: int = 4
-    epochs: int = 2
-    batches_per_epoch: int = 50
-    batch_size: int = 16
-    negatives: int = 64
-
-    def for_mode(self, mode: str) -> dict[str, int]:
-        """The keys of this budget that ``mode`` uses, with their values (defaults filled in)."""
-        return {key: getattr(self, key) for key in (_FIXED_BUDGET if mode == "fixed" else _LEARNABLE_BUDGET)}
-
-    def steps(self, mode: str) -> int:
-        """How many intermediate values a trial of ``mode`` reports (the pruners' time axis)."""
-        return self.stages if mode == "fixed" else self.epochs
-
-
-def parse_budget(mode: str, budget: Mapping[str, Any] | None) -> Budget:
-    """A study spec's ``budget`` for ``mode``; unknown keys or non-positive values raise StudyError."""
-    known = _FIXED_BUDGET if mode == "fixed" else _LEARNABLE_BUDGET
-    values: dict[str, int] = {}
-    for key, value in (budget or {}).items():
-        if key not in known:
-            raise StudyError(f"budget key {key!r} does not apply to {mode} mode (expected one of: {', '.join(known)})")
-        values[key] = positive_int(value, f"budget key {key!r}")
-    return Budget(**values)
-
 
 #: report(trial, step, value, final): called after each stage / epoch, numbered from 1 (step k = k stages or
 #: epochs done: the pruners' rungs, which start at step 1, then judge the first report); may raise

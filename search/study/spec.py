@@ -40,7 +40,7 @@ class StudySpec:
     space: parameter -> ``[low, high]`` (soft bounds), a pinned number, or ``frozen`` (see
     :mod:`search.study.spaces`); weight_cap / soft_high: a fixed weight's hard cap and default soft upper
     bound (see :mod:`search.study.bounds`); budget: what one trial may spend (see
-    :class:`search.objectives.fusion.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
+    :class:`search.study.finetune.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
     (:mod:`search.study.stopping`; tolerance in validation MRR); settings_per_pass: fixed mode's trials a
     worker runs together, their settings ranked in shared entity passes (:mod:`search.runners.batch`;
     1: one at a time); storage: the absolute storage URL a spec
@@ -197,7 +197,7 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
     try:
         SearchSpace(out["mode"], out["space"], weight_cap=out["weight_cap"],
                     soft_high=out["soft_high"])  # the space's own rules (names, log bounds, simplex, caps)
-        from search.objectives.fusion import parse_budget
+        from search.study.finetune import parse_budget
 
         parse_budget(out["mode"], out["budget"])
     except AreSearchError as exc:
