@@ -120,16 +120,16 @@ class Interrupted(KeyboardInterrupt):
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """The exception types that mean bad input (one line, exit 2 or their ``exit_code``), not a bug."""
-    from are_model.checkpoint import CheckpointError
-    from are_model.data import DatasetError
+    """The exception types that mean bad input (one line, exit 2 or their ``exit_code``), not a bug.
 
-    known: tuple[type[BaseException], ...] = (AreSearchError, CheckpointError, DatasetError, FileNotFoundError,
-                                               ValueError, OSError)
-    try:
-        from are_model.text import MissingExtraError
+    The model core's own errors are ValueError (CheckpointError, DatasetError) or FileNotFoundError, so they
+    are covered without importing it; the one that is neither, ``are_model.text.MissingExtraError`` (an
+    ImportError naming the extra to install), is added only when its module is loaded: an error cannot have
+    been raised by a module that never ran. So asking costs no import of torch (``status``, ``export``)."""
+    import sys
 
-        known += (MissingExtraError,)
-    except ImportError:  # an older are_model without it
-        pass
+    known: tuple[type[BaseException], ...] = (AreSearchError, FileNotFoundError, ValueError, OSError)
+    extras = sys.modules.get("are_model.text.extras")
+    if extras is not None and hasattr(extras, "MissingExtraError"):
+        known += (extras.MissingExtraError,)
     return known

@@ -49,15 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(level_for(args.verbose, args.quiet))
-    try:
-        known = user_error_types()
-    except ImportError as error:  # a broken installation: say which module is missing
-        sys.stderr.write(f"{PROG}: error: {one_line(error)}\n")
-        return EXIT_BAD_INPUT
     previous = on_sigterm_raise()  # SIGTERM (timeout, a batch scheduler, kill) ends a run as Ctrl-C does
     try:
         return int(args.handler(args) or 0)
-    except known as error:
+    except user_error_types() as error:  # evaluated when an error arrives: the types of what has run
         _logger.debug("%s failed", args.command, exc_info=True)
         sys.stderr.write(f"{PROG}: error: {one_line(error)}\n")
         return int(getattr(error, "exit_code", EXIT_BAD_INPUT))
