@@ -1,4 +1,5 @@
-"""search.storage: the one URL parser, storage states, read-only opening, finding and creating studies.
+"""search.storage: the one URL parser, storage states, opening once per process, the SQLite lock of ours,
+finding and creating studies.
 
 Real SQLite and journal files, real processes; the read-only case runs in a mount namespace where the
 study's folder is a read-only bind mount.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shlex
 import shutil
 import subprocess
@@ -18,6 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.compat import storage_of
 from search.study.budget import remaining_budget
 from search.errors import StorageError, StudyError
 from search.study.names import StudyName
@@ -25,6 +28,7 @@ from search.samplers import make_sampler
 from search.storage import (
     DB_FILE_NAME,
     MAX_RETRY,
+    LockedSQLiteStorage,
     StorageURL,
     create_or_load_study,
     default_storage,
@@ -32,8 +36,9 @@ from search.storage import (
     find_study,
     list_studies,
     load_study,
+    local_files,
+    lock_path_of,
     open_storage,
-    storage_lock_path,
     storage_state,
 )
 
@@ -206,7 +211,8 @@ def test_open_for_writing_creates_folder_file_schema_and_heartbeats(tmp_path):
     callback = getattr(storage, "heartbeat_stale_trial_callback", None) or storage.failed_trial_callback
     assert callback is not None and callback._max_retry == MAX_RETRY == 3
     assert storage_state(path).state == "ready"
-    assert storage_lock_path(storage) == path.with_name("s.db.lock") and path.with_name("s.db.lock").exists()
+    assert isinstance(storage, LockedSQLiteStorage)
+    assert lock_path_of(storage) == path.with_name("s.db.lock") and path.with_name("s.db.lock").exists()
     assert open_storage(path, heartbeat_interval=5, grace_period=20).grace_period == 20
     # a .log file named in an sqlite:/// URL is an SQLite file: the URL's scheme wins over the suffix
     assert isinstance(open_storage(f"sqlite:///{tmp_path}/odd.log"), optuna.storages.RDBStorage)
@@ -243,7 +249,7 @@ def test_read_only_open_of_a_real_study_writes_nothing(tmp_path):
     path.with_name("s.db.lock").unlink()
     before = _sha(path)
     storage = open_storage(path, read_only=True)
-    assert storage_lock_path(storage) is None
+    assert lock_path_of(storage) is None and not isinstance(storage, LockedSQLiteStorage)
     assert [s.study_name for s in list_studies(storage)] == [METAFAM]
     study = load_study(storage, "metafam/fixed", where=str(path))
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
@@ -310,12 +316,14 @@ def test_unopenable_storages_are_one_line_errors():
 def test_journal_storage_round_trip(tmp_path):
     path = tmp_path / "journal" / "are-search.log"
     storage = open_storage(f"journal:{path}")
-    assert isinstance(storage, optuna.storages.JournalStorage) and storage_lock_path(storage) is None
+    assert isinstance(storage, optuna.storages.JournalStorage) and lock_path_of(storage) is None
     study, created = create_or_load_study(storage, StudyName.of("FBNELL", "fixed"), sampler=make_sampler("random", 0))
     assert created and study.study_name == "FBNELL:FBNELL_v1/fixed"
     study.optimize(lambda t: -((t.suggest_float("x", -1, 1) - 0.3) ** 2), n_trials=3)
 
-    again = open_storage(str(path))  # a path ending in .log is a journal too
+    assert open_storage(str(path)) is storage  # a path ending in .log is the same journal, opened once
+    again = open_storage(str(path), read_only=True)  # another mode: a second storage that replays the file
+    assert again is not storage
     loaded, created = create_or_load_study(again, StudyName.parse("FBNELL/fixed"))
     assert not created
 
@@ -325,6 +333,86 @@ def test_journal_storage_round_trip(tmp_path):
     assert summary(loaded) == summary(study)
     assert [s.study_name for s in list_studies(open_storage(path, read_only=True))] == ["FBNELL:FBNELL_v1/fixed"]
     assert remaining_budget(loaded, 5) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# opened once per process; the SQLite lock of ours
+
+
+def test_a_storage_is_opened_once_per_url_and_mode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = StorageURL.parse("s.db")
+    first = open_storage(url)
+    for spelling in ("s.db", f"sqlite:///{tmp_path}/s.db", tmp_path / "s.db", StorageURL.parse(url.url)):
+        assert open_storage(spelling) is first, spelling  # one parsed URL, one storage
+    reader = open_storage(url, read_only=True)
+    assert reader is not first and open_storage("s.db", read_only=True) is reader
+    quick = open_storage(url, heartbeat_interval=5, grace_period=20)  # other heartbeats: another storage
+    assert quick is not first and (quick.heartbeat_interval, quick.grace_period) == (5, 20)
+    assert (first.heartbeat_interval, first.grace_period) == (15, 60)
+
+    for path in local_files(url):  # a rolled-back launch deletes the file: the next open starts afresh
+        path.unlink(missing_ok=True)
+    with pytest.raises(StorageError, match="does not exist"):
+        open_storage(url, read_only=True)
+    fresh = open_storage(url)
+    assert fresh is not first and storage_state(url).state == "ready" and open_storage(url) is fresh
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_worker_opens_its_own_storage(tmp_path):
+    parent = open_storage(tmp_path / "s.db")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        try:
+            mine = open_storage(tmp_path / "s.db")
+            ok = mine is not parent and open_storage(tmp_path / "s.db") is mine and isinstance(mine, LockedSQLiteStorage)
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1", "the forked child was handed its parent's storage"
+    assert open_storage(tmp_path / "s.db") is parent
+
+
+def test_locked_sqlite_storage_travels_with_its_lock(tmp_path):
+    storage = open_storage(tmp_path / "s.db")
+    copy = pickle.loads(pickle.dumps(storage))  # as a Ray worker or a spawned process gets it
+    assert isinstance(copy, LockedSQLiteStorage) and lock_path_of(copy) == tmp_path / "s.db.lock"
+    study = optuna.create_study(storage=copy, study_name="s")
+    assert lock_path_of(storage_of(study)) is None  # Optuna's cache around it is not ours: pass the opened storage
+    assert [s.study_name for s in list_studies(storage)] == ["s"]
+
+
+HOLD_LOCK = ("import sys, time\nfrom search.storage import file_lock\n"
+             "with file_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(float(sys.argv[2]))\n")
+
+
+def test_an_enqueued_trial_is_started_under_the_file_lock(tmp_path):
+    """Starting a WAITING trial (set RUNNING) waits for ``<db>.lock``; finishing a trial does not."""
+    storage = open_storage(tmp_path / "s.db")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    running = study.ask()  # a new trial is created RUNNING: no lock
+    study.enqueue_trial({"x": 0.25})
+    holder = _python(HOLD_LOCK, str(lock_path_of(storage)), "1.5")
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        study.tell(running, 1.0)  # COMPLETE: not behind the lock
+        told = time.monotonic() - start
+        queued = study.ask()  # pops the WAITING trial: behind the lock
+        waited = time.monotonic() - start
+    finally:
+        holder.communicate(timeout=30)
+    assert holder.returncode == 0
+    assert told < 0.5, f"telling a trial waited for the lock ({told:.2f}s)"
+    assert waited > 0.5, f"an enqueued trial was started while another process held the lock ({waited:.2f}s)"
+    assert queued.number == 1 and queued.suggest_float("x", 0.0, 1.0) == 0.25
+    assert study.trials[1].state == TrialState.RUNNING
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from are_model.checkpoint import load_checkpoint
 from search.study.bounds import ensure_bounds
@@ -24,7 +23,7 @@ from search.options import LoadOptions
 from search.pruners import make_pruner
 from search.samplers import SoftBoundsSampler, make_sampler
 from search.study.spec import StudySpec
-from search.storage import create_or_load_study, file_lock, open_storage, storage_lock_path
+from search.storage import create_or_load_study, open_storage
 
 __all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "study_sampler",
            "budgeted"]
@@ -88,7 +87,7 @@ def open_study(spec: StudySpec, storage_url: str, checkpoint_path: str | os.Path
     pruner: overrides the spec's (Ray workers leave pruning to the Tune scheduler).
     Returns ``(study, created_now)``; a resumed study is never re-enqueued.
     """
-    storage = _pop_waiting_trials_one_at_a_time(open_storage(storage_url))
+    storage = open_storage(storage_url)  # a writable SQLite file: a LockedSQLiteStorage
     sampler = study_sampler(spec, _size(storage, str(spec.name)), worker)
     study, created = create_or_load_study(storage, spec.name, sampler=sampler,
                                           pruner=pruner if pruner is not None else make_pruner(spec.pruner))
@@ -97,29 +96,6 @@ def open_study(spec: StudySpec, storage_url: str, checkpoint_path: str | os.Path
         model, _ = load_checkpoint(checkpoint_path)
         enqueue_known_points(study, spec, model.checkpoint_fusion_weights())
     return study, created
-
-
-def _pop_waiting_trials_one_at_a_time(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
-    """Make two processes unable to start the same enqueued trial of an SQLite study.
-
-    Optuna starts a WAITING trial by reading its state and writing RUNNING in one session, relying on
-    SELECT ... FOR UPDATE, which SQLite ignores: two workers asking at once could both get the same
-    enqueued trial and run it twice. Holding the storage's file lock around that read-and-write makes
-    the second worker see RUNNING and move on. (Server databases lock the row; journals replay in order.)
-    """
-    lock = storage_lock_path(storage)
-    if lock is None:
-        return storage
-    unlocked = storage.set_trial_state_values
-
-    def set_trial_state_values(trial_id: int, state: TrialState, values=None) -> bool:
-        if state != TrialState.RUNNING:
-            return unlocked(trial_id, state, values)
-        with file_lock(lock):
-            return unlocked(trial_id, state, values)
-
-    storage.set_trial_state_values = set_trial_state_values
-    return storage
 
 
 def _size(storage: optuna.storages.BaseStorage, name: str) -> int:
