@@ -1,7 +1,8 @@
 """search.study.budget: what counts towards a study's budget, whose trial is in progress, dead workers recovered.
 
 Real SQLite studies and real processes: a worker killed with SIGKILL mid-trial, a killed but unreaped
-(zombie) worker, a reaped one, and several workers racing for the last trials of one fresh study.
+(zombie) worker, a reaped one, a re-used pid, owners recorded by version 0.2.0 (``worker_start``), and
+several workers racing for the last trials of one fresh study. Liveness is read through psutil.
 """
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import time
 from pathlib import Path
 
 import optuna
+import psutil
 import pytest
 from optuna.trial import TrialState
 
 from search.study.budget import (
     FINISHED,
     BudgetReached,
+    in_progress,
     mark_trial_owner,
+    owner_dead,
     recover_dead_trials,
     remaining_budget,
     trial_counts,
@@ -64,8 +68,14 @@ def _kill_9_once(child: subprocess.Popen, marker: Path, what: str) -> subprocess
     return child
 
 
-def _start_time(pid: int) -> int:
-    """The start time (clock ticks) of a live process, field 22 of /proc/<pid>/stat."""
+def _started_at(pid: int) -> float:
+    """The start time (seconds since the epoch) of a live process, as owner_attrs records it."""
+    return round(psutil.Process(pid).create_time(), 3)
+
+
+def _ticks(pid: int) -> int:
+    """The start time of a live Linux process in clock ticks since boot (field 22 of /proc/<pid>/stat): the
+    ``worker_start`` that version 0.2.0 recorded."""
     text = Path(f"/proc/{pid}/stat").read_text()
     return int(text[text.rfind(")") + 2:].split()[19])
 
@@ -86,10 +96,10 @@ def _running(study: optuna.Study, x: float, **owner) -> int:
     return number
 
 
-def _dead_pid() -> tuple[int, int]:
+def _dead_pid() -> tuple[int, float]:
     """(pid, start time) of a real process that has exited and been reaped."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    start = _start_time(child.pid)
+    start = _started_at(child.pid)
     child.kill()
     child.wait()
     return child.pid, start
@@ -127,7 +137,7 @@ def test_mark_trial_owner_records_this_process(study):
     mark_trial_owner(trial)
     attrs = study.trials[trial.number].user_attrs
     assert attrs == {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), "worker_trial": trial.number,
-                     "worker_start": _start_time(os.getpid())}
+                     "worker_started_at": _started_at(os.getpid())}
     assert remaining_budget(study, 2) == 1  # its own trial is in progress, never dead
     assert recover_dead_trials(study) == []
 
@@ -138,7 +148,7 @@ def test_within_budget_counts_the_trials_ahead(study):
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))  # not ahead
     study.enqueue_trial({"x": 0.1})  # WAITING: ahead (it will run)
     dead, start = _dead_pid()
-    _running(study, 0.4, worker_pid=dead, worker_start=start)  # a dead worker's trial: not ahead
+    _running(study, 0.4, worker_pid=dead, worker_started_at=start)  # a dead worker's trial: not ahead
     trial = study.ask()  # takes the WAITING trial
     assert trial.number == 3
     mark_trial_owner(trial)
@@ -213,14 +223,14 @@ def test_recover_trial_of_a_killed_worker(tmp_path):
 
 
 def test_a_zombie_worker_is_dead(study):
-    """Killed but not yet reaped by its parent: /proc still lists it, in state Z."""
+    """Killed but not yet reaped by its parent: the process table still lists it, as a zombie."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        number = _running(study, 0.25, worker_pid=child.pid, worker_start=_start_time(child.pid))
+        number = _running(study, 0.25, worker_pid=child.pid, worker_started_at=_started_at(child.pid))
         assert remaining_budget(study, 1) == 0  # alive: in progress
         assert recover_dead_trials(study) == []
         child.kill()
-        _wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] == "Z", 10, "a zombie")
+        _wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, 10, "a zombie")
         assert remaining_budget(study, 1) == 1
         assert recover_dead_trials(study) == [number]
     finally:
@@ -234,17 +244,41 @@ def test_a_zombie_worker_is_dead(study):
 def test_a_reused_pid_is_not_mistaken_for_the_owner(study):
     """The owner's pid now belongs to another live process (our parent), started at another time."""
     parent = os.getppid()
-    reused = _running(study, 0.5, worker_pid=parent, worker_start=_start_time(parent) + 1)
-    same = _running(study, 0.6, worker_pid=parent, worker_start=_start_time(parent))
+    reused = _running(study, 0.5, worker_pid=parent, worker_started_at=_started_at(parent) + 5)
+    same = _running(study, 0.6, worker_pid=parent, worker_started_at=_started_at(parent))
+    close = _running(study, 0.7, worker_pid=parent, worker_started_at=_started_at(parent) + 0.5)  # a clock step
     assert recover_dead_trials(study) == [reused]
-    assert study.trials[same].state == TrialState.RUNNING
+    assert [study.trials[n].state for n in (same, close)] == [TrialState.RUNNING] * 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="0.2.0 recorded worker_start on Linux only")
+def test_an_owner_recorded_by_version_0_2_0_is_alive_while_its_pid_is(study):
+    """0.2.0 wrote ``worker_start`` (clock ticks) and no ``worker_started_at``: a live, not zombie process with
+    the pid vouches for the trial (whatever its start); a gone or zombie one does not."""
+    parent = os.getppid()
+    live = _running(study, 0.1, worker_pid=parent, worker_start=_ticks(parent))
+    other_start = _running(study, 0.2, worker_pid=parent, worker_start=_ticks(parent) + 1)
+    dead, _ = _dead_pid()
+    gone = _running(study, 0.3, worker_pid=dead, worker_start=12345)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        zombie = _running(study, 0.4, worker_pid=child.pid, worker_start=_ticks(child.pid))
+        child.kill()
+        _wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, 10, "a zombie")
+        trials = study.trials
+        assert [owner_dead(trials[n]) for n in (live, other_start, gone, zombie)] == [False, False, True, True]
+        assert [in_progress(trials[n]) for n in (live, other_start, gone, zombie)] == [True, True, False, False]
+        assert recover_dead_trials(study) == [gone, zombie]
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_copied_owner_attrs_and_other_hosts_are_left_to_the_heartbeat(study):
     dead, start = _dead_pid()
     study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=0.1))
-    copied = _running(study, 0.1, worker_pid=dead, worker_start=start, worker_trial=0)  # attrs of trial 0
-    other_host = _running(study, 0.2, worker_pid=dead, worker_start=start, worker_host="elsewhere")
+    copied = _running(study, 0.1, worker_pid=dead, worker_started_at=start, worker_trial=0)  # attrs of trial 0
+    other_host = _running(study, 0.2, worker_pid=dead, worker_started_at=start, worker_host="elsewhere")
     no_owner = _running(study, 0.3, worker_host=None, worker_trial=None)
     assert recover_dead_trials(study) == []
     assert [study.trials[n].state for n in (copied, other_host, no_owner)] == [TrialState.RUNNING] * 3
@@ -253,8 +287,8 @@ def test_copied_owner_attrs_and_other_hosts_are_left_to_the_heartbeat(study):
 
 def test_a_trial_that_died_max_retry_times_is_not_queued_again(study):
     dead, start = _dead_pid()
-    last = _running(study, 0.7, worker_pid=dead, worker_start=start, retry_count=MAX_RETRY)
-    once = _running(study, 0.8, worker_pid=dead, worker_start=start, retry_count=MAX_RETRY - 1)
+    last = _running(study, 0.7, worker_pid=dead, worker_started_at=start, retry_count=MAX_RETRY)
+    once = _running(study, 0.8, worker_pid=dead, worker_started_at=start, retry_count=MAX_RETRY - 1)
     assert recover_dead_trials(study) == [last, once]
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [(t.system_attrs["fixed_params"], t.user_attrs["retry_of"], t.user_attrs["retry_count"]) for t in waiting] == [

@@ -39,6 +39,7 @@ from search.study.stale import (
     settle_stale,
     stale_bound_s,
 )
+from search.compat import trial_id
 from search.storage import create_or_load_study, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -118,7 +119,7 @@ def test_a_fresh_heartbeat_vouches_for_another_hosts_trial(tmp_path):
     _finished(study, [1.0])
     beating = _foreign(study, age_s=7200)
     silent = _foreign(study, age_s=7200)
-    storage.record_heartbeat(study.get_trials()[beating]._trial_id)  # a live worker elsewhere
+    storage.record_heartbeat(trial_id(study.get_trials()[beating]))  # a live worker elsewhere
     cases = {e.number: e for e in running_trials(study)}
     assert cases[beating].case == "heartbeat" and cases[beating].provably_alive
     assert cases[beating].heartbeat_s is not None and cases[beating].heartbeat_s < 60

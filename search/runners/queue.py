@@ -30,7 +30,7 @@ from typing import Any
 
 import optuna
 
-from search.study.budget import FINISHED, BudgetReached, _in_progress
+from search.study.budget import FINISHED, BudgetReached, in_progress
 from search.campaign.allocation import StudyProgress, allocate
 from search.campaign.spec import WARM_FROM_CAMPAIGN, CampaignSpec
 from search.runners.setup import WorkerSetup, budgeted, open_study
@@ -83,7 +83,7 @@ def read_state(job: Job, studies: Mapping[str, optuna.Study]) -> list[StudyState
     for spec in job.specs:
         trials = studies[str(spec.name)].get_trials(deepcopy=False)
         finished = sum(1 for t in trials if t.state in FINISHED)
-        running = sum(1 for t in trials if _in_progress(t))
+        running = sum(1 for t in trials if in_progress(t))
         counts.append((spec, finished, running, stop_record(studies[str(spec.name)]) is not None))
     budgets = allocate(job.campaign, [StudyProgress(str(s.name), f, stopped) for s, f, _, stopped in counts])
     return [StudyState(replace(spec, trials=budgets[str(spec.name)]), k, finished, running, stopped)
@@ -267,4 +267,3 @@ def _worker_main(job: Job, worker: int, threads: int, log_level: int,
     """Entry point of a spawned campaign worker (see search.runners.local._worker_main)."""
     worker_body(lambda: work(job, worker), device=job.setup.device, threads=threads, log_level=log_level,
                 errors=errors)
-

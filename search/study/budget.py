@@ -2,7 +2,8 @@
 
 A budget counts *finished* trials (COMPLETE + PRUNED); FAIL trials do not count (their retries do,
 once they finish). Each running trial records its owner (host, pid, process start time) so that a
-worker killed on this host is noticed at once (:func:`recover_dead_trials`); trials of other hosts
+worker killed on this host is noticed at once (:func:`recover_dead_trials`, through psutil: any OS that
+psutil supports); trials of other hosts
 are left to Optuna's heartbeat (RDB storages, see :mod:`search.storage`), and those that nothing can
 vouch for (a journal storage, no heartbeat) to :mod:`search.study.stale`.
 """
@@ -12,13 +13,14 @@ import logging
 import os
 import socket
 import warnings
-from pathlib import Path
 from typing import Any
 
 import optuna
+import psutil
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from search.compat import storage_of, trial_id
 from search.errors import StudyError
 from search.storage import MAX_RETRY
 
@@ -29,6 +31,8 @@ __all__ = [
     "mark_trial_owner",
     "mark_new_trial_owner",
     "owner_attrs",
+    "owner_dead",
+    "in_progress",
     "fail_and_requeue",
     "recover_dead_trials",
     "remaining_budget",
@@ -53,29 +57,30 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks) of a Linux process, or None when unknown."""
+#: Seconds two readings of one process's start time may differ by (a wall clock stepped in between); a
+#: re-used pid belongs to a process started after the trial's owner died, seconds after the owner started.
+START_TOLERANCE_S = 1.0
+
+
+def _started_at(pid: int) -> float | None:
+    """When the process ``pid`` started, in seconds since the epoch (psutil), or None when it is gone or hidden."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2:].split()
-    try:
-        return fields[0], int(fields[19])
-    except (IndexError, ValueError):
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
 
 def owner_attrs(number: int) -> dict[str, Any]:
     """The user attrs that say this process runs trial ``number``: ``worker_host``, ``worker_pid``,
     ``worker_trial`` (the trial's own number, so a copy of these attrs carried into a retried trial is
-    not mistaken for its owner) and, on Linux, ``worker_start`` (the process start time, so a re-used
-    pid is not mistaken for it)."""
+    not mistaken for its owner) and ``worker_started_at`` (the process start time in seconds since the
+    epoch, so a re-used pid is not mistaken for it). Version 0.2.0 wrote ``worker_start`` instead (Linux
+    clock ticks since boot); :func:`owner_dead` reads both."""
     pid = os.getpid()
     attrs: dict[str, Any] = {"worker_host": socket.gethostname(), "worker_pid": pid, "worker_trial": number}
-    stat = _proc_stat(pid)
-    if stat is not None:
-        attrs["worker_start"] = stat[1]
+    started = _started_at(pid)
+    if started is not None:
+        attrs["worker_started_at"] = round(started, 3)
     return attrs
 
 
@@ -97,36 +102,43 @@ def mark_new_trial_owner(study: optuna.Study, trial: FrozenTrial) -> None:
     owner that only the heartbeat's grace period would settle. (Optuna gives a sampler hook only the
     FrozenTrial: its attrs are written through the study's storage.)"""
     for key, value in owner_attrs(trial.number).items():
-        study._storage.set_trial_user_attr(trial._trial_id, key, value)
+        storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
 
 
-def _owner_dead(trial: FrozenTrial) -> bool:
-    """True when ``trial``'s recorded owner ran on this host and is no longer alive."""
+def owner_dead(trial: FrozenTrial) -> bool:
+    """True when ``trial``'s recorded owner ran on this host and is no longer alive.
+
+    Dead: no process has the pid, or it is a zombie (killed, not yet reaped), or a process started at
+    another time than ``worker_started_at`` holds the pid now. A trial with no owner of this host (another
+    host's, or attrs copied from another trial) is never dead here: the heartbeat settles it. A trial
+    recorded by version 0.2.0 (only ``worker_start``) is alive while a process that is not a zombie holds
+    its pid.
+    """
     attrs = trial.user_attrs
     pid = attrs.get("worker_pid")
     if (
         attrs.get("worker_host") != socket.gethostname()
         or attrs.get("worker_trial") != trial.number
         or not isinstance(pid, int)
+        or isinstance(pid, bool)
         or pid <= 0
     ):
         return False  # another host's trial, or no owner recorded yet: leave it to the heartbeat
     if pid == os.getpid():
         return False
-    stat = _proc_stat(pid)
-    if stat is None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    try:
+        process = psutil.Process(pid)
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
             return True
-        except PermissionError:
-            return False
-        return False
-    state, start = stat
-    if state in ("Z", "X"):  # zombie: killed but not yet reaped by its parent
+        started = process.create_time()
+    except psutil.NoSuchProcess:  # psutil.ZombieProcess included
         return True
-    recorded = attrs.get("worker_start")
-    return isinstance(recorded, int) and recorded != start  # the pid now belongs to someone else
+    except psutil.AccessDenied:
+        return False  # someone else's live process: nothing proves the owner dead
+    recorded = attrs.get("worker_started_at")
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return abs(recorded - started) > START_TOLERANCE_S  # the pid now belongs to someone else
+    return False
 
 
 def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, max_retry: int = MAX_RETRY) -> bool:
@@ -172,7 +184,7 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
         optuna.storages.fail_stale_trials(study)
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _owner_dead(trial):
+        if not owner_dead(trial):
             continue
         why = f"left running by dead pid {trial.user_attrs.get('worker_pid')}"
         if fail_and_requeue(study, trial, why, max_retry=max_retry):
@@ -187,8 +199,10 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
     return sorted(set(failed) | stale)
 
 
-def _in_progress(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.RUNNING and not _owner_dead(trial)
+def in_progress(trial: FrozenTrial) -> bool:
+    """True when ``trial`` is RUNNING and its owner is not known to be dead (:func:`owner_dead`): it holds a
+    place in the budget."""
+    return trial.state == TrialState.RUNNING and not owner_dead(trial)
 
 
 def remaining_budget(study: optuna.Study, total_trials: int) -> int:
@@ -201,7 +215,7 @@ def remaining_budget(study: optuna.Study, total_trials: int) -> int:
         raise StudyError(f"bad trial budget {total_trials!r}: expected a non-negative integer")
     trials = study.get_trials(deepcopy=False)
     done = sum(1 for t in trials if t.state in FINISHED)
-    running = sum(1 for t in trials if _in_progress(t))
+    running = sum(1 for t in trials if in_progress(t))
     return max(0, total_trials - done - running)
 
 
@@ -221,6 +235,6 @@ def within_budget(trial: optuna.Trial, total_trials: int) -> bool:
     for other in trial.study.get_trials(deepcopy=False):
         if other.number >= trial.number:
             continue
-        if other.state in FINISHED or other.state == TrialState.WAITING or _in_progress(other):
+        if other.state in FINISHED or other.state == TrialState.WAITING or in_progress(other):
             ahead += 1
     return ahead < total_trials

@@ -28,7 +28,6 @@ failed on age, only with ``--fail-stale``.
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import logging
 import socket
 import statistics
@@ -38,9 +37,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.budget import FINISHED, _owner_dead, fail_and_requeue, recover_dead_trials
+from search.compat import heartbeat_ages, trial_id
 from search.errors import StudyError
-from search.storage import open_storage
+from search.storage import GRACE_PERIOD_S
+from search.study.budget import FINISHED, fail_and_requeue, owner_dead, recover_dead_trials
 
 __all__ = [
     "STALE_FACTOR",
@@ -63,7 +63,7 @@ STALE_FACTOR = 10.0
 STALE_FLOOR_S = 600.0
 #: Seconds since its last heartbeat after which an RDB trial is no longer vouched for: the grace period
 #: of the storages that launch / resume open (search.storage.open_storage).
-HEARTBEAT_GRACE_S = float(inspect.signature(open_storage).parameters["grace_period"].default)
+HEARTBEAT_GRACE_S = float(GRACE_PERIOD_S)
 #: The cases that prove a worker alive.
 ALIVE = ("alive", "heartbeat")
 
@@ -119,32 +119,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60 else "")
 
 
-def _heartbeat_ages(study: optuna.Study) -> dict[int, float]:
-    """Seconds since the last heartbeat of each RUNNING trial of ``study`` that has one, by trial id.
-
-    Read with the database's own clock, as Optuna's heartbeat check does; empty for storages without
-    heartbeats (journals). Only reads.
-    """
-    storage = getattr(study._storage, "_backend", study._storage)  # unwrap Optuna's _CachedStorage
-    if not isinstance(storage, optuna.storages.RDBStorage):
-        return {}
-    import sqlalchemy
-    from optuna.storages._rdb import models
-
-    with storage.engine.connect() as connection:
-        now = connection.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar()
-        rows = connection.execute(
-            sqlalchemy.select(models.TrialHeartbeatModel.trial_id, models.TrialHeartbeatModel.heartbeat)
-            .join(models.TrialModel, models.TrialModel.trial_id == models.TrialHeartbeatModel.trial_id)
-            .where(models.TrialModel.study_id == study._study_id)
-            .where(models.TrialModel.state == TrialState.RUNNING)
-        ).all()
-    if isinstance(now, str):  # SQLite's CURRENT_TIMESTAMP comes back as text
-        now = _dt.datetime.fromisoformat(now)
-    now = now.replace(tzinfo=None)
-    return {trial_id: (now - beat.replace(tzinfo=None)).total_seconds() for trial_id, beat in rows}
-
-
 def _classify(trial: FrozenTrial, heartbeat_s: float | None, now: _dt.datetime) -> RunningTrial:
     attrs = trial.user_attrs
     owner_recorded = attrs.get("worker_trial") == trial.number
@@ -154,7 +128,7 @@ def _classify(trial: FrozenTrial, heartbeat_s: float | None, now: _dt.datetime) 
     age_s = None if started is None else max(0.0, (now - started.replace(tzinfo=None)).total_seconds())
     here = socket.gethostname()
     if host == here and pid is not None:
-        if _owner_dead(trial):
+        if owner_dead(trial):
             case, why = "dead", f"its worker, pid {pid} on this host, is gone"
         else:
             case, why = "alive", f"its worker, pid {pid} on this host, is alive"
@@ -179,8 +153,8 @@ def running_trials(study: optuna.Study, *, now: _dt.datetime | None = None) -> l
     trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not trials:
         return []
-    beats = _heartbeat_ages(study)
-    return [_classify(trial, beats.get(trial._trial_id), now) for trial in sorted(trials, key=lambda t: t.number)]
+    beats = heartbeat_ages(study)  # by trial id
+    return [_classify(trial, beats.get(trial_id(trial)), now) for trial in sorted(trials, key=lambda t: t.number)]
 
 
 def stale_bound_s(study: optuna.Study) -> float | None:
