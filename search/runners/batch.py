@@ -19,9 +19,9 @@ import warnings
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
-from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
+from search.compat import heartbeat_enabled, heartbeat_thread, storage_of
 from search.study.budget import mark_trial_owner, within_budget
 from search.objectives.fusion import FusionObjective
 from search.study.settings import TrialSettings
@@ -38,7 +38,7 @@ def run_batch(study: optuna.Study, objective: FusionObjective, total_trials: int
     exception other than a pruning fails every trial of the batch and propagates; KeyboardInterrupt
     leaves them RUNNING (see the module docstring).
     """
-    if is_heartbeat_enabled(study._storage):
+    if heartbeat_enabled(storage_of(study)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -47,7 +47,7 @@ def run_batch(study: optuna.Study, objective: FusionObjective, total_trials: int
         with contextlib.ExitStack() as beats:
             for _ in range(size):
                 trial = _ask(study)
-                beats.enter_context(get_heartbeat_thread(trial._trial_id, study._storage))
+                beats.enter_context(heartbeat_thread(trial, storage_of(study)))
                 mark_trial_owner(trial)
                 if not within_budget(trial, total_trials):
                     _logger.info("study %s: trial %d is beyond the budget of %d trials; not run", study.study_name,

@@ -25,6 +25,8 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from search.compat import get_trials
+
 __all__ = ["StagedGPSampler", "estimate_pruned"]
 
 
@@ -59,11 +61,11 @@ class _StudyWithEstimates:
 
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        trials = get_trials(self._study, deepcopy=deepcopy, states=states, use_cache=use_cache)
         if states is not None and TrialState.COMPLETE not in states:
             return trials
         completed = [t for t in trials if t.state == TrialState.COMPLETE]
-        pruned = self._study._get_trials(deepcopy=False, states=(TrialState.PRUNED,), use_cache=use_cache)
+        pruned = get_trials(self._study, deepcopy=False, states=(TrialState.PRUNED,), use_cache=use_cache)
         return trials + estimate_pruned(completed, pruned)
 
 
