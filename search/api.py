@@ -77,11 +77,11 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
                 if run.ray:
                     from search.runners.ray import run_ray
 
-                    study = run_ray(spec, url.url, setup, show_progress=progress, **ray_only)
+                    study = run_ray(spec, url, setup, show_progress=progress, **ray_only)
                 else:
                     from search.runners.local import run_local
 
-                    study = run_local(spec, url.url, setup, n_workers=run.workers, show_progress=progress)
+                    study = run_local(spec, url, setup, n_workers=run.workers, show_progress=progress)
         except KeyboardInterrupt:
             raise Interrupted(study.study_name) from None
     if not notes and stop_record(study) is None:  # held below its budget by a trial without a live worker

@@ -133,7 +133,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     if spec.warm_start_from and tuple(spec.warm_start_from) != ("campaign",):
         from search.study.warmstart import load_sources
 
-        load_sources(url.url, spec.warm_start_from)  # an unknown source: one line, before anything runs
+        load_sources(url, spec.warm_start_from)  # an unknown source: one line, before anything runs
     path = fusion_checkpoint(spec.checkpoint, opts)
     sizes = _dataset_sizes(spec, opts, quiet=not run.ray)
     if opts.threads is not None:
@@ -153,7 +153,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
         notes += study_notes
         before += len(study.get_trials(deepcopy=False, states=FINISHED))
     device = "cpu" if run.ray else opts.resolved_device()
-    job = Job(spec, url.url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
+    job = Job(spec, url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
               sizes)
     try:
         with made.undo_on_bad_input():
@@ -262,7 +262,7 @@ def status(campaign: str | os.PathLike, *, storage: str | os.PathLike | None = N
     from search.campaign.allocation import StudyProgress, allocate
 
     spec, url, names = load_campaign(campaign, storage)
-    every = {s.study: s for s in study_status(storage=url.url).studies}
+    every = {s.study: s for s in study_status(storage=url).studies}
     entries = [every[name] for name in names if name in every]
     progress = [StudyProgress(e.study, e.counts.get("COMPLETE", 0) + e.counts.get("PRUNED", 0), e.stop_reason is not None)
                 for e in entries]

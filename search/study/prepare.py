@@ -81,7 +81,7 @@ def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: d
     """
     from search.runners.setup import open_study
 
-    study, created = open_study(spec, url.url, path)
+    study, created = open_study(spec, url, path)
     notes = [] if created else check_compatible(study, spec, launch_record)
     if not notes:
         clear_stop(study)  # a new run checks the stopping rule again
