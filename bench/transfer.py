@@ -84,10 +84,11 @@ def run_arm(spec: Any, checkpoint_path: str, options: Any, device: str, encoder:
     from the ``k`` nearest. Returns trials and seconds to the target, the best found and the warm points."""
     import optuna
 
-    from search.study.budget import BudgetReached, remaining_budget
+    from search.study.budget import remaining_budget
     from search.objectives.fusion import FusionObjective
-    from search.runners.setup import WorkerSetup, budgeted, open_study
-    from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
+    from search.runners.setup import WorkerSetup, open_study
+    from search.runners.step import run_step
+    from search.study.stopping import StopRule, stop_record
     from search.study.warmstart import apply_warm_start
 
     url = f"sqlite:///{folder / ('with.db' if sources else 'without.db')}"
@@ -97,24 +98,19 @@ def run_arm(spec: Any, checkpoint_path: str, options: Any, device: str, encoder:
     study, _ = open_study(spec, url, checkpoint_path)  # as run_local opens it: the runner's sampler
     setup = WorkerSetup(checkpoint_path, options, device=device, encoder=encoder)
     objective = FusionObjective(spec, setup.context(spec.dataset, spec.seed))  # built before the clock starts
-    run, rule = budgeted(objective, spec.trials), StopRule.of(spec)
+    rule = StopRule.of(spec)
     start = time.perf_counter()
     hit_trials = hit_seconds = None
     ran = 0
     hit = None
     while remaining_budget(study, spec.trials) > 0 and stop_record(study) is None:
-        study.optimize(run, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
-        ran += 1
         # the trial just run: an enqueued one (known or warm point) has a lower number than those still queued
-        last = next((t for t in study.get_trials(deepcopy=False) if t.number == run.current), None)
-        if (hit is None and last is not None and last.state == optuna.trial.TrialState.COMPLETE
-                and last.value >= reference - tolerance):
+        (last,) = run_step(study, objective, spec.trials, rule=rule)
+        ran += 1
+        if hit is None and last.state == optuna.trial.TrialState.COMPLETE and last.value >= reference - tolerance:
             hit, hit_trials, hit_seconds = last, ran, time.perf_counter() - start
             if not full:
                 break
-        reason = stop_reason(study, rule)
-        if reason is not None and stop_record(study) is None:
-            record_stop(study, reason)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
     return {"trials": hit_trials, "seconds": None if hit_seconds is None else round(hit_seconds, 1), "ran": ran,

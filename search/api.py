@@ -114,7 +114,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
 
     spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
     ``checkpoint`` are required. settings_per_pass: fixed mode's trials a worker runs together, their
-    settings ranked in shared entity passes (spec key, default 1; see :mod:`search.runners.batch`).
+    settings ranked in shared entity passes (spec key, default 1; see :mod:`search.runners.step`).
     weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
     (see :mod:`search.study.bounds`); no_stop, stop_min_trials, stop_tolerance: the stopping rule (see
     :mod:`search.study.stopping`). warm_start_from, warm_start_k: a study created now first tries, after its

@@ -1,6 +1,6 @@
 """Several fusion settings per entity pass: K-batched ranks equal one-by-one ranks bit for bit, in
 rank_queries, in staged evaluation (SearchContext.evaluate_many), in FusionObjective.fixed_many and in a
-local study with settings_per_pass (search.runners.batch).
+local study with settings_per_pass (search.runners.step).
 
 Real data: NELLInductive:v1 validation split (828 queries, 624 distinct (anchor, r') pairs) and the real
 fusion.pth checkpoint on the CPU.
@@ -22,7 +22,7 @@ from search.study.finetune import parse_budget
 from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
 from search.study.spec import spec_from_values
-from search.storage import open_storage
+from search.storage import StorageURL, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -182,7 +182,7 @@ def test_a_study_with_four_settings_per_pass(tmp_path, setup, monkeypatch):
     monkeypatch.setattr(runners, "make_pruner", lambda name: _PruneOddTrials())
     spec = spec_from_values({"dataset": DATASET.lower(), "checkpoint": "fusion", "mode": "fixed", "trials": 6,
                              "settings_per_pass": 4}, "test")
-    url = f"sqlite:///{tmp_path / 'k.db'}"
+    url = StorageURL.parse(f"sqlite:///{tmp_path / 'k.db'}")
     study = run_local(spec, url, setup, show_progress=False)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED] * 3
@@ -219,7 +219,7 @@ def test_ctrl_c_in_a_pass_requeues_every_trial_of_it(tmp_path, setup, monkeypatc
     monkeypatch.setattr(FusionObjective, "fixed_many", interrupted)
     spec = spec_from_values({"dataset": DATASET.lower(), "checkpoint": "fusion", "mode": "fixed", "trials": 8,
                              "settings_per_pass": 2}, "test")
-    url = f"sqlite:///{tmp_path / 'c.db'}"
+    url = StorageURL.parse(f"sqlite:///{tmp_path / 'c.db'}")
     with pytest.raises(KeyboardInterrupt):
         run_local(spec, url, setup, show_progress=False)
     study = optuna.load_study(study_name=str(spec.name), storage=open_storage(url, read_only=True))

@@ -1,5 +1,6 @@
-"""search.study.bounds and SoftBoundsSampler: soft ranges grow when the best trial sits on them, every trial
-of a study shares one distribution, and the samplers keep learning from the trials of the old range."""
+"""search.study.bounds and SoftBoundsSampler: soft ranges grow when the best trial sits on them (the trial step
+grows them, for every sampler), every trial of a study shares one distribution, and the samplers keep learning
+from the trials of the old range."""
 from __future__ import annotations
 
 import optuna
@@ -7,6 +8,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.search_space import intersection_search_space
 
+from search.runners.step import run_step
 from search.study.bounds import Bound, ensure_bounds, growth_history, read_bounds
 from search.samplers import SoftBoundsSampler, make_sampler
 from search.study.spaces import SearchSpace
@@ -17,9 +19,11 @@ KNOWN = [(0.225, 0.775), (0.2, 0.8), (0.0, 0.0)]
 
 
 def _study(sampler_name: str, space: SearchSpace, peak: tuple[float, float], trials: int) -> optuna.Study:
-    """A study of the quadratic -(w_sim - a)^2 - (w_prompt - b)^2 (peak (a, b)), run as are-search runs one."""
-    study = optuna.create_study(direction="maximize", sampler=SoftBoundsSampler(
-        make_sampler(sampler_name, 0, startup_trials=3, deterministic=True)))
+    """A study of the quadratic -(w_sim - a)^2 - (w_prompt - b)^2 (peak (a, b)), run as are-search runs one:
+    one trial step at a time."""
+    sampler = make_sampler(sampler_name, 0, search_space=space.grid(), startup_trials=3, deterministic=True)
+    study = optuna.create_study(direction="maximize",
+                                sampler=sampler if sampler_name == "grid" else SoftBoundsSampler(sampler))
     ensure_bounds(study, space)
     for w_sim, w_prompt in KNOWN:
         study.enqueue_trial({W_SIM: w_sim, W_PROMPT: w_prompt})
@@ -28,7 +32,8 @@ def _study(sampler_name: str, space: SearchSpace, peak: tuple[float, float], tri
         settings = space.suggest(trial, read_bounds(trial.study))
         return -(settings[W_SIM] - peak[0]) ** 2 - (settings[W_PROMPT] - peak[1]) ** 2
 
-    study.optimize(objective, n_trials=trials)
+    for _ in range(trials):
+        run_step(study, objective, trials)
     return study
 
 
@@ -98,3 +103,26 @@ def test_space_caps_follow_the_spec():
 
     with pytest.raises(StudyError, match="soft_high"):
         SearchSpace("fixed", weight_cap=1.0, soft_high=2.0)
+
+
+def test_the_sampler_only_reads_the_bounds():
+    """SoftBoundsSampler proposes inside the soft range and writes nothing: no owner, no growth."""
+    study = optuna.create_study(direction="maximize", sampler=SoftBoundsSampler(make_sampler("random", 0)))
+    space = SearchSpace("fixed")
+    ensure_bounds(study, space)
+    study.add_trial(optuna.trial.create_trial(params={W_SIM: 0.2, W_PROMPT: 1.0}, value=0.5, distributions={
+        W_SIM: FloatDistribution(0.0, 4.0), W_PROMPT: FloatDistribution(0.0, 4.0)}))  # the best, on a bound
+    attrs = dict(study.user_attrs)
+    trial = study.ask()
+    settings = space.suggest(trial, read_bounds(study))
+    assert settings[W_PROMPT] <= 1.0 and settings[W_SIM] <= 1.0
+    assert study.user_attrs == attrs and study.trials[-1].user_attrs == {}
+
+
+def test_a_grid_study_grows_its_bounds_too():
+    """The trial step grows the bounds whatever the sampler: a grid study records the growth (its grid stays)."""
+    study = _study("grid", SearchSpace("fixed"), peak=(0.0, 2.5), trials=12)
+    growth = growth_history(study)
+    assert [(g["param"], g["side"], g["from"], g["to"]) for g in growth][:1] == [(W_PROMPT, "high", 1.0, 2.0)]
+    assert all(t.user_attrs["worker_pid"] > 0 for t in study.trials)  # the owner too, as for every sampler
+    assert all(t.params[W_PROMPT] <= 1.0 for t in study.trials)  # the grid was built on the first soft range

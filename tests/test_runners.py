@@ -1,4 +1,4 @@
-"""search.runners.setup: kill -9 and resume, two local workers on one study, Ray Tune on the CPU.
+"""search.runners: kill -9 and resume, two local workers on one study, Ray Tune on the CPU.
 
 Real processes on fresh SQLite storages, the NELLInductive:v1 validation split (828 queries: the smallest
 real split that keeps the runs short) and the fusion.pth checkpoint.
@@ -21,7 +21,7 @@ from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
 from search.study.spec import StudySpec, spec_from_values
 from search.errors import StorageError
-from search.storage import open_storage
+from search.storage import StorageURL, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -44,7 +44,7 @@ def setup(data_root, text_root, checkpoint_root, cache_dir) -> WorkerSetup:
     return WorkerSetup(str(checkpoint_root / "fusion.pth"), options, device="cpu")
 
 
-def _load(url: str, spec: StudySpec) -> optuna.Study:
+def _load(url: StorageURL, spec: StudySpec) -> optuna.Study:
     return optuna.load_study(study_name=str(spec.name), storage=open_storage(url, read_only=True))
 
 
@@ -82,18 +82,19 @@ import torch
 torch.set_num_threads(1)
 from search.options import LoadOptions
 from search.runners import WorkerSetup, run_local
+from search.storage import StorageURL
 from search.study.spec import spec_from_values
-spec, url, setup = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+spec, url, setup = json.loads(sys.argv[1]), StorageURL.parse(sys.argv[2]), json.loads(sys.argv[3])
 run_local(spec_from_values(spec, "test"), url,
           WorkerSetup(setup["checkpoint_path"], LoadOptions(**setup["options"]), device="cpu"), show_progress=False)
 """
 
 
 def test_kill_nine_mid_trial_then_resume(tmp_path, setup):
-    spec, url = _spec(3), f"sqlite:///{tmp_path / 'study.db'}"
+    spec, url = _spec(3), StorageURL.parse(f"sqlite:///{tmp_path / 'study.db'}")
     as_json = json.dumps({"checkpoint_path": setup.checkpoint_path, "options": setup.options.__dict__})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    worker = subprocess.Popen([sys.executable, "-c", KILLED, json.dumps(spec.to_attr()), url, as_json], env=env,
+    worker = subprocess.Popen([sys.executable, "-c", KILLED, json.dumps(spec.to_attr()), url.url, as_json], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     victim = None
     try:
@@ -133,7 +134,7 @@ def test_kill_nine_mid_trial_then_resume(tmp_path, setup):
 
 
 def test_two_local_workers_share_one_fresh_study(tmp_path, setup):
-    spec, url = _spec(3), f"sqlite:///{tmp_path / 'study.db'}"
+    spec, url = _spec(3), StorageURL.parse(f"sqlite:///{tmp_path / 'study.db'}")
     study = run_local(spec, url, setup, n_workers=2, show_progress=False)
     finished = _assert_sound(study, 3)
     trials = study.get_trials()
@@ -149,7 +150,7 @@ def test_ray_cpu_two_concurrent_trials_land_in_the_study(tmp_path, setup):
     pytest.importorskip("ray.tune")
     from search.runners import run_ray
 
-    spec, url = _spec(4, pruner="asha"), f"sqlite:///{tmp_path / 'study.db'}"
+    spec, url = _spec(4, pruner="asha"), StorageURL.parse(f"sqlite:///{tmp_path / 'study.db'}")
     study = run_ray(spec, url, setup, cpus_per_trial=1, gpus_per_trial=0, max_concurrent=2, address=None,
                     show_progress=False)
     trials = study.get_trials()

@@ -17,10 +17,11 @@ from tqdm.auto import tqdm
 from search.study.budget import FINISHED
 from search.study.settings import TrialSettings
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "trial_line"]
 
 
-def _line(trial: optuna.trial.FrozenTrial) -> str:
+def trial_line(trial: optuna.trial.FrozenTrial) -> str:
+    """One line for a finished trial: number, validation MRR (or where it was pruned), its weights, seconds."""
     settings = TrialSettings.maybe_from_trial(trial)
     weights = "" if settings is None else f" w_sim={settings.weights[0]:.4f} w_prompt={settings.weights[1]:.4f}"
     if settings is not None and settings.use_learnable_fusion and settings.fusion_lr:
@@ -64,10 +65,11 @@ class progress_bar:
             self._bar.refresh()
         else:
             for trial in new:
-                sys.stderr.write(f"{study.study_name} {_line(trial)}\n")
+                sys.stderr.write(f"{study.study_name} {trial_line(trial)}\n")
             sys.stderr.flush()
 
     def close(self) -> None:
+        """Close the bar (if any)."""
         if self._bar is not None:
             self._bar.close()
 

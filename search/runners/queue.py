@@ -3,8 +3,9 @@
 Every worker -- the driver itself, a spawned local process, or a Ray task (one per GPU, fraction of
 one, or CPU slot) -- runs :func:`work`: it reads the campaign's state from the storage (each study's
 finished and live running trials, stop record and budget from :mod:`search.campaign.allocation`),
-picks a study (:func:`pick`) and runs one trial of it exactly as a single study's worker does
-(:class:`search.runners.setup.budgeted`, the study's own sampler, pruner and stopping rule), then picks again.
+picks a study (:func:`pick`) and takes one trial step of it exactly as a single study's worker does
+(:func:`search.runners.step.run_step`: the study's own sampler, pruner and stopping rule, the same
+re-queue on Ctrl-C), then picks again.
 
 Picking: a worker stays on the dataset it holds while that dataset has a study with budget left (its
 context, the model, graphs and cached relation side, stays warm); otherwise it moves to the largest
@@ -30,27 +31,32 @@ from typing import Any
 
 import optuna
 
-from search.study.budget import FINISHED, BudgetReached, in_progress
 from search.campaign.allocation import StudyProgress, allocate
 from search.campaign.spec import WARM_FROM_CAMPAIGN, CampaignSpec
-from search.runners.setup import WorkerSetup, budgeted, open_study
+from search.objectives.context import clear_contexts
+from search.objectives.fusion import FusionObjective
 from search.runners.processes import cpu_threads, run_workers, worker_body
+from search.runners.progress import trial_line
+from search.runners.setup import WorkerSetup, open_study
+from search.runners.step import run_step
+from search.storage import StorageURL
+from search.study.budget import FINISHED, in_progress
 from search.study.spec import SPEC_ATTR, StudySpec
-from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
+from search.study.stopping import StopRule, stop_record
 
-__all__ = ["Job", "StudyState", "read_state", "pick", "work", "run_campaign_local", "CampaignProgress"]
+__all__ = ["Job", "StudyState", "read_state", "pick", "open_studies", "work", "run_campaign_local", "CampaignProgress"]
 
 _logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Job:
-    """What every worker of a campaign needs: the campaign spec, the storage URL, the study specs (campaign
-    order), the worker setup (checkpoint, load options, device, encoder) and each dataset's size in fact
-    triples (the order of work)."""
+    """What every worker of a campaign needs (picklable: it travels to spawned processes and Ray tasks): the
+    campaign spec, the parsed storage, the study specs (campaign order), the worker setup (checkpoint, load
+    options, device, encoder) and each dataset's size in fact triples (the order of work)."""
 
     campaign: CampaignSpec
-    storage_url: str
+    storage: StorageURL
     specs: tuple[StudySpec, ...]
     setup: WorkerSetup
     sizes: Mapping[str, int]
@@ -103,8 +109,9 @@ def pick(states: Sequence[StudyState], held: str | None, sizes: Mapping[str, int
 
 
 def open_studies(job: Job, worker: int = 0) -> dict[str, optuna.Study]:
-    """This worker's handle on every study of the campaign (its own sampler seed)."""
-    return {str(spec.name): open_study(spec, job.storage_url, job.setup.checkpoint_path, worker=worker)[0]
+    """This worker's handle on every study of the campaign (its own sampler seed). Raises StorageError when the
+    storage cannot be opened."""
+    return {str(spec.name): open_study(spec, job.storage, job.setup.checkpoint_path, worker=worker)[0]
             for spec in job.specs}
 
 
@@ -122,7 +129,7 @@ def _finished_sources(job: Job, states: Sequence[StudyState], target: StudyState
     if tuple(job.campaign.warm_start_from) != (WARM_FROM_CAMPAIGN,):
         from search.study.warmstart import load_sources
 
-        return load_sources(job.storage_url, job.campaign.warm_start_from)
+        return load_sources(job.storage, job.campaign.warm_start_from)
     return [studies[s.name] for s in states
             if s.spec.mode == target.spec.mode and s.spec.dataset != target.spec.dataset
             and (s.stopped or s.finished >= s.spec.trials) and s.running == 0 and s.finished > 0]
@@ -142,14 +149,11 @@ def _warm_start(job: Job, states: Sequence[StudyState], state: StudyState, study
 
 
 def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = None) -> int:
-    """Run trials of the campaign in this process until no study has budget left; returns how many ran.
+    """Take trial steps of the campaign in this process until no study has budget left; returns how many.
 
-    on_trial: called after each trial (the in-process progress display).
+    on_trial: called after each step (the in-process progress display). Raises what a step raises (see
+    :func:`search.runners.step.run_step`: KeyboardInterrupt once the interrupted trial is re-queued).
     """
-    from search.objectives.context import clear_contexts
-    from search.objectives.fusion import FusionObjective
-    from search.runners.local import _requeue_interrupted
-
     studies = open_studies(job, worker)
     objectives: dict[str, FusionObjective] = {}
     held: str | None = None
@@ -171,18 +175,8 @@ def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = Non
         _warm_start(job, states, state, study, studies)
         if state.name not in objectives:
             objectives[state.name] = FusionObjective(state.spec, job.setup.context(state.spec.dataset, state.spec.seed))
-        objective = objectives[state.name]
-        last = max((t.number for t in study.get_trials(deepcopy=False)), default=-1)
-        try:
-            study.optimize(budgeted(objective, state.spec.trials), n_trials=1, catch=(BudgetReached,),
-                           gc_after_trial=False)
-        except KeyboardInterrupt:
-            _requeue_interrupted(study, last)
-            raise
+        run_step(study, objectives[state.name], state.spec.trials, rule=StopRule.of(state.spec))
         ran += 1
-        reason = stop_reason(study, StopRule.of(state.spec))
-        if reason is not None and stop_record(study) is None:
-            record_stop(study, reason)
         if on_trial is not None:
             on_trial()
 
@@ -211,8 +205,6 @@ class CampaignProgress:
         """Show what finished since the last call."""
         if self.mode is None:
             return
-        from search.runners.progress import _line
-
         states = read_state(self.job, self.studies)
         if self._bar is not None:
             self._bar.total = sum(s.spec.trials if not s.stopped else s.finished for s in states)
@@ -225,10 +217,11 @@ class CampaignProgress:
             for trial in sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number):
                 if trial.number not in self._seen[name]:
                     self._seen[name].add(trial.number)
-                    sys.stderr.write(f"{name} {_line(trial)}\n")
+                    sys.stderr.write(f"{name} {trial_line(trial)}\n")
         sys.stderr.flush()
 
     def close(self) -> None:
+        """Show the last finished trials and close the bar (if any)."""
         if self._bar is not None:
             self.refresh()
             self._bar.close()

@@ -2,9 +2,9 @@
 
 The Optuna study in its storage stays the single source of truth. Ray's OptunaSearch is not used: it
 keeps its own sampler and would record a trial stopped early by the scheduler as COMPLETE with a
-partial MRR. Instead each Tune trial is a function that, inside its worker, runs exactly one Optuna
-trial on the shared storage (``study.optimize(n_trials=1)``: ask, heartbeats, tell), reporting the
-MRR after each stage / epoch to Tune as well. Pruning is decided by the study's own pruner inside the
+partial MRR. Instead each Tune trial is a function that, inside its worker, takes exactly one trial step
+on the shared storage (:func:`search.runners.step.run_step`: ask, owner, heartbeats, evaluate, tell), reporting
+the MRR after each stage / epoch to Tune as well. Pruning is decided by the study's own pruner inside the
 worker (``pruner: asha`` is Optuna's asynchronous successive halving, ``median``, ``hyperband``) on the
 reports every worker writes to the shared study, so a Ray run and a local run prune alike. Tune runs
 FIFO and never stops a running trial: a trial stopped by Tune's scheduler from outside leaves its
@@ -16,6 +16,9 @@ Workers keep their SearchContext warm between trials (``reuse_actors=True``; the
 :mod:`search.objectives.context` lives in the worker process). A Tune trial runs one setting: a spec's
 ``settings_per_pass`` (several fixed-mode trials per entity pass) applies to local workers only.
 
+Workers get what they need through Ray's runtime environment (:data:`WORKER_ENV` and this package on their
+PYTHONPATH, see :func:`init_ray`) and their own arguments; nothing is written into this process's environment.
+
 A lost worker -- its process killed, its node gone -- errors its Tune trial. The driver's callback then
 fails the Optuna trial that worker was running (found by its user attr ``tune_trial``, the Tune trial
 id, recorded as soon as the trial starts) and queues its parameters again
@@ -25,12 +28,14 @@ lost mid-trial costs that trial's time, not a place in the budget, and no trial 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,14 +44,16 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from search.study.budget import BudgetReached, fail_and_requeue, recover_dead_trials, remaining_budget
 from search.objectives.fusion import FusionObjective
-from search.runners.setup import WorkerSetup, budgeted, open_study
-from search.study.spec import StudySpec
-from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
+from search.runners.progress import progress_bar
+from search.runners.setup import WorkerSetup, open_study
+from search.runners.step import run_step
 from search.storage import MAX_RETRY, StorageURL, load_study, open_storage
+from search.study.budget import fail_and_requeue, recover_dead_trials, remaining_budget
+from search.study.spec import StudySpec
+from search.study.stopping import StopRule, stop_record
 
-__all__ = ["run_ray"]
+__all__ = ["METRIC", "STEP", "TRIAL", "TUNE_ATTR", "WORKER_ENV", "init_ray", "run_ray"]
 
 _logger = logging.getLogger(__name__)
 
@@ -54,19 +61,22 @@ _logger = logging.getLogger(__name__)
 METRIC, STEP, TRIAL = "mrr", "step", "optuna_trial"
 #: The Optuna trial's user attr naming the Tune trial (its id) that runs it.
 TUNE_ATTR = "tune_trial"
-#: Environment of the driver and the workers (defaults; a user's own settings win on the driver).
-#: A reused actor waits for the previous trial's thread to end (it may still be telling the study that
-#: the trial was pruned); Ray's default of 2 s makes a loaded worker refuse its next trial.
-_RAY_ENV = {"RAY_DEDUP_LOGS": "0", "RAY_CHDIR_TO_TRIAL_DIR": "0", "RAY_AIR_NEW_OUTPUT": "0",
-            "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
+#: Environment of every Ray worker, set through Ray's runtime environment (:func:`init_ray`): workers log
+#: every line, stay in their working directory, and a reused actor waits for the previous trial's thread to
+#: end (it may still be telling the study that the trial was pruned): Ray's default of 2 s makes a loaded
+#: worker refuse its next trial.
+WORKER_ENV = {"RAY_DEDUP_LOGS": "0", "RAY_CHDIR_TO_TRIAL_DIR": "0", "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
 #: Ray's sockets live under its temp dir; AF_UNIX paths are limited to 107 bytes.
 _MAX_TEMP_DIR = 40
 
 
 @dataclass(frozen=True)
 class _Job:
+    """What every Tune trial of a run gets: the study's spec, its parsed storage, the worker setup, torch
+    threads, and the number of trials the study had when the run began (its samplers' seeds)."""
+
     spec: StudySpec
-    storage_url: str
+    storage: StorageURL
     setup: WorkerSetup
     threads: int
     first_sample: int
@@ -89,45 +99,29 @@ def _tune_trial(config: dict[str, Any], job: _Job) -> None:
         tune.report({METRIC: value, STEP: step, TRIAL: trial.number})
 
     objective = FusionObjective(job.spec, job.setup.context(job.spec.dataset, job.spec.seed), report=report)
-    study, _ = open_study(job.spec, job.storage_url, job.setup.checkpoint_path,
+    study, _ = open_study(job.spec, job.storage, job.setup.checkpoint_path,
                           worker=job.first_sample + int(config["sample"]))
     if stop_record(study) is not None:  # the study stopped early (search.study.stopping): this sample is not run
         return
-    run = budgeted(objective, job.spec.trials)
     tune_id = tune.get_context().get_trial_id()
 
-    def tagged(trial: optuna.Trial) -> float:  # lets the driver find this trial should this worker be lost
+    def tag(trial: optuna.Trial) -> None:  # lets the driver find this trial should this worker be lost
         trial.set_user_attr(TUNE_ATTR, tune_id)
-        return run(trial)
 
-    try:
-        study.optimize(tagged, n_trials=1, catch=(BudgetReached,), gc_after_trial=False)
-    except ValueError:
-        # "Cannot tell a PRUNED trial": the driver's callback settled a trial Tune stopped before we could
-        if run.current is None or study.get_trials(deepcopy=False)[run.current].state == TrialState.RUNNING:
-            raise
-        return
-    if run.current is None:
-        return
-    trial = study.get_trials(deepcopy=False)[run.current]
-    reason = stop_reason(study, StopRule.of(job.spec))
-    if reason is not None and stop_record(study) is None:
-        record_stop(study, reason)
+    (trial,) = run_step(study, objective, job.spec.trials, rule=StopRule.of(job.spec), on_start=tag)
     if trial.state == TrialState.COMPLETE:
         tune.report({METRIC: trial.value, STEP: objective.steps, TRIAL: trial.number})
 
 
-def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
+def _study_callback(storage: StorageURL, spec: StudySpec, show_progress: bool):
     """A Tune callback on the driver: a trial Tune ended while its Optuna trial is still RUNNING is told
     PRUNED (stopped by the scheduler); one whose worker was lost (an error: Tune retries it, or gives up)
     is failed and its parameters queued again; a tqdm bar follows the study's finished trials."""
     from ray import tune
 
-    from search.runners.local import progress_bar
-
     class StudyCallback(tune.Callback):
         def __init__(self) -> None:
-            self.study = load_study(open_storage(storage_url), spec.name, where=StorageURL.parse(storage_url).safe)
+            self.study = load_study(open_storage(storage), spec.name, where=storage.safe)
             self.bar = progress_bar(self.study, spec, show_progress)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -167,27 +161,38 @@ def _study_callback(storage_url: str, spec: StudySpec, show_progress: bool):
     return StudyCallback()
 
 
+def _ray_temp_base() -> str:
+    """The folder Ray makes its temp dir in by default (``RAY_TMPDIR``, else ``TMPDIR``, else /tmp), asked of Ray."""
+    try:
+        from ray._common.utils import get_default_system_temp_dir  # Ray >= 2.4x
+    except ImportError:
+        try:
+            from ray._private.utils import get_user_temp_dir as get_default_system_temp_dir  # older Ray
+        except ImportError:
+            return tempfile.gettempdir()
+    return get_default_system_temp_dir()
+
+
 def _temp_dir() -> str | None:
-    """A short Ray temp dir when the default (under $TMPDIR) would be too long for Ray's sockets."""
-    if os.environ.get("RAY_TMPDIR"):
-        return None
-    base = os.environ.get("TMPDIR") or "/tmp"
-    return None if len(base) <= _MAX_TEMP_DIR else f"/tmp/ray-{os.getuid()}"
+    """A short Ray temp dir when the default would be too long for Ray's sockets, else None."""
+    return None if len(_ray_temp_base()) <= _MAX_TEMP_DIR else f"/tmp/ray-{os.getuid()}"
 
 
-def init_ray(address: str | None, cpus_needed: float, worker_env: dict[str, str]) -> bool:
+def init_ray(address: str | None, cpus_needed: float) -> bool:
     """Connect to the Ray cluster at ``address``, or start a local one with at least ``cpus_needed`` CPUs,
     unless Ray is already initialised; returns whether this call started it (then the caller shuts it
-    down). Workers get ``worker_env`` and this package on their PYTHONPATH."""
+    down). Workers get :data:`WORKER_ENV` and this package first on their PYTHONPATH (the node's own
+    PYTHONPATH after it), through Ray's runtime environment. Raises what ``ray.init`` raises (a cluster
+    that cannot be reached)."""
     import ray
 
     if ray.is_initialized():
         return False
     package_root = str(Path(__file__).resolve().parents[2])
-    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    python_path = f"{package_root}{os.pathsep}${{PYTHONPATH}}"  # Ray expands ${PYTHONPATH} on the node
     init: dict[str, Any] = dict(address=address, include_dashboard=False, log_to_driver=False,
                                 ignore_reinit_error=True, logging_level=logging.WARNING,
-                                runtime_env={"env_vars": {**worker_env, "PYTHONPATH": python_path}})
+                                runtime_env={"env_vars": {**WORKER_ENV, "PYTHONPATH": python_path}})
     if address is None:
         init["num_cpus"] = max(os.cpu_count() or 1, math.ceil(cpus_needed))
         temp_dir = _temp_dir()
@@ -197,16 +202,26 @@ def init_ray(address: str | None, cpus_needed: float, worker_env: dict[str, str]
     return True
 
 
-def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_trial: float = 0,
+@contextlib.contextmanager
+def _tune_console_hidden() -> Iterator[None]:
+    """Tune's console output prints an experiment table on stdout even at ``verbose=0`` (only the variable
+    RAY_AIR_NEW_OUTPUT=0 would turn it off, and this package writes no environment): stdout goes nowhere
+    while the Tuner runs. This package's progress and logs are on stderr; stdout stays the command's result."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def run_ray(spec: StudySpec, storage: StorageURL, setup: WorkerSetup, *, gpus_per_trial: float = 0,
             cpus_per_trial: float = 1, max_concurrent: int = 2, address: str | None = None,
             show_progress: bool = True) -> optuna.Study:
-    """Run the study ``spec`` in ``storage_url`` on Ray Tune until it has ``spec.trials`` finished trials.
+    """Run the study ``spec`` in ``storage`` on Ray Tune until it has ``spec.trials`` finished trials.
 
     setup: checkpoint, load options and encoder of every trial (its device follows from
     ``gpus_per_trial``); gpus_per_trial: GPUs per trial, fractions allowed (0: CPU); cpus_per_trial:
     CPUs per trial (also its torch threads); max_concurrent: trials at once; address: an existing Ray
     cluster (None: start a local one). The storage must be reachable from every node (a server
-    database or a shared file).
+    database or a shared file). Returns the study. Raises ValueError for bad resources, RuntimeError when
+    Ray trials failed, KeyboardInterrupt on Ctrl-C.
     """
     if gpus_per_trial < 0 or cpus_per_trial <= 0:
         raise ValueError(f"resources: expected gpus_per_trial >= 0 and cpus_per_trial > 0, "
@@ -217,21 +232,18 @@ def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_t
         _logger.warning("study %s: a Ray trial runs one setting at a time; settings_per_pass %d applies to local "
                         "workers only (the values are the same)", spec.name, spec.settings_per_pass)
     setup = setup.on("cuda" if gpus_per_trial > 0 else "cpu")
-    study, _ = open_study(spec, storage_url, setup.checkpoint_path)
+    study, _ = open_study(spec, storage, setup.checkpoint_path)
     recover_dead_trials(study)
     samples = remaining_budget(study, spec.trials)
     if samples == 0:
         _logger.info("study %s already has its %d trials", spec.name, spec.trials)
         return study
 
-    for key, value in {**_RAY_ENV, "TUNE_MAX_PENDING_TRIALS_PG": str(max_concurrent)}.items():
-        os.environ.setdefault(key, value)
-    worker_env = {key: os.environ[key] for key in _RAY_ENV}
     import ray
     from ray import tune
 
-    started_here = init_ray(address, cpus_per_trial * max_concurrent, worker_env)
-    job = _Job(spec, storage_url, setup, threads=max(1, int(cpus_per_trial)), first_sample=len(study.trials))
+    started_here = init_ray(address, cpus_per_trial * max_concurrent)
+    job = _Job(spec, storage, setup, threads=max(1, int(cpus_per_trial)), first_sample=len(study.trials))
     results_dir = tempfile.mkdtemp(prefix="are-tune-")
     try:
         tuner = tune.Tuner(
@@ -242,10 +254,11 @@ def run_ray(spec: StudySpec, storage_url: str, setup: WorkerSetup, *, gpus_per_t
                                         max_concurrent_trials=max_concurrent, reuse_actors=True),
             run_config=tune.RunConfig(name=re.sub(r"[^A-Za-z0-9_.-]", "_", str(spec.name)),
                                       storage_path=results_dir, verbose=0,
-                                      callbacks=[_study_callback(storage_url, spec, show_progress)],
+                                      callbacks=[_study_callback(storage, spec, show_progress)],
                                       failure_config=tune.FailureConfig(max_failures=MAX_RETRY)),
         )
-        results = tuner.fit()
+        with _tune_console_hidden():
+            results = tuner.fit()
     finally:
         shutil.rmtree(results_dir, ignore_errors=True)
         if started_here:

@@ -10,11 +10,11 @@ RUNNING until the storage's heartbeat fails it (PostgreSQL) or ``campaign resume
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 
-from search.runners.queue import CampaignProgress, Job, open_studies, work
 from search.errors import user_error_types
+from search.runners.queue import CampaignProgress, Job, open_studies, work
+from search.runners.ray import init_ray
 from search.storage import MAX_RETRY
 
 __all__ = ["run_campaign_ray"]
@@ -23,6 +23,7 @@ _logger = logging.getLogger(__name__)
 
 
 def _ray_worker(job: Job, worker: int, threads: int) -> int:
+    """One Ray task: campaign worker ``worker`` with ``threads`` torch threads; returns how many steps it took."""
     import torch
 
     torch.set_num_threads(threads)
@@ -32,17 +33,15 @@ def _ray_worker(job: Job, worker: int, threads: int) -> int:
 def run_campaign_ray(job: Job, *, gpus_per_worker: float = 0, cpus_per_worker: float = 1, max_concurrent: int = 2,
                      address: str | None = None, show_progress: bool | str | None = None) -> None:
     """Run the campaign with ``max_concurrent`` Ray workers on the cluster at ``address`` (None: start a
-    local one). The storage must be reachable from every node (a server database or a shared file)."""
+    local one). The storage must be reachable from every node (a server database or a shared file). Workers
+    get their environment through Ray's runtime environment (:func:`search.runners.ray.init_ray`). Raises
+    ValueError for bad resources, a worker's bad input as its own error, KeyboardInterrupt on Ctrl-C."""
     import ray
-
-    from search.runners.ray import _RAY_ENV, init_ray
 
     if gpus_per_worker < 0 or cpus_per_worker <= 0:
         raise ValueError(f"resources: expected gpus_per_trial >= 0 and cpus_per_trial > 0, "
                          f"got {gpus_per_worker} and {cpus_per_worker}")
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    started_here = init_ray(address, cpus_per_worker * max_concurrent, {k: os.environ[k] for k in _RAY_ENV})
+    started_here = init_ray(address, cpus_per_worker * max_concurrent)
     try:
         job = replace(job, setup=job.setup.on("cuda" if gpus_per_worker > 0 else "cpu"))
         task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=MAX_RETRY)(_ray_worker)

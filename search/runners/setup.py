@@ -10,23 +10,19 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 
 from are_model.checkpoint import load_checkpoint
 from search.study.bounds import ensure_bounds
-from search.study.budget import BudgetReached, mark_trial_owner, within_budget
 from search.objectives.context import SearchContext, get_context
-from search.objectives.fusion import FusionObjective
 from search.options import LoadOptions
 from search.pruners import make_pruner
 from search.samplers import SoftBoundsSampler, make_sampler
 from search.study.spec import StudySpec
-from search.storage import create_or_load_study, open_storage
+from search.storage import StorageURL, create_or_load_study, open_storage
 
-__all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "study_sampler",
-           "budgeted"]
+__all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "study_sampler"]
 
 _logger = logging.getLogger(__name__)
 
@@ -65,7 +61,7 @@ def study_sampler(spec: StudySpec, study_size: int, worker: int = 0) -> optuna.s
     searched = sum(param.searched for param in space.params.values())
     # A GP needs one point more than the space has dimensions before its fit means anything; the
     # known points enqueued first count towards these. Only a fixed-weight MRR is deterministic.
-    if spec.sampler == "grid":  # a fixed grid over the soft bounds: nothing to grow
+    if spec.sampler == "grid":  # a fixed grid over the soft bounds, built now: nothing to narrow
         return make_sampler("grid", seed, search_space=space.grid())
     return SoftBoundsSampler(make_sampler(spec.sampler, seed, startup_trials=searched + 1,
                                           deterministic=spec.mode == "fixed"))
@@ -80,14 +76,17 @@ def enqueue_known_points(study: optuna.Study, spec: StudySpec, checkpoint_weight
     return len(points)
 
 
-def open_study(spec: StudySpec, storage_url: str, checkpoint_path: str | os.PathLike, *, worker: int = 0,
+def open_study(spec: StudySpec, storage: StorageURL, checkpoint_path: str | os.PathLike, *, worker: int = 0,
                pruner: optuna.pruners.BasePruner | None = None) -> tuple[optuna.Study, bool]:
-    """Open (or create) the study of ``spec``; a study created now gets the known points enqueued.
+    """Open (or create) the study of ``spec`` in ``storage`` (opened for writing, once per process: see
+    :func:`search.storage.open_storage`); a study created now gets the known points enqueued.
 
-    pruner: overrides the spec's (Ray workers leave pruning to the Tune scheduler).
-    Returns ``(study, created_now)``; a resumed study is never re-enqueued.
+    worker: this worker's number (its sampler's seed); pruner: overrides the spec's (Ray workers leave
+    pruning to the Tune scheduler). Returns ``(study, created_now)``; a resumed study is never re-enqueued.
+    Raises StorageError when the storage cannot be opened, CheckpointError for a checkpoint that cannot be
+    read (a study created now).
     """
-    storage = open_storage(storage_url)  # a writable SQLite file: a LockedSQLiteStorage
+    storage = open_storage(storage)  # a writable SQLite file: a LockedSQLiteStorage
     sampler = study_sampler(spec, _size(storage, str(spec.name)), worker)
     study, created = create_or_load_study(storage, spec.name, sampler=sampler,
                                           pruner=pruner if pruner is not None else make_pruner(spec.pruner))
@@ -105,25 +104,3 @@ def _size(storage: optuna.storages.BaseStorage, name: str) -> int:
     except KeyError:
         return 0
     return len(storage.get_all_trials(study_id, deepcopy=False))
-
-
-class budgeted:
-    """``objective`` as a trial function that records its owner and refuses trials beyond the budget.
-
-    A surplus trial (several workers started at once, see budget.within_budget) stops the study and
-    raises BudgetReached: pass it to ``optimize(catch=...)``; the trial ends FAIL and does not count.
-    ``current`` is the number of the trial last started.
-    """
-
-    def __init__(self, objective: FusionObjective, total_trials: int) -> None:
-        self.objective = objective
-        self.total_trials = total_trials
-        self.current: int | None = None
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        self.current = trial.number
-        mark_trial_owner(trial)
-        if not within_budget(trial, self.total_trials):
-            trial.study.stop()
-            raise BudgetReached(f"trial {trial.number} is beyond the budget of {self.total_trials} trials")
-        return self.objective(trial)

@@ -11,7 +11,8 @@ How samplers stay consistent (Optuna assumes one distribution per parameter): ev
 study is suggested from the same *hard* distribution (``FloatDistribution(0, cap)``), stored in the
 study's user attr ``bounds`` when the study is made, so all trials share it. The soft range is
 applied only to the proposals: :class:`search.samplers.SoftBoundsSampler` hands the inner sampler
-(GP, TPE, ...) the search space narrowed to the current soft bounds. Because bounds only grow, every
+(GP, TPE, ...) the search space narrowed to the current soft bounds; the trial step grows them before the
+sampler proposes (:mod:`search.runners.step`, for every sampler). Because bounds only grow, every
 earlier trial lies inside the current range, and the GP (which normalises by the range it is given)
 and TPE keep learning from the trials of the old range. Finished trials are never copied or re-added.
 
