@@ -6,6 +6,7 @@ to row (β, q_β) alone; every other row of Z is unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -106,16 +107,19 @@ class PromptEnhancer(nn.Module):
         return self.context_fusion(torch.cat([z_query, context], dim=-1))
 
 
-def fusion_logits_from_weights(similarity_weight: float, prompt_weight: float) -> Tensor:
-    """Initial logits of the 2-weight incremental fusion (spec §5.3): log of the normalised weights.
+def fusion_logits_from_weights(weights: Sequence[float]) -> Tensor:
+    """Initial logits [E] of the incremental fusion (spec §5.3): the log of the normalised weights.
 
-    Softmax ignores a shared shift, so only the ratio of the weights matters; (0, 0) means 0.5 / 0.5.
+    weights: E >= 1 non-negative fusion weights, in the model's enhancer order (dimensionless).
+    Softmax ignores a shared shift, so only the ratios matter; all zeros means 1/E each. Each share is
+    clamped to [1e-8, 1 − 1e-8], so no logit is infinite. Raises ValueError for no weight or a negative one.
     """
-    if similarity_weight < 0 or prompt_weight < 0:
-        raise ValueError(f"fusion weights must be non-negative, got {similarity_weight}, {prompt_weight}")
-    total = similarity_weight + prompt_weight
+    weights = [float(w) for w in weights]
+    if not weights or any(w < 0 for w in weights):
+        raise ValueError(f"fusion weights must be one or more non-negative numbers, got {weights}")
+    total = sum(weights)
     if total == 0:
-        shares = [0.5, 0.5]
+        shares = [1.0 / len(weights)] * len(weights)
     else:
-        shares = [min(max(w / total, 1e-8), 1 - 1e-8) for w in (similarity_weight, prompt_weight)]
+        shares = [min(max(w / total, 1e-8), 1 - 1e-8) for w in weights]
     return torch.tensor([math.log(s) for s in shares])

@@ -169,8 +169,9 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
     """Filtered ranks [Q] of `queries` (in their order), or [K, Q] for K fusion settings at once.
 
     side: a cached `relation_side` covering every forward relation of the queries (computed here if
-    None); weights: fusion weights [2], or [K, 2] for K settings ranked in shared entity passes (ranks
-    [K, Q], row k for weights[k]); None: the model's own fusion. Each distinct (anchor, r') is scored
+    None); weights: fusion weights [E] (E = len(model.enhancer_names): w_sim, w_prompt), or [K, E] for
+    K settings ranked in shared entity passes (ranks [K, Q], row k for weights[k]); None: the model's
+    own fusion. Each distinct (anchor, r') is scored
     once per setting (pairs: `query_pairs(queries, N)` if already built); batch_size counts rows of an
     entity pass, a row being one (pair, setting). select: rank only the queries of these pair indices;
     the others get rank 0.
@@ -184,7 +185,7 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
     (When one setting's relation vectors would exceed PROJECTION_CACHE_BYTES, e.g. AristoV4 with its
     3210 relation types, they are projected per batch instead and ranks may differ in float rounding;
     K settings whose vectors together exceed it are ranked in groups that fit, or one at a time.)
-    Raises ValueError if weights is neither [2] nor [K, 2] with K >= 1.
+    Raises ValueError if weights is neither [E] nor [K, E] with K >= 1.
     """
     device = graph.device
     queries = queries.to(device)
@@ -193,14 +194,15 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
     if pairs is None:
         pairs = query_pairs(queries, graph.num_nodes)
     selected = torch.arange(len(pairs), device=device) if select is None else torch.sort(select.to(device)).values
+    terms = len(model.enhancer_names)
     if weights is None or weights.dim() == 1:
-        if weights is not None and weights.shape != (2,):
-            raise ValueError(f"weights must have shape [2] or [K, 2], got {list(weights.shape)}")
+        if weights is not None and weights.shape != (terms,):
+            raise ValueError(f"weights must have shape [{terms}] or [K, {terms}], got {list(weights.shape)}")
         settings = [weights]
-    elif weights.dim() == 2 and weights.shape[1] == 2 and weights.shape[0] >= 1:
+    elif weights.dim() == 2 and weights.shape[1] == terms and weights.shape[0] >= 1:
         settings = list(weights.unbind(0))
     else:
-        raise ValueError(f"weights must have shape [2] or [K, 2], got {list(weights.shape)}")
+        raise ValueError(f"weights must have shape [{terms}] or [K, {terms}], got {list(weights.shape)}")
     # One setting's relation vectors of every layer; settings are grouped so that a group's vectors fit.
     one = side.z.numel() * side.z.element_size() * len(model.entity_model.layers)
     fits = one <= PROJECTION_CACHE_BYTES
@@ -214,7 +216,7 @@ def rank_queries(model: AREModel, graph: GraphContext, queries: QuerySet, filter
 def _rank_settings(model: AREModel, graph: GraphContext, queries: QuerySet, filters: FilterIndex, side: RelationSide,
                    settings: list[Tensor | None], batch_size: int, pairs: QueryPairs, selected: Tensor, project: bool,
                    progress: bool, description: str) -> Tensor:
-    """Ranks [K, Q] of K <= batch_size settings (each [2] or None) over the `selected` pairs (see rank_queries).
+    """Ranks [K, Q] of K <= batch_size settings (each [E] or None) over the `selected` pairs (see rank_queries).
 
     Row k*U + u of the stacked fused tensor [K*U, R', d] is relation u fused with setting k; each
     setting is fused and projected on its own, so every product keeps its one-by-one shape.

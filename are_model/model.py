@@ -3,13 +3,19 @@
 The forward pass is split at the point the fusion search cares about:
 
 * `AREModel.relation_side` — everything before the entity model. For each query relation it returns
-  Z (the combiner output, [U, R', d]) and the two enhancer deltas for row q (Δsim, Δprompt: [U, d]).
-  It does not depend on the fusion weights, so a search computes it once and caches it.
-* `AREModel.fuse` — Z̃ = Z + w_sim·Δsim + w_prompt·Δprompt on row q only.
+  Z (the combiner output, [U, R', d]) and one delta for row q per enhancer ([U, E, d], in the order of
+  `ENHANCERS`: Δsim, Δprompt). It does not depend on the fusion weights, so a search computes it once
+  and caches it.
+* `AREModel.fuse` — Z̃ = Z + Σ_e w_e·Δ_e on row q only (w_sim·Δsim + w_prompt·Δprompt), weights [E].
 * `AREModel.entity_scores` — the entity NBFNet on Z̃ (the expensive part).
+
+Fusion weights are vectors [E] (K settings: [K, E]) indexed by `ENHANCERS`; `AREModel.enhancer_names`
+says which an instance has. Adding an enhancer: its module, its name in `ENHANCERS`, its delta in
+`AREModel._enhancer_deltas` and its initial learnable weight in `DEFAULT_FUSION`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -24,6 +30,12 @@ from .ultra import EntityNBFNet, RelationNBFNet
 
 PROFILES = ("ultra", "semma", "are-mix", "are-fusion")
 ENHANCED_PROFILES = ("are-mix", "are-fusion")
+#: The enhancers of an ARE model, in the order of every fusion-weight vector [E] and delta stack [U, E, d].
+ENHANCERS: tuple[str, ...] = ("similarity", "prompt")
+#: The weights a new learnable fusion starts from (softmax shares, spec §5.3), one per enhancer.
+DEFAULT_FUSION: tuple[float, ...] = (0.2, 0.8)
+#: The fixed fusion of are-mix checkpoints (ARE-V3/V5): the similarity enhancer alone.
+MIX_FUSION: tuple[float, ...] = tuple(1.0 if name == "similarity" else 0.0 for name in ENHANCERS)
 
 
 @dataclass
@@ -87,26 +99,27 @@ def prepare_graph(edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_rel
 
 @dataclass
 class RelationSide:
-    """What the fusion combines, per query relation: relations [U], z [U, R', d], deltas [U, d]."""
+    """What the fusion combines, per query relation: relations [U], z [U, R', d] and deltas [U, E, d]
+    (deltas[:, e] is enhancer ``ENHANCERS[e]``'s delta for row q; E = 0 for a model without enhancers)."""
 
     relations: Tensor
     z: Tensor
-    delta_sim: Tensor
-    delta_prompt: Tensor
+    deltas: Tensor
 
     def to(self, device: torch.device | str) -> "RelationSide":
-        return RelationSide(*(t.to(device) for t in (self.relations, self.z, self.delta_sim, self.delta_prompt)))
+        return RelationSide(*(t.to(device) for t in (self.relations, self.z, self.deltas)))
 
     def select(self, index: Tensor) -> "RelationSide":
-        return RelationSide(self.relations[index], self.z[index], self.delta_sim[index], self.delta_prompt[index])
+        return RelationSide(self.relations[index], self.z[index], self.deltas[index])
 
 
 class AREModel(nn.Module):
     """ULTRA / SEMMA / ARE with the checkpoint key layout of spec §10.
 
     profile: "ultra" | "semma" | "are-mix" (S1 similarity enhancer, prompt enhancer built but unused by
-    the checkpoint) | "are-fusion" (S2 + P1 + learnable 2-weight fusion, `fusion_weights_logits` first).
-    The checkpoint's own fusion is the default: learned softmax(logits) for are-fusion, (1, 0) for are-mix.
+    the checkpoint) | "are-fusion" (S2 + P1 + learnable fusion over the E enhancers, `fusion_weights_logits`
+    [E] first). The checkpoint's own fusion is the default: learned softmax(logits) for are-fusion,
+    `MIX_FUSION` (similarity alone) for are-mix.
     """
 
     def __init__(self, profile: str, dim: int = 64, num_layers: int = 6) -> None:
@@ -116,7 +129,7 @@ class AREModel(nn.Module):
         self.profile = profile
         self.dim = dim
         if profile == "are-fusion":
-            self.fusion_weights_logits = nn.Parameter(fusion_logits_from_weights(0.2, 0.8))
+            self.fusion_weights_logits = nn.Parameter(fusion_logits_from_weights(DEFAULT_FUSION))
         self.relation_model = RelationNBFNet(dim, num_layers)
         self.entity_model = EntityNBFNet(dim, num_layers)
         if profile != "ultra":
@@ -126,7 +139,8 @@ class AREModel(nn.Module):
             self.prompt_enhancer = PromptEnhancer(dim)
             variant = "delta" if profile == "are-fusion" else "mix"
             self.similarity_enhancer = SimilarityEnhancer(variant, 0.8, 0.09 if variant == "delta" else 0.05)
-        self._fixed_weights: tuple[float, float] | None = None if profile == "are-fusion" else (1.0, 0.0)
+        self._fixed_weights: tuple[float, ...] | None = None if profile == "are-fusion" else (
+            MIX_FUSION if profile == "are-mix" else ())
 
     # ----------------------------------------------------------------------------------------- fusion
     @property
@@ -134,32 +148,41 @@ class AREModel(nn.Module):
         return self.profile in ENHANCED_PROFILES
 
     @property
+    def enhancer_names(self) -> tuple[str, ...]:
+        """The names of this model's enhancers, in the order of its fusion weights [E] (() for ULTRA/SEMMA)."""
+        return ENHANCERS if self.has_enhancers else ()
+
+    @property
     def learnable_fusion(self) -> bool:
         return self._fixed_weights is None
 
-    def checkpoint_fusion_weights(self) -> tuple[float, float]:
-        """The weights the loaded checkpoint itself applies (what `fusion_weights` gives by default)."""
+    def checkpoint_fusion_weights(self) -> tuple[float, ...]:
+        """The E weights the loaded checkpoint itself applies (what `fusion_weights` gives by default):
+        softmax(logits) for are-fusion, `MIX_FUSION` for are-mix; E zeros for ULTRA/SEMMA."""
         if self.profile == "are-fusion":
             return tuple(float(w) for w in torch.softmax(self.fusion_weights_logits.detach(), 0))
-        return (1.0, 0.0) if self.profile == "are-mix" else (0.0, 0.0)
+        return MIX_FUSION if self.profile == "are-mix" else (0.0,) * len(ENHANCERS)
 
-    def use_fixed_fusion(self, similarity_weight: float, prompt_weight: float) -> None:
-        """Z̃ = Z + similarity_weight·Δsim + prompt_weight·Δprompt (weights not normalised, spec §5.1)."""
+    def use_fixed_fusion(self, weights: Sequence[float]) -> None:
+        """Z̃ = Z + Σ_e weights[e]·Δ_e (weights [E] in `enhancer_names` order, not normalised, spec §5.1).
+
+        Raises ValueError without enhancers or for a number of weights other than E.
+        """
         self._require_enhancers("fixed fusion")
-        self._fixed_weights = (float(similarity_weight), float(prompt_weight))
+        self._fixed_weights = tuple(float(w) for w in self._check_weights(weights))
 
-    def use_learnable_fusion(self, similarity_weight: float | None = None, prompt_weight: float | None = None) -> None:
-        """Learnable 2-logit incremental fusion (spec §5.3), initialised from weights when given.
+    def use_learnable_fusion(self, weights: Sequence[float] | None = None) -> None:
+        """Learnable E-logit incremental fusion (spec §5.3), initialised from ``weights`` [E] when given.
 
-        Without weights an are-fusion model keeps its trained logits. Other ARE profiles get a new
-        `fusion_weights_logits` parameter (initial weights default to 0.2 / 0.8).
+        Without weights an are-fusion model keeps its trained logits; other ARE profiles get a new
+        `fusion_weights_logits` parameter starting at `DEFAULT_FUSION` (0.2 / 0.8). Raises ValueError
+        without enhancers, for a number of weights other than E or for a negative weight.
         """
         self._require_enhancers("learnable fusion")
-        if similarity_weight is None and prompt_weight is None and hasattr(self, "fusion_weights_logits"):
+        if weights is None and hasattr(self, "fusion_weights_logits"):
             self._fixed_weights = None
             return
-        logits = fusion_logits_from_weights(0.2 if similarity_weight is None else similarity_weight,
-                                            0.8 if prompt_weight is None else prompt_weight)
+        logits = fusion_logits_from_weights(DEFAULT_FUSION if weights is None else self._check_weights(weights))
         if hasattr(self, "fusion_weights_logits"):
             with torch.no_grad():
                 self.fusion_weights_logits.copy_(logits)
@@ -168,7 +191,7 @@ class AREModel(nn.Module):
         self._fixed_weights = None
 
     def fusion_weights(self) -> Tensor:
-        """[2] the (w_sim, w_prompt) in force: softmax(logits) when learnable, else the fixed pair."""
+        """[E] the weights in force (w_sim, w_prompt): softmax(logits) when learnable, else the fixed ones."""
         if self._fixed_weights is None:
             return torch.softmax(self.fusion_weights_logits, dim=0)
         return torch.tensor(self._fixed_weights, device=self.relation_model.layers[0].linear.weight.device)
@@ -177,13 +200,20 @@ class AREModel(nn.Module):
         if not self.has_enhancers:
             raise ValueError(f"{what} needs an ARE checkpoint (profile are-mix or are-fusion); this is {self.profile}")
 
+    def _check_weights(self, weights: Sequence[float]) -> Sequence[float]:
+        if len(weights) != len(self.enhancer_names):
+            raise ValueError(f"expected {len(self.enhancer_names)} fusion weights ({', '.join(self.enhancer_names)}), "
+                             f"got {len(weights)}")
+        return weights
+
     # ---------------------------------------------------------------------------------- relation side
     def relation_side(self, graph: GraphContext, relations: Tensor, entities: Tensor | None = None,
                       generator: torch.Generator | None = None) -> RelationSide:
         """Z and the enhancer deltas for each forward query relation.
 
         relations: [U] forward relation ids. entities: [U] the query entity e, used only by the prompt
-        enhancer in training mode (its context size depends on e). Returns RelationSide with z [U, R', d].
+        enhancer in training mode (its context size depends on e). Returns RelationSide with z [U, R', d]
+        and deltas [U, E, d] (E = 0 without enhancers).
         """
         z = self.relation_model(graph.relation_graph, relations)
         if self.profile != "ultra":
@@ -192,9 +222,14 @@ class AREModel(nn.Module):
             semantic = self.semantic_model(graph.text_graph, graph.text_embeddings)
             z = self.combiner(z, semantic)
         if not self.has_enhancers:
-            zeros = z.new_zeros(z.shape[0], self.dim)
-            return RelationSide(relations, z, zeros, zeros)
-        delta_sim = self.similarity_enhancer(z, relations)
+            return RelationSide(relations, z, z.new_zeros(z.shape[0], 0, self.dim))
+        deltas = self._enhancer_deltas(graph, z, relations, entities, generator)
+        return RelationSide(relations, z, torch.stack([deltas[name] for name in ENHANCERS], dim=1))
+
+    def _enhancer_deltas(self, graph: GraphContext, z: Tensor, relations: Tensor, entities: Tensor | None,
+                         generator: torch.Generator | None) -> dict[str, Tensor]:
+        """Each enhancer's delta for row q, by name: [U, d] each (see `relation_side`)."""
+        similarity = self.similarity_enhancer(z, relations)
         if self.training:
             if entities is None:
                 raise ValueError("training the prompt enhancer needs the query entities")
@@ -202,23 +237,26 @@ class AREModel(nn.Module):
             context = self.prompt_enhancer.train_context(counts, generator)
         else:
             context = self.prompt_enhancer.eval_context(graph.relation_edge_count[relations] > 0)
-        delta_prompt = self.prompt_enhancer(z, relations, context)
-        return RelationSide(relations, z, delta_sim, delta_prompt)
+        return {"similarity": similarity, "prompt": self.prompt_enhancer(z, relations, context)}
 
     def fuse(self, side: RelationSide, weights: Tensor | None = None) -> Tensor:
-        """Z̃: [U, R', d] = Z with row q replaced by z_q + w_sim·Δsim + w_prompt·Δprompt.
+        """Z̃: [U, R', d] = Z with row q replaced by z_q + Σ_e w_e·Δ_e (w_sim·Δsim + w_prompt·Δprompt).
 
-        weights: [2] or [U, 2] (one pair per row, for evaluating several settings in one pass);
-        None uses the model's fusion (`fusion_weights`).
+        weights: [E] or [U, E] (one setting per row, for evaluating several settings in one pass);
+        None uses the model's fusion (`fusion_weights`). The terms are added one by one in enhancer
+        order (w_0·Δ_0 + w_1·Δ_1 + ...), the same float operations whatever E, so ranks stay bit-exact.
         """
         if not self.has_enhancers:
             return side.z
         if weights is None:
             weights = self.fusion_weights()
         weights = weights.to(side.z.dtype)
+        count = side.deltas.shape[1]
         if weights.dim() == 1:
-            weights = weights.expand(side.z.shape[0], 2)
-        delta = weights[:, :1] * side.delta_sim + weights[:, 1:] * side.delta_prompt
+            weights = weights.expand(side.z.shape[0], count)
+        delta = weights[:, :1] * side.deltas[:, 0]
+        for term in range(1, count):  # over the E enhancers (2), not over relations
+            delta = delta + weights[:, term:term + 1] * side.deltas[:, term]
         rows = torch.arange(side.z.shape[0], device=side.z.device)
         return side.z.index_put((rows, side.relations), side.z[rows, side.relations] + delta)
 

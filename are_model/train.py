@@ -48,7 +48,7 @@ class FineTuneConfig:
 class FineTuneResult:
     epochs_run: int
     losses: list[float] = field(default_factory=list)                      # mean loss per epoch
-    fusion_weights: list[tuple[float, float]] = field(default_factory=list)  # after each epoch
+    fusion_weights: list[tuple[float, ...]] = field(default_factory=list)  # [E] after each epoch
     stopped_early: bool = False
 
 
@@ -154,8 +154,8 @@ def fine_tune(model: AREModel, train: PreparedSplit, config: FineTuneConfig, *,
             result.epochs_run = epoch + 1
             result.losses.append(total / batches)
             result.fusion_weights.append(tuple(float(w) for w in model.fusion_weights().detach()))
-            log.info("epoch %d: loss %.4f, fusion weights %.4f / %.4f", epoch + 1, result.losses[-1],
-                     *result.fusion_weights[-1])
+            log.info("epoch %d: loss %.4f, fusion weights %s", epoch + 1, result.losses[-1],
+                     " / ".join(f"{w:.4f}" for w in result.fusion_weights[-1]))
             if on_epoch_end is not None and on_epoch_end(epoch, model):
                 result.stopped_early = True
                 break

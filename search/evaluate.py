@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from search.errors import UsageError
 from search.options import LoadOptions
+from search.study.fusion_terms import ENHANCERS, FUSION_TERMS, options_text
 
 __all__ = ["SPLITS", "FUSIONS", "evaluate", "inspect_checkpoint"]
 
@@ -16,12 +18,14 @@ FUSIONS = ("checkpoint", "fixed", "learned")
 
 
 def evaluate(dataset: str, checkpoint: str, options: LoadOptions, *, split: str = "test", fusion: str = "checkpoint",
-             w_sim: float | None = None, w_prompt: float | None = None, progress: bool = False) -> dict[str, Any]:
+             weights: Sequence[float | None] | None = None, progress: bool = False) -> dict[str, Any]:
     """Filtered-ranking metrics (MRR, MR, Hits@1/3/10; both directions, ULTRA's protocol) of one
     checkpoint on one split, with its own fusion, fixed weights or the learned ones.
 
-    Returns dataset, split, checkpoint, profile, encoder, fusion, fusion_weights, num_queries, mrr, mr,
-    hits@k, device, seconds. Raises UsageError for inconsistent options.
+    weights: with ``fusion="fixed"``, one weight per fusion term (w_sim, w_prompt; the evaluate
+    command's ``--w-sim``/``--w-prompt``, :mod:`search.study.fusion_terms`); None entries are options
+    not given. Returns dataset, split, checkpoint, profile, encoder, fusion, fusion_weights [E],
+    num_queries, mrr, mr, hits@k, device, seconds. Raises UsageError for inconsistent options.
     """
     import torch
 
@@ -31,10 +35,13 @@ def evaluate(dataset: str, checkpoint: str, options: LoadOptions, *, split: str 
     from search.inputs.checkpoints import checkpoint_file, profile_of
 
     start = time.perf_counter()
-    if fusion != "fixed" and (w_sim is not None or w_prompt is not None):
-        raise UsageError("--w-sim/--w-prompt apply only with --fusion fixed")
-    if fusion == "fixed" and (w_sim is None or w_prompt is None):
-        raise UsageError("--fusion fixed needs both --w-sim and --w-prompt")
+    given = list(weights) if weights is not None else [None] * len(ENHANCERS)
+    if len(given) != len(ENHANCERS):
+        raise UsageError(f"expected {len(ENHANCERS)} fusion weights ({options_text()}), got {len(given)}")
+    if fusion != "fixed" and any(w is not None for w in given):
+        raise UsageError(f"{'/'.join(term.option for term in FUSION_TERMS)} apply only with --fusion fixed")
+    if fusion == "fixed" and any(w is None for w in given):
+        raise UsageError(f"--fusion fixed needs {'both ' if len(given) == 2 else ''}{options_text()}")
     resolve_dataset_name(dataset)  # an unknown name fails before anything is loaded
     path = checkpoint_file(checkpoint, options)
     profile = profile_of(path)
@@ -49,14 +56,14 @@ def evaluate(dataset: str, checkpoint: str, options: LoadOptions, *, split: str 
     context = SearchContext(dataset, path, data_root=options.data_root, text=options.text(), device=device,
                             batch_size=options.batch_size, cache_dir=options.cache_dir, download=options.download)
     model = context.model
-    weights = None
+    fixed = None
     if fusion == "fixed":
-        weights = torch.tensor([w_sim, w_prompt], dtype=torch.float32, device=context.device)
-        applied = [float(w_sim), float(w_prompt)]
+        fixed = torch.tensor(given, dtype=torch.float32, device=context.device)
+        applied = [float(w) for w in given]
     else:  # the checkpoint's own fusion ("learned" is the same for an are-fusion checkpoint)
         applied = [float(w) for w in model.checkpoint_fusion_weights()] if model.has_enhancers else None
     prepared = context.split(split)
-    metrics, _ = evaluate_split(model, prepared, weights=weights, side=context.relation_side(split),
+    metrics, _ = evaluate_split(model, prepared, weights=fixed, side=context.relation_side(split),
                                 batch_size=context.batch_size, progress=progress)
     return {
         "dataset": context.dataset,
@@ -76,7 +83,7 @@ def inspect_checkpoint(checkpoint: str, options: LoadOptions) -> dict[str, Any]:
     """Profile, sha256, size and fusion of a checkpoint (file or known name).
 
     Returns checkpoint (path), known_name, sha256, profile, num_parameters, num_keys, fusion
-    (``learned``/``fixed``/None), fusion_weights [w_sim, w_prompt], fusion_logits, similarity_enhancer
+    (``learned``/``fixed``/None), fusion_weights [E] (w_sim, w_prompt), fusion_logits [E], similarity_enhancer
     (variant, theta, lambda, lambda_used, tau, kappa).
     """
     import torch

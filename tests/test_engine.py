@@ -39,11 +39,11 @@ def cached(context):
     return context.evaluate("valid", WEIGHTS)
 
 
-def _uncached_ranks(context: SearchContext, weights: tuple[float, float] | None) -> torch.Tensor:
+def _uncached_ranks(context: SearchContext, weights: tuple[float, ...] | None) -> torch.Tensor:
     """A fresh model's forward through rank_queries (relation side computed there, no cache)."""
     model = context.fresh_model()
     if weights is not None:
-        model.use_fixed_fusion(*weights)
+        model.use_fixed_fusion(weights)
     prepared = context.split("valid")
     return rank_queries(model, prepared.graph, prepared.queries, prepared.filters, side=None,
                         batch_size=context.batch_size)

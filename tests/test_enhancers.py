@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from are_model.enhancers import PromptEnhancer, SimilarityEnhancer, fusion_logits_from_weights
-from are_model.model import AREModel, RelationSide
+from are_model.model import ENHANCERS, AREModel, RelationSide
 
 
 def _spec_similarity_delta(z, q, theta, tau, kappa):
@@ -88,31 +88,56 @@ def test_prompt_train_context_averages_one_code_per_prompt_node():
 
 
 def test_fusion_logits_initialised_from_weights():
-    torch.testing.assert_close(fusion_logits_from_weights(0.2, 0.8), torch.tensor([math.log(0.2), math.log(0.8)]))
-    torch.testing.assert_close(torch.softmax(fusion_logits_from_weights(3.0, 1.0), 0), torch.tensor([0.75, 0.25]))
-    torch.testing.assert_close(torch.softmax(fusion_logits_from_weights(0.0, 0.0), 0), torch.tensor([0.5, 0.5]))
-    assert torch.isfinite(fusion_logits_from_weights(0.0, 1.0)).all()      # clamped at 1e-8, no -inf
+    torch.testing.assert_close(fusion_logits_from_weights((0.2, 0.8)), torch.tensor([math.log(0.2), math.log(0.8)]))
+    torch.testing.assert_close(torch.softmax(fusion_logits_from_weights((3.0, 1.0)), 0), torch.tensor([0.75, 0.25]))
+    torch.testing.assert_close(torch.softmax(fusion_logits_from_weights((0.0, 0.0)), 0), torch.tensor([0.5, 0.5]))
+    assert torch.isfinite(fusion_logits_from_weights((0.0, 1.0))).all()      # clamped at 1e-8, no -inf
     with pytest.raises(ValueError, match="non-negative"):
-        fusion_logits_from_weights(-0.1, 1.0)
+        fusion_logits_from_weights((-0.1, 1.0))
+    # E weights give E logits: the vector form is not tied to two enhancers
+    torch.testing.assert_close(torch.softmax(fusion_logits_from_weights((1.0, 1.0, 2.0)), 0),
+                               torch.tensor([0.25, 0.25, 0.5]))
 
 
 def test_fuse_changes_only_the_query_row():
     model = AREModel("are-fusion")
-    model.use_learnable_fusion(0.2, 0.8)
+    model.use_learnable_fusion((0.2, 0.8))
     z = torch.randn(2, 6, 64)
-    side = RelationSide(torch.tensor([1, 4]), z, torch.ones(2, 64), 2 * torch.ones(2, 64))
+    deltas = torch.stack([torch.ones(2, 64), 2 * torch.ones(2, 64)], dim=1)   # [U, E, d]: Δsim, Δprompt
+    side = RelationSide(torch.tensor([1, 4]), z, deltas)
     fused = model.fuse(side)
     expected = z.clone()
     expected[0, 1] += 0.2 + 1.6
     expected[1, 4] += 0.2 + 1.6
     torch.testing.assert_close(fused, expected)
-    model.use_fixed_fusion(1.0, 0.5)                           # not normalised (spec §5.1)
+    model.use_fixed_fusion((1.0, 0.5))                           # not normalised (spec §5.1)
     expected = z.clone()
     expected[0, 1] += 2.0
     expected[1, 4] += 2.0
     torch.testing.assert_close(model.fuse(side), expected)
 
 
+def test_fusion_weights_are_named_by_the_model_enhancers():
+    model = AREModel("are-fusion")
+    assert model.enhancer_names == ENHANCERS == ("similarity", "prompt")
+    assert model.fusion_weights().shape == (len(ENHANCERS),)
+    assert AREModel("are-mix").checkpoint_fusion_weights() == (1.0, 0.0)        # the similarity enhancer alone
+    assert AREModel("ultra").enhancer_names == ()
+    with pytest.raises(ValueError, match="expected 2 fusion weights"):
+        model.use_fixed_fusion((0.2, 0.8, 0.0))
+
+
+def test_search_fusion_terms_match_the_model_enhancers():
+    """search's fusion-term table names the model's enhancers, in the model's order."""
+    from search.errors import StudyError
+    from search.study import fusion_terms
+
+    assert fusion_terms.ENHANCERS == ENHANCERS
+    fusion_terms.check_enhancers(AREModel("are-fusion").enhancer_names, "here")
+    with pytest.raises(StudyError, match="not the fusion terms"):
+        fusion_terms.check_enhancers(("prompt", "similarity"), "here")
+
+
 def test_fusion_needs_an_enhanced_profile():
     with pytest.raises(ValueError, match="needs an ARE checkpoint"):
-        AREModel("semma").use_fixed_fusion(0.2, 0.8)
+        AREModel("semma").use_fixed_fusion((0.2, 0.8))

@@ -83,8 +83,8 @@ def fixed_clock(monkeypatch):
 
 
 def _settings(w_sim: float, w_prompt: float, lr: float | None = None) -> TrialSettings:
-    return TrialSettings(use_learnable_fusion=lr is not None, similarity_enhancer_weight=w_sim,
-                         prompt_enhancer_weight=w_prompt, fusion_lr=lr, checkpoint="fusion", split="valid")
+    return TrialSettings(use_learnable_fusion=lr is not None, weights=(w_sim, w_prompt), fusion_lr=lr,
+                         checkpoint="fusion", split="valid")
 
 
 def _study(storage, name: str, trials: list[tuple[str, float, TrialSettings | None]]) -> optuna.Study:
@@ -145,7 +145,7 @@ def _files(root: Path) -> list[str]:
 def test_best_trial_ignores_pruned_and_failed(fixed_study):
     best = best_trial(fixed_study)
     assert best.number == 3 and best.value == pytest.approx(0.43)
-    assert TrialSettings.from_trial(best).similarity_enhancer_weight == 0.2123456789
+    assert TrialSettings.from_trial(best).weights[0] == 0.2123456789
 
 
 def test_best_trial_without_complete_trial_names_the_study(storage):
@@ -174,12 +174,28 @@ def test_flags_from_settings():
     }
 
 
+def test_flag_keys_are_the_fusion_terms_and_stay_as_released():
+    """flags.yaml files written by 0.2.0 hold these keys: the fusion-term table must keep naming them so."""
+    assert FLAG_KEYS == ("use_learnable_fusion", "similarity_enhancer_weight", "prompt_enhancer_weight", "fusion_lr")
+
+
+def test_settings_attr_keeps_the_released_layout():
+    """The stored ``settings`` attr has one key per fusion term, in the order 0.2.0 wrote them."""
+    attr = _settings(0.25, 0.75, 1e-3).to_attr()
+    assert list(attr)[:4] == ["use_learnable_fusion", "similarity_enhancer_weight", "prompt_enhancer_weight",
+                              "fusion_lr"]
+    assert "weights" not in attr
+    assert TrialSettings.from_attr(attr) == _settings(0.25, 0.75, 1e-3)
+    with pytest.raises(StudyError, match="lacks prompt_enhancer_weight"):
+        TrialSettings.from_attr({"use_learnable_fusion": False, "similarity_enhancer_weight": 0.1})
+
+
 @pytest.mark.parametrize("settings, message", [
-    (TrialSettings(True, 0.2, 0.8), "trial 7: a learnable-fusion trial without setting 'fusion_lr'"),
+    (TrialSettings(True, (0.2, 0.8)), "trial 7: a learnable-fusion trial without setting 'fusion_lr'"),
     (_settings(-0.1, 0.8), "trial 7: setting 'similarity_enhancer_weight': expected a finite number >= 0, got -0.1"),
     (_settings(0.1, float("nan")), "trial 7: setting 'prompt_enhancer_weight': expected a finite number >= 0, got nan"),
     (_settings(0.1, 0.8, 0.0), "trial 7: setting 'fusion_lr': expected a finite number > 0, got 0.0"),
-    (TrialSettings("yes", 0.1, 0.8), "trial 7: setting 'use_learnable_fusion' must be a bool, got 'yes'"),
+    (TrialSettings("yes", (0.1, 0.8)), "trial 7: setting 'use_learnable_fusion' must be a bool, got 'yes'"),
 ])
 def test_flags_from_settings_refuses_values_outside_their_rule(settings, message):
     with pytest.raises(StudyError) as info:

@@ -31,7 +31,7 @@ def metafam_test(metafam, text_options):
 def test_fixed_weights_equal_to_learned_softmax_give_the_same_ranks(checkpoint_root, metafam_test):
     model, _ = load_checkpoint(checkpoint_root / "fusion.pth")
     learned_metrics, learned = evaluate_split(model, metafam_test)
-    model.use_fixed_fusion(*model.checkpoint_fusion_weights())
+    model.use_fixed_fusion(model.checkpoint_fusion_weights())
     fixed_metrics, fixed = evaluate_split(model, metafam_test)
     assert torch.equal(learned, fixed)
     assert learned_metrics == fixed_metrics
@@ -45,7 +45,7 @@ def test_cached_relation_side_with_weights_equals_a_fresh_forward(checkpoint_roo
     for weights in ([0.0, 0.0], [0.3, 0.7], [1.0, 0.0]):
         cached = rank_queries(model, graph, metafam_test.queries, metafam_test.filters, side=side,
                               weights=torch.tensor(weights))
-        model.use_fixed_fusion(*weights)
+        model.use_fixed_fusion(weights)
         fresh = rank_queries(model, graph, metafam_test.queries, metafam_test.filters)
         assert torch.equal(cached, fresh), weights
     # The (untrained) prompt delta changes the ranks, so the comparison above is not vacuous.
@@ -104,7 +104,7 @@ def test_fine_tuning_is_deterministic_and_moves_only_the_fusion_when_frozen(chec
     for _ in range(2):
         model, _ = load_checkpoint(checkpoint_root / "fusion.pth")
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        model.use_learnable_fusion(0.5, 0.5)
+        model.use_learnable_fusion((0.5, 0.5))
         seen = []
         result = fine_tune(model, train, config, on_epoch_end=lambda epoch, m: seen.append(epoch) or epoch == 0)
         runs.append((result, model.fusion_weights().detach()))

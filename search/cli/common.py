@@ -89,12 +89,12 @@ def fmt_float(value: Any, digits: int = 4) -> str:
 def settings_text(settings: Any) -> str:
     if settings is None:
         return "-"
-    parts = [f"w_sim={fmt_float(settings.similarity_enhancer_weight)}", f"w_prompt={fmt_float(settings.prompt_enhancer_weight)}"]
+    parts = [settings.weights_text()]
     if settings.use_learnable_fusion:
         parts.append(f"fusion_lr={settings.fusion_lr:.3g}" if settings.fusion_lr else "fusion_lr=-")
         parts.append("body=frozen" if settings.body_lr is None else f"body_lr={settings.body_lr:.3g}")
-        if settings.learned_weights is not None and len(settings.learned_weights) == 2:
-            parts.append(f"learned={settings.learned_weights[0]:.4f}/{settings.learned_weights[1]:.4f}")
+        if settings.learned_weights is not None and len(settings.learned_weights) == len(settings.weights):
+            parts.append("learned=" + "/".join(f"{w:.4f}" for w in settings.learned_weights))
     return " ".join(parts)
 
 

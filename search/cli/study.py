@@ -13,6 +13,7 @@ from search.cli.common import (add_inputs, add_run_options, add_search_options, 
                                print_export, progress_mode, run_options, search_keywords, settings_text, study_lines,
                                table)
 from search.errors import EXIT_NO_COMPLETE_TRIAL
+from search.study.fusion_terms import FUSION_TERMS, joined, symbols, weights_text
 from search.values import non_negative_int, positive_int, weight
 
 __all__ = ["add_commands"]
@@ -35,7 +36,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from search.evaluate import evaluate
 
     result = evaluate(args.dataset, args.checkpoint, load_options_of(args), split=args.split, fusion=args.fusion,
-                      w_sim=args.w_sim, w_prompt=args.w_prompt, progress=progress_mode(args) == "bar")
+                      weights=[getattr(args, term.symbol) for term in FUSION_TERMS],
+                      progress=progress_mode(args) == "bar")
     if args.json:
         emit_json(result)
         return 0
@@ -43,7 +45,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = [("dataset", result["dataset"]), ("split", result["split"]),
             ("checkpoint", f"{result['checkpoint']} ({result['profile']})"),
             ("encoder", result["encoder"] or "- (ULTRA: no text)"),
-            ("fusion", "-" if applied is None else f"{result['fusion']}: w_sim {applied[0]:.4f}, w_prompt {applied[1]:.4f}"),
+            ("fusion", "-" if applied is None else f"{result['fusion']}: " + weights_text(applied, sep=", ", assign=" ")),
             ("queries", result["num_queries"]), ("MRR", fmt_float(result["mrr"])), ("MR", fmt_float(result["mr"], 2)),
             ("Hits@1", fmt_float(result["hits@1"])), ("Hits@3", fmt_float(result["hits@3"])),
             ("Hits@10", fmt_float(result["hits@10"])), ("seconds", f"{result['seconds']:.1f}")]
@@ -67,12 +69,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         ("keys", result["num_keys"]),
     ]
     if result["fusion_weights"] is not None:
-        w_sim, w_prompt = result["fusion_weights"]
+        weights = weights_text(result["fusion_weights"], sep=" / ", assign=" ")
         if result["fusion"] == "learned":
             logits = ", ".join(f"{v:.4f}" for v in result["fusion_logits"])
-            rows.append(("fusion", f"learned: w_sim {w_sim:.4f} / w_prompt {w_prompt:.4f} (logits {logits})"))
+            rows.append(("fusion", f"learned: {weights} (logits {logits})"))
         else:
-            rows.append(("fusion", f"fixed: w_sim {w_sim:.4f} / w_prompt {w_prompt:.4f} (similarity enhancer only)"))
+            rows.append(("fusion", f"fixed: {weights} (similarity enhancer only)"))
         s = result["similarity_enhancer"]
         lam = f"{s['lambda']:.4f}" + ("" if s["lambda_used"] else " (unused)")
         rows.append(("similarity", f"θ {s['theta']:.4f}  λ {lam}  τ {s['tau']:.4f}  κ {s['kappa']:.4f} "
@@ -171,11 +173,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     rows = []
     for row in summary["settings"]:
         diff = row["diff_vs_best"]
-        rows.append((row["label"], f"{row['weights'][0]:.4f}/{row['weights'][1]:.4f}", fmt_float(row["valid_mrr"]),
+        rows.append((row["label"], joined(row["weights"], sep="/"), fmt_float(row["valid_mrr"]),
                      row["valid_source"], fmt_float(row["test"]["mrr"]), fmt_float(row["test"]["hits@10"]),
                      "-" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"))
     emit(f"storage: {result.storage}")
-    emit(table(rows, ("setting", "w_sim/w_prompt", "valid MRR", "valid from", "test MRR", "test H@10",
+    emit(table(rows, ("setting", symbols("/"), "valid MRR", "valid from", "test MRR", "test H@10",
                         "best - setting, test MRR [95% CI]")))
     if summary.get("note"):
         emit(summary["note"])
@@ -222,8 +224,9 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=("valid", "test"), default="test", help="the split to rank")
     p.add_argument("--fusion", choices=("checkpoint", "fixed", "learned"), default="checkpoint",
                    help="the checkpoint's own fusion, fixed weights, or the learned ones (are-fusion)")
-    p.add_argument("--w-sim", type=arg_type(weight, "--w-sim"), metavar="X", help="similarity enhancer weight (--fusion fixed)")
-    p.add_argument("--w-prompt", type=arg_type(weight, "--w-prompt"), metavar="Y", help="prompt enhancer weight (--fusion fixed)")
+    for term, metavar in zip(FUSION_TERMS, "XYZUVW"):  # --w-sim X, --w-prompt Y: one option per fusion term
+        p.add_argument(term.option, dest=term.symbol, type=arg_type(weight, term.option), metavar=metavar,
+                       help=f"{term.label} (--fusion fixed)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_inputs(p)
     p.set_defaults(handler=cmd_evaluate)

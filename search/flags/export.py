@@ -5,8 +5,9 @@
 checking every study and every target file first, so a bad file means nothing is written. The file
 edit itself (bytes preserved, atomic) is :mod:`search.flags.yaml_edit`.
 
-Flags written (``FLAG_KEYS``): ``use_learnable_fusion`` (bool), ``similarity_enhancer_weight`` and
-``prompt_enhancer_weight`` (dimensionless fusion weights, the *initial* weights in learnable mode),
+Flags written (``FLAG_KEYS``): ``use_learnable_fusion`` (bool), one weight per fusion term under its
+``flag_key`` (:mod:`search.study.fusion_terms`: ``similarity_enhancer_weight`` and
+``prompt_enhancer_weight``; dimensionless fusion weights, the *initial* weights in learnable mode),
 and in learnable mode ``fusion_lr`` (learning rate of the fusion logits per optimiser step). Numbers
 are rounded to 6 significant digits.
 """
@@ -27,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import values
 from search.errors import FlagsError, NoCompleteTrialError, StudyError, UsageError
+from search.study.fusion_terms import FUSION_TERMS, WEIGHT_FLAG_KEYS
 from search.study.names import MODES, StudyName
 from search.study.settings import TrialSettings
 from search.flags.yaml_edit import FlagsEdit, edit_flags
@@ -45,7 +47,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 #: The keys an export writes (``fusion_lr`` in learnable mode only).
-FLAG_KEYS = ("use_learnable_fusion", "similarity_enhancer_weight", "prompt_enhancer_weight", "fusion_lr")
+FLAG_KEYS = ("use_learnable_fusion", *WEIGHT_FLAG_KEYS, "fusion_lr")
 _SIGNIFICANT_DIGITS = 6
 
 
@@ -102,7 +104,8 @@ def flags_from_settings(settings: TrialSettings, where: str = "trial settings") 
     """The flag values of a trial's settings, in ``FLAG_KEYS`` order.
 
     The mode follows ``settings.use_learnable_fusion``: fixed gives ``use_learnable_fusion: False``
-    and the two fixed weights; learnable gives ``True``, the two *initial* weights and ``fusion_lr``.
+    and the fixed weights (one per fusion term); learnable gives ``True``, the *initial* weights and
+    ``fusion_lr``.
     Weights must be finite and >= 0, ``fusion_lr`` finite and > 0 (:mod:`search.values` rules);
     numbers are rounded to 6 significant digits. Raises StudyError naming ``where`` and the setting.
     """
@@ -111,10 +114,7 @@ def flags_from_settings(settings: TrialSettings, where: str = "trial settings") 
     learnable = settings.use_learnable_fusion
     if not isinstance(learnable, bool):
         raise StudyError(f"{where}: setting 'use_learnable_fusion' must be a bool, got {learnable!r}")
-    rules = [
-        ("similarity_enhancer_weight", settings.similarity_enhancer_weight, values.weight),
-        ("prompt_enhancer_weight", settings.prompt_enhancer_weight, values.weight),
-    ]
+    rules = [(term.flag_key, raw, values.weight) for term, raw in zip(FUSION_TERMS, settings.weights)]
     if learnable:
         if settings.fusion_lr is None:
             raise StudyError(f"{where}: a learnable-fusion trial without setting 'fusion_lr'")

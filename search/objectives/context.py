@@ -2,8 +2,9 @@
 
 A :class:`SearchContext` holds, for one (dataset, checkpoint) in one process: the dataset, the model on
 its device, each prepared split (graphs, text vectors, queries, filters) and, per split, the relation
-side of the checkpoint's model (Z, Δsim, Δprompt of every query relation). A fixed-weight trial then
-runs only the entity pass: ``rank_queries(side=cached, weights=[w_sim, w_prompt])``.
+side of the checkpoint's model (Z and the enhancer deltas [U, E, d] -- Δsim, Δprompt -- of every query
+relation). A fixed-weight trial then runs only the entity pass: ``rank_queries(side=cached, weights=w)``
+with w the trial's weights [E] in the model's enhancer order (``AREModel.enhancer_names``).
 
 Staged evaluation: the distinct (anchor, relation) pairs of a split (one entity pass each, see
 :class:`are_model.evaluate.QueryPairs`) are put in a seeded order, stratified by (forward relation,
@@ -14,7 +15,7 @@ end always has the full-split MRR as its value; ranks do not depend on the batch
 the one an unstaged evaluation gives, bit for bit.
 
 Several settings per pass: :meth:`SearchContext.evaluate_many` ranks K fixed settings in shared entity
-passes (``rank_queries(weights=[K, 2])``), stage by stage, dropping the settings ``on_stage`` prunes;
+passes (``rank_queries(weights=[K, E])``), stage by stage, dropping the settings ``on_stage`` prunes;
 each setting's ranks and MRRs are those of evaluating it alone (on the CPU bit for bit).
 
 :func:`get_context` keeps contexts in a small per-process registry, so a local worker or a Ray actor
@@ -138,6 +139,11 @@ class SearchContext:
     def profile(self) -> str:
         return self.info.profile
 
+    @property
+    def terms(self) -> int:
+        """E: how many fusion weights the model takes (one per enhancer; 0 for ULTRA/SEMMA)."""
+        return len(self.model.enhancer_names)
+
     # ---------------------------------------------------------------------------- what is cached
     def split(self, name: str) -> PreparedSplit:
         """The prepared split ``name`` (train / valid / test), built on first use."""
@@ -185,10 +191,11 @@ class SearchContext:
                  on_stage: OnStage | None = None, *, model: AREModel | None = None) -> tuple[float, Tensor]:
         """(MRR, ranks [Q] on the CPU in the split's query order) of one fusion setting.
 
-        weights: (w_sim, w_prompt) fixed fusion weights, or None for the model's own fusion. model: a
+        weights: the E fixed fusion weights (w_sim, w_prompt), or None for the model's own fusion. model: a
         model other than the checkpoint's (e.g. a fine-tuned copy); its relation side is computed once
         here instead of taken from the cache. stages: evaluate in that many stages (None: one);
         on_stage(stage, mrr_so_far, final) runs after each and may raise to stop (e.g. optuna.TrialPruned).
+        Raises ValueError when weights is not E numbers.
         """
         prepared = self.split(split)
         if model is None:
@@ -196,7 +203,9 @@ class SearchContext:
         else:
             side = self._compute_side(model, prepared)
         if weights is not None:
-            weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device).reshape(2)
+            weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device).reshape(-1)
+            if weights.shape != (self.terms,):
+                raise ValueError(f"weights must have shape [{self.terms}], got {list(weights.shape)}")
         plan, pairs = self.stage_plan(split, stages or 1), self.pairs(split)
         order = plan.order.to(self.device)
         ranks = torch.zeros(len(prepared.queries), dtype=torch.long, device=self.device)  # 0: not ranked yet
@@ -216,7 +225,7 @@ class SearchContext:
                       on_stage: OnStages | None = None) -> tuple[list[float], Tensor]:
         """(MRR per setting [K], ranks [K, Q] on the CPU) of K fixed settings ranked in shared entity passes.
 
-        weights: [K, 2] rows (w_sim, w_prompt). After each stage ``on_stage(stage, active, mrrs, final)``
+        weights: [K, E] rows (w_sim, w_prompt). After each stage ``on_stage(stage, active, mrrs, final)``
         gets the indices of the settings still evaluated and their MRR so far, and returns the indices
         among them to drop (e.g. pruned trials; it may return nothing). Dropped settings are not ranked
         in later stages: their MRR is the one of their last stage and their later queries keep rank 0.
@@ -227,12 +236,12 @@ class SearchContext:
         settings/s of one by one at K = 8, bench/settings_speed.py); ranks there equal one-by-one ones
         up to float rounding (on an H200 two one-by-one runs of NELLInductive:v1 valid already gave
         different ranks; CUDA's atomic scatter-adds sum in no fixed order). Raises ValueError if
-        weights is not [K, 2].
+        weights is not [K, E].
         """
         prepared, side, pairs = self.split(split), self.relation_side(split), self.pairs(split)
         weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
-        if weights.dim() != 2 or weights.shape[1] != 2 or weights.shape[0] < 1:
-            raise ValueError(f"weights must have shape [K, 2], got {list(weights.shape)}")
+        if weights.dim() != 2 or weights.shape[1] != self.terms or weights.shape[0] < 1:
+            raise ValueError(f"weights must have shape [K, {self.terms}], got {list(weights.shape)}")
         plan = self.stage_plan(split, stages or 1)
         order = plan.order.to(self.device)
         count = weights.shape[0]

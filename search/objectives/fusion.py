@@ -23,6 +23,7 @@ from are_model.train import FineTuneConfig, fine_tune
 from search.study.bounds import read_bounds
 from search.objectives.context import SearchContext
 from search.errors import StudyError
+from search.study.fusion_terms import check_enhancers
 from search.study.settings import SETTINGS_ATTR, TrialSettings
 from search.study.finetune import parse_budget
 from search.study.spec import StudySpec
@@ -51,17 +52,20 @@ class FusionObjective:
     """``objective(trial) -> validation MRR`` for the study ``spec`` on a warm ``context``.
 
     report: what happens with each intermediate value (default: the study's own pruner decides).
-    The ``settings`` user attribute holds ``use_learnable_fusion``, ``similarity_enhancer_weight``,
-    ``prompt_enhancer_weight`` (learnable: the initial weights), for learnable mode ``fusion_lr``,
+    The ``settings`` user attribute holds ``use_learnable_fusion``, one weight per fusion term under its
+    ``param`` key (``similarity_enhancer_weight``, ``prompt_enhancer_weight``; learnable: the initial
+    weights; see :mod:`search.study.fusion_terms`), for learnable mode ``fusion_lr``,
     ``fusion_weight_decay``, ``body_lr`` (None: frozen body), ``fusion_init_logits`` and ``fine_tune``
     (the FineTuneConfig used), and ``learned_weights`` (None in fixed mode), ``dataset``,
-    ``checkpoint``, ``checkpoint_path``, ``encoder`` and ``split``.
+    ``checkpoint``, ``checkpoint_path``, ``encoder`` and ``split``. Raises StudyError for a checkpoint
+    without enhancers, or whose enhancers are not the fusion terms the search knows.
     """
 
     def __init__(self, spec: StudySpec, context: SearchContext, *, report: Report = report_to_optuna) -> None:
         if not context.model.has_enhancers:
             raise StudyError(f"checkpoint {context.checkpoint_path} is a {context.profile} model: "
                              "a fusion search needs an ARE checkpoint (are-mix or are-fusion)")
+        check_enhancers(context.model.enhancer_names, f"checkpoint {context.checkpoint_path}")
         self.spec = spec
         self.context = context
         self.space = spec.search_space()
@@ -85,9 +89,10 @@ class FusionObjective:
 
     def suggest(self, trial: optuna.Trial) -> TrialSettings:
         """``trial``'s settings, suggested within the study's soft bounds and stored as its user attr."""
-        settings = TrialSettings(**self.space.suggest(trial, read_bounds(trial.study)), dataset=self.context.dataset,
-                                 checkpoint=self.spec.checkpoint, checkpoint_path=self.context.checkpoint_path,
-                                 encoder=self.context.split(SPLIT).encoder, split=SPLIT)
+        settings = TrialSettings.from_attr({**self.space.suggest(trial, read_bounds(trial.study)),
+                                            "dataset": self.context.dataset, "checkpoint": self.spec.checkpoint,
+                                            "checkpoint_path": self.context.checkpoint_path,
+                                            "encoder": self.context.split(SPLIT).encoder, "split": SPLIT})
         trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         return settings
 
@@ -139,7 +144,7 @@ class FusionObjective:
         settings.fine_tune = asdict(config)
         trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         model = context.fresh_model()
-        model.use_learnable_fusion(*settings.weights)
+        model.use_learnable_fusion(settings.weights)
         values: list[float] = []
 
         def validate(epoch: int, tuned) -> bool:

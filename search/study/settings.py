@@ -1,7 +1,10 @@
 """The schema of a trial's record: :class:`TrialSettings`, stored as the trial's user attr ``settings``.
 
 One writer (the objective, :mod:`search.objectives.fusion`) and every reader (export, report, status, the
-campaign tables) go through this class, so a field renamed or added here is renamed everywhere.
+campaign tables) go through this class, so a field renamed or added here is renamed everywhere. The
+fusion weights are one vector [E] in the order of :data:`search.study.fusion_terms.FUSION_TERMS`; in the
+stored attr each weight sits under its term's ``param`` key (``similarity_enhancer_weight``,
+``prompt_enhancer_weight``), right after ``use_learnable_fusion``, as every earlier version wrote it.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from search.errors import StudyError
+from search.study import fusion_terms
+from search.study.fusion_terms import WEIGHT_PARAMS
 
 __all__ = ["SETTINGS_ATTR", "TrialSettings"]
 
@@ -21,16 +26,16 @@ SETTINGS_ATTR = "settings"
 class TrialSettings:
     """Everything needed to re-run one trial, and what it learned.
 
-    Weights are dimensionless fusion weights (``r + w_sim·Δsim + w_prompt·Δprompt``); in learnable
-    mode they are the *initial* weights (softmax of ``fusion_init_logits``) and ``learned_weights``
-    the weights after fine-tuning. Learning rates are per optimiser step; ``body_lr`` None is a
-    frozen body. ``encoder`` is the text encoder actually used (e.g. ``minilm``), ``split`` the split
-    the trial's value was measured on (always ``valid``).
+    ``weights`` [E] are dimensionless fusion weights (``r + Σ_e w_e·Δ_e``, here ``w_sim·Δsim +
+    w_prompt·Δprompt``), in fusion-term order (numbers as floats, anything else as stored); in
+    learnable mode they are the *initial* weights (softmax of ``fusion_init_logits``) and
+    ``learned_weights`` [E] the weights after fine-tuning. Learning rates are per optimiser step; ``body_lr`` None is a frozen body.
+    ``encoder`` is the text encoder actually used (e.g. ``minilm``), ``split`` the split the trial's
+    value was measured on (always ``valid``).
     """
 
     use_learnable_fusion: bool
-    similarity_enhancer_weight: float
-    prompt_enhancer_weight: float
+    weights: tuple[float, ...]
     fusion_lr: float | None = None
     fusion_weight_decay: float | None = None
     body_lr: float | None = None
@@ -43,38 +48,50 @@ class TrialSettings:
     encoder: str | None = None
     split: str | None = None
 
+    def __post_init__(self) -> None:
+        # numbers become floats (as the objective wrote them); anything else stays, for export to name it
+        self.weights = tuple(float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else w
+                             for w in self.weights)
+        if len(self.weights) != len(WEIGHT_PARAMS):
+            raise StudyError(f"trial settings need {len(WEIGHT_PARAMS)} fusion weights ({', '.join(WEIGHT_PARAMS)}), "
+                             f"got {len(self.weights)}")
+
     @property
     def mode(self) -> str:
         """``learnable`` or ``fixed``."""
         return "learnable" if self.use_learnable_fusion else "fixed"
 
     @property
-    def weights(self) -> tuple[float, float]:
-        """(w_sim, w_prompt): the fixed weights, or the initial ones in learnable mode."""
-        return float(self.similarity_enhancer_weight), float(self.prompt_enhancer_weight)
+    def effective_weights(self) -> tuple[float, ...]:
+        """The weights [E] the trial's model ranked with at the end: learned ones when there are."""
+        if self.learned_weights is not None and len(self.learned_weights) == len(self.weights):
+            return tuple(float(w) for w in self.learned_weights)
+        return tuple(float(w) for w in self.weights)
 
-    @property
-    def effective_weights(self) -> tuple[float, float]:
-        """The weights the trial's model ranked with at the end: learned ones when there are."""
-        if self.learned_weights is not None and len(self.learned_weights) == 2:
-            return float(self.learned_weights[0]), float(self.learned_weights[1])
-        return self.weights
+    def weights_text(self, digits: int = 4) -> str:
+        """``w_sim=0.2000 w_prompt=0.8000``: each weight with its term's symbol."""
+        return fusion_terms.weights_text(self.weights, digits)
 
     def to_attr(self) -> dict[str, Any]:
-        """A JSON-ready dict for ``trial.set_user_attr(SETTINGS_ATTR, ...)``."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict for ``trial.set_user_attr(SETTINGS_ATTR, ...)``: one key per fusion term."""
+        values = dataclasses.asdict(self)
+        del values["weights"]
+        learnable = values.pop("use_learnable_fusion")
+        return {"use_learnable_fusion": learnable, **fusion_terms.params_of(self.weights), **values}
 
     @classmethod
     def from_attr(cls, value: Any, where: str = "trial") -> "TrialSettings":
-        """Read a stored ``settings`` attr; unknown keys are ignored (newer versions may add some)."""
+        """Read a stored ``settings`` attr; unknown keys are ignored (newer versions may add some).
+
+        Raises StudyError naming ``where`` when ``value`` is not a mapping or lacks a required key.
+        """
         if not isinstance(value, Mapping):
             raise StudyError(f"{where} has no '{SETTINGS_ATTR}' user attr (not run by are-search)")
-        known = {f.name for f in dataclasses.fields(cls)}
-        missing = [k for k in ("use_learnable_fusion", "similarity_enhancer_weight", "prompt_enhancer_weight")
-                   if k not in value]
+        missing = [k for k in ("use_learnable_fusion", *WEIGHT_PARAMS) if k not in value]
         if missing:
             raise StudyError(f"{where}: '{SETTINGS_ATTR}' lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in value.items() if k in known})
+        known = {f.name for f in dataclasses.fields(cls)} - {"weights"}
+        return cls(weights=fusion_terms.weights_of(value), **{k: v for k, v in value.items() if k in known})
 
     @classmethod
     def from_trial(cls, trial: Any, study_name: str | None = None) -> "TrialSettings":

@@ -1,13 +1,17 @@
 """The search spaces of the two fusion modes: parameters, default bounds, and the known points.
 
-*Fixed* mode searches the two weights of Z̃ = Z + w_sim·Δsim + w_prompt·Δprompt directly, each in
-[0, 1] by default (0 must stay reachable: ARE-V3/V5 carry an untrained prompt enhancer).
+The fusion weights are those of :data:`search.study.fusion_terms.FUSION_TERMS` (one per enhancer of the
+model, E of them); every weight parameter below is derived from that table, never named here.
 
-*Learnable* mode searches how fine-tuning starts: the initial fusion weights as one free number
-``initial_similarity_weight`` in (0, 1) (softmax ignores a shift shared by the two logits, so the
-prompt weight is 1 − it), the fusion logits' own learning rate ``fusion_lr`` (log-uniform), and the
-body: frozen, or trained with a log-uniform ``body_lr`` (the categorical ``body``). The fusion group's
-weight decay is 0 unless ``fusion_weight_decay`` is given bounds.
+*Fixed* mode searches the E weights of Z̃ = Z + Σ_e w_e·Δ_e (w_sim·Δsim + w_prompt·Δprompt) directly,
+each in [0, 1] by default (0 must stay reachable: ARE-V3/V5 carry an untrained prompt enhancer).
+
+*Learnable* mode searches how fine-tuning starts: the initial fusion weights as E − 1 free shares in
+(0, 1) (softmax ignores a shift shared by the logits; with two terms the one share is
+``initial_similarity_weight`` and the prompt weight is 1 − it, with more the shares break the unit stick,
+:func:`search.study.fusion_terms.weights_from_shares`), the fusion logits' own learning rate ``fusion_lr``
+(log-uniform), and the body: frozen, or trained with a log-uniform ``body_lr`` (the categorical
+``body``). The fusion group's weight decay is 0 unless ``fusion_weight_decay`` is given bounds.
 
 A study spec's ``space`` overrides the bounds per parameter: ``[low, high]`` searches, a single number
 pins the parameter (it is then not searched), and ``body_lr: frozen`` pins a frozen body.
@@ -18,13 +22,15 @@ and stores as the trial's ``settings`` user attribute, so a trial can be re-run 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import optuna
 
 from are_model.enhancers import fusion_logits_from_weights
 from search.errors import StudyError, UsageError
+from search.study import fusion_terms
+from search.study.fusion_terms import KNOWN_WEIGHTS, SHARE_PARAMS, WEIGHT_PARAMS
 from search.study.names import MODES
 from search.values import as_number, weight
 from search.values import bounds as parse_bounds
@@ -38,14 +44,11 @@ __all__ = [
     "SearchSpace",
 ]
 
-#: Default bounds of fixed mode.
-FIXED_BOUNDS: dict[str, tuple[float, float]] = {
-    "similarity_enhancer_weight": (0.0, 1.0),
-    "prompt_enhancer_weight": (0.0, 1.0),
-}
+#: Default bounds of fixed mode: one weight per fusion term.
+FIXED_BOUNDS: dict[str, tuple[float, float]] = {name: (0.0, 1.0) for name in WEIGHT_PARAMS}
 #: Default bounds of learnable mode (``fusion_weight_decay`` is searched only when the spec gives it).
 LEARNABLE_BOUNDS: dict[str, tuple[float, float]] = {
-    "initial_similarity_weight": (0.01, 0.99),
+    **{name: (0.01, 0.99) for name in SHARE_PARAMS},
     "fusion_lr": (1e-4, 1e-1),
     "body_lr": (1e-6, 1e-3),
 }
@@ -53,8 +56,7 @@ _LEARNABLE_OPTIONAL = ("fusion_weight_decay",)
 _LOG_SCALE = ("fusion_lr", "body_lr")
 #: The learning rate of the fusion logits at the known points of learnable mode.
 DEFAULT_FUSION_LR = 5e-3
-#: Known settings (w_sim, w_prompt) every new study tries first, besides the checkpoint's own.
-KNOWN_WEIGHTS: dict[str, tuple[float, float]] = {"0.2/0.8": (0.2, 0.8), "no enhancement": (0.0, 0.0)}
+# KNOWN_WEIGHTS (name -> weights [E]): the settings every new study tries first, besides the checkpoint's own.
 
 
 #: Hard bounds of learnable mode's fusion learning rate, around its soft default (see search.study.bounds).
@@ -124,7 +126,7 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
         low, high = parse_bounds(raw, where)
         if log and low <= 0:
             raise StudyError(f"{where}: a log-uniform parameter needs bounds above 0, got [{low}, {high}]")
-        if name == "initial_similarity_weight" and not 0 < low <= high < 1:
+        if name in SHARE_PARAMS and not 0 < low <= high < 1:
             raise StudyError(f"{where}: bounds must lie strictly inside (0, 1), got [{low}, {high}]")
         if name in FIXED_BOUNDS:
             weight(low, f"{where}: low bound")
@@ -138,9 +140,9 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
         raise StudyError(f"{where}: expected [low, high], a number or 'frozen', got {raw!r}")
     if name in FIXED_BOUNDS:
         weight(number, where)
-    if (log or name == "initial_similarity_weight") and number <= 0:
+    if (log or name in SHARE_PARAMS) and number <= 0:
         raise StudyError(f"{where}: expected a positive number, got {number}")
-    if name == "initial_similarity_weight" and number >= 1:
+    if name in SHARE_PARAMS and number >= 1:
         raise StudyError(f"{where}: expected a number strictly inside (0, 1), got {number}")
     return Param(name, value=number)
 
@@ -197,14 +199,10 @@ class SearchSpace:
         """
         p, bounds = self.params, bounds or {}
         if self.mode == "fixed":
-            return {
-                "use_learnable_fusion": False,
-                "similarity_enhancer_weight": float(p["similarity_enhancer_weight"].suggest(
-                    trial, bounds.get("similarity_enhancer_weight"))),
-                "prompt_enhancer_weight": float(p["prompt_enhancer_weight"].suggest(
-                    trial, bounds.get("prompt_enhancer_weight"))),
-            }
-        similarity = float(p["initial_similarity_weight"].suggest(trial, bounds.get("initial_similarity_weight")))
+            return {"use_learnable_fusion": False,
+                    **{name: float(p[name].suggest(trial, bounds.get(name))) for name in WEIGHT_PARAMS}}
+        weights = fusion_terms.weights_from_shares([float(p[name].suggest(trial, bounds.get(name)))
+                                                    for name in SHARE_PARAMS])
         body = p["body_lr"]
         if body.value == "frozen":
             body_lr = None
@@ -216,9 +214,8 @@ class SearchSpace:
         decay = p.get("fusion_weight_decay")
         return {
             "use_learnable_fusion": True,
-            "similarity_enhancer_weight": similarity,
-            "prompt_enhancer_weight": 1.0 - similarity,
-            "fusion_init_logits": [float(v) for v in fusion_logits_from_weights(similarity, 1.0 - similarity)],
+            **fusion_terms.params_of(weights),
+            "fusion_init_logits": [float(v) for v in fusion_logits_from_weights(weights)],
             "fusion_lr": float(p["fusion_lr"].suggest(trial, bounds.get("fusion_lr"))),
             "fusion_weight_decay": 0.0 if decay is None else float(decay.suggest(trial, bounds.get("fusion_weight_decay"))),
             "body_lr": body_lr,
@@ -232,25 +229,28 @@ class SearchSpace:
         return grid
 
     # ------------------------------------------------------------------------------- known points
-    def known_points(self, checkpoint_weights: tuple[float, float]) -> list[tuple[str, dict[str, Any]]]:
+    def known_points(self, checkpoint_weights: Sequence[float]) -> list[tuple[str, dict[str, Any]]]:
         """(name, params) of the settings a new study evaluates first, in order, without duplicates.
 
+        checkpoint_weights: the checkpoint's own weights [E] (``AREModel.checkpoint_fusion_weights``).
         Fixed: the checkpoint's own weights, 0.2/0.8 and 0/0. Learnable: the checkpoint's own and
         0.2/0.8 as initial weights, with the default fusion lr and a frozen body. A point whose
         value lies outside the configured bounds is clipped into them (learnable) or left out (fixed).
+        Raises ValueError when checkpoint_weights is not one weight per fusion term.
         """
         own = tuple(float(w) for w in checkpoint_weights)
+        fusion_terms.params_of(own)  # one weight per term, or ValueError
         named = [("checkpoint", own), *KNOWN_WEIGHTS.items()]
         points: list[tuple[str, dict[str, Any]]] = []
-        for name, (w_sim, w_prompt) in named:
-            params = self._fixed_point(w_sim, w_prompt) if self.mode == "fixed" else self._learnable_point(w_sim, w_prompt)
+        for name, weights in named:
+            params = self._fixed_point(weights) if self.mode == "fixed" else self._learnable_point(weights)
             if params is not None and all(params != other for _, other in points):
                 points.append((name, params))
         return points
 
-    def _fixed_point(self, w_sim: float, w_prompt: float) -> dict[str, float] | None:
+    def _fixed_point(self, weights: Sequence[float]) -> dict[str, float] | None:
         params: dict[str, float] = {}
-        for name, value in (("similarity_enhancer_weight", w_sim), ("prompt_enhancer_weight", w_prompt)):
+        for name, value in zip(WEIGHT_PARAMS, weights):
             param = self.params[name]
             if not param.searched:
                 if param.value != value:
@@ -261,13 +261,15 @@ class SearchSpace:
             params[name] = value
         return params
 
-    def _learnable_point(self, w_sim: float, w_prompt: float) -> dict[str, Any] | None:
-        if w_sim + w_prompt <= 0:
+    def _learnable_point(self, weights: Sequence[float]) -> dict[str, Any] | None:
+        shares = fusion_terms.shares_from_weights(weights)
+        if shares is None:
             return None  # "no enhancement" has no learnable counterpart
         params: dict[str, Any] = {}
-        start = self.params["initial_similarity_weight"]
-        if start.searched:
-            params[start.name] = start.clip(w_sim / (w_sim + w_prompt))
+        for name, share in zip(SHARE_PARAMS, shares):
+            start = self.params[name]
+            if start.searched:
+                params[start.name] = start.clip(share)
         lr = self.params["fusion_lr"]
         if lr.searched:
             params[lr.name] = lr.clip(DEFAULT_FUSION_LR)
