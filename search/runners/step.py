@@ -97,9 +97,9 @@ def run_step(study: optuna.Study, objective: Any, total_trials: int, *, size: in
             optuna.storages.fail_stale_trials(study)
     asked: list[optuna.Trial] = []
     asking = False
+    runnable: list[tuple[optuna.Trial, Any]] = []
     try:
-        with contextlib.ExitStack() as beats:
-            runnable: list[tuple[optuna.Trial, Any]] = []
+        with contextlib.ExitStack() as beats:  # heartbeats while the trials run, as study.optimize sends them
             for _ in range(size):
                 asking = True
                 trial = _ask(study)
@@ -109,9 +109,9 @@ def run_step(study: optuna.Study, objective: Any, total_trials: int, *, size: in
                 if not _start(study, trial, total_trials, on_start):
                     break
                 runnable.append((trial, objective.suggest(trial) if size > 1 else None))
-            outcomes = _evaluate(objective, runnable)
-            for (trial, _), outcome in zip(runnable, outcomes):
-                _tell(study, trial, outcome)
+            outcomes = _evaluate(objective, runnable, together=size > 1)
+        for (trial, _), outcome in zip(runnable, outcomes):
+            _tell(study, trial, outcome)
     except KeyboardInterrupt:
         requeue_interrupted(study, start, [t.number for t in asked], asking=asking)
         raise
@@ -166,11 +166,13 @@ def _enqueued(study: optuna.Study, number: int) -> bool:
     return False
 
 
-def _evaluate(objective: Any, runnable: list[tuple[optuna.Trial, Any]]) -> list[float | optuna.TrialPruned]:
-    """One outcome per trial: its value, or the optuna.TrialPruned that stopped it."""
+def _evaluate(objective: Any, runnable: list[tuple[optuna.Trial, Any]], *,
+              together: bool) -> list[float | optuna.TrialPruned]:
+    """One outcome per trial: its value, or the optuna.TrialPruned that stopped it. together: the trials'
+    settings are suggested already and ranked in shared entity passes."""
     if not runnable:
         return []
-    if len(runnable) > 1:
+    if together:
         return objective.fixed_many(runnable)
     try:
         return [objective(runnable[0][0])]
