@@ -22,6 +22,7 @@ import torch
 from optuna.trial import TrialState
 
 import search
+import search.api
 from search.report import campaign_figures
 from search.report.campaign import (BASELINES, CAMPAIGN_CSV, CAMPAIGN_MD, STUDIES_DIR, CampaignReport,
                                          csv_columns, verdict, write_campaign_report)
@@ -101,8 +102,10 @@ def campaign(tmp_path_factory, options) -> SimpleNamespace:
     first = write_campaign_report(studies, tmp / "out", options=options, n_boot=N_BOOT, seed=0, name="test")
     with counting_entity_passes() as passes:
         second = write_campaign_report(studies, tmp / "again", options=options, n_boot=N_BOOT, seed=0, name="test")
-        singles = {name: search.report(name, out=tmp / "single" / name.replace("/", "_").replace(":", "_"),
-                                       n_boot=N_BOOT, seed=0, storage=url, options=options)
+        # search.api.report is search.report; the attribute search.report is the search.report package once
+        # that is imported (here at the top), so the API function is reached through search.api
+        singles = {name: search.api.report(name, out=tmp / "single" / name.replace("/", "_").replace(":", "_"),
+                                           n_boot=N_BOOT, seed=0, storage=url, options=options)
                    for name in names if name != EMPTY}
     return SimpleNamespace(url=url, out=tmp / "out", first=first, second=second, singles=singles,
                            passes=passes[0], options=options)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from are_model.fileio import atomic_write_bytes
 from search.errors import StudyError
+from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
 from search.study.names import MODES, StudyName
 
 if TYPE_CHECKING:
@@ -57,10 +58,11 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-#: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings``.
-BASELINES: dict[str, str] = {"checkpoint": "checkpoint", "0.2/0.8": "0.2/0.8", "0/0": "no enhancement"}
+#: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings`` ("0.2/0.8" and
+#: "0/0" are the fusion terms' reference point and no enhancement, :mod:`search.study.fusion_terms`).
+BASELINES: dict[str, str] = {"checkpoint": "checkpoint", REFERENCE_LABEL: REFERENCE_LABEL, NONE_LABEL: "no enhancement"}
 #: How tables and figures name each baseline.
-BASELINE_TITLES: dict[str, str] = {"checkpoint": "own", "0.2/0.8": "0.2/0.8", "0/0": "0/0"}
+BASELINE_TITLES: dict[str, str] = {"checkpoint": "own", REFERENCE_LABEL: REFERENCE_LABEL, NONE_LABEL: NONE_LABEL}
 #: The files written directly in the report folder.
 CAMPAIGN_MD = "campaign.md"
 CAMPAIGN_CSV = "campaign.csv"
@@ -261,19 +263,20 @@ def win_counts(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _csv_name(key: str) -> str:
-    return {"checkpoint": "own", "0.2/0.8": "fixed_0.2_0.8", "0/0": "none_0_0"}[key]
+    return {"checkpoint": "own", REFERENCE_LABEL: "fixed_" + REFERENCE_LABEL.replace("/", "_"),
+            NONE_LABEL: "none_" + NONE_LABEL.replace("/", "_")}[key]
 
 
 def csv_columns() -> list[str]:
     """The columns of ``campaign.csv`` (weights and differences per baseline: ``own``, ``fixed_0.2_0.8``,
-    ``none_0_0``)."""
+    ``none_0_0``; one weight column per fusion term: ``best_w_sim``, ``best_w_prompt``, ...)."""
     columns = ["dataset", "mode", "study", "group", "checkpoint", "encoder"]
     columns += [f"trials_{state.lower()}" for state in _STATES]
-    columns += ["best_trial", "best_kind", "best_w_sim", "best_w_prompt", "best_valid_mrr", "best_test_mrr",
-                "best_test_hits@10"]
+    columns += ["best_trial", "best_kind", *(f"best_{term.symbol}" for term in FUSION_TERMS), "best_valid_mrr",
+                "best_test_mrr", "best_test_hits@10"]
     for key in BASELINES:
         slug = _csv_name(key)
-        columns += [f"{slug}_w_sim", f"{slug}_w_prompt", f"{slug}_valid_mrr", f"{slug}_test_mrr",
+        columns += [*(f"{slug}_{term.symbol}" for term in FUSION_TERMS), f"{slug}_valid_mrr", f"{slug}_test_mrr",
                     f"{slug}_test_hits@10", f"delta_vs_{slug}", f"delta_vs_{slug}_low", f"delta_vs_{slug}_high",
                     f"verdict_vs_{slug}"]
     columns += ["test_queries", "report", "note"]
@@ -287,12 +290,12 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     best = row["best"]
     if best is not None:
         flat.update({"best_trial": best["trial"], "best_kind": best["weights_kind"],
-                     "best_w_sim": best["weights"][0], "best_w_prompt": best["weights"][1],
+                     **{f"best_{term.symbol}": w for term, w in zip(FUSION_TERMS, best["weights"])},
                      "best_valid_mrr": best["valid_mrr"], "best_test_mrr": best["test_mrr"],
                      "best_test_hits@10": best["test_hits@10"]})
         for key in BASELINES:
             slug, base, delta = _csv_name(key), row["baselines"][key], row["deltas"][key]
-            flat.update({f"{slug}_w_sim": base["weights"][0], f"{slug}_w_prompt": base["weights"][1],
+            flat.update({**{f"{slug}_{term.symbol}": w for term, w in zip(FUSION_TERMS, base["weights"])},
                          f"{slug}_valid_mrr": base["valid_mrr"], f"{slug}_test_mrr": base["test_mrr"],
                          f"{slug}_test_hits@10": base["test_hits@10"], f"delta_vs_{slug}": delta["delta"],
                          f"delta_vs_{slug}_low": delta["low"], f"delta_vs_{slug}_high": delta["high"],
@@ -332,8 +335,7 @@ def _trials_text(counts: dict[str, int]) -> str:
 
 def _weights_text(row: dict[str, Any]) -> str:
     best = row["best"]
-    w_sim, w_prompt = best["weights"]
-    text = f"{w_sim:.4f} / {w_prompt:.4f}"
+    text = joined(best["weights"])
     return f"learned {text}" if best["weights_kind"] == "learned" else text
 
 
@@ -355,12 +357,15 @@ def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: S
         "",
         f"Δ = test MRR of the best setting − the baseline's, with its {level}% paired-bootstrap interval over test "
         f"queries ({bootstrap['n_boot']} resamples, seed {bootstrap['seed']}). Baselines: **own** = the checkpoint's "
-        "own fusion weights, **0.2/0.8** = fixed w_sim 0.2, w_prompt 0.8, **0/0** = no enhancement. An interval "
+        f"own fusion weights, **{REFERENCE_LABEL}** = fixed "
+        + ", ".join(f"{term.symbol} {term.reference:g}" for term in FUSION_TERMS)
+        + f", **{NONE_LABEL}** = no enhancement. An interval "
         "above 0 is a **win**, below 0 a **loss** (both in bold), one that contains 0 a tie. A learnable study's best "
         "setting is the fusion weights its best trial learned, evaluated as fixed weights.",
         "",
-        "| dataset | group | mode | trials | best w_sim / w_prompt | valid MRR | test MRR | test H@10 "
-        f"| Δ vs own [{level}% CI] | Δ vs 0.2/0.8 [{level}% CI] | Δ vs 0/0 [{level}% CI] | report |",
+        f"| dataset | group | mode | trials | best {symbols()} | valid MRR | test MRR | test H@10 "
+        f"| Δ vs own [{level}% CI] | Δ vs {REFERENCE_LABEL} [{level}% CI] | Δ vs {NONE_LABEL} [{level}% CI] "
+        "| report |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -377,8 +382,8 @@ def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: S
     owns = sorted({(row["checkpoint"], tuple(row["baselines"]["checkpoint"]["weights"]))
                    for row in rows if row["best"] is not None})
     if owns:
-        lines += ["", "Own fusion weights (w_sim / w_prompt): "
-                  + "; ".join(f"{checkpoint} {w[0]:.4f} / {w[1]:.4f}" for checkpoint, w in owns) + "."]
+        lines += ["", f"Own fusion weights ({symbols()}): "
+                  + "; ".join(f"{checkpoint} {joined(w)}" for checkpoint, w in owns) + "."]
     notes = [row for row in rows if row["note"] and row["best"] is not None]
     if notes:
         lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]
@@ -390,16 +395,17 @@ def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: S
             "ULTRA (Galkin et al., ICLR 2024, arXiv:2310.04562) reports its 57 graphs; `are-search datasets` "
             "lists each dataset's group (are_model/data/registry.py, GROUPS).",
             "",
-            "| group | mode | datasets | best valid MRR | best test MRR | own test MRR | 0.2/0.8 test MRR "
-            "| 0/0 test MRR | mean Δ vs own | mean Δ vs 0.2/0.8 | mean Δ vs 0/0 | best test H@10 |",
+            f"| group | mode | datasets | best valid MRR | best test MRR | own test MRR | {REFERENCE_LABEL} test MRR "
+            f"| {NONE_LABEL} test MRR | mean Δ vs own | mean Δ vs {REFERENCE_LABEL} | mean Δ vs {NONE_LABEL} "
+            "| best test H@10 |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for g in groups:
             base, delta = g["baselines"], g["delta"]
             lines.append(f"| {g['group']} | {g['mode']} | {g['datasets']} | {_fmt(g['best']['valid_mrr'])} "
                          f"| {_fmt(g['best']['test_mrr'])} | {_fmt(base['checkpoint']['test_mrr'])} "
-                         f"| {_fmt(base['0.2/0.8']['test_mrr'])} | {_fmt(base['0/0']['test_mrr'])} "
-                         f"| {delta['checkpoint']:+.4f} | {delta['0.2/0.8']:+.4f} | {delta['0/0']:+.4f} "
+                         f"| {_fmt(base[REFERENCE_LABEL]['test_mrr'])} | {_fmt(base[NONE_LABEL]['test_mrr'])} "
+                         f"| {delta['checkpoint']:+.4f} | {delta[REFERENCE_LABEL]:+.4f} | {delta[NONE_LABEL]:+.4f} "
                          f"| {_fmt(g['best']['test_hits@10'])} |")
     else:
         lines.append("No study has a complete trial.")
@@ -445,7 +451,7 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     ``mode``, ``study``, ``group``, ``checkpoint`` (file name), ``profile``, ``encoder``, ``trials``
     (counts by trial state), ``best`` (``trial``, ``trial_value`` -- the trial's validation MRR, after
     fine-tuning in learnable mode --, ``params``, ``settings`` -- the trial's stored settings --,
-    ``weights_kind`` -- ``fixed`` or ``learned`` --, ``weights`` [w_sim, w_prompt] as evaluated,
+    ``weights_kind`` -- ``fixed`` or ``learned`` --, ``weights`` [E] (w_sim, w_prompt) as evaluated,
     ``valid_mrr``, ``valid_source``, ``test_mrr``, ``test_hits@10``), ``baselines`` (``checkpoint``,
     ``0.2/0.8``, ``0/0`` -> ``weights``, ``valid_mrr``, ``valid_source``, ``test_mrr``,
     ``test_hits@10``), ``deltas`` (per baseline: ``delta`` = test MRR best − baseline, its interval

@@ -8,8 +8,9 @@ a test can read back its axes, labels and points; :func:`search.report.plots.sav
   checkpoint's own setting, with its 95% paired-bootstrap interval; datasets grouped by benchmark group
   (bold group headings), a zero line, one marker shape per mode and one colour per verdict.
 * :func:`weight_plane_figure` (``weight_plane.png``) -- the best (w_sim, w_prompt) of every study on one
-  plane, labelled with its dataset, coloured by group, with the baselines 0.2/0.8, 0/0 and each
-  checkpoint's own setting marked; the axes reach past 1 when a best lies beyond.
+  plane (the first two fusion terms of :data:`search.study.fusion_terms.FUSION_TERMS`), labelled with its
+  dataset, coloured by group, with the baselines 0.2/0.8, 0/0 and each checkpoint's own setting marked;
+  the axes reach past 1 when a best lies beyond.
 * :func:`fixed_vs_learnable_figure` (``fixed_vs_learnable.png``) -- only when some dataset has a best in
   both modes: its test MRR in each mode side by side, with the checkpoint's own setting marked.
 """
@@ -25,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from search.report.plots import DPI
+from search.study.fusion_terms import FUSION_TERMS, KNOWN_WEIGHTS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
 
 __all__ = [
     "DELTA_PNG",
@@ -51,9 +53,10 @@ CAPTIONS: dict[str, tuple[str, str]] = {
                 "paired-bootstrap interval; datasets grouped by benchmark group, circles fixed mode, squares "
                 "learnable mode, green an interval above 0, red below 0, grey one that contains 0."),
     PLANE_PNG: ("Best fusion weights of every dataset",
-                "The best (w_sim, w_prompt) of every study on one plane, coloured by benchmark group (circles fixed "
-                "mode, squares the weights a learnable study learned), with the baselines 0.2/0.8, 0/0 and the "
-                "checkpoint's own setting as open markers; learned weights lie on w_sim + w_prompt = 1 (dashed)."),
+                f"The best ({symbols(', ')}) of every study on one plane, coloured by benchmark group (circles fixed "
+                f"mode, squares the weights a learnable study learned), with the baselines {REFERENCE_LABEL}, "
+                f"{NONE_LABEL} and the checkpoint's own setting as open markers; learned weights lie on "
+                f"{symbols(' + ')} = 1 (dashed)."),
     MODES_PNG: ("Fixed against learnable fusion",
                 "For each dataset searched in both modes, the test MRR of the best fixed setting and of the best "
                 "learnable trial's learned weights, with the checkpoint's own setting as a black tick."),
@@ -177,8 +180,8 @@ def delta_figure(rows: Sequence[dict[str, Any]], *, baseline: str = "checkpoint"
         if kind == "group":
             ax.fill_between([0, 1], index - 0.5, index + 0.5, transform=band, color="0.93", zorder=0)
     ax.grid(axis="x", alpha=0.3)
-    title = {"checkpoint": "the checkpoint's own fusion weights", "0.2/0.8": "fixed 0.2/0.8",
-             "0/0": "no enhancement (0/0)"}.get(baseline, baseline)
+    title = {"checkpoint": "the checkpoint's own fusion weights", REFERENCE_LABEL: f"fixed {REFERENCE_LABEL}",
+             NONE_LABEL: f"no enhancement ({NONE_LABEL})"}.get(baseline, baseline)
     ax.set_xlabel(f"Δ test MRR = best setting − {title} (95% paired-bootstrap interval)")
     handles = [Line2D([], [], linestyle="none", marker=_MODE_MARKERS.get(m, "D"), markerfacecolor="white",
                       markeredgecolor="k", markersize=7, label=f"{m} mode") for m in modes]
@@ -247,22 +250,25 @@ def _place_labels(ax: Any, points: Sequence[tuple[float, float, str, str]],
 def weight_plane_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     """The best (w_sim, w_prompt) of every study with a best setting, on one plane.
 
-    Points coloured by benchmark group, circles for fixed mode and squares for the weights a learnable
-    study learned; studies at one point share one label. Baselines as large open markers: 0.2/0.8, 0/0
-    and each distinct checkpoint's own setting. The dashed line w_sim + w_prompt = 1 is where learned
-    (softmax) weights lie. Both axes start below 0 and end past 1, or past the largest weight drawn.
-    ValueError without a row that has a best setting.
+    The plane is that of the first two fusion terms (x w_sim, y w_prompt; with more terms the others
+    are not drawn). Points coloured by benchmark group, circles for fixed mode and squares for the
+    weights a learnable study learned; studies at one point share one label. Baselines as large open
+    markers: 0.2/0.8, 0/0 and each distinct checkpoint's own setting. The dashed line w_sim + w_prompt
+    = 1 is where learned (softmax) weights lie. Both axes start below 0 and end past 1, or past the
+    largest weight drawn. ValueError without a row that has a best setting.
     """
     done = _done(rows)
     if not done:
         raise ValueError("no study has a best setting to draw")
     fig = _figure(7.6, 8.6)
     ax = fig.subplots()
-    baselines: list[tuple[str, float, float, str, str]] = [("0.2/0.8", 0.2, 0.8, "D", "black"),
-                                                           ("0/0 (no enhancement)", 0.0, 0.0, "^", "tab:brown")]
+    reference, none = KNOWN_WEIGHTS[REFERENCE_LABEL], KNOWN_WEIGHTS["no enhancement"]
+    baselines: list[tuple[str, float, float, str, str]] = [
+        (REFERENCE_LABEL, reference[0], reference[1], "D", "black"),
+        (f"{NONE_LABEL} (no enhancement)", none[0], none[1], "^", "tab:brown")]
     owns = sorted({(row["checkpoint"], tuple(row["baselines"]["checkpoint"]["weights"])) for row in done})
-    for (checkpoint, (w_sim, w_prompt)), colour in zip(owns, ("tab:red", "tab:pink", "tab:olive", "tab:cyan") * 4):
-        baselines.append((f"{checkpoint}'s own {w_sim:.4f}/{w_prompt:.4f}", w_sim, w_prompt, "p", colour))
+    for (checkpoint, own), colour in zip(owns, ("tab:red", "tab:pink", "tab:olive", "tab:cyan") * 4):
+        baselines.append((f"{checkpoint}'s own {joined(own, '.4f', '/')}", own[0], own[1], "p", colour))
     xs = [row["best"]["weights"][0] for row in done] + [b[1] for b in baselines]
     ys = [row["best"]["weights"][1] for row in done] + [b[2] for b in baselines]
     high = max(1.0, max(xs), max(ys))
@@ -277,22 +283,22 @@ def weight_plane_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     for _, x, y, shape, colour in baselines:
         ax.scatter([x], [y], marker=shape, s=300, facecolors="none", edgecolors=colour, linewidths=1.8, zorder=2)
     for row in done:
-        x, y = row["best"]["weights"]
+        x, y = row["best"]["weights"][:2]
         ax.scatter([x], [y], marker=_MODE_MARKERS.get(row["mode"], "D"), s=60, color=_group_colour(row["group"]),
                    edgecolors="k", linewidths=0.5, zorder=4)
     # one label per distinct point: the datasets there, with the mode when a dataset has both
     both = {row["dataset"] for row in done if sum(r["dataset"] == row["dataset"] for r in done) > 1}
     spots: dict[tuple[float, float], list[dict[str, Any]]] = {}
     for row in done:
-        x, y = row["best"]["weights"]
+        x, y = row["best"]["weights"][:2]
         spots.setdefault((round(x, 6), round(y, 6)), []).append(row)
     labels = []
     for (x, y), members in sorted(spots.items()):
         names = [f"{r['dataset']} ({r['mode']})" if r["dataset"] in both else r["dataset"] for r in members]
         colours = {_group_colour(r["group"]) for r in members}
         labels.append((x, y, "\n".join(names), colours.pop() if len(colours) == 1 else "0.15"))
-    ax.set_xlabel("similarity enhancer weight w_sim")
-    ax.set_ylabel("prompt enhancer weight w_prompt")
+    ax.set_xlabel(f"{FUSION_TERMS[0].label} {FUSION_TERMS[0].symbol}")
+    ax.set_ylabel(f"{FUSION_TERMS[1].label} {FUSION_TERMS[1].symbol}")
     ax.grid(alpha=0.25)
     datasets = len({r["dataset"] for r in done})
     _note_left_out(ax, rows, title=f"Best fusion weights of {len(done)} stud{'y' if len(done) == 1 else 'ies'} "
@@ -309,7 +315,7 @@ def weight_plane_figure(rows: Sequence[dict[str, Any]]) -> Figure:
                        markeredgecolor=colour, markeredgewidth=1.6, label=f"baseline {label}")
                 for label, _, _, shape, colour in baselines]
     handles.append(Line2D([], [], linestyle="--", color="0.55", linewidth=1.0,
-                          label="w_sim + w_prompt = 1 (learned weights lie here)"))
+                          label=f"{symbols(' + ')} = 1 (learned weights lie here)"))
     _legend_below(fig, handles, ncol=2)
     obstacles = [(x, y) for _, x, y, _, _ in baselines]
     _place_labels(ax, labels, obstacles)
@@ -353,11 +359,11 @@ def fixed_vs_learnable_figure(rows: Sequence[dict[str, Any]]) -> Figure:
         # values stay visible; the own setting a black bar across both
         ax.plot([own, own], [index - 0.32, index + 0.32], color="k", linewidth=2.4, zorder=2)
         for value, row, mode, y in ((a, fixed, "fixed", index + 0.14), (b, learnable, "learnable", index - 0.14)):
-            w_sim, w_prompt = row["best"]["weights"]
+            weights = joined(row["best"]["weights"], ".3f", "/")
             ax.plot([value], [y], marker=_MODE_MARKERS[mode], markersize=9, color=_MODE_COLOURS[mode],
                     markeredgecolor="k", markeredgewidth=0.5, linestyle="none", zorder=3)
             kind = "learned " if mode == "learnable" else ""
-            ax.annotate(f"{value:.4f} ({kind}{w_sim:.3f}/{w_prompt:.3f})", (value, y), xytext=(9, 0),
+            ax.annotate(f"{value:.4f} ({kind}{weights})", (value, y), xytext=(9, 0),
                         textcoords="offset points", ha="left", va="center", fontsize=8, color=_MODE_COLOURS[mode],
                         bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85),
                         zorder=4)
@@ -370,7 +376,7 @@ def fixed_vs_learnable_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     ax.set_yticks(range(len(pairs)))
     ax.set_yticklabels([fixed["dataset"] for fixed, _ in pairs])
     ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel("test MRR (labels: MRR and the w_sim/w_prompt it was ranked with)")
+    ax.set_xlabel(f"test MRR (labels: MRR and the {symbols('/')} it was ranked with)")
     _note_left_out(ax, [], title="Fixed against learnable fusion: test MRR of each mode's best setting")
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=9, color=_MODE_COLOURS["fixed"],
                       markeredgecolor="k", markeredgewidth=0.5, label="fixed mode: best setting"),

@@ -6,9 +6,11 @@ read back its axes, labels, legend and marker positions; :func:`save_png` writes
 * :func:`history_figure` -- validation MRR per trial number: sampled and known-point trials, pruned
   trials at the MRR of the stages they ran, the best so far, and the baselines as horizontal lines.
 * :func:`weights_figure` -- where the trials ran in the study's whole search space: fixed mode
-  w_sim (x) against w_prompt (y); learnable mode the initial similarity weight against the fusion
-  learning rate (log axis). Points are coloured by validation MRR, the best trial is starred and the
-  reference settings (baselines / known starting points) are marked and named in the legend.
+  the first fusion term's weight (x, w_sim) against the second's (y, w_prompt); learnable mode the
+  first term's initial share (the initial similarity weight) against the fusion learning rate (log
+  axis). Axis names come from :data:`search.study.fusion_terms.FUSION_TERMS`. Points are coloured by
+  validation MRR, the best trial is starred and the reference settings (baselines / known starting
+  points) are marked and named in the legend.
 * :func:`importances_figure` -- fANOVA parameter importances, drawn only from
   :data:`MIN_IMPORTANCE_TRIALS` complete trials on (:func:`importances_unavailable` says why not).
 """
@@ -28,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
 from are_model.fileio import atomic_write_bytes
+from search.study.fusion_terms import FUSION_TERMS
 from search.study.settings import TrialSettings
 from search.study.spaces import Param, SearchSpace
 
@@ -55,20 +58,22 @@ Marker = tuple[str, float, float]
 _COLOURS = ("tab:purple", "tab:brown", "black", "tab:olive", "tab:cyan")
 _MARKER_STYLES = tuple(zip(("s", "D", "^", "v", "P"), _COLOURS))
 _LINE_STYLES = tuple(zip(_COLOURS, ("--", "-.", ":", "--", "-.")))
+_FIRST, _SECOND = FUSION_TERMS[:2]
+#: The plane of each mode: fixed the first two terms' weights, learnable the first initial share and the lr.
 _AXES: dict[str, tuple[str, str]] = {
-    "fixed": ("similarity_enhancer_weight", "prompt_enhancer_weight"),
-    "learnable": ("initial_similarity_weight", "fusion_lr"),
+    "fixed": (_FIRST.param, _SECOND.param),
+    "learnable": (_FIRST.initial_param, "fusion_lr"),
 }
+_REST = "1 − it" if len(FUSION_TERMS) == 2 else "what the others leave"
 _SHORT: dict[str, str] = {
-    "similarity_enhancer_weight": "w_sim",
-    "prompt_enhancer_weight": "w_prompt",
-    "initial_similarity_weight": "initial similarity weight",
+    **{term.param: term.symbol for term in FUSION_TERMS},
+    **{term.initial_param: f"initial {term.enhancer} weight" for term in FUSION_TERMS},
     "fusion_lr": "fusion lr",
 }
 _AXIS_LABELS: dict[str, str] = {
-    "similarity_enhancer_weight": "similarity enhancer weight w_sim",
-    "prompt_enhancer_weight": "prompt enhancer weight w_prompt",
-    "initial_similarity_weight": "initial similarity weight (initial prompt weight = 1 − it)",
+    **{term.param: f"{term.label} {term.symbol}" for term in FUSION_TERMS},
+    **{term.initial_param: f"initial {term.enhancer} weight (initial {FUSION_TERMS[-1].enhancer} weight = {_REST})"
+       for term in FUSION_TERMS},
     "fusion_lr": "fusion learning rate (per step, log scale)",
 }
 
@@ -198,8 +203,9 @@ def _limits(values: Sequence[float], *, log: bool) -> tuple[float, float]:
 
 
 def _coordinates(settings: TrialSettings, mode: str) -> tuple[float, float] | None:
+    """(x, y) of a trial on its mode's plane (see _AXES), None when it has no place there."""
     if mode == "fixed":
-        return settings.weights if settings.mode == "fixed" else None
+        return (settings.weights[0], settings.weights[1]) if settings.mode == "fixed" else None
     if settings.mode != "learnable" or settings.fusion_lr is None or settings.fusion_lr <= 0:
         return None
     return settings.weights[0], float(settings.fusion_lr)
@@ -220,8 +226,10 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
     """The trials in the study's whole search space, coloured by validation MRR.
 
     space: the study's :class:`SearchSpace`; the axes span its bounds (and anything drawn outside
-    them) with a small margin, and a dashed rectangle shows the bounds. Fixed mode: x w_sim, y
-    w_prompt. Learnable mode: x the initial similarity weight, y the fusion learning rate (log).
+    them) with a small margin, and a dashed rectangle shows the bounds. Fixed mode: x the first fusion
+    term's weight (w_sim), y the second's (w_prompt); with more terms the others are not drawn.
+    Learnable mode: x the first term's initial weight (initial similarity weight), y the fusion
+    learning rate (log).
     markers: reference settings (label, x, y) drawn as open markers named in the legend; best: the
     trial to star (its starting point in learnable mode).
     """

@@ -36,7 +36,8 @@ from search.report import plots
 from search.errors import StudyError
 from search.flags.export import best_trial
 from search.study.names import StudyName
-from search.objectives.fusion import parse_budget
+from search.study.finetune import parse_budget
+from search.study.fusion_terms import FUSION_TERMS, KNOWN_WEIGHTS, NONE_LABEL, REFERENCE_LABEL, joined
 from search.study.settings import TrialSettings
 from search.study.bounds import growth_history, read_bounds
 from search.study.budget import trial_counts
@@ -56,7 +57,7 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-#: Two weight pairs closer than this in both coordinates are the same setting.
+#: Two weight vectors closer than this in every coordinate are the same setting.
 WEIGHT_TOLERANCE = 1e-6
 #: The figure files of a report.
 HISTORY_PNG = "optimization_history.png"
@@ -68,10 +69,10 @@ CONFIDENCE = 0.95
 
 @dataclass
 class SettingResult:
-    """One fusion setting in the report: its weights, validation MRR and test metrics."""
+    """One fusion setting in the report: its weights [E] (fusion-term order), validation MRR and test metrics."""
 
     label: str
-    weights: tuple[float, float]
+    weights: tuple[float, ...]
     valid_mrr: float | None = None
     valid_source: str = ""
     test: dict[str, float] = field(default_factory=dict)
@@ -89,10 +90,10 @@ class Report:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def baseline_settings(checkpoint_weights: Sequence[float]) -> list[tuple[str, tuple[float, float]]]:
-    """(label, weights) of the baselines: the checkpoint's own fusion, 0.2/0.8 and 0/0."""
+def baseline_settings(checkpoint_weights: Sequence[float]) -> list[tuple[str, tuple[float, ...]]]:
+    """(label, weights [E]) of the baselines: the checkpoint's own fusion, 0.2/0.8 and 0/0 (no enhancement)."""
     own = tuple(float(w) for w in checkpoint_weights)
-    return [("checkpoint", (own[0], own[1])), ("0.2/0.8", (0.2, 0.8)), ("no enhancement", (0.0, 0.0))]
+    return [("checkpoint", own), *KNOWN_WEIGHTS.items()]
 
 
 def _same(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -120,9 +121,9 @@ def _portable_settings(settings: TrialSettings | None) -> dict[str, Any] | None:
 
 
 def _version() -> str:
-    import search
+    from search.version import __version__
 
-    return str(getattr(search, "__version__", "unknown"))
+    return __version__
 
 
 def _space_text(space: SearchSpace) -> str:
@@ -172,16 +173,16 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines += ["", f"**Note:** {summary['note']}"]
     lines += [
         "",
-        f"| setting | w_sim | w_prompt | valid MRR | valid from | test MRR | test MR | test H@1 | test H@3 "
-        f"| test H@10 | test Δ MRR best − setting [{round(boot['confidence'] * 100)}% CI] |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| setting | {' | '.join(term.symbol for term in FUSION_TERMS)} | valid MRR | valid from | test MRR | test MR "
+        f"| test H@1 | test H@3 | test H@10 | test Δ MRR best − setting [{round(boot['confidence'] * 100)}% CI] |",
+        "|---|" + "---|" * len(FUSION_TERMS) + "---|---|---|---|---|---|---|---|",
     ]
     for row in summary["settings"]:
         test = row["test"]
         diff = row["diff_vs_best"]
         delta = "—" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"
         lines.append(
-            f"| {row['label']} | {row['weights'][0]:.4f} | {row['weights'][1]:.4f} | {_fmt(row['valid_mrr'])} "
+            f"| {row['label']} | {joined(row['weights'], sep=' | ')} | {_fmt(row['valid_mrr'])} "
             f"| {row['valid_source']} | {_fmt(test['mrr'])} | {_fmt(test['mr'], 1)} | {_fmt(test['hits@1'])} "
             f"| {_fmt(test['hits@3'])} | {_fmt(test['hits@10'])} | {delta} |"
         )
@@ -196,8 +197,9 @@ def _markdown(summary: dict[str, Any]) -> str:
     captions = {
         HISTORY_PNG: ("Validation MRR per trial",
                       "Each trial's validation MRR by trial number: known points (the checkpoint's own setting, "
-                      "0.2/0.8, 0/0) are named, pruned trials sit at the MRR of the stages they ran, the red line "
-                      "is the best so far and the horizontal lines are the baselines' validation MRR."),
+                      f"{REFERENCE_LABEL}, {NONE_LABEL}) are named, pruned trials sit at the MRR of the stages "
+                      "they ran, the red line is the best so far and the horizontal lines are the baselines' "
+                      "validation MRR."),
         WEIGHTS_PNG: ("Where the trials ran",
                       "The study's whole search space (dashed): each complete trial coloured by its validation "
                       "MRR, pruned trials as crosses, the reference settings as open markers, the best trial "
@@ -252,7 +254,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         best_weights = best_settings.effective_weights
         best_row = SettingResult(f"best learned (trial {best.number})", best_weights)
         note = (f"learnable study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
-                f"its learned weights {best_weights[0]:.4f} / {best_weights[1]:.4f} are evaluated here as fixed "
+                f"its learned weights {joined(best_weights)} are evaluated here as fixed "
                 "weights on the checkpoint's model (fine-tuning is not re-run for this report).")
     checkpoint_weights = tuple(float(w) for w in model.checkpoint_fusion_weights())
     rows = [best_row] + [SettingResult(label, weights) for label, weights in baseline_settings(checkpoint_weights)]
@@ -268,9 +270,9 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
             trial = min(match, key=lambda t: t.number)
             row.valid_mrr, row.valid_source = float(trial.value), f"trial {trial.number}"
 
-    cache: list[tuple[str, tuple[float, float], Tensor]] = []
+    cache: list[tuple[str, tuple[float, ...], Tensor]] = []
 
-    def ranks_of(split: str, weights: tuple[float, float]) -> Tensor:
+    def ranks_of(split: str, weights: tuple[float, ...]) -> Tensor:
         for s, w, ranks in cache:
             if s == split and _same(w, weights):
                 return ranks
@@ -314,7 +316,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     suffix = " (fixed weights)" if name.mode == "learnable" else ""
     lines = [(f"{_baseline_label(row)}{suffix}", row.valid_mrr) for row in rows[1:]]
     if name.mode == "fixed":
-        markers = [(_baseline_label(row), row.weights[0], row.weights[1]) for row in rows[1:]]
+        markers = [(_baseline_label(row), *row.weights[:2]) for row in rows[1:]]  # the plane of the first two terms
     else:
         markers = _learnable_markers(space, checkpoint_weights)
     figures = {HISTORY_PNG: plots.history_figure(study, baselines=lines),
@@ -365,17 +367,16 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
 
 def _baseline_label(row: SettingResult) -> str:
     """How figures name a baseline: its label and weights."""
-    w_sim, w_prompt = row.weights
     if row.label == "checkpoint":
-        return f"checkpoint's own {w_sim:.3f}/{w_prompt:.3f}"
+        return f"checkpoint's own {joined(row.weights, '.3f', '/')}"
     if row.label == "no enhancement":
-        return "no enhancement 0/0"
+        return f"no enhancement {NONE_LABEL}"
     return row.label
 
 
-def _learnable_markers(space: SearchSpace, checkpoint_weights: tuple[float, float]) -> list[plots.Marker]:
-    """The known starting points of a learnable study, as (label, initial similarity weight, fusion lr)."""
-    start, lr = space.params["initial_similarity_weight"], space.params["fusion_lr"]
+def _learnable_markers(space: SearchSpace, checkpoint_weights: tuple[float, ...]) -> list[plots.Marker]:
+    """The known starting points of a learnable study, as (label, first term's initial share, fusion lr)."""
+    start, lr = space.params[FUSION_TERMS[0].initial_param], space.params["fusion_lr"]
     markers = []
     for label, params in space.known_points(checkpoint_weights):
         x = params.get(start.name, start.value)

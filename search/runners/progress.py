@@ -23,7 +23,7 @@ __all__ = ["progress_bar", "trial_line"]
 def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     """One line for a finished trial: number, validation MRR (or where it was pruned), its weights, seconds."""
     settings = TrialSettings.maybe_from_trial(trial)
-    weights = "" if settings is None else f" w_sim={settings.weights[0]:.4f} w_prompt={settings.weights[1]:.4f}"
+    weights = "" if settings is None else f" {settings.weights_text()}"
     if settings is not None and settings.use_learnable_fusion and settings.fusion_lr:
         weights += f" fusion_lr={settings.fusion_lr:.3g}"
     seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
