@@ -330,3 +330,108 @@ def test_value_rules_accept_their_values():
             bounds(bad, "b")
     with pytest.raises(UsageError):
         positive_int(True, "--n")  # a bool is not a number
+
+
+# ---------------------------------------------------------------------------------------------
+# fusion terms: a third enhancer weight is one row of search/study/fusion_terms.py
+
+_THIRD_TERM = r'''
+import json, sys
+from pathlib import Path
+
+import optuna
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+import search.study as study_package
+
+# the table with a third row, loaded as search.study.fusion_terms before anything reads it
+path = Path(study_package.__file__).with_name("fusion_terms.py")
+source = path.read_text().replace(
+    '               "prompt enhancer weight", 0.8, "initial_prompt_weight"),\n)',
+    '               "prompt enhancer weight", 0.8, "initial_prompt_weight"),\n'
+    '    FusionTerm("rule", "rule_enhancer_weight", "rule_enhancer_weight", "w_rule", "rule enhancer weight", 0.0,\n'
+    '               "initial_rule_weight", absent=0.0),\n)')
+assert "w_rule" in source
+module = type(sys)("search.study.fusion_terms")
+module.__file__ = str(path)
+sys.modules[module.__name__] = module
+exec(compile(source, str(path), "exec"), module.__dict__)
+study_package.fusion_terms = module
+
+from search.cli import build_parser
+from search.flags.export import FLAG_KEYS, flags_from_settings
+from search.report import campaign, plots
+from search.study.settings import TrialSettings
+from search.study.spaces import SearchSpace
+
+out = {"flag_keys": list(FLAG_KEYS), "csv": [c for c in campaign.csv_columns() if "_w_" in c]}
+fixed, learnable = SearchSpace("fixed"), SearchSpace("learnable")
+out["fixed_params"], out["learnable_params"] = list(fixed.params), list(learnable.params)
+out["known"] = fixed.known_points((0.2, 0.7, 0.1))
+study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+trial = study.ask()
+settings = learnable.suggest(trial)
+out["learnable_weights"] = [settings[k] for k in ("similarity_enhancer_weight", "prompt_enhancer_weight",
+                                                  "rule_enhancer_weight")]
+out["logits"] = len(settings["fusion_init_logits"])
+settings = TrialSettings.from_attr(fixed.suggest(study.ask()))
+out["settings_keys"] = [k for k in settings.to_attr() if k.endswith("_weight")]
+out["flags"] = list(flags_from_settings(settings))
+out["text"] = settings.weights_text(1)
+old = {"use_learnable_fusion": False, "similarity_enhancer_weight": 0.2, "prompt_enhancer_weight": 0.8}
+out["old_record"] = list(TrialSettings.from_attr(old).weights)  # a trial stored before the third term
+told = study.ask()
+told.set_user_attr("settings", TrialSettings.from_attr(fixed.suggest(told)).to_attr())
+study.tell(told, 0.5)
+figure = plots.weights_figure(study, fixed, best=study.best_trial)
+out["axes"] = [figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()]
+args = build_parser().parse_args(["evaluate", "--dataset", "x", "--checkpoint", "y", "--w-rule", "0.5"])
+out["option"] = args.w_rule
+print(json.dumps(out))
+'''
+
+
+def test_a_third_fusion_term_needs_only_its_row():
+    """With one more FusionTerm row (and nothing else changed), spaces, settings, flags, the report's columns and
+    the evaluate command's options all carry the third weight, under the names that row gives it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-c", _THIRD_TERM], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    weights = ["similarity_enhancer_weight", "prompt_enhancer_weight", "rule_enhancer_weight"]
+    assert out["flag_keys"] == ["use_learnable_fusion", *weights, "fusion_lr"]
+    assert out["fixed_params"] == weights
+    assert out["learnable_params"] == ["initial_similarity_weight", "initial_prompt_weight", "fusion_lr", "body_lr"]
+    assert [name for name, _ in out["known"]] == ["checkpoint", "0.2/0.8/0", "no enhancement"]
+    assert sum(out["learnable_weights"]) == pytest.approx(1.0) and min(out["learnable_weights"]) > 0
+    assert out["logits"] == 3
+    assert out["settings_keys"] == weights and out["flags"] == ["use_learnable_fusion", *weights]
+    assert out["text"].startswith("w_sim=") and " w_rule=" in out["text"]
+    assert "best_w_rule" in out["csv"] and "own_w_rule" in out["csv"]
+    assert out["option"] == 0.5
+    assert out["old_record"] == [0.2, 0.8, 0.0]
+    assert out["axes"] == ["similarity enhancer weight w_sim", "prompt enhancer weight w_prompt"]  # first two terms
+
+
+def test_the_two_released_terms_keep_their_names():
+    """Studies, settings and flags files written by 0.2.0 hold these names: the table must keep them."""
+    from search.study import fusion_terms
+
+    names = [(t.enhancer, t.param, t.flag_key, t.symbol, t.initial_param, t.option) for t in fusion_terms.FUSION_TERMS]
+    assert names[:2] == [
+        ("similarity", "similarity_enhancer_weight", "similarity_enhancer_weight", "w_sim", "initial_similarity_weight",
+         "--w-sim"),
+        ("prompt", "prompt_enhancer_weight", "prompt_enhancer_weight", "w_prompt", "initial_prompt_weight",
+         "--w-prompt")]
+    assert [t.reference for t in fusion_terms.FUSION_TERMS[:2]] == [0.2, 0.8]
+    assert all(t.absent is None for t in fusion_terms.FUSION_TERMS[:2])     # every stored record holds both
+    if len(fusion_terms.FUSION_TERMS) == 2:  # the floats 0.2.0 computed
+        assert fusion_terms.KNOWN_WEIGHTS == {"0.2/0.8": (0.2, 0.8), "no enhancement": (0.0, 0.0)}
+        assert fusion_terms.weights_from_shares([0.3]) == (0.3, 1.0 - 0.3)
+        assert fusion_terms.shares_from_weights((0.2, 0.6)) == (0.2 / (0.2 + 0.6),)
+        assert fusion_terms.shares_from_weights((0.0, 0.0)) is None

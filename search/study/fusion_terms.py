@@ -17,11 +17,14 @@ The names of the two existing terms are those studies, settings and flags files 
 (``similarity_enhancer_weight``, ``prompt_enhancer_weight``, ``initial_similarity_weight``, ``w_sim``...):
 they must never change, or stored studies would no longer open.
 
-Adding a third enhancer weight touches: its module (``are_model/enhancers.py``) and the model
-(``are_model/model.py``: ``ENHANCERS``, ``DEFAULT_FUSION``, its delta), the checkpoint layout that carries
-it (``are_model/checkpoint.py``), one row here, and a test (``tests/test_enhancers.py``); spaces, settings,
-flags, plots, reports and the CLI follow from this table. A model whose enhancers differ from this table
-is refused by :func:`check_enhancers` (a search would otherwise mislabel its weights).
+Adding a third enhancer weight touches five files: ``are_model/enhancers.py`` (the enhancer module, its
+delta [U, d] for row q), ``are_model/model.py`` (its name in ``ENHANCERS``, its initial share in
+``DEFAULT_FUSION``, building it and its delta in ``AREModel._enhancer_deltas``), ``are_model/checkpoint.py``
+(the key layout of checkpoints that carry it, and loading older ones without it), one row here (with
+``absent=0.0``, so studies stored before it still read), and ``tests/test_enhancers.py``. Spaces,
+settings, flags, plots, reports and the CLI follow from this table. One set of terms holds for every ARE
+checkpoint a search handles; a model whose enhancers differ from this table is refused by
+:func:`check_enhancers` (a search would otherwise mislabel its weights).
 
 This module is torch-free: a CLI that only reads studies does not load the model.
 """
@@ -44,6 +47,7 @@ __all__ = [
     "NONE_LABEL",
     "KNOWN_WEIGHTS",
     "check_enhancers",
+    "required",
     "weights_of",
     "params_of",
     "weights_text",
@@ -64,7 +68,9 @@ class FusionTerm:
     name in tables, CSV columns, log lines and the evaluate option (``w_sim`` -> ``--w-sim``); label:
     its name in words (axis labels, help); reference: its weight at the paper's known point 0.2/0.8;
     initial_param: learnable mode's parameter for its initial share (stick-breaking; the last term's
-    is implied, never searched).
+    is implied, never searched); absent: the weight a stored record without this term's key stands
+    for (None: the key is required). A term added after studies exist gives 0.0, the enhancer off,
+    which is what those studies ran, so their trials still read.
     """
 
     enhancer: str
@@ -74,6 +80,7 @@ class FusionTerm:
     label: str
     reference: float
     initial_param: str
+    absent: float | None = None
 
     @property
     def option(self) -> str:
@@ -113,12 +120,19 @@ def check_enhancers(names: Sequence[str], where: str) -> None:
                          f"are-search knows ({', '.join(ENHANCERS)}); see search/study/fusion_terms.py")
 
 
+def required(key: str = "param") -> tuple[str, ...]:
+    """The names (under ``key``: ``param`` or ``flag_key``) a stored record must hold: the terms without ``absent``."""
+    return tuple(getattr(term, key) for term in FUSION_TERMS if term.absent is None)
+
+
 def weights_of(values: Mapping[str, Any], key: str = "param") -> tuple[Any, ...]:
     """The E values of ``values`` under each term's ``key`` attribute (``param`` or ``flag_key``), in order.
 
-    Values are returned as stored (not converted). Raises KeyError for a missing term.
+    Values are returned as stored (not converted); a missing term with an ``absent`` weight gets it.
+    Raises KeyError for a missing required term.
     """
-    return tuple(values[getattr(term, key)] for term in FUSION_TERMS)
+    return tuple(values[getattr(term, key)] if term.absent is None or getattr(term, key) in values else term.absent
+                 for term in FUSION_TERMS)
 
 
 def params_of(weights: Sequence[Any], key: str = "param") -> dict[str, Any]:

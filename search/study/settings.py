@@ -87,7 +87,7 @@ class TrialSettings:
         """
         if not isinstance(value, Mapping):
             raise StudyError(f"{where} has no '{SETTINGS_ATTR}' user attr (not run by are-search)")
-        missing = [k for k in ("use_learnable_fusion", *WEIGHT_PARAMS) if k not in value]
+        missing = [k for k in ("use_learnable_fusion", *fusion_terms.required()) if k not in value]
         if missing:
             raise StudyError(f"{where}: '{SETTINGS_ATTR}' lacks {', '.join(missing)}")
         known = {f.name for f in dataclasses.fields(cls)} - {"weights"}
