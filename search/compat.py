@@ -5,8 +5,9 @@ Checked against the Optuna versions in :data:`CHECKED_OPTUNA` (``tests/test_comp
 a real SQLite study; ``pyproject.toml`` allows ``optuna>=4.5,<6``). When Optuna moves one of these names, this
 module is the one place to change. What is reached, and why:
 
-* ``Study._storage``, ``Study._study_id``, ``FrozenTrial._trial_id`` / ``Trial._trial_id`` -- a sampler's
-  ``before_trial`` hook gets only a FrozenTrial, so its attrs are written through the study's storage by id;
+* ``Study._storage``, ``Study._study_id``, ``FrozenTrial._trial_id`` / ``Trial._trial_id`` -- the trial step
+  sends a trial's heartbeats through the study's storage (as ``study.optimize`` does), and the heartbeat table
+  is keyed by trial id;
 * ``optuna.storages._cached_storage._CachedStorage`` -- the cache Optuna wraps an RDB storage in;
   :func:`backend_of` unwraps it to the storage that was opened;
 * ``Study._get_trials`` -- the trial list GPSampler reads (with ``use_cache``);

@@ -380,7 +380,7 @@ def test_budget_reached_is_an_optuna_error():
 #: fit would) and is killed there: before any setting exists.
 SAMPLING = '''
 import sys, time, optuna
-from search.samplers import SoftBoundsSampler
+from search.runners.step import run_step
 from search.storage import open_storage
 
 class Hanging(optuna.samplers.RandomSampler):
@@ -389,14 +389,15 @@ class Hanging(optuna.samplers.RandomSampler):
         time.sleep(600)
 
 study = optuna.create_study(study_name="s", storage=open_storage(sys.argv[1]), direction="maximize",
-                            sampler=SoftBoundsSampler(Hanging()))
-study.ask().suggest_float("x", 0.0, 1.0)
+                            sampler=Hanging())
+run_step(study, lambda trial: trial.suggest_float("x", 0.0, 1.0), 1)
 '''
 
 
 def test_a_worker_killed_while_sampling_leaves_a_trial_known_to_be_dead(tmp_path):
-    """The owner is recorded when the trial becomes RUNNING, before sampling: a worker killed then (a GP fit
-    takes seconds) leaves a trial that resume fails at once, not an unowned one that holds the budget."""
+    """The trial step records the owner as soon as the trial is asked, before sampling (Optuna samples at the
+    first suggest): a worker killed while its sampler works (a GP fit takes seconds) leaves a trial that resume
+    fails at once, not an unowned one that holds the budget."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     sampling = tmp_path / "sampling"
     child = _kill_9_once(_python(SAMPLING, url, str(sampling)), sampling, "the child to sample")

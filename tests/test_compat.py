@@ -63,7 +63,7 @@ def test_study_id_and_trial_id_are_the_storages_ids(study, tmp_path):
     frozen = study.trials[trial.number]
     assert compat.trial_id(trial) == compat.trial_id(frozen)
     assert storage.get_trial(compat.trial_id(frozen)).number == trial.number == 2
-    compat.storage_of(study).set_trial_user_attr(compat.trial_id(frozen), "k", 1)  # as mark_new_trial_owner does
+    compat.storage_of(study).set_trial_user_attr(compat.trial_id(frozen), "k", 1)
     assert study.trials[trial.number].user_attrs == {"k": 1}
 
 

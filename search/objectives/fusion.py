@@ -8,7 +8,7 @@ the MRR on the whole validation split; a pruned trial raises :class:`optuna.Tria
 
 Each trial stores its full settings as the user attribute ``settings`` (see :class:`FusionObjective`),
 so a trial can be re-run from the study alone. Several fixed-mode trials can run together
-(:meth:`FusionObjective.fixed_many`, driven by :mod:`search.runners.batch`): their settings share the
+(:meth:`FusionObjective.fixed_many`, driven by :mod:`search.runners.step`): their settings share the
 entity passes, each trial is reported and pruned on its own and gets the value it gets alone.
 """
 from __future__ import annotations

@@ -20,7 +20,6 @@ import psutil
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.compat import storage_of, trial_id
 from search.errors import StudyError
 from search.storage import MAX_RETRY
 
@@ -29,7 +28,6 @@ __all__ = [
     "BudgetReached",
     "trial_counts",
     "mark_trial_owner",
-    "mark_new_trial_owner",
     "owner_attrs",
     "owner_dead",
     "in_progress",
@@ -85,24 +83,14 @@ def owner_attrs(number: int) -> dict[str, Any]:
 
 
 def mark_trial_owner(trial: optuna.Trial) -> None:
-    """Record that this process runs ``trial`` (when its objective starts; see :func:`owner_attrs`). Nothing
-    is written when :func:`mark_new_trial_owner` already named this process (the trial was asked here, not
-    by a Ray driver for one of its workers)."""
+    """Record that this process runs ``trial`` (see :func:`owner_attrs`): the trial step does it as soon as the
+    trial is asked, before its settings are sampled, and a Ray worker again when its trainable starts (the Ray
+    driver asked the trial). Attrs that already name this process are not written again."""
     attrs = owner_attrs(trial.number)
     recorded = trial.user_attrs
     for key, value in attrs.items():
         if recorded.get(key) != value:
             trial.set_user_attr(key, value)
-
-
-def mark_new_trial_owner(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Record that this process runs ``trial`` the moment it became RUNNING (a sampler's
-    ``before_trial``), before its settings are sampled: a process killed while its sampler works (a GP
-    fit takes seconds) leaves a trial that :func:`recover_dead_trials` can tell is dead, not one with no
-    owner that only the heartbeat's grace period would settle. (Optuna gives a sampler hook only the
-    FrozenTrial: its attrs are written through the study's storage.)"""
-    for key, value in owner_attrs(trial.number).items():
-        storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
 
 
 def owner_dead(trial: FrozenTrial) -> bool:

@@ -42,7 +42,7 @@ class StudySpec:
     bound (see :mod:`search.study.bounds`); budget: what one trial may spend (see
     :class:`search.study.finetune.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
     (:mod:`search.study.stopping`; tolerance in validation MRR); settings_per_pass: fixed mode's trials a
-    worker runs together, their settings ranked in shared entity passes (:mod:`search.runners.batch`;
+    worker runs together, their settings ranked in shared entity passes (:mod:`search.runners.step`;
     1: one at a time); storage: the absolute storage URL a spec
     file names (None: the caller's default); warm_start_from, warm_start_k: a study created now first
     tries, after its known points, the best settings of the ``warm_start_k`` studies of
