@@ -268,19 +268,19 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
 def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_boot: int = 2000, seed: int = 0,
                  progress: bool | str = False) -> Any:
     """Write the report of an opened study into ``out``: the one code path of :func:`report` and of a
-    campaign's cross-dataset report (:mod:`search.report.campaign`).
+    campaign's cross-dataset report (:mod:`search.reports.campaign`).
 
     found: an ``optuna.Study`` (opened read-only is enough); options: resolved :class:`LoadOptions`
     (the text encoder is the study's recorded one unless ``options.encoder`` is set); n_boot, seed: the
     paired bootstrap's resamples and seed; progress: True or ``"bar"`` shows a bar on stderr. Every
-    evaluation's ranks are kept in ``<options.cache_dir>/ranks`` (:class:`search.report.rankcache.RankCache`),
+    evaluation's ranks are kept in ``<options.cache_dir>/ranks`` (:class:`search.reports.rankcache.RankCache`),
     so a second report of the same settings runs no entity pass. Returns the
-    :class:`search.report.study.Report`; raises StudyError (e.g. no complete trial), CheckpointError,
+    :class:`search.reports.study.Report`; raises StudyError (e.g. no complete trial), CheckpointError,
     DatasetError (one line each).
     """
     from search.objectives.context import get_context
-    from search.report.rankcache import RankCache
-    from search.report.study import write_report
+    from search.reports.rankcache import RankCache
+    from search.reports.study import write_report
 
     spec = stored_spec(found)
     path = checkpoint_file(spec.checkpoint, options)

@@ -1,10 +1,10 @@
-"""The cross-dataset report of a campaign (search.report.campaign, search.report.campaign_figures) and the
-rank cache behind it (search.report.rankcache), on real studies: fusion.pth on NELLInductive:v1 in fixed mode
+"""The cross-dataset report of a campaign (search.reports.campaign, search.reports.campaign_figures) and the
+rank cache behind it (search.reports.rankcache), on real studies: fusion.pth on NELLInductive:v1 in fixed mode
 (two trials: the known points 'checkpoint' and '0.2/0.8') and in learnable mode (one short trial with a
 frozen body), next to a Metafam study whose only trial failed.
 
 One module fixture launches the studies, writes the campaign report, writes it again while counting
-entity passes, and runs ``search.report`` on each study; the tests read back what they wrote.
+entity passes, and runs ``search.reports`` on each study; the tests read back what they wrote.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from optuna.trial import TrialState
 
 import search
 import search.api
-from search.report import campaign_figures
-from search.report.campaign import (BASELINES, CAMPAIGN_CSV, CAMPAIGN_MD, STUDIES_DIR, CampaignReport,
+from search.reports import campaign_figures
+from search.reports.campaign import (BASELINES, CAMPAIGN_CSV, CAMPAIGN_MD, STUDIES_DIR, CampaignReport,
                                          csv_columns, verdict, write_campaign_report)
 from search.options import LoadOptions
-from search.report.rankcache import RANKS_DIR, RankCache
+from search.reports.rankcache import RANKS_DIR, RankCache
 
 DATASET = "NELLInductive:v1"
 EMPTY = "Metafam:Metafam/fixed"
@@ -102,10 +102,9 @@ def campaign(tmp_path_factory, options) -> SimpleNamespace:
     first = write_campaign_report(studies, tmp / "out", options=options, n_boot=N_BOOT, seed=0, name="test")
     with counting_entity_passes() as passes:
         second = write_campaign_report(studies, tmp / "again", options=options, n_boot=N_BOOT, seed=0, name="test")
-        # search.api.report is search.report; the attribute search.report is the search.report package once
-        # that is imported (here at the top), so the API function is reached through search.api
-        singles = {name: search.api.report(name, out=tmp / "single" / name.replace("/", "_").replace(":", "_"),
-                                           n_boot=N_BOOT, seed=0, storage=url, options=options)
+        # the public API, after search.reports was imported: the package does not shadow search.report
+        singles = {name: search.report(name, out=tmp / "single" / name.replace("/", "_").replace(":", "_"),
+                                       n_boot=N_BOOT, seed=0, storage=url, options=options)
                    for name in names if name != EMPTY}
     return SimpleNamespace(url=url, out=tmp / "out", first=first, second=second, singles=singles,
                            passes=passes[0], options=options)

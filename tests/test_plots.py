@@ -1,4 +1,4 @@
-"""search.report.plots: the report's figures, read back from the matplotlib objects.
+"""search.reports.plots: the report's figures, read back from the matplotlib objects.
 
 The studies here are built in memory from trials with real-shaped ``settings`` (what the objective
 stores), so each case runs in well under a second; tests/test_reporting.py checks the same figures on a
@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.report import plots
+from search.reports import plots
 from search.study.spaces import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

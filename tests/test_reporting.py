@@ -1,4 +1,4 @@
-"""search.report.study on a small real study: fusion.pth on Metafam, fixed mode, five trials.
+"""search.reports.study on a small real study: fusion.pth on Metafam, fixed mode, five trials.
 
 The study is built here with Optuna, SearchContext and FusionObjective (no CLI): the three known
 points, then two sampled trials (random sampler, seed 47) under a median pruner, so it holds known
@@ -20,8 +20,8 @@ from are_model.pipeline import TextOptions
 from search.objectives.context import SearchContext
 from search.errors import StudyError
 from search.objectives.fusion import FusionObjective
-from search.report.plots import MIN_IMPORTANCE_TRIALS
-from search.report.study import IMPORTANCES_PNG, Report, baseline_settings, write_report
+from search.reports.plots import MIN_IMPORTANCE_TRIALS
+from search.reports.study import IMPORTANCES_PNG, Report, baseline_settings, write_report
 from search.study.spaces import SearchSpace
 from search.study.spec import StudySpec
 

@@ -359,7 +359,7 @@ study_package.fusion_terms = module
 
 from search.cli import build_parser
 from search.flags.export import FLAG_KEYS, flags_from_settings
-from search.report import campaign, plots
+from search.reports import campaign, plots
 from search.study.settings import TrialSettings
 from search.study.spaces import SearchSpace
 

@@ -1,4 +1,4 @@
-"""search.report.stats: the paired bootstrap of an MRR difference.
+"""search.reports.stats: the paired bootstrap of an MRR difference.
 
 Besides known cases, the interval is checked against two independent references on rank vectors
 shaped like a real test split (1194 queries as FBNELL's, heavy-tailed ranks, two correlated
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from search.report.stats import BootstrapInterval, paired_bootstrap, reciprocal_rank_differences
+from search.reports.stats import BootstrapInterval, paired_bootstrap, reciprocal_rank_differences
 
 
 def _ranks(n: int, seed: int, high: int = 50) -> torch.Tensor:

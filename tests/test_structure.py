@@ -367,3 +367,25 @@ def test_search_writes_no_environment_and_reads_it_only_at_the_edge():
     offences = [f"{module}:{line}: {what}" for module, found in reads.items() for line, what in found
                 if module != "search.options" and not (module == "search.values" and what == ".expanduser")]
     assert offences == []
+
+
+def test_no_search_module_shadows_a_public_api_name():
+    """``search.report(...)`` stays the API function after every module is imported: a subpackage named like a
+    public function (``search/report/``) would replace the attribute once imported."""
+    code = textwrap.dedent("""\
+        import importlib, inspect, json, pkgutil
+        import search, search.campaign
+        for info in pkgutil.walk_packages(search.__path__, "search."):
+            if not info.name.endswith("__main__"):
+                importlib.import_module(info.name)
+        names = {"search": search.__all__, "search.campaign": search.campaign.__all__}
+        print(json.dumps({where: {name: inspect.isfunction(getattr(importlib.import_module(where), name))
+                                  for name in listed if name != "__version__"} for where, listed in names.items()}))
+    """)
+    result = _python(code)
+    assert result.returncode == 0, result.stderr[-4000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["search"] == dict.fromkeys(("launch", "resume", "export", "status", "report"), True)
+    assert found["search.campaign"] == dict.fromkeys(("launch", "resume", "status", "report", "export"), True)
+    modules = {path.stem for path in SEARCH.iterdir() if path.suffix == ".py" or (path / "__init__.py").exists()}
+    assert not modules & {"launch", "resume", "export", "status", "report"}

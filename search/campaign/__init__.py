@@ -5,7 +5,7 @@
 What a campaign *is* lives here: ``spec`` (campaign specs), ``allocation`` (the trial budget across studies),
 ``members`` (which studies make up a campaign). How its trials run is a runner's
 (:mod:`search.runners.queue`, :mod:`search.runners.ray_queue`); its cross-dataset report is in
-:mod:`search.report.campaign`.
+:mod:`search.reports.campaign`.
 """
 from __future__ import annotations
 

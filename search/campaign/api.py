@@ -294,10 +294,10 @@ def report(campaign: str | os.PathLike, *, out: str | os.PathLike | None = None,
            options: LoadOptions | None = None, **inputs: Any) -> Any:
     """The cross-dataset report of the campaign in ``out`` (default ``./studies/reports/campaign_<name>``):
     ``campaign.md``, ``campaign.csv``, figures, and each study's own report under ``studies/``.
-    Returns :class:`search.report.campaign.CampaignReport`. The storage is only read."""
+    Returns :class:`search.reports.campaign.CampaignReport`. The storage is only read."""
     import optuna
 
-    from search.report.campaign import write_campaign_report
+    from search.reports.campaign import write_campaign_report
     from search.options import DEFAULT_STUDIES_DIR
     from search.storage import open_storage
     from search.values import non_negative_int, positive_int

@@ -11,7 +11,7 @@ by it, and every place that names a weight iterates over it instead of naming tw
 * a trial's stored ``settings`` (:mod:`search.study.settings`): one key per term (``param``);
 * flags.yaml (:mod:`search.flags.export`): one key per term (``flag_key``);
 * the evaluate command: one option per term (``option``, ``--w-sim``);
-* figures, tables, CSV columns and log lines (:mod:`search.report`, the CLI): ``symbol`` and ``label``.
+* figures, tables, CSV columns and log lines (:mod:`search.reports`, the CLI): ``symbol`` and ``label``.
 
 The names of the two existing terms are those studies, settings and flags files already hold
 (``similarity_enhancer_weight``, ``prompt_enhancer_weight``, ``initial_similarity_weight``, ``w_sim``...):

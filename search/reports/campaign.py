@@ -9,13 +9,13 @@ and reads every row's numbers from that report's summary, so a row equals the st
   test-MRR difference best − each baseline with its 95% paired-bootstrap interval), the per-group
   means, the win/tie/loss counts and the figures with a caption each;
 * ``campaign.csv`` -- the same rows, flat columns, one row per (dataset, mode);
-* the figures of :mod:`search.report.campaign_figures`: ``delta_test_mrr.png``, ``weight_plane.png`` and, when
+* the figures of :mod:`search.reports.campaign_figures`: ``delta_test_mrr.png``, ``weight_plane.png`` and, when
   some dataset ran in both modes, ``fixed_vs_learnable.png``.
 
-The baselines are those of a study report (:func:`search.report.study.baseline_settings`): the
+The baselines are those of a study report (:func:`search.reports.study.baseline_settings`): the
 checkpoint's own fusion weights (``checkpoint``), the fixed ``0.2/0.8`` and no enhancement (``0/0``).
 A difference's interval is the paired percentile bootstrap over test queries (Efron & Tibshirani, *An
-Introduction to the Bootstrap*, 1993; :func:`search.report.stats.paired_bootstrap`). Against each baseline a
+Introduction to the Bootstrap*, 1993; :func:`search.reports.stats.paired_bootstrap`). Against each baseline a
 study is a **win** when the interval lies above 0, a **loss** when it lies below 0 and a **tie** when it
 contains 0. Groups are the benchmark's (:data:`are_model.data.registry.GROUPS`, the group column of
 ``are-search datasets``): the four groups in which ULTRA (Galkin et al., *Towards Foundation Models for
@@ -24,7 +24,7 @@ Knowledge Graph Reasoning*, ICLR 2024, arXiv:2310.04562) and the SEMMA / ARE tab
 setting is, as in its report, the fusion weights its best trial learned, evaluated as fixed weights on
 the checkpoint's model.
 
-Every evaluation's ranks are cached (:mod:`search.report.rankcache`), so a second report of a campaign runs no
+Every evaluation's ranks are cached (:mod:`search.reports.rankcache`), so a second report of a campaign runs no
 entity pass. The test split is used only here and in the study reports, to report settings chosen on
 validation.
 """
@@ -173,7 +173,7 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
     """The row of a study with nothing to report (no complete trial, or a report that failed)."""
     from search.study.budget import trial_counts
     from search.study.prepare import LAUNCH_ATTR
-    from search.report.study import file_name
+    from search.reports.study import file_name
     from search.study.spec import SPEC_ATTR
 
     stored = study.user_attrs.get(SPEC_ATTR)
@@ -465,12 +465,12 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     Raises UsageError for no studies or two studies of one name, and the errors of a study report that
     are not about the study itself (a missing checkpoint or dataset: CheckpointError, DatasetError).
     """
-    from search.report import plots as study_plots
-    from search.report import campaign_figures
+    from search.reports import plots as study_plots
+    from search.reports import campaign_figures
     from search.errors import UsageError
     from search.api import report_study
     from search.results import best_of
-    from search.report.study import CONFIDENCE
+    from search.reports.study import CONFIDENCE
 
     if not studies:
         raise UsageError("a campaign report needs at least one study")

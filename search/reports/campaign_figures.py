@@ -1,8 +1,8 @@
 """The figures of a campaign's cross-dataset report (matplotlib, Agg canvas; no display, no pyplot state).
 
-Each ``*_figure`` function takes the report's rows (:func:`search.report.campaign.write_campaign_report`;
+Each ``*_figure`` function takes the report's rows (:func:`search.reports.campaign.write_campaign_report`;
 rows without a best setting are left out) and returns a :class:`matplotlib.figure.Figure`, so a caller or
-a test can read back its axes, labels and points; :func:`search.report.plots.save_png` writes one atomically.
+a test can read back its axes, labels and points; :func:`search.reports.plots.save_png` writes one atomically.
 
 * :func:`delta_figure` (``delta_test_mrr.png``) -- per dataset, test MRR of the best setting − the
   checkpoint's own setting, with its 95% paired-bootstrap interval; datasets grouped by benchmark group
@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from search.report.plots import DPI
+from search.reports.plots import DPI
 from search.study.fusion_terms import FUSION_TERMS, KNOWN_WEIGHTS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
 
 __all__ = [

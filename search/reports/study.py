@@ -2,14 +2,14 @@
 
 :func:`write_report` fills one folder with
 
-* ``optimization_history.png`` -- validation MRR per trial (see :func:`search.report.plots.history_figure`);
-* ``weights_scatter.png`` -- the trials in the study's search space (:func:`search.report.plots.weights_figure`);
-* ``param_importances.png`` -- only with enough complete trials (:data:`search.report.plots.MIN_IMPORTANCE_TRIALS`);
+* ``optimization_history.png`` -- validation MRR per trial (see :func:`search.reports.plots.history_figure`);
+* ``weights_scatter.png`` -- the trials in the study's search space (:func:`search.reports.plots.weights_figure`);
+* ``param_importances.png`` -- only with enough complete trials (:data:`search.reports.plots.MIN_IMPORTANCE_TRIALS`);
   otherwise the file is not written and ``summary.md`` / ``summary.json`` say why;
 * ``summary.md`` and ``summary.json`` -- the best trial next to the checkpoint's own fusion, the fixed
   0.2/0.8 and no enhancement (0/0): validation MRR (from the study's trials when one ran that exact
   setting, else evaluated now) and test metrics, with a paired bootstrap interval of the test MRR
-  difference best − baseline (:func:`search.report.stats.paired_bootstrap`). Both name the are-search version,
+  difference best − baseline (:func:`search.reports.stats.paired_bootstrap`). Both name the are-search version,
   sampler, pruner, seed, text encoder and the checkpoint's file name, and hold no absolute path, so a
   report folder can be moved or shared as it is.
 
@@ -32,7 +32,7 @@ from torch import Tensor
 
 from are_model.evaluate import ranking_metrics
 from are_model.fileio import atomic_write_bytes
-from search.report import plots
+from search.reports import plots
 from search.errors import StudyError
 from search.flags.export import best_trial
 from search.study.names import StudyName
@@ -43,7 +43,7 @@ from search.study.bounds import growth_history, read_bounds
 from search.study.budget import trial_counts
 from search.study.spaces import SearchSpace
 from search.study.stopping import stop_record
-from search.report.stats import paired_bootstrap
+from search.reports.stats import paired_bootstrap
 
 __all__ = [
     "HISTORY_PNG",
@@ -229,7 +229,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     evaluates the settings no trial measured on validation, and every setting on test). spec: the
     study's :class:`search.study.spec.StudySpec` (its space bounds the weight figure; its sampler, pruner
     and seed are reported). n_boot, seed: resamples and seed of the bootstrap intervals. rank_cache: a
-    :class:`search.report.rankcache.RankCache` that keeps each evaluation's ranks on disk, so a second report of
+    :class:`search.reports.rankcache.RankCache` that keeps each evaluation's ranks on disk, so a second report of
     the same settings runs no entity pass (None: every setting is evaluated).
     """
     name = StudyName.parse(study.study_name)
