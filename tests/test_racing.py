@@ -84,3 +84,77 @@ def test_the_standard_error_knows_the_population():
         paired_standard_error(d[:1], 5)
     with pytest.raises(ValueError):
         PairedRace().decide(d, d[:3], 10)
+
+
+# ------------------------------------------------------------------------------------ on real data
+# NELLInductive:v1 with fusion.pth: 624 validation pairs, 828 queries.
+
+import optuna  # noqa: E402
+import torch  # noqa: E402
+
+import search  # noqa: E402
+from search.errors import StudyError  # noqa: E402
+from search.objectives.context import stage_plan  # noqa: E402
+from search.options import LoadOptions  # noqa: E402
+from search.study.ranks import RANKS_ATTR, decode_ranks  # noqa: E402
+
+DATASET = "NELLInductive:v1"
+
+
+@pytest.fixture(scope="module")
+def options(data_root, text_root, checkpoint_root, cache_dir) -> LoadOptions:
+    return LoadOptions(data_root=str(data_root), text_root=str(text_root), checkpoint_root=str(checkpoint_root),
+                       cache_dir=str(cache_dir), device="cpu", threads=2)
+
+
+def test_a_validation_sample_is_one_stratified_prefix_whatever_the_stages(nell_context):
+    queries, pairs = nell_context.split("valid").queries, nell_context.pairs("valid")
+    whole = stage_plan(queries, pairs, 4, seed=0).order
+    for stages in (1, 4, 7):
+        plan = stage_plan(queries, pairs, stages, seed=0, limit=100)
+        assert torch.equal(plan.order, whole[:100]) and plan.ends[-1] == 100
+    assert torch.equal(nell_context.stage_plan("valid", 4, 100).order, whole[:100])
+    # stratified: every (relation, direction) stratum holds its share of the 624 pairs, within 2 pairs
+    first = pairs.by_pair[pairs.starts[:-1]]
+    strata = queries.forward_relations[first] * 2 + queries.is_head[first].long()
+    in_sample = torch.bincount(strata[whole[:100]], minlength=int(strata.max()) + 1).double()
+    expected = torch.bincount(strata, minlength=int(strata.max()) + 1).double() * 100 / len(pairs)
+    assert float((in_sample - expected).abs().max()) <= 2.0
+    assert nell_context.sample_size("valid", 100)[0] == 100
+    assert nell_context.sample_size("valid", None) == (len(pairs), len(queries))
+
+
+def test_a_study_on_a_sample_ranks_the_same_queries_in_every_trial_and_resume(tmp_path, options):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    first = search.launch(dataset=DATASET, checkpoint="fusion", trials=3, valid_pairs=64, pruner="paired",
+                          storage=url, options=options)
+    assert first.counts.get("COMPLETE", 0) + first.counts.get("PRUNED", 0) == 3
+    search.resume(f"{DATASET}/fixed", trials=4, storage=url, options=options)
+    study = optuna.load_study(study_name=first.study, storage=url)
+    assert study.user_attrs["spec"]["valid_pairs"] == 64
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    masks = [decode_ranks(t.user_attrs[RANKS_ATTR]) > 0 for t in complete]
+    assert len(masks) >= 2 and all((mask == masks[0]).all() for mask in masks)
+    for trial in complete:                       # a trial's value is the MRR of exactly those queries
+        ranks = decode_ranks(trial.user_attrs[RANKS_ATTR])
+        assert trial.value == pytest.approx(float((1.0 / ranks[ranks > 0]).mean()), abs=1e-12)
+    assert 64 <= int(masks[0].sum()) < 828
+    with pytest.raises(StudyError, match="validation sample of 64 pairs, not a validation sample of 32 pairs"):
+        search.launch(dataset=DATASET, checkpoint="fusion", trials=5, valid_pairs=32, storage=url, options=options)
+
+
+def test_the_race_stops_a_clearly_worse_known_point_and_says_why(tmp_path, options, nell_context):
+    """The known points run in order: the checkpoint's weights (the first incumbent), 0.2/0.8, then 0/0, which
+    ranks far worse; the race stops it early, and its whole-split MRR confirms the decision."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    search.launch(dataset=DATASET, checkpoint="fusion", trials=3, pruner="paired", no_stop=True, storage=url,
+                  options=options)
+    study = optuna.load_study(study_name=f"{DATASET}/fixed", storage=url)
+    trials = study.get_trials()
+    zero = next(t for t in trials if t.params == {"similarity_enhancer_weight": 0.0, "prompt_enhancer_weight": 0.0})
+    assert zero.state == optuna.trial.TrialState.PRUNED
+    race = zero.user_attrs["race"]
+    assert race["prune"] and race["delta"] < -0.002 and race["p"] < race["threshold"] and race["queries"] < 828
+    full, _ = nell_context.evaluate("valid", [0.0, 0.0])
+    best = max(t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    assert full < best - 0.002                    # the prune was right on the whole split

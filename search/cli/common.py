@@ -132,7 +132,8 @@ def search_keywords(args: argparse.Namespace) -> dict[str, Any]:
     return dict(seed=args.seed, sampler=args.sampler, pruner=args.pruner, weight_cap=args.weight_cap,
                 soft_high=args.soft_high, no_stop=args.no_stop, stop_min_trials=args.stop_min_trials,
                 stop_tolerance=args.stop_tolerance, warm_start_from=args.warm_start_from,
-                warm_start_k=args.warm_start_k)
+                warm_start_k=args.warm_start_k,
+                **({"valid_pairs": args.valid_pairs} if getattr(args, "valid_pairs", None) is not None else {}))
 
 
 def print_export(result: Any) -> int:
@@ -238,7 +239,13 @@ def add_search_options(parser: argparse.ArgumentParser, *, campaign: bool = Fals
     parser.add_argument("--seed", type=arg_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
     parser.add_argument("--sampler", **choice_of(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
     parser.add_argument("--pruner", **choice_of(PRUNERS, "--pruner"),
-                        help=f"default: {DEFAULTS['pruner']} (4 validation stages per fixed-mode trial)")
+                        help=f"default: {DEFAULTS['pruner']} (4 validation stages per fixed-mode trial; paired: race "
+                             "each trial against the best on the same queries)")
+    if not campaign:
+        parser.add_argument("--valid-pairs", type=arg_type(positive_int, "--valid-pairs"), metavar="N",
+                            help="a validation budget: every trial ranks the same N (anchor, relation) pairs of the "
+                                 "validation split, a seeded sample stratified by relation (spec key valid_pairs; "
+                                 "default: the whole split)")
     bounds = parser.add_argument_group("search range and stopping")
     bounds.add_argument("--soft-high", type=arg_type(weight_bound, "--soft-high"), metavar="X",
                         help=f"fixed mode: first upper bound of both weights; grows when the best sits on it "

@@ -75,12 +75,15 @@ def stage_ends(total: int, stages: int) -> tuple[int, ...]:
     return tuple(sorted(set(min(end, total) for end in ends))) if total else (0,)
 
 
-def stage_plan(queries: QuerySet, pairs: QueryPairs, stages: int, seed: int = 0) -> StagePlan:
+def stage_plan(queries: QuerySet, pairs: QueryPairs, stages: int, seed: int = 0,
+               limit: int | None = None) -> StagePlan:
     """The stage plan of the ``pairs`` of ``queries``: every prefix holds each stratum proportionally.
 
     A stratum is a (forward relation, head/tail) pair, which all queries of a pair share. Within a
     stratum the pairs are shuffled; the i-th of n gets the key (i + φ)/n with a random phase φ per
     stratum, and the order sorts the keys, so a prefix of length L holds L·n/P ± 2 pairs of each stratum.
+    limit: plan only the first ``limit`` pairs of that order (a *validation sample*: seeded, stratified by
+    relation, the same whatever the number of stages); None or a limit >= P plans every pair.
     """
     total = len(pairs)
     generator = torch.Generator().manual_seed(int(seed))
@@ -94,12 +97,18 @@ def stage_plan(queries: QuerySet, pairs: QueryPairs, stages: int, seed: int = 0)
     phase = torch.rand(counts.numel(), generator=generator, dtype=torch.float64)
     keys = (rank_in_stratum.double() + phase[inverse]) / counts[inverse].double()
     order = grouped[torch.argsort(keys, stable=True)]
-    return StagePlan(order, stage_ends(total, stages))
+    if limit is not None and limit < total:
+        order = order[:limit]
+    return StagePlan(order, stage_ends(order.numel(), stages))
 
 
 OnStage = Callable[[int, float, bool], None]
 #: on_stage of several settings: (stage, active settings, their MRRs so far, final) -> settings to drop.
 OnStages = Callable[[int, list[int], list[float], bool], Iterable[int] | None]
+#: on_ranks of one setting: (stage, ranks so far [Q] (0: not ranked yet), final); may raise to stop.
+OnRanks = Callable[[int, Tensor, bool], None]
+#: on_ranks of several settings: (stage, active settings, ranks so far [K, Q], final) -> settings to drop.
+OnRanksMany = Callable[[int, list[int], Tensor, bool], Iterable[int] | None]
 
 
 class SearchContext:
@@ -168,12 +177,17 @@ class SearchContext:
             self._pairs[name] = query_pairs(prepared.queries, prepared.graph.num_nodes)
         return self._pairs[name]
 
-    def stage_plan(self, name: str, stages: int) -> StagePlan:
-        """The stage plan of split ``name`` (seeded with ``stage_seed``)."""
-        key = (name, stages)
+    def stage_plan(self, name: str, stages: int, limit: int | None = None) -> StagePlan:
+        """The stage plan of split ``name`` (seeded with ``stage_seed``), of its first ``limit`` pairs when given."""
+        key = (name, stages, limit)
         if key not in self._plans:
-            self._plans[key] = stage_plan(self.split(name).queries, self.pairs(name), stages, self.stage_seed)
+            self._plans[key] = stage_plan(self.split(name).queries, self.pairs(name), stages, self.stage_seed, limit)
         return self._plans[key]
+
+    def sample_size(self, name: str, limit: int | None = None) -> tuple[int, int]:
+        """``(pairs, queries)`` that split ``name`` ranks with a validation sample of ``limit`` pairs (None: all)."""
+        order = self.stage_plan(name, 1, limit).order.to(self.pairs(name).starts.device)
+        return int(order.numel()), int(self.pairs(name).queries_of(order)[0].numel())
 
     @staticmethod
     @torch.inference_mode()
@@ -188,14 +202,17 @@ class SearchContext:
 
     # ---------------------------------------------------------------------------------- evaluation
     def evaluate(self, split: str, weights: Sequence[float] | Tensor | None = None, stages: int | None = None,
-                 on_stage: OnStage | None = None, *, model: AREModel | None = None) -> tuple[float, Tensor]:
-        """(MRR, ranks [Q] on the CPU in the split's query order) of one fusion setting.
+                 on_stage: OnStage | None = None, *, model: AREModel | None = None, sample: int | None = None,
+                 on_ranks: OnRanks | None = None) -> tuple[float, Tensor]:
+        """(MRR, ranks [Q] on the CPU in the split's query order; 0 for a query outside the sample) of one setting.
 
         weights: the E fixed fusion weights (w_sim, w_prompt), or None for the model's own fusion. model: a
         model other than the checkpoint's (e.g. a fine-tuned copy); its relation side is computed once
         here instead of taken from the cache. stages: evaluate in that many stages (None: one);
-        on_stage(stage, mrr_so_far, final) runs after each and may raise to stop (e.g. optuna.TrialPruned).
-        Raises ValueError when weights is not E numbers.
+        on_stage(stage, mrr_so_far, final), then on_ranks(stage, ranks_so_far [Q], final) run after each and
+        may raise to stop (e.g. optuna.TrialPruned). sample: rank only the first ``sample`` pairs of the seeded,
+        stratified order (a validation sample; the MRR is then the sample's). Raises ValueError when weights
+        is not E numbers.
         """
         prepared = self.split(split)
         if model is None:
@@ -206,7 +223,7 @@ class SearchContext:
             weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device).reshape(-1)
             if weights.shape != (self.terms,):
                 raise ValueError(f"weights must have shape [{self.terms}], got {list(weights.shape)}")
-        plan, pairs = self.stage_plan(split, stages or 1), self.pairs(split)
+        plan, pairs = self.stage_plan(split, stages or 1, sample), self.pairs(split)
         order = plan.order.to(self.device)
         ranks = torch.zeros(len(prepared.queries), dtype=torch.long, device=self.device)  # 0: not ranked yet
         start, mrr = 0, float("nan")
@@ -219,10 +236,13 @@ class SearchContext:
             start = end
             if on_stage is not None:
                 on_stage(stage, mrr, end == plan.ends[-1])
+            if on_ranks is not None:
+                on_ranks(stage, ranks, end == plan.ends[-1])
         return mrr, ranks.cpu()
 
     def evaluate_many(self, split: str, weights: Sequence[Sequence[float]] | Tensor, stages: int | None = None,
-                      on_stage: OnStages | None = None) -> tuple[list[float], Tensor]:
+                      on_stage: OnStages | None = None, *, sample: int | None = None,
+                      on_ranks: OnRanksMany | None = None) -> tuple[list[float], Tensor]:
         """(MRR per setting [K], ranks [K, Q] on the CPU) of K fixed settings ranked in shared entity passes.
 
         weights: [K, E] rows (w_sim, w_prompt). After each stage ``on_stage(stage, active, mrrs, final)``
@@ -235,14 +255,15 @@ class SearchContext:
         pass (K·batch_size rows, while one [N, rows, d] node state fits CUDA_PASS_BYTES: 1.3x the
         settings/s of one by one at K = 8, bench/settings_speed.py); ranks there equal one-by-one ones
         up to float rounding (on an H200 two one-by-one runs of NELLInductive:v1 valid already gave
-        different ranks; CUDA's atomic scatter-adds sum in no fixed order). Raises ValueError if
-        weights is not [K, E].
+        different ranks; CUDA's atomic scatter-adds sum in no fixed order). sample: as for :meth:`evaluate`;
+        on_ranks(stage, active, ranks [K, Q], final) runs after on_stage on the settings still active and
+        returns the indices among them to drop too. Raises ValueError if weights is not [K, E].
         """
         prepared, side, pairs = self.split(split), self.relation_side(split), self.pairs(split)
         weights = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
         if weights.dim() != 2 or weights.shape[1] != self.terms or weights.shape[0] < 1:
             raise ValueError(f"weights must have shape [K, {self.terms}], got {list(weights.shape)}")
-        plan = self.stage_plan(split, stages or 1)
+        plan = self.stage_plan(split, stages or 1, sample)
         order = plan.order.to(self.device)
         count = weights.shape[0]
         ranks = torch.zeros(count, len(prepared.queries), dtype=torch.long, device=self.device)
@@ -264,6 +285,9 @@ class SearchContext:
             start = end
             if on_stage is not None:
                 dropped = set(on_stage(stage, list(active), [mrrs[k] for k in active], end == plan.ends[-1]) or ())
+                active = [k for k in active if k not in dropped]
+            if on_ranks is not None and active:
+                dropped = set(on_ranks(stage, list(active), ranks, end == plan.ends[-1]) or ())
                 active = [k for k in active if k not in dropped]
         return mrrs, ranks.cpu()
 

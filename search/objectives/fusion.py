@@ -17,7 +17,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+import numpy as np
 import optuna
+from torch import Tensor
 
 from are_model.train import FineTuneConfig, fine_tune
 from search.study.bounds import read_bounds
@@ -25,7 +27,9 @@ from search.objectives.context import SearchContext
 from search.errors import StudyError
 from search.study.fusion_terms import check_enhancers
 from search.study.settings import SETTINGS_ATTR, TrialSettings
+from search.pruners.paired import PairedRace
 from search.study.finetune import parse_budget
+from search.study.ranks import incumbent, store_ranks
 from search.study.spec import StudySpec
 
 __all__ = ["SPLIT", "Report", "report_to_optuna", "FusionObjective"]
@@ -71,6 +75,11 @@ class FusionObjective:
         self.space = spec.search_space()
         self.budget = parse_budget(spec.mode, spec.budget)
         self.report = report
+        #: the validation sample (pairs; None: the whole split) every trial of the study ranks
+        self.sample = spec.valid_pairs
+        #: the paired race (pruner ``paired``): one look after each stage but the last
+        self.race = PairedRace(looks=max(1, self.budget.stages - 1)) if spec.pruner == "paired" else None
+        self.population = context.sample_size(SPLIT, self.sample)[1]
         # Build what every trial needs now, not inside the first trial (which would look slow and stay
         # RUNNING for the whole set-up).
         context.relation_side(SPLIT)
@@ -100,9 +109,38 @@ class FusionObjective:
         earlier = _repeated(trial)
         if earlier is not None:
             return earlier
-        mrr, _ = self.context.evaluate(SPLIT, settings.weights, stages=self.budget.stages,
-                                       on_stage=lambda stage, value, final: self.report(trial, stage + 1, value, final))
+        best = incumbent(trial.study) if self.race is not None else None
+
+        def race(stage: int, ranks: Tensor, final: bool) -> None:
+            pruned = self._look(trial, best, ranks, final)
+            if pruned is not None:
+                raise pruned
+
+        mrr, ranks = self.context.evaluate(SPLIT, settings.weights, stages=self.budget.stages, sample=self.sample,
+                                           on_stage=lambda stage, value, final: self.report(trial, stage + 1, value,
+                                                                                            final),
+                                           on_ranks=race if best is not None else None)
+        if self.race is not None:
+            store_ranks(trial, ranks)
         return mrr
+
+    def _look(self, trial: optuna.Trial, best: tuple[int, np.ndarray] | None, ranks: Tensor,
+              final: bool) -> optuna.TrialPruned | None:
+        """One look of the paired race of ``trial`` (its ranks so far [Q], 0: not ranked yet) against ``best``
+        (the incumbent's number and ranks): the TrialPruned to raise when it is worse with confidence, else None.
+        The decision is stored as the trial's user attr ``race``."""
+        if best is None or final or best[0] == trial.number:
+            return None
+        seen = (ranks > 0).cpu().numpy()
+        mine = ranks.cpu().numpy()[seen]
+        theirs = best[1][seen]
+        if (theirs <= 0).any():  # the incumbent ranked other queries (another sample): no race
+            return None
+        decision = self.race.decide(1.0 / mine, 1.0 / theirs, self.population)
+        if not decision.prune:
+            return None
+        trial.set_user_attr("race", {**decision.to_attr(), "incumbent": best[0]})
+        return optuna.TrialPruned(f"pruned: {decision.describe()} (trial {best[0]})")
 
     def fixed_many(self, trials: Sequence[tuple[optuna.Trial, TrialSettings]]) -> list[float | optuna.TrialPruned]:
         """Fixed-mode trials (each with its settings from :meth:`suggest`) run together: one outcome each.
@@ -128,11 +166,25 @@ class FusionObjective:
                     dropped.append(row)
             return dropped
 
-        mrrs, _ = self.context.evaluate_many(SPLIT, [trials[k][1].weights for k in fresh], stages=self.budget.stages,
-                                             on_stage=on_stage)
+        best = incumbent(trials[0][0].study) if self.race is not None else None
+
+        def race(stage: int, active: list[int], ranks: Tensor, final: bool) -> list[int]:
+            dropped = []
+            for row in active:
+                pruned = self._look(trials[fresh[row]][0], best, ranks[row], final)
+                if pruned is not None:
+                    outcomes[fresh[row]] = pruned
+                    dropped.append(row)
+            return dropped
+
+        mrrs, ranks = self.context.evaluate_many(SPLIT, [trials[k][1].weights for k in fresh],
+                                                 stages=self.budget.stages, on_stage=on_stage, sample=self.sample,
+                                                 on_ranks=race if best is not None else None)
         for row, k in enumerate(fresh):
             if outcomes[k] is None:
                 outcomes[k] = mrrs[row]
+                if self.race is not None:
+                    store_ranks(trials[k][0], ranks[row])
         return outcomes
 
     def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
@@ -150,9 +202,9 @@ class FusionObjective:
         def validate(epoch: int, tuned) -> bool:
             if config.body_lr is None:
                 # Only the fusion logits moved: the cached relation side of the checkpoint still holds.
-                mrr, _ = context.evaluate(SPLIT, tuned.fusion_weights().detach())
+                mrr, _ = context.evaluate(SPLIT, tuned.fusion_weights().detach(), sample=self.sample)
             else:
-                mrr, _ = context.evaluate(SPLIT, None, model=tuned)
+                mrr, _ = context.evaluate(SPLIT, None, model=tuned, sample=self.sample)
             values.append(mrr)
             self.report(trial, epoch + 1, mrr, epoch == config.epochs - 1)
             return False

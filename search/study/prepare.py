@@ -60,6 +60,14 @@ def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> lis
                              f"mix encoders (pass --encoder {stored_launch.get('encoder') or old} or use another "
                              f"--storage)")
     stored = study.user_attrs.get(SPEC_ATTR)
+    if isinstance(stored, dict) and stored.get("valid_pairs") != spec.valid_pairs and study.get_trials(
+            deepcopy=False, states=FINISHED):
+        def words(pairs: int | None) -> str:
+            return "the whole validation split" if pairs is None else f"a validation sample of {pairs} pairs"
+
+        raise StudyError(f"study {study.study_name} was searched on {words(stored.get('valid_pairs'))}, not "
+                         f"{words(spec.valid_pairs)}: its trial values would not be comparable; use another "
+                         "--storage or dataset name")
     if isinstance(stored, dict) and stored_spec(study).search_space().params != spec.search_space().params:
         raise StudyError(f"study {study.study_name} was run with search space {stored.get('space')}, "
                          f"not {spec.space}; use another --storage or dataset name")

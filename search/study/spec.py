@@ -47,7 +47,9 @@ class StudySpec:
     file names (None: the caller's default); warm_start_from, warm_start_k: a study created now first
     tries, after its known points, the best settings of the ``warm_start_k`` studies of
     ``warm_start_from`` (names ``<dataset>/<mode>`` in the same storage) whose graphs are nearest to
-    its own (:mod:`search.study.warmstart`).
+    its own (:mod:`search.study.warmstart`); valid_pairs: a validation budget, the number of (anchor, relation)
+    pairs of the validation split every trial ranks: the first ``valid_pairs`` of the study's seeded order,
+    stratified by relation (None: the whole split; see :func:`search.objectives.context.stage_plan`).
     """
 
     dataset: str
@@ -68,6 +70,7 @@ class StudySpec:
     settings_per_pass: int = 1
     warm_start_from: list[str] = field(default_factory=list)
     warm_start_k: int = 3
+    valid_pairs: int | None = None
 
     @property
     def name(self) -> StudyName:
@@ -182,6 +185,8 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
                              f"only (a learnable trial fine-tunes its own model), got {out['settings_per_pass']}")
         out["warm_start_from"] = _study_names(out["warm_start_from"], f"{where}: key 'warm_start_from'")
         out["warm_start_k"] = positive_int(out["warm_start_k"], f"{where}: key 'warm_start_k'")
+        if out.get("valid_pairs") is not None:
+            out["valid_pairs"] = positive_int(out["valid_pairs"], f"{where}: key 'valid_pairs'")
         out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)
         if out.get("storage") is not None:
             if not isinstance(out["storage"], (str, os.PathLike)):
