@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import Interrupted, NoCompleteTrialError, UsageError
-from search.inputs.checkpoints import checkpoint_file, fusion_checkpoint
 from search.options import DEFAULT_STUDIES_DIR, INPUT_KEYS, LoadOptions, RunOptions, load_options, resolve_storage
 from search.results import (BestTrial, ExportResult, LaunchResult, ReportResult, ResumeResult, RunResult,
                             StatusResult, StudyStatus, best_of)
@@ -41,8 +40,9 @@ _logger = logging.getLogger(__name__)
 def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: RunOptions,
          flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult]) -> RunResult:
     from are_model.data import resolve_dataset_name
-    from search.study.budget import FINISHED, trial_counts
+    from search.inputs.checkpoints import fusion_checkpoint
     from search.runners.setup import WorkerSetup
+    from search.study.budget import FINISHED, trial_counts
 
     run = run.checked(options)
     ray_only = run.ray_resources()
@@ -281,6 +281,7 @@ def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_
     :class:`search.reports.study.Report`; raises StudyError (e.g. no complete trial), CheckpointError,
     DatasetError (one line each).
     """
+    from search.inputs.checkpoints import checkpoint_file
     from search.objectives.context import get_context
     from search.reports.rankcache import RankCache
     from search.reports.study import write_report

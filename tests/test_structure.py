@@ -389,3 +389,40 @@ def test_no_search_module_shadows_a_public_api_name():
     assert found["search.campaign"] == dict.fromkeys(("launch", "resume", "status", "report", "export"), True)
     modules = {path.stem for path in SEARCH.iterdir() if path.suffix == ".py" or (path / "__init__.py").exists()}
     assert not modules & {"launch", "resume", "export", "status", "report"}
+
+
+# ------------------------------------------------------------------------------------ (e) reading commands
+_WITHOUT_TORCH = textwrap.dedent("""\
+    import runpy, sys
+
+    class Guard:  # any import of torch or PyG fails, and says who asked
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in ("torch", "torch_geometric", "ray"):
+                raise ImportError(f"blocked by the test: {name}")
+            return None
+
+    sys.meta_path.insert(0, Guard())
+    sys.argv = ["are-search", *sys.argv[1:]]
+    runpy.run_module("search", run_name="__main__", alter_sys=True)
+""")
+
+
+@pytest.mark.parametrize("argv", [
+    ["status"], ["status", "--json"], ["datasets", "--json"], ["export", "Metafam/fixed", "--flags", "{tmp}/flags.yaml"],
+    ["export", "--all", "{tmp}/flags"], ["campaign", "status", "oldcamp"], ["campaign", "export", "oldcamp", "--out",
+                                                                             "{tmp}/campaign"],
+    ["--version"], ["launch", "--help"]], ids=lambda argv: " ".join(argv[:2]))
+def test_reading_commands_import_neither_torch_nor_pyg(argv, tmp_path):
+    """``status``, ``datasets``, ``export``, ``campaign status|export``, ``--help`` and ``--version`` read a storage
+    and the registry only: they run where torch, PyG and Ray cannot even be imported (a study written by 0.2.0)."""
+    import shutil
+
+    storage = tmp_path / "studies.db"
+    shutil.copyfile(REPO / "tests" / "fixtures" / "studies-0.2.0.db", storage)
+    args = [part.replace("{tmp}", str(tmp_path)) for part in argv]
+    if args[0] in ("status", "export") or args[:1] == ["campaign"]:
+        args += ["--storage", str(storage)]
+    result = _python(_WITHOUT_TORCH, *args)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "blocked by the test" not in result.stderr
+    assert result.stdout.strip()

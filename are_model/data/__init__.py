@@ -19,11 +19,17 @@ per raw file (lines read, kept, dropped by reason, repaired, odd, queries kept w
 kept in the processed cache so a cached load reports the same; when any count is not zero the load logs
 :meth:`LoadReport.summary` once, at WARNING, naming the dataset, its raw folder and the files.
 """
-from .dataset import KGDataset, load_dataset
 from .errors import (DataRootError, DatasetError, DownloadError, MissingRawFileError, RawFormatError,
                      UnknownDatasetError, VocabularyError)
-from .parse import FileReport, LoadReport
 from .registry import DATASETS, DatasetSpec, RawFile, get_spec, resolve_dataset_name
+
+#: the names loaded on first use, and the module each comes from
+_LAZY = {
+    "FileReport": "parse",
+    "KGDataset": "dataset",
+    "LoadReport": "parse",
+    "load_dataset": "dataset",
+}
 
 __all__ = [
     "DATASETS",
@@ -43,3 +49,15 @@ __all__ = [
     "MissingRawFileError",
     "DownloadError",
 ]
+
+
+def __getattr__(name: str):
+    # Loaders and reports need torch and PyG; the registry and the errors do not, so `are-search datasets`,
+    # `status` and `export` read the registry without loading torch.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

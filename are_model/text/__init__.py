@@ -11,18 +11,21 @@ missing raises :class:`MissingExtraError` (one line with the pip command).
 """
 from __future__ import annotations
 
-from .embeddings import RECIPES, relation_embeddings
-from .encoders import (
-    EMBED_DIM,
-    JinaEncoder,
-    MiniLMEncoder,
-    PrecomputedEmbeddings,
-    TextEncoder,
-    build_encoder,
-)
 from .extras import MissingExtraError
 from .relation_texts import RelationTextError, RelationTexts, load_relation_texts, parse_relation_texts
 from .wikidata import is_wikidata_pid, wikidata_labels
+
+#: the names loaded on first use, and the module each comes from
+_LAZY = {
+    "EMBED_DIM": "encoders",
+    "JinaEncoder": "encoders",
+    "MiniLMEncoder": "encoders",
+    "PrecomputedEmbeddings": "encoders",
+    "RECIPES": "embeddings",
+    "TextEncoder": "encoders",
+    "build_encoder": "encoders",
+    "relation_embeddings": "embeddings",
+}
 
 __all__ = [
     "EMBED_DIM",
@@ -41,3 +44,14 @@ __all__ = [
     "relation_embeddings",
     "wikidata_labels",
 ]
+
+
+def __getattr__(name: str):
+    # Encoders and embeddings need torch; the relation texts and the extras' errors do not.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

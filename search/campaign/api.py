@@ -19,7 +19,6 @@ from typing import Any, Mapping
 from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
 from search.errors import Interrupted, NoCompleteTrialError
 from search.api import status as study_status
-from search.inputs.checkpoints import fusion_checkpoint
 from search.logs import quiet_dataset_reports
 from search.options import INPUT_KEYS, LoadOptions, RunOptions, load_options, resolve_storage
 from search.results import BestTrial, ExportResult, StudyStatus, best_of
@@ -134,6 +133,8 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
         from search.study.warmstart import load_sources
 
         load_sources(url, spec.warm_start_from)  # an unknown source: one line, before anything runs
+    from search.inputs.checkpoints import fusion_checkpoint  # torch: only a run needs it
+
     path = fusion_checkpoint(spec.checkpoint, opts)
     sizes = _dataset_sizes(spec, opts, quiet=not run.ray)
     if opts.threads is not None:

@@ -27,7 +27,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import optuna
 
-from are_model.enhancers import fusion_logits_from_weights
 from search.errors import StudyError, UsageError
 from search.study import fusion_terms
 from search.study.fusion_terms import KNOWN_WEIGHTS, SHARE_PARAMS, WEIGHT_PARAMS
@@ -212,6 +211,8 @@ class SearchSpace:
             trained = trial.suggest_categorical("body", ["frozen", "trained"]) == "trained"
             body_lr = float(body.suggest(trial, bounds.get("body_lr"))) if trained else None
         decay = p.get("fusion_weight_decay")
+        from are_model.enhancers import fusion_logits_from_weights  # torch: trials only, not reading commands
+
         return {
             "use_learnable_fusion": True,
             **fusion_terms.params_of(weights),
