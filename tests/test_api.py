@@ -104,3 +104,29 @@ def test_provenance_recorded_and_mixing_refused(tmp_path, options):
     with pytest.raises(StudyError, match="another checkpoint"):
         search.launch(dataset="Metafam", checkpoint="ARE-V5", trials=2, storage=url, options=options)
     assert len(optuna.load_study(study_name="Metafam:Metafam/fixed", storage=url).trials) >= 1
+
+
+def test_exported_weights_evaluate_to_the_trials_value_exactly(tmp_path, options):
+    """``export`` writes the weights the best trial ran, to the last bit: ``evaluate --fusion fixed`` with them
+    gives that trial's validation MRR exactly (NELLInductive:v1; the best is a setting with many digits)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    search.launch(dataset=DATASET, checkpoint="fusion", trials=3, pruner="none", storage=url, options=options)
+    study = optuna.load_study(study_name=f"{DATASET}/fixed", storage=url)
+    study.enqueue_trial({"similarity_enhancer_weight": 0.37951234567891, "prompt_enhancer_weight": 2.5743210987654})
+    search.resume(f"{DATASET}/fixed", trials=4, storage=url, options=options)
+    best = study.best_trial
+    assert best.params["prompt_enhancer_weight"] == 2.5743210987654          # the many-digit setting is the best
+    flags = tmp_path / "flags.yaml"
+    search.export(f"{DATASET}/fixed", flags=flags, storage=url)
+    from search.flags.yamlio import read_yaml
+
+    written = read_yaml(flags)
+    assert (written["similarity_enhancer_weight"], written["prompt_enhancer_weight"]) == (
+        best.params["similarity_enhancer_weight"], best.params["prompt_enhancer_weight"])
+    result = _cli("evaluate", "--dataset", DATASET, "--checkpoint", "fusion", "--split", "valid", "--fusion", "fixed",
+                  "--w-sim", repr(written["similarity_enhancer_weight"]),
+                  "--w-prompt", repr(written["prompt_enhancer_weight"]), "--json", options=options)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    assert json.loads(result.stdout)["mrr"] == best.value

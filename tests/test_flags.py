@@ -166,7 +166,7 @@ def test_flags_from_settings():
         "use_learnable_fusion": True,
         "similarity_enhancer_weight": 0.2,
         "prompt_enhancer_weight": 0.8,
-        "fusion_lr": 0.00123457,
+        "fusion_lr": 0.0012345678,                  # exactly what the trial ran
     }
     assert list(flags) == list(FLAG_KEYS)
     assert flags_from_settings(_settings(0, 1)) == {
@@ -207,12 +207,12 @@ def test_export_keeps_every_other_byte(tmp_path, fixed_study):
     path = tmp_path / "flags.yaml"
     path.write_text(SAMPLE)
     exported = export_study(fixed_study, path)
-    flags = {"use_learnable_fusion": False, "similarity_enhancer_weight": 0.212346, "prompt_enhancer_weight": 0.81}
+    flags = {"use_learnable_fusion": False, "similarity_enhancer_weight": 0.2123456789, "prompt_enhancer_weight": 0.81}
     assert exported == ExportedFlags("FBNELL/fixed", path, 3, 0.43, flags)
     assert path.read_text() == SAMPLE.replace(TAIL, (
         f"{COMMENT_MARKER} study FBNELL/fixed, trial 3, validation MRR 0.4300, {NOW}\n"
         "use_learnable_fusion: False    # 5.3/5.4 vs 5.1\n"
-        "similarity_enhancer_weight: 0.212346\n"
+        "similarity_enhancer_weight: 0.2123456789\n"
         "prompt_enhancer_weight: 0.81\n"
     ))
     loaded = pyyaml.safe_load(path.read_text())  # as the model code reads it
@@ -242,7 +242,7 @@ def test_new_file_when_missing(tmp_path, fixed_study):
     assert path.read_text() == (
         f"{COMMENT_MARKER} study FBNELL/fixed, trial 3, validation MRR 0.4300, {NOW}\n"
         "use_learnable_fusion: False\n"
-        "similarity_enhancer_weight: 0.212346\n"
+        "similarity_enhancer_weight: 0.2123456789\n"
         "prompt_enhancer_weight: 0.81\n"
     )
 
@@ -288,7 +288,7 @@ def test_export_all_one_file_per_dataset(tmp_path, storage, fixed_study):
                 "use_learnable_fusion": True, "similarity_enhancer_weight": 0.4,
                 "prompt_enhancer_weight": 0.6, "fusion_lr": 0.002}),
             ExportedFlags("FBNELL/fixed", fbnell, 3, 0.43, {
-                "use_learnable_fusion": False, "similarity_enhancer_weight": 0.212346,
+                "use_learnable_fusion": False, "similarity_enhancer_weight": 0.2123456789,
                 "prompt_enhancer_weight": 0.81}),
         ],
         skipped=[("NELL995/fixed", "no complete trial")],
@@ -305,7 +305,7 @@ def test_export_all_one_file_per_dataset(tmp_path, storage, fixed_study):
         f"{COMMENT_MARKER} best of FBNELL: FBNELL/fixed (over FBNELL/learnable 0.4000), trial 3, "
         f"validation MRR 0.4300, {NOW}\n"
         "use_learnable_fusion: False\n"
-        "similarity_enhancer_weight: 0.212346\n"
+        "similarity_enhancer_weight: 0.2123456789\n"
         "prompt_enhancer_weight: 0.81\n"
     )
     assert _files(out) == ["FB15k237Inductive_v1", "FB15k237Inductive_v1/flags.yaml", "FBNELL", "FBNELL/flags.yaml"]
@@ -326,7 +326,7 @@ def test_export_all_skips_a_foreign_study_with_its_reason(tmp_path, storage, fix
     assert existing.read_text() == SAMPLE.replace(TAIL, (
         f"{COMMENT_MARKER} best of FBNELL: FBNELL/fixed, trial 3, validation MRR 0.4300, {NOW}\n"
         "use_learnable_fusion: False    # 5.3/5.4 vs 5.1\n"
-        "similarity_enhancer_weight: 0.212346\n"
+        "similarity_enhancer_weight: 0.2123456789\n"
         "prompt_enhancer_weight: 0.81\n"
     ))
     assert _files(out) == ["FBNELL", "FBNELL/flags.yaml"]

@@ -9,7 +9,8 @@ Flags written (``FLAG_KEYS``): ``use_learnable_fusion`` (bool), one weight per f
 ``flag_key`` (:mod:`search.study.fusion_terms`: ``similarity_enhancer_weight`` and
 ``prompt_enhancer_weight``; dimensionless fusion weights, the *initial* weights in learnable mode),
 and in learnable mode ``fusion_lr`` (learning rate of the fusion logits per optimiser step). Numbers
-are rounded to 6 significant digits.
+are written exactly as the trial ran them (the shortest decimal that reads back as the same float), so
+evaluating the exported weights reproduces the trial's validation MRR bit for bit.
 """
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ _logger = logging.getLogger(__name__)
 
 #: The keys an export writes (``fusion_lr`` in learnable mode only).
 FLAG_KEYS = ("use_learnable_fusion", *WEIGHT_FLAG_KEYS, "fusion_lr")
-_SIGNIFICANT_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,6 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
     return copy.deepcopy(max(complete, key=lambda t: (t.value, -t.number)))
 
 
-def _rounded(value: float) -> float:
-    return float(f"{value:.{_SIGNIFICANT_DIGITS}g}")
-
-
 def flags_from_settings(settings: TrialSettings, where: str = "trial settings") -> dict[str, bool | float]:
     """The flag values of a trial's settings, in ``FLAG_KEYS`` order.
 
@@ -107,7 +103,7 @@ def flags_from_settings(settings: TrialSettings, where: str = "trial settings") 
     and the fixed weights (one per fusion term); learnable gives ``True``, the *initial* weights and
     ``fusion_lr``.
     Weights must be finite and >= 0, ``fusion_lr`` finite and > 0 (:mod:`search.values` rules);
-    numbers are rounded to 6 significant digits. Raises StudyError naming ``where`` and the setting.
+    numbers are kept exactly. Raises StudyError naming ``where`` and the setting.
     """
     if not isinstance(settings, TrialSettings):
         raise StudyError(f"{where}: expected TrialSettings, got {type(settings).__name__}")
@@ -122,7 +118,7 @@ def flags_from_settings(settings: TrialSettings, where: str = "trial settings") 
     flags: dict[str, bool | float] = {"use_learnable_fusion": learnable}
     for key, raw, rule in rules:
         try:
-            flags[key] = _rounded(rule(raw, f"{where}: setting {key!r}"))
+            flags[key] = float(rule(raw, f"{where}: setting {key!r}"))
         except UsageError as exc:
             raise StudyError(str(exc)) from None
     return flags
