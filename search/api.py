@@ -38,7 +38,8 @@ __all__ = ["BestTrial", "RunResult", "LaunchResult", "ResumeResult", "StudyStatu
 _logger = logging.getLogger(__name__)
 
 def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: RunOptions,
-         flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult]) -> RunResult:
+         flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult],
+         recorded: dict[str, Any] | None = None) -> RunResult:
     from are_model.data import resolve_dataset_name
     from search.inputs.checkpoints import fusion_checkpoint
     from search.runners.setup import WorkerSetup
@@ -47,7 +48,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     run = run.checked(options)
     ray_only = run.ray_resources()
     resolve_dataset_name(spec.dataset)
-    path = fusion_checkpoint(spec.checkpoint, options)
+    path = fusion_checkpoint(spec.checkpoint, options, recorded)  # recorded: a resumed study's launch record
     device = "cpu" if run.ray else options.resolved_device()
     if options.threads is not None:
         import torch
@@ -181,7 +182,7 @@ def resume(study: str, *, trials: int | None = None, no_stop: bool = False, stor
     run = RunOptions(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
                      max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or stored_launch.get("encoder") or "auto", run=run,
-                flags=flags, progress=progress, result_type=ResumeResult)
+                flags=flags, progress=progress, result_type=ResumeResult, recorded=stored_launch)
 
 def _open_read_only(url: StorageURL) -> Any:
     from search.storage import open_storage
@@ -287,13 +288,13 @@ def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_
     from search.reports.study import write_report
 
     spec = stored_spec(found)
-    path = checkpoint_file(spec.checkpoint, options)
+    stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
+    path = checkpoint_file(spec.checkpoint, options, stored_launch)
     device = options.resolved_device()
     if options.threads is not None:
         import torch
 
         torch.set_num_threads(options.threads)
-    stored_launch = found.user_attrs.get(LAUNCH_ATTR) or {}
     encoder = options.encoder or stored_launch.get("encoder") or "auto"
     # the process's context: the fixed and learnable studies of one dataset share its model and relation sides
     context = get_context(spec.dataset, path, data_root=options.data_root, text=options.text(encoder), device=device,

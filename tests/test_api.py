@@ -130,3 +130,28 @@ def test_exported_weights_evaluate_to_the_trials_value_exactly(tmp_path, options
     import json
 
     assert json.loads(result.stdout)["mrr"] == best.value
+
+
+def test_a_study_resumes_where_its_checkpoint_path_is_gone_but_the_file_is_found_by_name_and_hash(tmp_path, options,
+                                                                                                   checkpoint_root):
+    """A study launched with a checkpoint *path* (as on another host) resumes after that path is gone: the
+    checkpoint is found by its file name in the checkpoint root and used because its sha256 is the recorded one;
+    trials record the file's name, not the path."""
+    import shutil
+
+    elsewhere = tmp_path / "other-host" / "fusion.pth"
+    elsewhere.parent.mkdir()
+    shutil.copyfile(checkpoint_root / "fusion.pth", elsewhere)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    search.launch(dataset=DATASET, checkpoint=str(elsewhere), trials=1, pruner="none", storage=url, options=options)
+    elsewhere.unlink()
+    resumed = search.resume(f"{DATASET}/fixed", trials=2, storage=url, options=options)
+    assert resumed.trials_added == 1
+    trials = optuna.load_study(study_name=f"{DATASET}/fixed", storage=url).get_trials()
+    assert {t.user_attrs["settings"]["checkpoint_path"] for t in trials if t.state.is_finished()} == {"fusion.pth"}
+
+    (tmp_path / "other-root").mkdir()      # a root without it, and no download: one line naming both
+    with pytest.raises(Exception, match=r"no such checkpoint file.*nor is fusion\.pth with sha256"):
+        search.resume(f"{DATASET}/fixed", trials=3, storage=url,
+                      options=options.replace(checkpoint_root=str(tmp_path / "other-root"), offline=True,
+                                              cache_dir=str(tmp_path / "cache")))

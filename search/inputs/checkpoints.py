@@ -25,7 +25,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from are_model.checkpoint import CheckpointError
 from are_model.data.download import HashMismatchError, fetch_url
@@ -210,11 +210,43 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
     return download_checkpoint(entry, cache, progress=progress)
 
 
-def checkpoint_file(value: str, options: "LoadOptions") -> Path:
-    """The file of the checkpoint ``value`` (a name or path) under ``options``' root, cache and download policy."""
-    return resolve_checkpoint(value, root=options.checkpoint_root,
-                              cache_dir=Path(options.cache_dir) / "checkpoints" if options.cache_dir else None,
-                              download=options.download)
+def checkpoint_file(value: str, options: "LoadOptions", recorded: Mapping[str, Any] | None = None) -> Path:
+    """The file of the checkpoint ``value`` (a name or path) under ``options``' root, cache and download policy.
+
+    recorded: a study's launch record (``checkpoint_file``, ``checkpoint_sha256``). A study made on another
+    host may name a path that does not exist here: then the checkpoint is looked up by its recorded file name
+    (in the checkpoint root, or as a published checkpoint of that name) and used when its sha256 is the
+    recorded one, so a study moved to another host resumes and reports there. Raises CheckpointError (one
+    line) when neither is found, naming both.
+    """
+    from are_model.checkpoint import CheckpointError
+
+    def resolve(text: str) -> Path:
+        return resolve_checkpoint(text, root=options.checkpoint_root,
+                                  cache_dir=Path(options.cache_dir) / "checkpoints" if options.cache_dir else None,
+                                  download=options.download)
+
+    try:
+        return resolve(value)
+    except CheckpointError as missing:
+        name, sha256 = (recorded or {}).get("checkpoint_file"), (recorded or {}).get("checkpoint_sha256")
+        if not name or not sha256:
+            raise
+        candidates = [Path(options.checkpoint_root) / name] if options.checkpoint_root else []
+        if known_checkpoint(Path(name).stem) is not None:
+            candidates.append(Path(Path(name).stem))
+        for candidate in candidates:
+            try:
+                found = resolve(str(candidate))
+            except CheckpointError:
+                continue
+            if sha256_of(found) == sha256:
+                _logger.info("checkpoint %s is not here; using %s, the same file by sha256", value, found)
+                return found
+        raise CheckpointError(f"{missing}; nor is {name} with sha256 {sha256[:12]}... (the study's checkpoint) in "
+                              f"{options.checkpoint_root or 'the checkpoint root'} or among the published "
+                              "checkpoints") from None
+
 
 def profile_of(path: Path) -> str:
     """The model profile (``ultra | semma | are-mix | are-fusion``) of the checkpoint file ``path``; CheckpointError
@@ -226,9 +258,11 @@ def profile_of(path: Path) -> str:
         raise CheckpointError(f"{path}: no ULTRA/SEMMA/ARE keys found")
     return profile
 
-def fusion_checkpoint(checkpoint: str, options: "LoadOptions") -> Path:
-    """The file of ``checkpoint`` (a name or path); UsageError unless it is an ARE checkpoint."""
-    path = checkpoint_file(checkpoint, options)
+
+def fusion_checkpoint(checkpoint: str, options: "LoadOptions", recorded: Mapping[str, Any] | None = None) -> Path:
+    """The file of ``checkpoint`` (a name or path; ``recorded`` as for :func:`checkpoint_file`); UsageError
+    unless it is an ARE checkpoint."""
+    path = checkpoint_file(checkpoint, options, recorded)
     profile = profile_of(path)
     if profile not in ("are-mix", "are-fusion"):
         raise UsageError(f"a fusion search needs an ARE checkpoint (are-mix or are-fusion); "

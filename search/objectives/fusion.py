@@ -14,6 +14,7 @@ entity passes, each trial is reported and pruned on its own and gets the value i
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
@@ -100,7 +101,8 @@ class FusionObjective:
         """``trial``'s settings, suggested within the study's soft bounds and stored as its user attr."""
         settings = TrialSettings.from_attr({**self.space.suggest(trial, read_bounds(trial.study)),
                                             "dataset": self.context.dataset, "checkpoint": self.spec.checkpoint,
-                                            "checkpoint_path": self.context.checkpoint_path,
+                                            # the file's name: portable (the study's launch record has its sha256)
+                                            "checkpoint_path": Path(self.context.checkpoint_path).name,
                                             "encoder": self.context.split(SPLIT).encoder, "split": SPLIT})
         trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         return settings
