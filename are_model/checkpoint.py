@@ -47,7 +47,10 @@ def _describe(names: list[str], limit: int = 4) -> str:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The model state dict of a checkpoint file ({"model": ...} or a bare state dict), on the CPU."""
+    """The model state dict of a checkpoint file ({"model": ...} or a bare state dict), on the CPU.
+
+    Raises CheckpointError (one line) for a missing or unloadable file, a file without a state dict of
+    tensors, and floating-point tensors holding NaN or inf (naming them)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -59,6 +62,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     state = content.get("model", content) if isinstance(content, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a dict with a 'model' state dict of tensors")
+    # A NaN or infinite weight ranks every query by garbage scores without any error: refuse it here, where
+    # every reader of a checkpoint passes (load, profile detection, inspect).
+    broken = [f"{name} ({int((~torch.isfinite(tensor)).sum())} of {tensor.numel()} values)"
+              for name, tensor in state.items()
+              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if broken:
+        raise CheckpointError(f"{path}: non-finite weights (NaN or inf) in {_describe(broken, 3)}")
     return state
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -96,3 +97,23 @@ def test_save_is_atomic_and_a_failed_save_leaves_the_old_file(checkpoint_root, t
     save_checkpoint(model, target)                       # replaced through fileio.atomic_write: mode kept
     assert (target.stat().st_mode & 0o777) == 0o640 and sorted(os.listdir(tmp_path)) == ["copy.pth"]
     assert load_checkpoint(target)[1].profile == "are-fusion"
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_naming_them(checkpoint_root, tmp_path):
+    """fusion.pth with NaN in one tensor used to evaluate to a silently wrong MRR; now every reader refuses it in
+    one line naming the tensor, and the CLI exits 2."""
+    import subprocess
+    import sys
+
+    content = torch.load(checkpoint_root / "fusion.pth", map_location="cpu", weights_only=True)
+    state = content.get("model", content)
+    name = next(key for key, value in state.items() if value.is_floating_point() and value.numel() > 10)
+    state[name] = state[name].clone()
+    state[name].view(-1)[:3] = float("nan")
+    broken = tmp_path / "nan.pth"
+    torch.save(content, broken)
+    with pytest.raises(CheckpointError, match=rf"non-finite weights \(NaN or inf\) in {re.escape(name)} \(3 of "):
+        load_checkpoint(broken)
+    result = subprocess.run([sys.executable, "-m", "search", "inspect", str(broken)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2 and "non-finite weights" in result.stderr and "Traceback" not in result.stderr
