@@ -90,3 +90,15 @@ def test_an_old_campaign_resumes_and_reports(old_storage, options, tmp_path):
     assert (tmp_path / "campaign" / "campaign.md").is_file()
     text = (tmp_path / "campaign" / "campaign.md").read_text(encoding="utf-8")
     assert "Metafam" in text and report.files
+
+
+def test_a_relaunch_with_another_space_names_what_differs(old_storage, options):
+    from search.errors import StudyError
+
+    with pytest.raises(StudyError) as info:
+        search.launch(dataset="Metafam", checkpoint="fusion", trials=5, soft_high=0.5, storage=old_storage,
+                      options=options)
+    assert str(info.value) == (f"study {FIXED} was run with another search space (prompt_enhancer_weight: soft_high "
+                               "1, now 0.5; similarity_enhancer_weight: soft_high 1, now 0.5); use another --storage "
+                               "or dataset name")
+    assert _values(old_storage, FIXED) and search.status(storage=old_storage).studies[0].counts == {"COMPLETE": 4}

@@ -22,8 +22,8 @@ from search.study.budget import FINISHED
 from search.study.spec import SPEC_ATTR, StudySpec, stored_spec
 from search.study.stopping import clear_stop
 
-__all__ = ["LAUNCH_ATTR", "encoder_name", "make_launch_record", "check_compatible", "prepare_study", "NewStudies",
-           "warm_start_inputs"]
+__all__ = ["LAUNCH_ATTR", "encoder_name", "make_launch_record", "check_compatible", "space_changes", "prepare_study",
+           "NewStudies", "warm_start_inputs"]
 
 _logger = logging.getLogger(__name__)
 
@@ -68,14 +68,43 @@ def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> lis
         raise StudyError(f"study {study.study_name} was searched on {words(stored.get('valid_pairs'))}, not "
                          f"{words(spec.valid_pairs)}: its trial values would not be comparable; use another "
                          "--storage or dataset name")
-    if isinstance(stored, dict) and stored_spec(study).search_space().params != spec.search_space().params:
-        raise StudyError(f"study {study.study_name} was run with search space {stored.get('space')}, "
-                         f"not {spec.space}; use another --storage or dataset name")
+    if isinstance(stored, dict):
+        changes = space_changes(stored_spec(study).search_space(), spec.search_space())
+        if changes:
+            raise StudyError(f"study {study.study_name} was run with another search space ({'; '.join(changes)}); "
+                             "use another --storage or dataset name")
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     if finished > spec.trials:
         notes.append(f"study {study.study_name} already has {finished} finished trials, more than --trials "
                      f"{spec.trials}: nothing to run")
     return notes
+
+def space_changes(old: Any, new: Any) -> list[str]:
+    """What differs between two :class:`search.study.spaces.SearchSpace`, in words: one entry per parameter, e.g.
+    ``prompt_enhancer_weight: soft_high 1, now 0.5`` or ``fusion_lr: searched in [0.0001, 0.1], now pinned to
+    0.01``; empty when they search the same space."""
+    words = {"low": "low", "high": "soft_high", "hard_low": "hard low", "hard_high": "weight_cap", "log": "log scale",
+             "value": "pinned value"}
+    changes = []
+    for name in sorted(set(old.params) | set(new.params)):
+        a, b = old.params.get(name), new.params.get(name)
+        if a is None or b is None:
+            changes.append(f"{name}: {'not searched' if a is None else 'searched'}, now "
+                           f"{'searched' if a is None else 'not searched'}")
+        elif a != b:
+            if a.searched != b.searched:
+                def state(p: Any) -> str:
+                    return f"searched in [{p.low:g}, {p.high:g}]" if p.searched else f"pinned to {p.value}"
+
+                changes.append(f"{name}: {state(a)}, now {state(b)}")
+                continue
+            for field, label in words.items():
+                x, y = getattr(a, field), getattr(b, field)
+                if x != y:
+                    show = (lambda v: f"{v:g}") if isinstance(x, float) and isinstance(y, float) else str
+                    changes.append(f"{name}: {label} {show(x)}, now {show(y)}")
+    return changes
+
 
 def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: dict[str, Any], *,
                   fail_stale: bool = False) -> tuple[Any, bool, list[str], StudySpec]:
