@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints/ci.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints/ci.txt -e '.[text,test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints/ci.txt -e '.[text,test,ray]'
 	touch $@
 
 test: install

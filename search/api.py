@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from search.errors import Interrupted, NoCompleteTrialError, UsageError
+from search.errors import Interrupted, NoCompleteTrialError, UsageError, import_extra
 from search.options import DEFAULT_STUDIES_DIR, INPUT_KEYS, LoadOptions, RunOptions, load_options, resolve_storage
 from search.results import (BestTrial, ExportResult, LaunchResult, ReportResult, ResumeResult, RunResult,
                             StatusResult, StudyStatus, best_of)
@@ -46,6 +46,8 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     from search.study.budget import FINISHED, trial_counts
 
     run = run.checked(options)
+    if run.ray:  # before anything is made: a missing extra is bad input
+        import_extra("ray.tune", feature="--ray", extra="ray")
     ray_only = run.ray_resources()
     resolve_dataset_name(spec.dataset)
     path = fusion_checkpoint(spec.checkpoint, options, recorded)  # recorded: a resumed study's launch record

@@ -34,6 +34,8 @@ __all__ = [
     "YamlError",
     "NoCompleteTrialError",
     "WorkerError",
+    "MissingExtra",
+    "import_extra",
     "Interrupted",
     "Terminated",
     "on_sigterm_raise",
@@ -86,6 +88,29 @@ class WorkerError(AreSearchError):
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class MissingExtra(AreSearchError):
+    """A feature whose optional extra is not installed: one line naming the feature, the extra, the pip command
+    and the module that is missing (as a missing ``[text]`` extra is, see ``are_model.text.MissingExtraError``)."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(f"{feature} needs the optional extra [{extra}]: pip install 'are-search[{extra}]' "
+                         f"(missing module {module})")
+        self.feature, self.extra, self.module = feature, extra, module
+
+    def __reduce__(self):  # picklable across processes despite the custom signature
+        return type(self), (self.feature, self.extra, self.module)
+
+
+def import_extra(module: str, *, feature: str, extra: str) -> object:
+    """Import ``module``, or raise :class:`MissingExtra` (no chained traceback) naming ``feature`` and ``extra``."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtra(feature, extra, error.name or module) from None
 
 
 class Terminated(KeyboardInterrupt):

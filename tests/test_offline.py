@@ -119,3 +119,21 @@ def test_missing_texts_leave_no_study_behind(command, tmp_path, data_root, check
     line = _one_line_error(_run(argv, env, tmp_path))
     assert "relation texts" in line, line
     assert optuna.get_all_study_names(url) == [kept.study_name]
+
+
+@pytest.mark.parametrize("command", ["launch --dataset Metafam", "campaign launch --datasets Metafam --name m"])
+def test_missing_ray_extra_is_one_line_and_makes_nothing(command, tmp_path, data_root, text_root, checkpoint_root):
+    """Ray is the optional extra [ray]: without it (ray unimportable, None in sys.modules) ``--ray`` ends with one
+    line naming the extra and the pip command, exit 2, before any storage file or study is made."""
+    url = f"sqlite:///{tmp_path / 'sub' / 's.db'}"
+    argv = [*command.split(), "--checkpoint", "fusion", "--ray", "--trials", "2", "--storage", url, "--offline",
+            "--data-root", str(data_root), "--text-root", str(text_root), "--cache-dir", str(tmp_path / "cache")]
+    code = ("import sys\n"
+            "sys.modules['ray'] = None\n"
+            "from search.cli import main\n"
+            f"sys.exit(main({argv!r}))\n")
+    result = _run([sys.executable, "-c", code], _env(ARE_CHECKPOINT_ROOT=str(checkpoint_root)), tmp_path)
+    line = _one_line_error(result)
+    assert line.startswith("are-search: error: --ray needs the optional extra [ray]: pip install 'are-search[ray]' "
+                           "(missing module ray"), line
+    assert not (tmp_path / "sub").exists()

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.errors import StudyError
+from search.errors import MissingExtra, StudyError
 from search.pruners import PRUNERS, make_pruner
 from search.samplers import SAMPLERS, StagedGPSampler, estimate_pruned, make_sampler
 
@@ -111,7 +111,8 @@ def _check_grid(make):
 
 def _check_cmaes(make):
     if importlib.util.find_spec("cmaes") is None:  # an optional package: refused in one line, by name
-        with pytest.raises(StudyError, match=r"^sampler 'cmaes' needs a package that is not installed .*cmaes"):
+        with pytest.raises(MissingExtra, match=r"^sampler 'cmaes' needs the optional extra \[cmaes\]: "
+                                               r"pip install 'are-search\[cmaes\]' \(missing module cmaes\)"):
             make("cmaes", 3)
         return
     sampler = make("cmaes", 3)

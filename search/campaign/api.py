@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from search.campaign.spec import CampaignSpec, campaign_from_values, load_campaign_spec, merge_campaign_overrides
-from search.errors import Interrupted, NoCompleteTrialError
+from search.errors import Interrupted, NoCompleteTrialError, import_extra
 from search.api import status as study_status
 from search.logs import quiet_dataset_reports
 from search.options import INPUT_KEYS, LoadOptions, RunOptions, load_options, resolve_storage
@@ -128,6 +128,8 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     from search.study.stopping import stop_record
 
     run = run.checked(opts)
+    if run.ray:  # before anything is made: a missing extra is bad input
+        import_extra("ray.tune", feature="--ray", extra="ray")
     ray_only = run.ray_resources()
     if spec.warm_start_from and tuple(spec.warm_start_from) != ("campaign",):
         from search.study.warmstart import load_sources

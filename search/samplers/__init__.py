@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from search.errors import StudyError
+from search.errors import StudyError, import_extra
 from search.samplers.bounded import SoftBoundsSampler
 from search.samplers.staged_gp import StagedGPSampler, estimate_pruned
 
@@ -47,7 +47,7 @@ def make_sampler(
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 return samplers.QMCSampler(seed=seed)
         if name == "cmaes":
-            import cmaes  # noqa: F401  (Optuna imports it lazily, at the first sample)
+            import_extra("cmaes", feature="sampler 'cmaes'", extra="cmaes")  # Optuna imports it at the first sample
 
             return samplers.CmaEsSampler(seed=seed)
         if name == "grid":
