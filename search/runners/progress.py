@@ -1,9 +1,15 @@
 """What a running study shows on stderr: a bar on a terminal, one line per finished trial elsewhere.
 
 ``mode``: ``"bar"`` (a tqdm bar of the trials *this run* finishes out of those it has left, with the
-best validation MRR so far), ``"lines"`` (one line per finished trial: number, value or pruned, the
-weights, seconds -- so a run logged to a file is not silent for minutes), or None/False (nothing).
+best validation MRR so far), ``"lines"`` (one line per finished trial: number, value or why it was pruned,
+the weights, seconds -- so a run logged to a file is not silent for minutes), or None/False (nothing).
 ``True`` means ``"bar"``.
+
+A pruned trial has no value comparable with complete trials' (:func:`pruned_text`): a trial stopped by the
+paired race (:mod:`search.pruners.paired`) is shown by its race, ``pruned: -0.0120 vs best after 96
+queries, p = 0.003 (trial 4)``; a trial stopped by a stage pruner (median, ASHA, Hyperband) by where it
+stopped, its stage MRR labelled as such: ``pruned at stage 1 of 4 (the first 1/8 of the validation
+pairs) at stage MRR 0.4502, not comparable with complete trials``.
 """
 from __future__ import annotations
 
@@ -14,14 +20,63 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from search.errors import StudyError
 from search.study.budget import FINISHED
+from search.study.finetune import parse_budget
 from search.study.settings import TrialSettings
+from search.study.spec import stored_spec
 
-__all__ = ["progress_bar", "trial_line"]
+__all__ = ["progress_bar", "trial_line", "pruned_text", "trial_steps"]
+
+#: The trial user attr where the paired race records why it stopped a trial (see search.objectives.fusion).
+RACE_ATTR = "race"
 
 
-def trial_line(trial: optuna.trial.FrozenTrial) -> str:
-    """One line for a finished trial: number, validation MRR (or where it was pruned), its weights, seconds."""
+def trial_steps(study: optuna.Study) -> int | None:
+    """How many intermediate values a trial of ``study`` reports (stages, or epochs in learnable mode), from
+    its stored spec; None for a study without one."""
+    try:
+        spec = stored_spec(study)
+        return parse_budget(spec.mode, spec.budget).steps(spec.mode)
+    except StudyError:
+        return None
+
+
+def _share(step: int, steps: int) -> str:
+    """The share of the validation pairs that stages 1..``step`` of ``steps`` rank (each stage doubles the
+    prefix, the last is all: :func:`search.objectives.context.stage_ends`)."""
+    return "all" if step >= steps else f"the first 1/{2 ** (steps - step)}"
+
+
+def pruned_text(trial: optuna.trial.FrozenTrial, steps: int | None = None) -> str:
+    """Why ``trial`` (PRUNED) stopped, never with a stage value passed off as a trial value.
+
+    Raced (user attr ``race``): ``pruned: -0.0120 vs best after 96 queries, p = 0.003 (trial 4)``, the
+    mean paired difference of reciprocal ranks against the incumbent on the queries both ranked. Stage
+    pruners: ``pruned at stage k of n (the first 1/2^(n-k) of the validation pairs) at stage MRR x, not
+    comparable with complete trials`` (fixed mode), ``pruned after epoch k of n at validation MRR x,
+    before its fine-tuning ended`` (learnable). steps: the study's stages / epochs (None: not said).
+    """
+    race = trial.user_attrs.get(RACE_ATTR)
+    if isinstance(race, dict) and race.get("prune"):
+        against = f" (trial {race['incumbent']})" if race.get("incumbent") is not None else ""
+        return (f"pruned: {float(race['delta']):+.4f} vs best after {int(race['queries'])} queries, "
+                f"p = {float(race['p']):.3g}{against}")
+    if not trial.intermediate_values:
+        return "pruned"
+    step = max(trial.intermediate_values)
+    value = float(trial.intermediate_values[step])
+    of = "" if steps is None else f" of {steps}"
+    settings = TrialSettings.maybe_from_trial(trial)
+    if settings is not None and settings.use_learnable_fusion:
+        return f"pruned after epoch {step}{of} at validation MRR {value:.4f}, before its fine-tuning ended"
+    where = "" if steps is None else f" ({_share(step, steps)} of the validation pairs)"
+    return f"pruned at stage {step}{of}{where} at stage MRR {value:.4f}, not comparable with complete trials"
+
+
+def trial_line(trial: optuna.trial.FrozenTrial, *, steps: int | None = None) -> str:
+    """One line for a finished trial: number, validation MRR (or why it was pruned, :func:`pruned_text`), its
+    weights, seconds. steps: the study's stages / epochs per trial (:func:`trial_steps`; None: not said)."""
     settings = TrialSettings.maybe_from_trial(trial)
     weights = "" if settings is None else f" {settings.weights_text()}"
     if settings is not None and settings.use_learnable_fusion and settings.fusion_lr:
@@ -31,10 +86,8 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     if trial.state == TrialState.COMPLETE:
         outcome = f"validation MRR {trial.value:.4f}" + (f" (repeat of trial {trial.user_attrs['repeat_of']})"
                                                           if "repeat_of" in trial.user_attrs else "")
-    else:
-        step = max(trial.intermediate_values, default=None)
-        outcome = "pruned" + ("" if step is None else f" after step {step} (MRR {trial.intermediate_values[step]:.4f})")
-    return f"trial {trial.number}: {outcome},{weights} {seconds:.1f} s"
+        return f"trial {trial.number}: {outcome},{weights} {seconds:.1f} s"
+    return f"trial {trial.number} {pruned_text(trial, steps)};{weights} {seconds:.1f} s"
 
 
 class progress_bar:
@@ -44,6 +97,7 @@ class progress_bar:
         self.mode = "bar" if mode is True else (mode or None)
         finished = study.get_trials(deepcopy=False, states=FINISHED)
         self._seen = {t.number for t in finished}
+        self._steps = parse_budget(spec.mode, spec.budget).steps(spec.mode)
         self._bar = None
         if self.mode == "bar":
             left = max(spec.trials - len(finished), 0)
@@ -65,7 +119,7 @@ class progress_bar:
             self._bar.refresh()
         else:
             for trial in new:
-                sys.stderr.write(f"{study.study_name} {trial_line(trial)}\n")
+                sys.stderr.write(f"{study.study_name} {trial_line(trial, steps=self._steps)}\n")
             sys.stderr.flush()
 
     def close(self) -> None:
