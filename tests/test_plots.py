@@ -66,6 +66,26 @@ def _legend_texts(ax) -> list[str]:
     return [t.get_text() for t in legend.get_texts()]
 
 
+def _figure_legend_texts(fig) -> list[str]:
+    """The history figure's one legend, under the whole figure (every panel's entries)."""
+    assert len(fig.legends) == 1
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def _drawn_values(ax) -> list[float]:
+    """Every y a marker or line of ``ax`` is drawn at (scatter offsets, line data)."""
+    values = [float(y) for c in ax.collections for _, y in c.get_offsets()]
+    return values + [float(y) for line in ax.get_lines() for y in line.get_ydata()]
+
+
+def _raced_trial(w_sim: float, w_prompt: float, *, delta: float, se: float, stage_mrr: float, known: str | None = None):
+    """A trial the paired race stopped (its user attr ``race`` as the objective stores it), stage MRR reported."""
+    trial = _fixed_trial(w_sim, w_prompt, 0.0, known=known, pruned_at={1: stage_mrr})
+    trial.set_user_attr("race", {"prune": True, "delta": delta, "se": se, "p": 0.003, "queries": 96,
+                                 "threshold": 0.05 / 3, "incumbent": 1})
+    return trial
+
+
 # -------------------------------------------------------------------------------------- weights
 
 
@@ -102,7 +122,10 @@ def test_fixed_weights_span_the_whole_space_not_the_sampled_cloud():
     assert len(points.get_offsets()) == 6
     assert sorted(points.get_array().tolist()) == sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
     assert fig.axes[1].get_ylabel() == "validation MRR"
-    assert _collection(ax, "pruned trial").get_offsets().tolist() == [[0.15, 0.05]]
+    pruned = _collection(ax, plots.PRUNED_WEIGHTS_LABEL)       # hollow grey, outside the colour scale
+    assert pruned.get_offsets().tolist() == [[0.15, 0.05]]
+    assert pruned.get_array() is None and len(pruned.get_facecolors()) == 0
+    assert points.get_clim() == (min(points.get_array()), max(points.get_array()))
     assert "Metafam/fixed" in ax.get_title()
 
 
@@ -156,14 +179,14 @@ def test_history_axes_baselines_known_points_and_pruned_trials():
     study = fixed_study()
     baselines = [("checkpoint's own 0.225/0.775", 0.2542), ("0.2/0.8", 0.2551), ("no enhancement 0/0", 0.2348)]
     fig = plots.history_figure(study, baselines=baselines)
-    ax = fig.axes[0]
-    assert ax.get_xlabel() == "trial number"
+    ax, stages = fig.axes                                        # the values, and the pruned trial's own panel
+    assert fig.axes[-1].get_xlabel() == "trial number" and ax.get_shared_x_axes().joined(ax, stages)
     assert ax.get_ylabel() == "validation MRR"
     locator = ax.xaxis.get_major_locator()
     assert isinstance(locator, MaxNLocator) and locator._integer
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
-    texts = _legend_texts(ax)
+    texts = _figure_legend_texts(fig)
     for label, value in baselines:
         line_label = f"{label}: {value:.4f}"
         assert line_label in texts
@@ -174,9 +197,11 @@ def test_history_axes_baselines_known_points_and_pruned_trials():
         known = _collection(ax, f"known point '{name}' (trial {number})")
         assert known.get_offsets().tolist() == [[number, value]]
     assert len(_collection(ax, "sampled trial (complete)").get_offsets()) == 3
-    # the pruned trial at the MRR of the last stage it ran
-    pruned = _collection(ax, "pruned trial (MRR of the stages it ran)")
+    # the pruned trial apart, at the MRR of the last stage it ran, in a panel that says it is not comparable
+    assert stages.get_title(loc="left") == "pruned (stage value, not comparable)" and stages.get_ylabel() == "stage MRR"
+    pruned = _collection(stages, "pruned trial: MRR of the stages it ran (a partial split)")
     assert pruned.get_offsets().tolist() == [[6, 0.2101]]
+    assert not [c for c in ax.collections if c.get_label().startswith("pruned")]
     # best so far: non-decreasing, ends at the best value
     best_line = next(line for line in ax.get_lines() if line.get_label() == "best so far")
     values = list(best_line.get_ydata())
@@ -184,13 +209,51 @@ def test_history_axes_baselines_known_points_and_pruned_trials():
     assert best_line.get_xdata()[-1] == 6
 
 
+def test_history_draws_no_pruned_trial_on_the_value_axis():
+    """Stage values above the best complete value (stage means run higher than whole-split means) and a
+    raced trial: neither is drawn among the values; each sits in its own panel, on its own scale."""
+    study = fixed_study()
+    best = study.best_value
+    study.add_trial(_fixed_trial(0.6, 0.1, 0.0, pruned_at={1: best + 0.02}))
+    study.add_trial(_raced_trial(0.9, 0.9, delta=-0.012, se=0.003, stage_mrr=best + 0.03))
+    fig = plots.history_figure(study, baselines=[("0.2/0.8", 0.2551)])
+    ax, race, stages = fig.axes
+    assert max(_drawn_values(ax)) <= best + 1e-12
+    assert ax.get_title().endswith("(6 complete, 3 pruned)\ncomplete trials only; pruned trials below, on their own scales")
+    assert _collection(stages, "pruned trial: MRR of the stages it ran (a partial split)").get_offsets().tolist() \
+        == [[6, 0.2101], [7, pytest.approx(best + 0.02)]]
+    assert race.get_title(loc="left") == "pruned by the paired race (a paired difference, not a value)"
+    assert race.get_ylabel() == "Δ MRR vs best"
+    (bars,) = race.containers                                    # the race's Δ ± one standard error
+    marker, _, (segments,) = bars.lines
+    assert marker.get_xdata().tolist() == [8] and marker.get_ydata().tolist() == [-0.012]
+    assert segments.get_segments()[0].ravel().tolist() == pytest.approx([8, -0.015, 8, -0.009])
+    assert race.get_ylim()[1] > 0 > race.get_ylim()[0]          # the Δ = 0 line (the best) in view
+    texts = _figure_legend_texts(fig)
+    assert "Δ = 0: level with the best at the time" in texts
+    assert any(t.startswith("pruned by the paired race: Δ MRR vs the best at the time") for t in texts)
+
+
 def test_history_marks_a_pruned_known_point():
     study = optuna.create_study(study_name="Metafam/fixed", direction="maximize")
     study.add_trial(_fixed_trial(0.225, 0.775, 0.2542, known="checkpoint"))
     study.add_trial(_fixed_trial(0.0, 0.0, 0.0, known="no enhancement", pruned_at={0: 0.2320, 1: 0.2283}))
-    ax = plots.history_figure(study).axes[0]
-    assert _collection(ax, "known point 'no enhancement' (trial 1, pruned)").get_offsets().tolist() == [[1, 0.2283]]
-    assert _collection(ax, "pruned trial (MRR of the stages it ran)").get_offsets().tolist() == [[1, 0.2283]]
+    study.add_trial(_raced_trial(0.2, 0.8, delta=-0.004, se=0.001, stage_mrr=0.26, known="0.2/0.8"))
+    ax, race, stages = plots.history_figure(study).axes
+    assert _collection(stages, "known point 'no enhancement' (trial 1, pruned)").get_offsets().tolist() == [[1, 0.2283]]
+    assert _collection(stages, "pruned trial: MRR of the stages it ran (a partial split)").get_offsets().tolist() \
+        == [[1, 0.2283]]
+    assert _collection(race, "known point '0.2/0.8' (trial 2, pruned)").get_offsets().tolist() == [[2, -0.004]]
+    assert _drawn_values(ax) and max(_drawn_values(ax)) == 0.2542
+
+
+def test_history_without_pruned_trials_is_one_panel_and_names_a_sample():
+    study = optuna.create_study(study_name="Metafam/fixed", direction="maximize")
+    study.add_trial(_fixed_trial(0.225, 0.775, 0.2542, known="checkpoint"))
+    fig = plots.history_figure(study, sample="on a sample: 64 of 624 pairs")
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "validation MRR\n(on a sample: 64 of 624 pairs)" and ax.get_xlabel() == "trial number"
+    assert ax.get_title() == "Metafam/fixed: validation MRR per trial (1 complete, 0 pruned)"
 
 
 # -------------------------------------------------------------------------------------- importances

@@ -20,7 +20,7 @@ from are_model.pipeline import TextOptions
 from search.objectives.context import SearchContext
 from search.errors import StudyError
 from search.objectives.fusion import FusionObjective
-from search.reports.plots import MIN_IMPORTANCE_TRIALS
+from search.reports.plots import MIN_IMPORTANCE_TRIALS, PRUNED_WEIGHTS_LABEL
 from search.reports.study import IMPORTANCES_PNG, Report, baseline_settings, write_report
 from search.study.spaces import SearchSpace
 from search.study.spec import StudySpec
@@ -94,6 +94,7 @@ def test_summary_numbers(report, built):
     assert on_disk["settings"] == json.loads(json.dumps(summary["settings"]))
     assert summary["budget"] == {"stages": 4}  # the budget the trials ran with, defaults filled in
     assert summary["space"] == {} and summary["space_spec"] == {}  # a study made without soft bounds
+    assert summary["valid_sample"] is None                 # searched on the whole validation split
 
 
 def test_figures_are_written_and_importances_omitted_below_the_minimum(report):
@@ -136,15 +137,18 @@ def test_weights_figure_covers_the_space_and_marks_the_baselines(report, built):
     marker = next(c for c in ax.collections if c.get_label() == star)
     assert marker.get_offsets().tolist()[0] == pytest.approx(rows[f"best (trial {best.number})"]["weights"])
     assert "search space: w_sim in [0, 1], w_prompt in [0, 1]" in texts
-    assert "pruned trial" in texts
+    assert PRUNED_WEIGHTS_LABEL in texts
+    pruned = next(c for c in ax.collections if c.get_label() == PRUNED_WEIGHTS_LABEL)
+    assert pruned.get_array() is None and len(pruned.get_facecolors()) == 0   # hollow, not coloured by a value
 
 
 def test_history_figure_reads_without_the_code(report, built):
     _, _, study = built
-    ax = report.figures["optimization_history.png"].axes[0]
-    assert ax.get_xlabel() == "trial number" and ax.get_ylabel() == "validation MRR"
+    fig = report.figures["optimization_history.png"]
+    ax, stages = fig.axes                                   # the values; the pruned trial in a panel of its own
+    assert stages.get_xlabel() == "trial number" and ax.get_ylabel() == "validation MRR"
     assert isinstance(ax.xaxis.get_major_locator(), MaxNLocator) and ax.xaxis.get_major_locator()._integer
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
     rows = {row["label"]: row for row in report.summary["settings"]}
     for label, text in (("checkpoint", "checkpoint's own"), ("0.2/0.8", "0.2/0.8"),
                         ("no enhancement", "no enhancement 0/0")):
@@ -152,9 +156,11 @@ def test_history_figure_reads_without_the_code(report, built):
         assert len(line) == 1, (label, texts)
     for number, name in enumerate(("checkpoint", "0.2/0.8", "no enhancement")):
         assert f"known point '{name}' (trial {number})" in texts
-    pruned = next(c for c in ax.collections if c.get_label().startswith("pruned trial"))
+    pruned = next(c for c in stages.collections if c.get_label().startswith("pruned trial"))
     trial = study.trials[4]
     assert pruned.get_offsets().tolist() == [[4, trial.intermediate_values[max(trial.intermediate_values)]]]
+    assert stages.get_title(loc="left") == "pruned (stage value, not comparable)"
+    assert all(x != 4 for c in ax.collections for x, _ in c.get_offsets())
     assert "best so far" in texts
 
 
@@ -199,7 +205,7 @@ def test_summary_is_portable_and_names_how_the_study_ran(report, built, tmp_path
     assert summary["encoder"] and summary["best"]["settings"]["checkpoint_path"] == "fusion.pth"
     for needle in (f"| are-search version | {version} |", "| checkpoint | fusion.pth (profile are-fusion) |",
                    f"| text encoder | {summary['encoder']} |", "| sampler | random |", "| pruner | median |",
-                   f"| seed | {SEED} (study); bootstrap seed 0 |"):
+                   f"| seed | {SEED} (study); bootstrap seed 0 |", "| validation | the whole split |"):
         assert needle in markdown, needle
     rows = {row["label"]: row for row in summary["settings"]}
     for label in rows:

@@ -6,8 +6,10 @@ and reads every row's numbers from that report's summary, so a row equals the st
 ``<out>`` itself:
 
 * ``campaign.md`` -- a table of every study (best setting, validation and test MRR, Hits@10, and the
-  test-MRR difference best − each baseline with its 95% paired-bootstrap interval), the per-group
-  means, the win/tie/loss counts and the figures with a caption each;
+  test-MRR difference best − each baseline with its 95% paired-bootstrap interval; a validation MRR on a
+  study's validation sample is marked and the sample named under the table, with the standard error of a
+  paired MRR difference at its size), the per-group means, the win/tie/loss counts and the figures with a
+  caption each;
 * ``campaign.csv`` -- the same rows, flat columns, one row per (dataset, mode);
 * the figures of :mod:`search.reports.campaign_figures`: ``delta_test_mrr.png``, ``weight_plane.png`` and, when
   some dataset ran in both modes, ``fixed_vs_learnable.png``.
@@ -68,6 +70,10 @@ CAMPAIGN_MD = "campaign.md"
 CAMPAIGN_CSV = "campaign.csv"
 #: The folder (under the report folder) of the studies' own reports.
 STUDIES_DIR = "studies"
+#: The columns of ``campaign.csv`` on a study's validation sample (empty for a study on the whole split): its
+#: pairs and queries, the split's, and the standard error of a paired MRR difference at that size.
+_SAMPLE_COLUMNS = ("valid_sample_pairs", "valid_split_pairs", "valid_sample_queries", "valid_split_queries",
+                   "valid_paired_se")
 #: The trial states counted in ``campaign.csv`` (one column each).
 _STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
@@ -165,6 +171,7 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
         "deltas": deltas,
         "test_queries": best_setting["test"]["num_queries"],
         "report": f"{STUDIES_DIR}/{folder}",
+        "valid_sample": summary.get("valid_sample"),
         "note": summary.get("note"),
     }
 
@@ -193,8 +200,16 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
         "deltas": None,
         "test_queries": None,
         "report": None,
+        "valid_sample": _stored_sample(stored),
         "note": note,
     }
+
+
+def _stored_sample(stored: Any) -> dict[str, Any] | None:
+    """What a study's stored spec says of its validation sample when no report measured it: ``{"pairs": N}``
+    (None for the whole split)."""
+    pairs = stored.get("valid_pairs") if isinstance(stored, dict) else None
+    return None if pairs is None else {"pairs": pairs}
 
 
 def _order(row: dict[str, Any]) -> tuple:
@@ -279,7 +294,7 @@ def csv_columns() -> list[str]:
         columns += [*(f"{slug}_{term.symbol}" for term in FUSION_TERMS), f"{slug}_valid_mrr", f"{slug}_test_mrr",
                     f"{slug}_test_hits@10", f"delta_vs_{slug}", f"delta_vs_{slug}_low", f"delta_vs_{slug}_high",
                     f"verdict_vs_{slug}"]
-    columns += ["test_queries", "report", "note"]
+    columns += ["test_queries", *_SAMPLE_COLUMNS, "report", "note"]
     return columns
 
 
@@ -300,6 +315,11 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
                          f"{slug}_test_hits@10": base["test_hits@10"], f"delta_vs_{slug}": delta["delta"],
                          f"delta_vs_{slug}_low": delta["low"], f"delta_vs_{slug}_high": delta["high"],
                          f"verdict_vs_{slug}": delta["verdict"]})
+    sample = row.get("valid_sample") or {}
+    paired = sample.get("paired") or {}
+    flat.update({"valid_sample_pairs": sample.get("pairs"), "valid_split_pairs": sample.get("split_pairs"),
+                 "valid_sample_queries": sample.get("queries"), "valid_split_queries": sample.get("split_queries"),
+                 "valid_paired_se": paired.get("se")})
     flat.update({"test_queries": row["test_queries"], "report": row["report"], "note": row["note"]})
     return {key: ("" if value is None else repr(value) if isinstance(value, float) else value)
             for key, value in flat.items()}
@@ -331,6 +351,23 @@ def _trials_text(counts: dict[str, int]) -> str:
     parts = [f"{counts[state]} {state.lower()}" for state in _STATES if counts.get(state)]
     parts += [f"{n} {state.lower()}" for state, n in counts.items() if state not in _STATES and n]
     return ", ".join(parts) or "none"
+
+
+def _sample_mark(row: dict[str, Any]) -> str:
+    return " †" if row.get("valid_sample") else ""
+
+
+def _sample_note(sample: dict[str, Any]) -> str:
+    """A study's validation sample in words: its size, and the standard error of a paired MRR difference."""
+    if "split_pairs" not in sample:
+        return f"searched on a validation sample of {sample['pairs']} pairs"
+    text = (f"searched on a validation sample of {sample['pairs']} of {sample['split_pairs']} pairs "
+            f"({sample['queries']} of {sample['split_queries']} queries)")
+    paired = sample.get("paired")
+    if paired is not None:
+        text += (f"; standard error of a paired validation-MRR difference at this size {paired['se']:.4f} "
+                 f"({paired['setting']} − {paired['against']}: {paired['delta']:+.4f})")
+    return text
 
 
 def _weights_text(row: dict[str, Any]) -> str:
@@ -376,7 +413,7 @@ def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: S
             continue
         deltas = [_delta_text(row["deltas"][key]) for key in BASELINES]
         lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {_trials_text(row['trials'])} "
-                     f"| {_weights_text(row)} | {_fmt(best['valid_mrr'])} | {_fmt(best['test_mrr'])} "
+                     f"| {_weights_text(row)} | {_fmt(best['valid_mrr'])}{_sample_mark(row)} | {_fmt(best['test_mrr'])} "
                      f"| {_fmt(best['test_hits@10'])} | {' | '.join(deltas)} "
                      f"| [summary]({row['report']}/summary.md) |")
     owns = sorted({(row["checkpoint"], tuple(row["baselines"]["checkpoint"]["weights"]))
@@ -384,6 +421,11 @@ def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: S
     if owns:
         lines += ["", f"Own fusion weights ({symbols()}): "
                   + "; ".join(f"{checkpoint} {joined(w)}" for checkpoint, w in owns) + "."]
+    sampled = [row for row in rows if row.get("valid_sample")]
+    if sampled:
+        lines += ["", "Validation samples (a valid MRR marked † is on the study's sample, not the whole split; "
+                      "test numbers are always the whole test split's):", ""]
+        lines += [f"* {row['study']}: {_sample_note(row['valid_sample'])}" for row in sampled]
     notes = [row for row in rows if row["note"] and row["best"] is not None]
     if notes:
         lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]
@@ -457,7 +499,9 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     ``test_hits@10``), ``deltas`` (per baseline: ``delta`` = test MRR best − baseline, its interval
     ``low`` / ``high`` and ``verdict`` win / tie / loss), ``ci95`` (``low`` / ``high`` of the difference
     against the checkpoint's own setting), ``test_queries``, ``report`` (the study's report folder,
-    relative to ``out_dir``) and ``note``. MRRs are fractions in [0, 1]; every number is the one of the
+    relative to ``out_dir``), ``valid_sample`` (the report's: the validation sample the study searched on,
+    its size and the standard error of a paired MRR difference at that size; None for the whole split) and
+    ``note``. MRRs are fractions in [0, 1]; every number is the one of the
     study's ``summary.json``. A study without a complete trial gets ``best``, ``baselines``, ``deltas``,
     ``ci95`` None and a ``note`` saying why (likewise a study whose report fails with a one-line
     StudyError); the others are reported all the same.

@@ -3,14 +3,15 @@
 Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` so a caller (or a test) can
 read back its axes, labels, legend and marker positions; :func:`save_png` writes one atomically.
 
-* :func:`history_figure` -- validation MRR per trial number: sampled and known-point trials, pruned
-  trials at the MRR of the stages they ran, the best so far, and the baselines as horizontal lines.
+* :func:`history_figure` -- validation MRR per trial number: sampled and known-point trials, the best so
+  far and the baselines as horizontal lines; pruned trials apart, in panels below (a raced trial at its
+  paired difference against the best, a stage-pruned one at its stage MRR), never on the value axis.
 * :func:`weights_figure` -- where the trials ran in the study's whole search space: fixed mode
   the first fusion term's weight (x, w_sim) against the second's (y, w_prompt); learnable mode the
   first term's initial share (the initial similarity weight) against the fusion learning rate (log
-  axis). Axis names come from :data:`search.study.fusion_terms.FUSION_TERMS`. Points are coloured by
-  validation MRR, the best trial is starred and the reference settings (baselines / known starting
-  points) are marked and named in the legend.
+  axis). Axis names come from :data:`search.study.fusion_terms.FUSION_TERMS`. Complete trials are
+  coloured by validation MRR (pruned ones hollow grey), the best trial is starred and the reference
+  settings (baselines / known starting points) are marked and named in the legend.
 * :func:`importances_figure` -- fANOVA parameter importances, drawn only from
   :data:`MIN_IMPORTANCE_TRIALS` complete trials on (:func:`importances_unavailable` says why not).
 """
@@ -38,6 +39,7 @@ __all__ = [
     "MIN_IMPORTANCE_TRIALS",
     "DPI",
     "Marker",
+    "PRUNED_WEIGHTS_LABEL",
     "history_figure",
     "weights_figure",
     "importances_unavailable",
@@ -50,6 +52,13 @@ __all__ = [
 MIN_IMPORTANCE_TRIALS = 10
 #: Resolution of the saved PNGs.
 DPI = 120
+
+#: The trial user attr where the paired race records why it stopped a trial (written by
+#: search.objectives.fusion: prune, delta, se, p, queries, threshold, incumbent).
+RACE_ATTR = "race"
+
+#: The legend entry of pruned trials in the weights figure.
+PRUNED_WEIGHTS_LABEL = "pruned trial (stopped early: no value, not coloured)"
 
 #: (label, x, y): a reference setting drawn as an open marker and named in the legend.
 Marker = tuple[str, float, float]
@@ -101,8 +110,15 @@ def _complete(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def _pruned(study: optuna.Study) -> list[FrozenTrial]:
-    """Pruned trials that reported at least one staged value."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+    """Pruned trials that reported at least one staged value or were stopped by the paired race."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+            if t.intermediate_values or _race(t) is not None]
+
+
+def _race(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The paired race's record of why it stopped ``trial`` (user attr ``race``), None when it did not."""
+    race = trial.user_attrs.get(RACE_ATTR)
+    return race if isinstance(race, dict) and race.get("prune") else None
 
 
 def _last_value(trial: FrozenTrial) -> float:
@@ -124,36 +140,67 @@ def _fmt(value: float) -> str:
 # history
 
 
-def history_figure(study: optuna.Study, *, baselines: Sequence[tuple[str, float | None]] = ()) -> Figure:
-    """Validation MRR against trial number.
+def _figure_legend(fig: Figure, axes: Sequence[Any], ncol: int = 2) -> None:
+    """One legend under the whole figure with the entries of every panel, in panel order."""
+    handles, labels = [], []
+    for ax in axes:
+        more_handles, more_labels = ax.get_legend_handles_labels()
+        handles += more_handles
+        labels += more_labels
+    if handles:
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, fontsize="small",
+                   frameon=False, markerscale=0.7)
 
-    Sampled complete trials are blue dots, each known point (user attr ``known_point``) its own marker
-    named in the legend, pruned trials grey crosses at the MRR of the stages they ran (a partial
-    split), the red step line the best complete value so far. baselines: (label, validation MRR)
-    drawn as labelled horizontal lines (None values are skipped).
+
+def _panel_title(ax: Any, text: str) -> None:
+    ax.set_title(text, fontsize="small", loc="left")
+
+
+def history_figure(study: optuna.Study, *, baselines: Sequence[tuple[str, float | None]] = (),
+                   sample: str | None = None) -> Figure:
+    """Validation MRR against trial number; pruned trials apart, in panels of their own below.
+
+    The top panel holds only values comparable with each other: sampled complete trials (blue dots),
+    each known point (user attr ``known_point``) its own marker named in the legend, the red step line
+    of the best complete value so far, and the baselines: (label, validation MRR) drawn as labelled
+    horizontal lines (None values are skipped). A pruned trial has no such value, so it is never drawn
+    there: below, on the same trial axis, a trial stopped by the paired race is drawn at its race's
+    Δ MRR against the best at the time on the queries it ranked (± one standard error; user attr
+    ``race``), and a trial stopped by a stage pruner at the MRR of the stages it ran (a partial split, or
+    a model still fine-tuning: "pruned (stage value, not comparable)"). sample: the validation sample the
+    values are on (e.g. ``validation sample: 64 of 624 pairs``), named on the value axis; None for the
+    whole split.
     """
-    fig = _figure(7.5, 5.0)
-    ax = fig.subplots()
     complete, pruned = _complete(study), _pruned(study)
+    raced = [t for t in pruned if _race(t) is not None]
+    staged = [t for t in pruned if _race(t) is None]
+    learnable = any((settings := TrialSettings.maybe_from_trial(t)) is not None and settings.use_learnable_fusion
+                    for t in staged)
+    extra = int(bool(raced)) + int(bool(staged))
+    fig = _figure(7.5, 5.0 + 1.7 * extra)
+    axes = fig.subplots(1 + extra, 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": [3.0] + [1.15] * extra, "hspace": 0.32})[:, 0]
+    ax = axes[0]
+    race_ax = axes[1] if raced else None
+    stage_ax = axes[-1] if staged else None
+
     sampled = [t for t in complete if "known_point" not in t.user_attrs]
     known = sorted((t for t in complete + pruned if "known_point" in t.user_attrs), key=lambda t: t.number)
     if sampled:
         ax.scatter([t.number for t in sampled], [t.value for t in sampled], marker="o", s=36, color="tab:blue",
                    edgecolors="k", linewidths=0.4, zorder=3, label="sampled trial (complete)")
     # each known point its own marker, in the colour and shape of the reference settings (their order);
-    # a pruned one hollow, around its cross
+    # a pruned one hollow, in the panel of its pruner
     for trial, (shape, colour) in zip(known, _MARKER_STYLES * 4):
         name = trial.user_attrs["known_point"]
         if trial.state == TrialState.COMPLETE:
             ax.scatter([trial.number], [trial.value], marker=shape, s=60, color=colour, edgecolors="k",
                        linewidths=0.5, zorder=4, label=f"known point '{name}' (trial {trial.number})")
-        else:
-            ax.scatter([trial.number], [_last_value(trial)], marker=shape, s=110, facecolors="none",
-                       edgecolors=colour, linewidths=1.3, zorder=4,
-                       label=f"known point '{name}' (trial {trial.number}, pruned)")
-    if pruned:
-        ax.scatter([t.number for t in pruned], [_last_value(t) for t in pruned], marker="x", s=40, color="0.45",
-                   linewidths=1.4, zorder=3, label="pruned trial (MRR of the stages it ran)")
+            continue
+        race = _race(trial)
+        target, y = (race_ax, float(race["delta"])) if race is not None else (stage_ax, _last_value(trial))
+        target.scatter([trial.number], [y], marker=shape, s=110, facecolors="none", edgecolors=colour,
+                       linewidths=1.3, zorder=4, label=f"known point '{name}' (trial {trial.number}, pruned)")
     numbers = [t.number for t in study.get_trials(deepcopy=False)]
     last = max(numbers) if numbers else 0
     if complete:
@@ -169,15 +216,49 @@ def history_figure(study: optuna.Study, *, baselines: Sequence[tuple[str, float 
     for (label, value), (colour, style) in zip([b for b in baselines if b[1] is not None], _LINE_STYLES * 4):
         ax.axhline(float(value), color=colour, linestyle=style, linewidth=1.1, zorder=1,
                    label=f"{label}: {float(value):.4f}")
+    ax.set_ylabel("validation MRR" if sample is None else f"validation MRR\n({sample})")
+    counts = f"{len(complete)} complete, {len(pruned)} pruned"
+    ax.set_title(f"{study.study_name}: validation MRR per trial ({counts})"
+                 + ("\ncomplete trials only; pruned trials below, on their own scales" if pruned else ""))
+
+    if race_ax is not None:
+        races = [_race(t) for t in raced]
+        race_ax.errorbar([t.number for t in raced], [float(r["delta"]) for r in races],
+                         yerr=[_finite(r.get("se")) for r in races], fmt="v", markersize=6, color="tab:orange",
+                         markeredgecolor="k", markeredgewidth=0.4, ecolor="tab:orange", elinewidth=1.0, capsize=2,
+                         zorder=3, label="pruned by the paired race: Δ MRR vs the best at the time, on the queries "
+                                         "it ranked (± 1 standard error)")
+        race_ax.axhline(0.0, color="tab:red", linewidth=1.0, zorder=1, label="Δ = 0: level with the best at the time")
+        low = min(float(r["delta"]) - _finite(r.get("se")) for r in races)
+        race_ax.set_ylim(min(low, 0.0) * 1.15 - 1e-3, max(0.0, -0.1 * low) + 1e-3)
+        race_ax.set_ylabel("Δ MRR vs best")
+        _panel_title(race_ax, "pruned by the paired race (a paired difference, not a value)")
+    if stage_ax is not None:
+        stage_ax.scatter([t.number for t in staged], [_last_value(t) for t in staged], marker="x", s=40,
+                         color="0.45", linewidths=1.4, zorder=3,
+                         label=("pruned trial: validation MRR at the last epoch it ran (fine-tuning unfinished)"
+                                if learnable else "pruned trial: MRR of the stages it ran (a partial split)"))
+        stage_ax.margins(y=0.25)
+        stage_ax.set_ylabel("MRR at its last epoch" if learnable else "stage MRR")
+        _panel_title(stage_ax, "pruned (stage value, not comparable)" if not learnable
+                     else "pruned (value before fine-tuning ended, not comparable)")
+    for panel in axes:
+        panel.grid(alpha=0.3)
     ax.set_xlim(-0.5, last + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("trial number")
-    ax.set_ylabel("validation MRR")
-    ax.grid(alpha=0.3)
-    counts = f"{len(complete)} complete, {len(pruned)} pruned"
-    ax.set_title(f"{study.study_name}: validation MRR per trial ({counts})")
-    _legend_below(ax)
+    axes[-1].set_xlabel("trial number")
+    fig.subplots_adjust(bottom=0.55 / fig.get_figheight())  # the legend starts right under the trial axis
+    _figure_legend(fig, axes)
     return fig
+
+
+def _finite(value: Any) -> float:
+    """``value`` as a float, 0 when it is missing or not finite (an error bar of no length)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,8 +303,8 @@ def _points(trials: Sequence[FrozenTrial], mode: str) -> list[tuple[FrozenTrial,
 
 
 def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence[Marker] = (),
-                   best: FrozenTrial | None = None) -> Figure:
-    """The trials in the study's whole search space, coloured by validation MRR.
+                   best: FrozenTrial | None = None, sample: str | None = None) -> Figure:
+    """The trials in the study's whole search space, complete ones coloured by validation MRR.
 
     space: the study's :class:`SearchSpace`; the axes span its bounds (and anything drawn outside
     them) with a small margin, and a dashed rectangle shows the bounds. Fixed mode: x the first fusion
@@ -231,7 +312,9 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
     Learnable mode: x the first term's initial weight (initial similarity weight), y the fusion
     learning rate (log).
     markers: reference settings (label, x, y) drawn as open markers named in the legend; best: the
-    trial to star (its starting point in learnable mode).
+    trial to star (its starting point in learnable mode). Only complete trials take a colour (and set the
+    colour bar's range); pruned trials, which have no value, are hollow grey circles. sample: the validation
+    sample the values are on, named on the colour bar (None: the whole split).
     """
     mode = space.mode
     x_name, y_name = _AXES[mode]
@@ -263,10 +346,10 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
                              cmap="viridis", s=46, edgecolors="k", linewidths=0.4, zorder=3,
                              label="complete trial (colour: validation MRR)")
         colourbar = fig.colorbar(scatter, ax=ax, shrink=0.8, pad=0.03)
-        colourbar.set_label("validation MRR")
+        colourbar.set_label("validation MRR" if sample is None else f"validation MRR ({sample})")
     if pruned:
-        ax.scatter([xy[0] for _, xy in pruned], [xy[1] for _, xy in pruned], marker="x", s=40, color="0.45",
-                   linewidths=1.3, zorder=3, label="pruned trial")
+        ax.scatter([xy[0] for _, xy in pruned], [xy[1] for _, xy in pruned], marker="o", s=46, facecolors="none",
+                   edgecolors="0.45", linewidths=1.1, zorder=3, label=PRUNED_WEIGHTS_LABEL)
     for (label, x, y), (shape, colour) in zip(markers, _MARKER_STYLES * 4):
         ax.scatter([x], [y], marker=shape, s=170, facecolors="none", edgecolors=colour, linewidths=1.6, zorder=4,
                    label=label)

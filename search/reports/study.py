@@ -13,6 +13,14 @@
   sampler, pruner, seed, text encoder and the checkpoint's file name, and hold no absolute path, so a
   report folder can be moved or shared as it is.
 
+A study searched on a validation sample (spec key ``valid_pairs``) says so: its trials' values are MRRs of
+the sample's queries, so every validation MRR of the report is taken on the same queries (a setting no
+trial measured is ranked on the sample), ``summary.json`` holds ``valid_sample`` (pairs and queries of the
+sample and of the split, and the standard error of a paired MRR difference at that size: best against
+0.2/0.8 on the sample's queries, finite-population corrected against the split's queries,
+:func:`search.pruners.paired.paired_standard_error`), and ``summary.md`` and the history figure name it.
+The test numbers are always the whole test split's.
+
 This is the only place the test split is used, and only to report settings chosen on validation.
 A learnable study's best trial is reported through the fusion weights its fine-tuning learned,
 applied as fixed weights to the checkpoint's model (fine-tuning is not re-run).
@@ -26,12 +34,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Sequence
 
+import numpy as np
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 from torch import Tensor
 
 from are_model.evaluate import ranking_metrics
 from are_model.fileio import atomic_write_bytes
+from search.objectives.context import stage_plan
+from search.pruners.paired import paired_standard_error
 from search.reports import plots
 from search.errors import StudyError
 from search.flags.export import best_trial
@@ -44,6 +56,7 @@ from search.study.budget import trial_counts
 from search.study.spaces import SearchSpace
 from search.study.stopping import stop_record
 from search.reports.stats import paired_bootstrap
+from search.study.ranks import RANKS_ATTR, decode_ranks
 
 __all__ = [
     "HISTORY_PNG",
@@ -52,6 +65,7 @@ __all__ = [
     "SettingResult",
     "Report",
     "baseline_settings",
+    "sample_text",
     "write_report",
 ]
 
@@ -145,6 +159,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def _markdown(summary: dict[str, Any]) -> str:
     boot = summary["bootstrap"]
     trials = ", ".join(f"{k.lower()} {v}" for k, v in summary["trials"].items())
+    sample = summary.get("valid_sample")
+    validation = f"a sample: {_sample_size(sample)}" if sample else "the whole split"
     lines = [
         f"# Study {summary['study']}",
         "",
@@ -159,10 +175,13 @@ def _markdown(summary: dict[str, Any]) -> str:
         f"| seed | {summary['seed']} (study); bootstrap seed {boot['seed']} |",
         f"| search space | {summary['space_text']} |",
         f"| trials | {trials} |",
+        f"| validation | {validation} |",
         f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
         "",
         "Settings are chosen on the validation split; the test split is used here only to report them.",
     ]
+    if sample:
+        lines += ["", _sample_paragraph(sample)]
     for growth in summary.get("growth") or []:
         lines += ["", f"**Range grown:** {growth['param']} {growth['side']} bound {growth['from']:g} → {growth['to']:g} "
                       f"before trial {growth['trial']}, because the best trial ({growth['best_trial']}, validation "
@@ -196,14 +215,17 @@ def _markdown(summary: dict[str, Any]) -> str:
     ]
     captions = {
         HISTORY_PNG: ("Validation MRR per trial",
-                      "Each trial's validation MRR by trial number: known points (the checkpoint's own setting, "
-                      f"{REFERENCE_LABEL}, {NONE_LABEL}) are named, pruned trials sit at the MRR of the stages "
-                      "they ran, the red line is the best so far and the horizontal lines are the baselines' "
-                      "validation MRR."),
+                      "Each complete trial's validation MRR by trial number: known points (the checkpoint's own "
+                      f"setting, {REFERENCE_LABEL}, {NONE_LABEL}) are named, the red line is the best so far and the "
+                      "horizontal lines are the baselines' validation MRR. A pruned trial has no value comparable "
+                      "with these, so it is drawn apart, in a panel below on the same trial axis: a trial stopped "
+                      "by the paired race at its mean difference of reciprocal ranks against the best at the time "
+                      "on the queries it ranked (± one standard error), a trial stopped by a stage pruner at the "
+                      "MRR of the stages it ran (a partial split: not comparable)."),
         WEIGHTS_PNG: ("Where the trials ran",
                       "The study's whole search space (dashed): each complete trial coloured by its validation "
-                      "MRR, pruned trials as crosses, the reference settings as open markers, the best trial "
-                      "starred."),
+                      "MRR, pruned trials as hollow grey circles (no value), the reference settings as open "
+                      "markers, the best trial starred."),
         IMPORTANCES_PNG: ("Parameter importances",
                           "fANOVA importance of each searched parameter for the validation MRR."),
     }
@@ -215,6 +237,32 @@ def _markdown(summary: dict[str, Any]) -> str:
             lines.append(f"`{name}`: {summary['omitted'].get(name, 'not drawn')}.")
     lines.append("")
     return "\n".join(lines)
+
+
+def sample_text(sample: dict[str, Any] | None) -> str | None:
+    """``validation sample: 64 of 624 pairs (87 of 828 queries)`` for a report's ``valid_sample``; None for
+    a study searched on the whole split."""
+    return None if not sample else f"validation sample: {_sample_size(sample)}"
+
+
+def _sample_size(sample: dict[str, Any]) -> str:
+    return (f"{sample['pairs']} of {sample['split_pairs']} pairs ({sample['queries']} of {sample['split_queries']} "
+            "queries)")
+
+
+def _sample_paragraph(sample: dict[str, Any]) -> str:
+    text = (f"**Searched on a validation sample:** every trial ranked the same {sample['pairs']} of the "
+            f"{sample['split_pairs']} validation (anchor, relation) pairs ({sample['queries']} of "
+            f"{sample['split_queries']} queries; a sample seeded with the study's seed {sample['seed']} and "
+            "stratified by relation), so every validation MRR in this report is the sample's.")
+    paired = sample.get("paired")
+    if paired is not None:
+        text += (f" At this size a paired difference of validation MRRs has a standard error of about "
+                 f"{paired['se']:.4f}: {paired['setting']} − {paired['against']} on the sample's queries is "
+                 f"{paired['delta']:+.4f} ± {paired['se']:.4f} (finite-population corrected against the split's "
+                 f"{sample['split_queries']} queries), so settings closer than about {2 * paired['se']:.4f} are "
+                 "not told apart by the sample.")
+    return text + " The test numbers below are on the whole test split."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,18 +320,27 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
 
     cache: list[tuple[str, tuple[float, ...], Tensor]] = []
 
-    def ranks_of(split: str, weights: tuple[float, ...]) -> Tensor:
+    def known_ranks(split: str, weights: tuple[float, ...]) -> Tensor | None:
+        """The whole split's ranks of ``weights`` when this report or the rank cache has them (no evaluation)."""
         for s, w, ranks in cache:
             if s == split and _same(w, weights):
                 return ranks
         ranks = None if rank_cache is None else rank_cache.get(context, split, weights)
+        if ranks is not None:
+            cache.append((split, weights, ranks))
+        return ranks
+
+    def ranks_of(split: str, weights: tuple[float, ...]) -> Tensor:
+        ranks = known_ranks(split, weights)
         if ranks is None:
             _, ranks = context.evaluate(split, list(weights))
             if rank_cache is not None:
                 rank_cache.put(context, split, weights, ranks)
-        cache.append((split, weights, ranks))
+            cache.append((split, weights, ranks))
         return ranks
 
+    sample = None if spec.valid_pairs is None else _ValidationSample.of(study, context, spec, fixed_trials,
+                                                                         known_ranks, ranks_of)
     jobs = [("valid", row) for row in rows if row.valid_mrr is None] + [("test", row) for row in rows]
     bar = None
     if show_progress:
@@ -294,6 +351,10 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         for split, row in jobs:
             if bar is not None:
                 bar.set_postfix_str(f"{split} {row.label}")
+            if split == "valid" and sample is not None:  # on the queries the trials' values are on
+                row.valid_mrr = float((1.0 / sample.ranks(row.weights).double()).mean())
+                row.valid_source = "evaluated on the sample"
+                continue
             ranks = ranks_of(split, row.weights)
             if split == "valid":
                 row.valid_mrr, row.valid_source = float((1.0 / ranks.double()).mean()), "evaluated"
@@ -319,8 +380,10 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         markers = [(_baseline_label(row), *row.weights[:2]) for row in rows[1:]]  # the plane of the first two terms
     else:
         markers = _learnable_markers(space, checkpoint_weights)
-    figures = {HISTORY_PNG: plots.history_figure(study, baselines=lines),
-               WEIGHTS_PNG: plots.weights_figure(study, space, markers=markers, best=best)}
+    valid_sample = None if sample is None else sample.summary(rows)
+    on = None if sample is None else f"on a sample: {sample.pairs} of {sample.split_pairs} pairs"
+    figures = {HISTORY_PNG: plots.history_figure(study, baselines=lines, sample=on),
+               WEIGHTS_PNG: plots.weights_figure(study, space, markers=markers, best=best, sample=on)}
     omitted: dict[str, str] = {}
     reason = plots.importances_unavailable(study)
     if reason is None:
@@ -345,6 +408,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "space_spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
         "space_text": _space_text(space),
         "budget": parse_budget(spec.mode, spec.budget).for_mode(spec.mode),
+        "valid_sample": valid_sample,
         "growth": growth_history(study),
         "stop": stop_record(study),
         "trials": trial_counts(study),
@@ -363,6 +427,75 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     files += [out / "summary.md", out / "summary.json"]
     _logger.info("report of %s written to %s", name, out)
     return Report(out, files, summary, figures)
+
+
+class _ValidationSample:
+    """The validation sample a study searched on: its queries, and each setting's ranks on them.
+
+    The sample is the first ``valid_pairs`` pairs of the study's seeded, stratified order
+    (:func:`search.objectives.context.stage_plan` with the study's seed, as its trials ranked them); ``index``
+    holds its queries' positions in the split [Q]. A setting's ranks there come, in this order, from a
+    complete trial that stored them (a racing study's, :mod:`search.study.ranks`), from the whole split's
+    ranks when the report or its rank cache has them (``known``), from ranking the sample alone when the
+    context orders pairs with the study's seed (the cheap way, for the graphs a sample is for; not kept
+    in the rank cache, which holds whole splits), else from ranking the whole split (``ranks_of``, cached).
+    """
+
+    def __init__(self, context: Any, limit: int, seed: int, stored: list[tuple[tuple[float, ...], np.ndarray]],
+                 known: Any, ranks_of: Any) -> None:
+        queries, pairs = context.split("valid").queries, context.pairs("valid")
+        order = stage_plan(queries, pairs, 1, seed=seed, limit=limit).order.to(pairs.starts.device)
+        self.index = torch.sort(pairs.queries_of(order)[0]).values.cpu()
+        self.pairs, self.split_pairs = int(order.numel()), len(pairs)
+        self.queries, self.split_queries = int(self.index.numel()), len(queries)
+        self.context, self.limit, self.seed, self.stored = context, limit, seed, stored
+        self._known, self._ranks_of = known, ranks_of
+        self._ranked: list[tuple[tuple[float, ...], Tensor]] = []
+
+    @classmethod
+    def of(cls, study: optuna.Study, context: Any, spec: Any, fixed_trials: list[tuple[tuple[float, ...], FrozenTrial]],
+           known: Any, ranks_of: Any) -> "_ValidationSample":
+        """The sample of ``study`` (spec ``valid_pairs`` and ``seed``), with the ranks its complete trials stored."""
+        stored = [(weights, decode_ranks(trial.user_attrs[RANKS_ATTR])) for weights, trial in fixed_trials
+                  if RANKS_ATTR in trial.user_attrs]
+        return cls(context, spec.valid_pairs, spec.seed, stored, known, ranks_of)
+
+    def ranks(self, weights: tuple[float, ...]) -> Tensor:
+        """The ranks [Q] of the sample's queries (in ``index`` order) with fixed ``weights``."""
+        index = self.index.numpy()
+        for stored, ranks in self.stored:
+            if _same(stored, weights) and ranks.shape == (self.split_queries,) and (ranks[index] > 0).all():
+                return torch.from_numpy(ranks[index])
+        for ranked, ranks in self._ranked:
+            if _same(ranked, weights):
+                return ranks
+        full = self._known("valid", weights)
+        if full is None and getattr(self.context, "stage_seed", None) == self.seed:
+            _, full = self.context.evaluate("valid", list(weights), sample=self.limit)  # as the trials ranked it
+        if full is None:
+            full = self._ranks_of("valid", weights)
+        ranks = full[self.index]
+        self._ranked.append((weights, ranks))
+        return ranks
+
+    def summary(self, rows: Sequence[SettingResult]) -> dict[str, Any]:
+        """``valid_sample`` of summary.json: the sample's pairs and queries, the split's, the seed, and
+        ``paired``: the standard error of a paired MRR difference at this size, from the best setting
+        (``rows[0]``) against 0.2/0.8 (the checkpoint's own setting when the best is 0.2/0.8) on the sample's
+        queries, finite-population corrected against the split's (None with fewer than two queries)."""
+        best = rows[0]
+        others = [row for row in rows[1:] if row.label == REFERENCE_LABEL and not _same(row.weights, best.weights)]
+        others += [row for row in rows[1:] if row.label == "checkpoint" and not _same(row.weights, best.weights)]
+        paired = None
+        if others and self.queries >= 2:
+            against = others[0]
+            d = (1.0 / self.ranks(best.weights).double() - 1.0 / self.ranks(against.weights).double()).numpy()
+            paired = {"setting": best.label, "against": against.label, "delta": float(d.mean()),
+                      "se": paired_standard_error(d, self.split_queries), "queries": self.queries,
+                      "population": self.split_queries, "correction": "finite population"}
+        return {"pairs": self.pairs, "split_pairs": self.split_pairs, "queries": self.queries,
+                "split_queries": self.split_queries, "seed": self.seed, "stratified_by": "relation, head/tail",
+                "paired": paired}
 
 
 def _baseline_label(row: SettingResult) -> str:
