@@ -11,6 +11,7 @@ from typing import Any
 from search.cli.common import (Parser, add_inputs, add_run_options, add_search_options, add_storage, arg_type, emit,
                                emit_json, load_options_of, print_export, progress_mode, run_options, search_keywords,
                                settings_text, study_lines, table, best_json)
+from search.cli.study import sample_lines, valid_pairs
 
 __all__ = ["add_commands"]
 
@@ -74,7 +75,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "studies": [
                         {"study": s.study, "budget": s.budget, "trials": s.counts, "best": best_json(s.best),
                          "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
-                         "stale": [t.to_json() for t in s.stale]} for s in result.studies]})
+                         "stale": [t.to_json() for t in s.stale], "valid_pairs": valid_pairs(s)}
+                        for s in result.studies]})
         return 0
     rows = []
     for entry in result.studies:
@@ -92,7 +94,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     emit(table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
                         "best settings")))
     for entry in result.studies:
-        for line in study_lines(entry):
+        for line in study_lines(entry) + sample_lines(entry):
             emit(line)
     return 0
 

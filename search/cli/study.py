@@ -128,6 +128,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return print_export(export(args.study, flags=args.flags, all=args.all, storage=args.storage))
 
 
+def valid_pairs(entry: Any) -> int | None:
+    """The validation budget of a study of ``status`` (``StudyStatus.valid_pairs``, from its stored spec): the
+    pairs of the validation split every trial ranks; None for the whole split."""
+    return getattr(entry, "valid_pairs", None)
+
+
+def sample_lines(entry: Any) -> list[str]:
+    """The line under a status table for a study searched on a validation sample (none for the whole split)."""
+    pairs = valid_pairs(entry)
+    if pairs is None:
+        return []
+    return [f"{entry.study}: searched on a validation sample of {pairs} pairs (every trial ranks the same pairs; "
+            "its values are the sample's MRR)"]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from search.api import status
 
@@ -136,7 +151,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json({"storage": result.storage, "state": result.state, "studies": [
             {"study": s.study, "checkpoint": s.checkpoint, "budget": s.budget, "trials": s.counts,
              "best": best_json(s.best), "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
-             "stale": [t.to_json() for t in s.stale], "warm_start": s.warm_start}
+             "stale": [t.to_json() for t in s.stale], "warm_start": s.warm_start,
+             "valid_pairs": valid_pairs(s)}
             for s in result.studies]})
         return 0
     if not result.studies:
@@ -156,9 +172,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     emit(table(rows, ("study", "checkpoint", "done", "complete", "pruned", "failed", "running/queued",
                         "best MRR", "trial", "best settings")))
     for entry in result.studies:
-        for line in study_lines(entry):
+        for line in study_lines(entry) + sample_lines(entry):
             emit(line)
     return 0
+
+
+def sample_line(sample: dict[str, Any]) -> str:
+    """A report's validation sample in one line: its size and the standard error of a paired MRR difference."""
+    from search.reports.study import sample_text
+
+    line = f"searched on a {sample_text(sample)}: every validation MRR above is the sample's"
+    paired = sample.get("paired")
+    if paired is not None:
+        line += (f"; standard error of a paired MRR difference at this size {paired['se']:.4f} "
+                 f"({paired['setting']} - {paired['against']}: {paired['delta']:+.4f})")
+    return line + "; test numbers are the whole test split's"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -181,6 +209,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                         "best - setting, test MRR [95% CI]")))
     if summary.get("note"):
         emit(summary["note"])
+    if summary.get("valid_sample"):
+        emit(sample_line(summary["valid_sample"]))
     ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in summary["space"].items())
     grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']} "
                       f"(best trial {g['best_trial']} sat on it)" for g in summary["growth"])
