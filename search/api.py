@@ -29,6 +29,7 @@ from search.study.names import StudyName
 from search.study.prepare import LAUNCH_ATTR, NewStudies, make_launch_record, prepare_study, warm_start_inputs
 from search.study.spec import OPTIONS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
 from search.study.stopping import stop_record
+from search.values import file_to_write, folder_to_write
 from search.values import path as path_rule
 
 __all__ = ["BestTrial", "RunResult", "LaunchResult", "ResumeResult", "StudyStatus", "StatusResult", "ExportResult",
@@ -57,26 +58,25 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
         torch.set_num_threads(options.threads)
     launch_record = make_launch_record(path, options, encoder)
+    new = NewStudies(url)  # a writer's first look at the storage: a hot journal is rolled back
     # before the study exists: a bad source creates nothing
     sources, stats = warm_start_inputs(spec, url, options, quiet=not run.ray)
-    new = NewStudies(url)
-    study, created, notes, spec = prepare_study(spec, url, path, launch_record, fail_stale=run.fail_stale)
-    if created:
-        new.add(study)
-    warm_start: list[dict[str, Any]] = []
-    if stats is not None and not notes:
-        from search.study.warmstart import WARM_START_ATTR, apply_warm_start, record_graph_stats
+    with new.undo_on_bad_input():  # bad input from here on (a full disk too) removes what the run made
+        study, created, notes, spec = prepare_study(spec, url, path, launch_record, fail_stale=run.fail_stale,
+                                                    new=new)
+        warm_start: list[dict[str, Any]] = []
+        if stats is not None and not notes:
+            from search.study.warmstart import WARM_START_ATTR, apply_warm_start, record_graph_stats
 
-        record_graph_stats(study, spec, options, stats)
-        if created and spec.warm_start_from:  # only a study created now: a resumed one is never re-enqueued
-            apply_warm_start(study, spec, sources, options, spec.warm_start_k)
-            warm_start = list(study.user_attrs.get(WARM_START_ATTR) or [])
-    before = len(study.get_trials(deepcopy=False, states=FINISHED))
-    grown_before = len(growth_history(study))
-    setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
-    if not notes:
-        try:
-            with new.undo_on_bad_input():
+            record_graph_stats(study, spec, options, stats)
+            if created and spec.warm_start_from:  # only a study created now: a resumed one is never re-enqueued
+                apply_warm_start(study, spec, sources, options, spec.warm_start_k)
+                warm_start = list(study.user_attrs.get(WARM_START_ATTR) or [])
+        before = len(study.get_trials(deepcopy=False, states=FINISHED))
+        grown_before = len(growth_history(study))
+        setup = WorkerSetup(str(path), options, device=device, encoder=encoder)
+        if not notes:
+            try:
                 if run.ray:
                     from search.runners.ray import run_ray
 
@@ -85,8 +85,8 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
                     from search.runners.local import run_local
 
                     study = run_local(spec, url, setup, n_workers=run.workers, show_progress=progress)
-        except KeyboardInterrupt:
-            raise Interrupted(study.study_name) from None
+            except KeyboardInterrupt:
+                raise Interrupted(study.study_name) from None
     if not notes and stop_record(study) is None:  # held below its budget by a trial without a live worker
         from search.study.stale import blocking_error
 
@@ -168,12 +168,12 @@ def resume(study: str, *, trials: int | None = None, no_stop: bool = False, stor
     trials: a new total budget (default: the stored one); settings_per_pass likewise. The encoder is
     the one the study was launched with unless ``encoder`` is given. Other arguments as :func:`launch`.
     """
-    from search.storage import load_study
+    from search.storage import load_study, recover_storage
 
     unknown = set(inputs) - set(INPUT_KEYS)
     if unknown:
         raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    url = resolve_storage(storage)
+    url = recover_storage(resolve_storage(storage))  # a writer: a hot journal is rolled back before it reads
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
     spec = stored_spec(found)
     if trials is not None or no_stop or settings_per_pass is not None:
@@ -217,7 +217,8 @@ def status(*, storage: str | os.PathLike | None = None) -> StatusResult:
                                    {name: bound.to_attr() for name, bound in read_bounds(study).items()},
                                    growth_history(study), None if stop is None else stop.get("reason"),
                                    stale=[t for t in running_trials(study) if not t.provably_alive],
-                                   warm_start=list(study.user_attrs.get("warm_start") or [])))
+                                   warm_start=list(study.user_attrs.get("warm_start") or []),
+                                   valid_pairs=stored.get("valid_pairs")))
     return StatusResult(url.safe, "ready", entries)
 
 def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
@@ -266,8 +267,8 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
     opts = load_options(options, inputs)
     name = StudyName.parse(found.study_name)
-    folder = path_rule(out if out is not None else
-                       DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out")
+    folder = folder_to_write(out if out is not None else
+                             DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out")
     written = report_study(found, folder, options=opts, n_boot=n_boot, seed=seed, progress=progress)
     return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)
 
@@ -300,7 +301,8 @@ def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_
     encoder = options.encoder or stored_launch.get("encoder") or "auto"
     # the process's context: the fixed and learnable studies of one dataset share its model and relation sides
     context = get_context(spec.dataset, path, data_root=options.data_root, text=options.text(encoder), device=device,
-                          batch_size=options.batch_size, cache_dir=options.cache_dir, download=options.download)
+                          batch_size=options.batch_size, cache_dir=options.cache_dir, download=options.download,
+                          stage_seed=spec.seed)  # the trials' stage order, so a validation sample is theirs
     return write_report(found, context, Path(out), spec=spec, n_boot=n_boot, seed=seed,
                         show_progress=progress in (True, "bar"),  # a bar on a terminal only
                         rank_cache=RankCache.under(options.cache_dir))

@@ -75,6 +75,8 @@ class StudyStatus:
     stale: list[Any] = field(default_factory=list)
     #: What the study was warm-started with (its user attr ``warm_start``, see :mod:`search.study.warmstart`).
     warm_start: list[dict[str, Any]] = field(default_factory=list)
+    #: Its validation budget (spec key ``valid_pairs``): the validation pairs every trial ranks; None: all.
+    valid_pairs: int | None = None
 
 @dataclass(frozen=True)
 class StatusResult:

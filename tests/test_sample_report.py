@@ -179,3 +179,13 @@ def test_the_cli_report_and_the_campaign_report_name_the_sample(searched, report
             f"queries); standard error of a paired validation-MRR difference at this size "
             f"{sample['paired']['se']:.4f}") in markdown
     assert np.isfinite(sample["paired"]["se"])
+
+
+def test_status_names_the_sample_from_the_stored_spec(searched, capsys):
+    url = searched[0]
+    assert main(["status", "--json", "--storage", url]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)["studies"]
+    assert entry["study"] == NAME and entry["valid_pairs"] == PAIRS
+    assert main(["status", "--storage", url]) == 0
+    assert f"{NAME}: searched on a validation sample of {PAIRS} pairs (every trial ranks the same pairs" \
+        in capsys.readouterr().out

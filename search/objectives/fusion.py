@@ -28,7 +28,7 @@ from search.objectives.context import SearchContext
 from search.errors import StudyError
 from search.study.fusion_terms import check_enhancers
 from search.study.settings import SETTINGS_ATTR, TrialSettings
-from search.pruners.paired import PairedRace
+from search.pruners.paired import RACE_ATTR, PairedRace
 from search.study.finetune import parse_budget
 from search.study.ranks import incumbent, store_ranks
 from search.study.spec import StudySpec
@@ -50,7 +50,7 @@ def report_to_optuna(trial: optuna.Trial, step: int, value: float, final: bool) 
     """Report ``value`` at ``step`` to the study and let its pruner stop the trial (not at the end)."""
     trial.report(value, step)
     if not final and trial.should_prune():
-        raise optuna.TrialPruned(f"pruned at step {step} with validation MRR {value:.4f}")
+        raise optuna.TrialPruned(f"pruned at stage {step} at stage MRR {value:.4f} (not comparable with complete trials)")
 
 
 class FusionObjective:
@@ -141,7 +141,7 @@ class FusionObjective:
         decision = self.race.decide(1.0 / mine, 1.0 / theirs, self.population)
         if not decision.prune:
             return None
-        trial.set_user_attr("race", {**decision.to_attr(), "incumbent": best[0]})
+        trial.set_user_attr(RACE_ATTR, {**decision.to_attr(), "incumbent": best[0]})
         return optuna.TrialPruned(f"pruned: {decision.describe()} (trial {best[0]})")
 
     def fixed_many(self, trials: Sequence[tuple[optuna.Trial, TrialSettings]]) -> list[float | optuna.TrialPruned]:

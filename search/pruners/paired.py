@@ -37,7 +37,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["RaceDecision", "PairedRace", "paired_standard_error"]
+__all__ = ["RACE_ATTR", "RaceDecision", "PairedRace", "paired_standard_error"]
+
+#: The user attr of a trial the race stopped: its :meth:`RaceDecision.to_attr` and the incumbent's number.
+RACE_ATTR = "race"
 
 
 @dataclass(frozen=True)

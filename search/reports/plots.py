@@ -34,6 +34,7 @@ from are_model.fileio import atomic_write_bytes
 from search.study.fusion_terms import FUSION_TERMS
 from search.study.settings import TrialSettings
 from search.study.spaces import Param, SearchSpace
+from search.pruners.paired import RACE_ATTR
 
 __all__ = [
     "MIN_IMPORTANCE_TRIALS",
@@ -53,9 +54,6 @@ MIN_IMPORTANCE_TRIALS = 10
 #: Resolution of the saved PNGs.
 DPI = 120
 
-#: The trial user attr where the paired race records why it stopped a trial (written by
-#: search.objectives.fusion: prune, delta, se, p, queries, threshold, incumbent).
-RACE_ATTR = "race"
 
 #: The legend entry of pruned trials in the weights figure.
 PRUNED_WEIGHTS_LABEL = "pruned trial (stopped early: no value, not coloured)"

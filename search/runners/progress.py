@@ -25,11 +25,10 @@ from search.study.budget import FINISHED
 from search.study.finetune import parse_budget
 from search.study.settings import TrialSettings
 from search.study.spec import stored_spec
+from search.pruners.paired import RACE_ATTR
 
 __all__ = ["progress_bar", "trial_line", "pruned_text", "trial_steps"]
 
-#: The trial user attr where the paired race records why it stopped a trial (see search.objectives.fusion).
-RACE_ATTR = "race"
 
 
 def trial_steps(study: optuna.Study) -> int | None:

@@ -36,7 +36,7 @@ from search.campaign.spec import WARM_FROM_CAMPAIGN, CampaignSpec
 from search.objectives.context import clear_contexts
 from search.objectives.fusion import FusionObjective
 from search.runners.processes import cpu_threads, run_workers, worker_body
-from search.runners.progress import trial_line
+from search.runners.progress import trial_line, trial_steps
 from search.runners.setup import WorkerSetup, open_study
 from search.runners.step import run_step
 from search.storage import StorageURL
@@ -217,7 +217,7 @@ class CampaignProgress:
             for trial in sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number):
                 if trial.number not in self._seen[name]:
                     self._seen[name].add(trial.number)
-                    sys.stderr.write(f"{name} {trial_line(trial)}\n")
+                    sys.stderr.write(f"{name} {trial_line(trial, steps=trial_steps(study))}\n")
         sys.stderr.flush()
 
     def close(self) -> None:
