@@ -27,6 +27,8 @@ __all__ = [
     "non_empty_str",
     "bounds",
     "path",
+    "file_to_write",
+    "folder_to_write",
     "argparse_type",
 ]
 
@@ -133,6 +135,31 @@ def path(value: Any, what: str, base: Path | None = None) -> Path:
         expanded = (base if base is not None else Path.cwd()) / expanded
     # POSIX keeps a leading "//" as is; one root only, so that a path parses back to itself
     return Path("/" + os.path.abspath(expanded).lstrip("/"))
+
+
+def file_to_write(value: Any, what: str, base: Path | None = None) -> Path:
+    """A file that are-search will write (a flags.yaml, a storage file): :func:`path`, and it must be missing,
+    a regular file or a link to one. A FIFO, a device node (``/dev/null``), a socket or a folder is refused
+    with ``<path>: not a regular file`` before anything opens it (:func:`are_model.fileio.check_writable_file`)."""
+    from are_model.fileio import NotWritableError, check_writable_file
+
+    resolved = path(value, what, base)
+    try:
+        return check_writable_file(resolved)
+    except NotWritableError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def folder_to_write(value: Any, what: str, base: Path | None = None) -> Path:
+    """A folder that are-search will create or write into (a report folder, an export folder): :func:`path`,
+    and it, or the nearest parent that exists, must be a folder: ``<path>: not a folder`` otherwise."""
+    from are_model.fileio import NotWritableError, check_writable_folder
+
+    resolved = path(value, what, base)
+    try:
+        return check_writable_folder(resolved)
+    except NotWritableError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def argparse_type(rule: Callable[[Any, str], T], flag: str) -> Callable[[str], T]:

@@ -52,7 +52,7 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 
-from are_model.fileio import atomic_write_bytes
+from are_model.fileio import NotWritableError, atomic_write_bytes, check_writable_file
 from search.errors import FlagsError, YamlError
 from search.values import as_number
 from search.flags.yamlio import load_yaml_text
@@ -562,9 +562,10 @@ class FlagsEdit:
     def write(self) -> Path:
         """Replace the file by ``new`` atomically; returns ``target``.
 
-        Raises FlagsError, writing nothing, when the file changed since it was read or cannot be
-        written.
+        Raises FlagsError, writing nothing, when the file changed since it was read, is no longer a
+        regular file, or cannot be written.
         """
+        _require_regular(self.path)
         try:
             current = self.target.read_bytes() if self.target.exists() else None
         except OSError as exc:
@@ -577,14 +578,24 @@ class FlagsEdit:
             raise FlagsError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
 
 
+def _require_regular(path: Path) -> None:
+    """FlagsError ``<path>: not a regular file`` for a flags file that is there but is not a regular file or a
+    link to one: a FIFO would block the read, a device node (``/dev/null``) would be replaced by the write."""
+    if os.path.lexists(path):
+        try:
+            check_writable_file(path)
+        except NotWritableError as exc:
+            raise FlagsError(str(exc)) from None
+
+
 def edit_flags(path: str | os.PathLike, flags: Mapping[str, Any], *, comment: str,
                make_folder: bool = False) -> FlagsEdit:
     """Read the flags.yaml at ``path`` (a missing file is empty) and prepare writing ``flags`` into it.
 
     Nothing is written: call :meth:`FlagsEdit.write`. A missing folder raises FlagsError unless
     ``make_folder`` (it is then created by the write). Raises FlagsError naming the file (and line and
-    key) for an unreadable or malformed file, or one that cannot be edited in place (see
-    :func:`edit_flags_text`).
+    key) for an unreadable or malformed file, one that cannot be edited in place (see
+    :func:`edit_flags_text`), or a path that is not a regular file (a FIFO, a device node: never opened).
     """
     path = Path(path)
     target = path.resolve() if path.is_symlink() else path
@@ -593,6 +604,7 @@ def edit_flags(path: str | os.PathLike, flags: Mapping[str, Any], *, comment: st
     old: bytes | None = None
     if target.is_dir():
         raise FlagsError(f"{where}: is a folder, not a flags file")
+    _require_regular(path)
     if target.exists():
         try:
             old = target.read_bytes()
