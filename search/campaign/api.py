@@ -24,6 +24,7 @@ from search.options import INPUT_KEYS, LoadOptions, RunOptions, load_options, re
 from search.results import BestTrial, ExportResult, StudyStatus, best_of
 from search.study.prepare import NewStudies, make_launch_record, prepare_study
 from search.study.spec import OPTIONS
+from search.values import folder_to_write
 from search.values import path as path_rule
 
 __all__ = ["CampaignStudy", "CampaignRunResult", "CampaignStatus", "launch", "resume", "status", "report", "export",
@@ -84,9 +85,11 @@ def _spec(spec_file: str | os.PathLike | None, overrides: Mapping[str, Any]) -> 
     return campaign_from_values({k: v for k, v in overrides.items() if v is not None}, OPTIONS)
 
 
-def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None = None) -> tuple[CampaignSpec, Any, list[str]]:
+def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None = None, *,
+                  writing: bool = False) -> tuple[CampaignSpec, Any, list[str]]:
     """``(spec, storage URL, study names)`` of the campaign ``campaign``: a name, or a campaign spec file
-    (its name, and its storage unless ``storage`` is given). The storage is only read."""
+    (its name, and its storage unless ``storage`` is given). The storage is only read; ``writing`` (a
+    command that writes next) first rolls back a hot journal (:func:`search.storage.recover_storage`)."""
     from search.campaign.members import find_campaign
     from search.storage import open_storage
 
@@ -95,8 +98,10 @@ def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None
         from_file = load_campaign_spec(campaign)
         name, spec_storage = from_file.name, from_file.storage
     url = resolve_storage(storage, spec_storage)
-    from search.storage import storage_state
+    from search.storage import recover_storage, storage_state
 
+    if writing:
+        recover_storage(url)
     state = storage_state(url)
     if state.state in ("missing", "empty"):
         from search.errors import StudyError
@@ -131,6 +136,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
     ray_only = run.ray_resources()
+    made = NewStudies(url)  # a writer's first look at the storage: a hot journal is rolled back
     if spec.warm_start_from and tuple(spec.warm_start_from) != ("campaign",):
         from search.study.warmstart import load_sources
 
@@ -145,16 +151,15 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
         torch.set_num_threads(opts.threads)
     record = make_launch_record(path, opts, encoder)
     studies, created, notes, before = {}, {}, [], 0
-    made = NewStudies(url)
-    for study_spec in spec.study_specs():
-        study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=run.fail_stale)
-        if new:
-            made.add(study)
-        tag_member(study, spec)
-        recover_dead_trials(study)
-        studies[str(study_spec.name)], created[str(study_spec.name)] = study, new
-        notes += study_notes
-        before += len(study.get_trials(deepcopy=False, states=FINISHED))
+    with made.undo_on_bad_input():  # bad input while the studies are made (a full disk) removes them again
+        for study_spec in spec.study_specs():
+            study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=run.fail_stale,
+                                                       new=made)
+            tag_member(study, spec)
+            recover_dead_trials(study)
+            studies[str(study_spec.name)], created[str(study_spec.name)] = study, new
+            notes += study_notes
+            before += len(study.get_trials(deepcopy=False, states=FINISHED))
     device = "cpu" if run.ray else opts.resolved_device()
     job = Job(spec, url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
               sizes)
@@ -242,7 +247,7 @@ def resume(campaign: str | os.PathLike, *, trials: int | None = None, total_tria
     unknown = set(inputs) - set(INPUT_KEYS)
     if unknown:
         raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    spec, url, names = load_campaign(campaign, storage)
+    spec, url, names = load_campaign(campaign, storage, writing=True)
     spec = merge_campaign_overrides(spec, trials=trials, total_trials=total_trials, stop=False if no_stop else None)
     from search.storage import load_study, open_storage
 
@@ -313,6 +318,7 @@ def report(campaign: str | os.PathLike, *, out: str | os.PathLike | None = None,
     spec, url, names = load_campaign(campaign, storage)
     backend = open_storage(url, read_only=True)
     studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
-    folder = path_rule(out if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"campaign_{spec.name}", "--out")
+    folder = folder_to_write(out if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"campaign_{spec.name}",
+                             "--out")
     return write_campaign_report(studies, folder, options=load_options(options, inputs), n_boot=n_boot, seed=seed,
                                  progress=progress in (True, "bar"), name=spec.name)

@@ -18,6 +18,8 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from search.storage.rdb import NamedRDBStorage
+
 __all__ = ["file_lock", "lock_path_for", "LockedSQLiteStorage", "lock_path_of"]
 
 
@@ -38,12 +40,13 @@ def lock_path_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
-class LockedSQLiteStorage(optuna.storages.RDBStorage):
+class LockedSQLiteStorage(NamedRDBStorage):
     """An RDBStorage on a writable SQLite file that starts an enqueued trial under the file's lock.
 
     url: the ``sqlite:///`` URL; lock_path: the lock file (:func:`lock_path_for` of the database file);
-    the other arguments are RDBStorage's. Only ``set_trial_state_values(..., RUNNING)`` takes the lock (a
-    WAITING trial being started); every other call is RDBStorage's own. Picklable as RDBStorage is.
+    the other arguments are :class:`~search.storage.rdb.NamedRDBStorage`'s (its failures are one line
+    naming the storage). Only ``set_trial_state_values(..., RUNNING)`` takes the lock (a WAITING trial
+    being started); every other call is RDBStorage's own. Picklable as RDBStorage is.
     """
 
     def __init__(self, url: str, lock_path: str | os.PathLike, **kwargs: Any) -> None:

@@ -9,7 +9,16 @@ Accepted storages (:meth:`StorageURL.parse` is the only parser of them):
 * ``postgresql://``, ``mysql://`` (any SQLAlchemy URL with a driver) -- a server, for many hosts.
 * ``journal:<path>``, or a bare path ending in ``.log`` / ``.jsonl`` -- Optuna's journal file storage.
 
-Passwords never appear in a message: :attr:`StorageURL.safe` masks them.
+A file path may hold any character (``#``, ``%``, ``?``, spaces): :attr:`StorageURL.path` is the file, and
+every URL or URI made of it -- :attr:`StorageURL.url` that Optuna and SQLAlchemy open, the read-only
+SQLite URI (:func:`sqlite_uri`, :func:`sqlalchemy_sqlite_url`) -- percent-encodes what the reader of that
+URL would take for syntax, so one storage is one file for every command. As in SQLAlchemy (and so in
+``optuna`` and ``optuna-dashboard``), ``%HH`` in an ``sqlite:///`` URL is decoded: ``sqlite:///exp%232/s.db``
+is the file ``exp#2/s.db``; a bare path (``exp%41/s.db``) is taken as it is written.
+
+Passwords never appear in a message: :attr:`StorageURL.safe` masks everything between ``://`` and the
+host (the user name is kept when the text is unambiguous), and a user name or password holding an
+unescaped ``@`` is refused with the advice to percent-encode it.
 """
 from __future__ import annotations
 
@@ -17,11 +26,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from search.errors import StorageError
 from search.values import path as path_rule
 
-__all__ = ["DB_FILE_NAME", "StorageURL", "default_storage"]
+__all__ = ["DB_FILE_NAME", "StorageURL", "default_storage", "sqlite_uri", "sqlalchemy_sqlite_url"]
 
 #: The default SQLite file's name (in the studies folder).
 DB_FILE_NAME = "are-search.db"
@@ -32,6 +42,26 @@ _EXPECTED = "expected sqlite:///FILE, postgresql://..., mysql://..., journal:FIL
 
 def _absolute(text: str, base: Path | None) -> Path:
     return path_rule(text, "storage URL", base)
+
+
+def _sqlalchemy_path(text: str) -> str:
+    """``text`` as the database part of an ``sqlite:///`` URL: SQLAlchemy ends it at ``?`` and decodes
+    ``%HH``, so ``%`` and ``?`` are encoded (and ``#``, which other URL readers end a URL at)."""
+    return text.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+
+
+def sqlite_uri(path: Path, **params: str) -> str:
+    """The SQLite URI (``file:...``, for ``sqlite3.connect(..., uri=True)``) of the file ``path`` with the
+    query ``params`` (``mode="ro"``): the path percent-encoded, so ``#``, ``?`` and ``%`` stay in the name."""
+    query = "&".join(f"{key}={value}" for key, value in params.items())
+    return f"file:{quote(path.as_posix(), safe='/')}" + (f"?{query}" if query else "")
+
+
+def sqlalchemy_sqlite_url(path: Path, **params: str) -> str:
+    """An SQLAlchemy URL that opens the file ``path`` through its SQLite URI with ``params``
+    (``mode="ro"``): ``sqlite:///file:...?mode=ro&uri=true``, each layer's encoding applied once."""
+    query = "&".join([*(f"{key}={value}" for key, value in params.items()), "uri=true"])
+    return f"sqlite:///{_sqlalchemy_path(sqlite_uri(path))}?{query}"
 
 
 @dataclass(frozen=True)
@@ -72,12 +102,19 @@ class StorageURL:
         if text.startswith("sqlite:"):
             return cls._parse_sqlite(text, base)
         if "://" in text:
+            credentials = _credentials(text)
+            if credentials is not None and "@" in credentials:
+                raise StorageError(f"bad storage URL {_mask(text)!r}: the user name or password holds an '@'; "
+                                   f"percent-encode it ({_ENCODE_HINT})")
             try:
                 import sqlalchemy.engine
 
                 parsed = sqlalchemy.engine.make_url(text)
             except Exception as exc:  # sqlalchemy.exc.ArgumentError and friends
-                raise StorageError(f"bad storage URL {_mask(text)!r}: {' '.join(str(exc).split())}") from None
+                # the parser's words may quote the credentials: without any, they are safe to show
+                reason = (f"expected driver://user:password@host:port/database, with {_ENCODE_HINT}"
+                          if credentials is not None else " ".join(str(exc).split()))
+                raise StorageError(f"bad storage URL {_mask(text)!r}: {reason}") from None
             if not parsed.drivername:
                 raise StorageError(f"bad storage URL {_mask(text)!r}: {_EXPECTED}")
             return cls("server", text)
@@ -86,7 +123,7 @@ class StorageURL:
             return cls("journal", f"journal:{path}", path)
         if text.endswith(_SQLITE_SUFFIXES):
             path = _absolute(text, base)
-            return cls("sqlite", f"sqlite:///{path.as_posix()}", path)
+            return cls("sqlite", f"sqlite:///{_sqlalchemy_path(path.as_posix())}", path)
         raise StorageError(f"bad storage URL {text!r}: {_EXPECTED}")
 
     @classmethod
@@ -105,8 +142,8 @@ class StorageURL:
             return cls("memory", f"sqlite:///:memory:{query}" if database == ":memory:" else text)
         if database.startswith("file:"):
             raise StorageError(f"bad storage URL {text!r}: give the file as sqlite:///PATH, not a file: URI")
-        path = _absolute(database, base)
-        return cls("sqlite", f"sqlite:///{path.as_posix()}{query}", path)
+        path = _absolute(unquote(database), base)  # %HH decoded, as SQLAlchemy (and so Optuna) does
+        return cls("sqlite", f"sqlite:///{_sqlalchemy_path(path.as_posix())}{query}", path)
 
     @property
     def safe(self) -> str:
@@ -117,13 +154,42 @@ class StorageURL:
         return self.safe
 
 
-def _mask(url: str) -> str:
-    try:
-        import sqlalchemy.engine
+_ENCODE_HINT = "'@' as %40, ':' as %3A, '/' as %2F in the user name and password"
 
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: still hide what looks like user:password@
-        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+def _credentials(url: str) -> str | None:
+    """What stands between ``://`` and the LAST ``@`` of ``url`` (user name and password), None without."""
+    _, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    return rest[:at] if sep and at >= 0 else None
+
+
+def _mask(url: str) -> str:
+    """``url`` with its credentials hidden: everything from ``://`` to the last ``@`` becomes ``***``, except
+    a user name that is unambiguous (``user:***@host``, ``user@host``); a ``password=`` query value too.
+    Text only (no parser runs), so a URL no parser accepts is masked the same way."""
+    credentials = _credentials(url)
+    if credentials is not None:
+        scheme, _, rest = url.partition("://")
+        user, colon, _ = credentials.partition(":")
+        if "@" in credentials:  # which '@' ends the password is a guess: show none of it
+            shown = "***"
+        else:
+            shown = f"{user}:***" if colon else user
+        url = f"{scheme}://{shown}@{rest[len(credentials) + 1:]}"
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+def scrub(message: str, url: "StorageURL") -> str:
+    """``message`` (a driver's error) with the URL and password of ``url`` replaced by their masked forms."""
+    message = message.replace(url.url, url.safe)
+    credentials = _credentials(url.url) if url.kind == "server" else None
+    if credentials is not None and ":" in credentials:
+        password = credentials.split(":", 1)[1]
+        for secret in {password, unquote(password)}:
+            if len(secret) >= 3:  # shorter ones would also hide innocent letters; the URL itself is gone
+                message = message.replace(secret, "***")
+    return message
 
 
 def default_storage(studies_dir: str | os.PathLike) -> StorageURL:

@@ -107,18 +107,24 @@ def space_changes(old: Any, new: Any) -> list[str]:
 
 
 def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: dict[str, Any], *,
-                  fail_stale: bool = False) -> tuple[Any, bool, list[str], StudySpec]:
+                  fail_stale: bool = False, new: "NewStudies | None" = None) -> tuple[Any, bool, list[str], StudySpec]:
     """Open or create the study of ``spec`` for a run and make it ready: ``(study, created, notes, spec)``.
 
     A study created now gets its known points; an existing one must have been run with the same
     checkpoint, encoder and space (else StudyError), its stop record is cleared and its stale RUNNING
     trials are settled (:mod:`search.study.stale`). The spec and launch record are stored on the study,
     unless it already has more finished trials than ``spec.trials``: then ``notes`` says so and the
-    returned spec is the stored one (nothing is to run).
+    returned spec is the stored one (nothing is to run). new: the run's :class:`NewStudies`, told of the
+    study before it is opened and given it when it is created here (call this inside its
+    ``undo_on_bad_input``).
     """
     from search.runners.setup import open_study
 
+    if new is not None:
+        new.expect(str(spec.name.canonical()))
     study, created = open_study(spec, url, path)
+    if new is not None and created:
+        new.add(study)
     notes = [] if created else check_compatible(study, spec, launch_record)
     if not notes:
         clear_stop(study)  # a new run checks the stopping rule again
@@ -134,54 +140,99 @@ def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: d
     return study, created, notes, spec
 
 class NewStudies:
-    """The studies a run creates, so that bad input met before any of their trials finished removes them
-    again, with the storage file when the run made it: a launch that fails on bad input leaves no
-    half-made study (known points WAITING for a run that cannot start) behind.
+    """What a run makes -- its studies, and the storage file and folder when it made them -- so that bad
+    input met before any of their trials finished removes it again: a launch that fails on bad input
+    (a full disk under the storage included: :class:`search.storage.rdb.NamedRDBStorage`) leaves no
+    half-made study (known points WAITING for a run that cannot start) and no schema-only file behind.
 
-    Use: ``new = NewStudies(url)`` before the first study is opened, ``new.add(study)`` for each one
-    created, and ``with new.undo_on_bad_input(): <run the trials>``.
+    Use: ``new = NewStudies(url)`` before the first study is opened (a writer's first look: it rolls back a
+    hot journal, :func:`search.storage.recover_storage`), ``new.add(study)`` for each one created, and
+    ``with new.undo_on_bad_input(): <prepare the studies, run the trials>``. A study that appeared in the
+    storage since ``NewStudies(url)`` counts as made by the run even when the failure came before ``add``
+    (a disk that filled up while its known points were enqueued).
     """
 
     def __init__(self, url: StorageURL) -> None:
-        self.url = url
+        from search.storage import recover_storage
+
+        self.url = recover_storage(url)
         self.file_existed = url.kind not in ("sqlite", "journal") or storage_state(url).state != "missing"
         self.folder_existed = url.path is None or url.path.parent.exists()
         self.studies: list[Any] = []
+        self.expected: set[str] = set()
+        self.names_before = self._names_now() if self.file_existed else frozenset()
+
+    def _names_now(self) -> frozenset[str] | None:
+        """The names of the studies the storage holds now (read-only); None when it cannot be read."""
+        from search.errors import StorageError
+        from search.storage import list_studies, open_storage
+
+        if self.url.kind in ("sqlite", "journal") and storage_state(self.url).state != "ready":
+            return frozenset()
+        try:
+            return frozenset(s.study_name for s in list_studies(open_storage(self.url, read_only=True)))
+        except StorageError:  # a server without a schema yet, or one that cannot be reached
+            return None
 
     def add(self, study: Any) -> None:
+        """Count ``study`` (created by this run) among what the run made."""
         self.studies.append(study)
+
+    def expect(self, name: str) -> None:
+        """The run is about to open or create the study ``name`` (canonical): if it is in the storage at the
+        undo and was not before, the run made it, even when the failure came before :meth:`add`."""
+        self.expected.add(str(name))
 
     @contextlib.contextmanager
     def undo_on_bad_input(self) -> Iterator[None]:
+        """Run the body; on bad input (a user error, exit 2) remove what the run made, then re-raise."""
         from search.errors import user_error_types
 
         try:
             yield
         except user_error_types():
-            import optuna
-
-            from search.storage import open_storage
-
-            untouched = [study for study in self.studies
-                         if not study.get_trials(deepcopy=False, states=FINISHED)]
-            for study in untouched:
-                optuna.delete_study(study_name=study.study_name, storage=open_storage(self.url))
-                _logger.info("study %s removed again: bad input before any of its trials finished", study.study_name)
-            if untouched and not self.file_existed and len(untouched) == len(self.studies):
-                self._remove_file()
+            try:
+                self._undo()
+            except Exception as exc:  # noqa: BLE001 -- the first error is the one to report
+                _logger.warning("could not remove what the run made in %s: %s", self.url.safe, exc)
             raise
 
-    def _remove_file(self) -> None:
-        """The storage file this run created, now without a study (and the lock file beside it)."""
-        from search.storage import list_studies, local_files, open_storage
+    def _undo(self) -> None:
+        """Remove the studies this run made that have no finished trial; the storage file and its folder
+        too when the run made the file and nothing else is in it."""
+        import optuna
 
-        storage = open_storage(self.url, read_only=True)
-        if list_studies(storage):  # another process put a study there meanwhile: keep the file
+        from search.storage import open_storage
+
+        if self.url.path is not None and not self.url.path.exists():
+            self._remove_files()  # the open that would have made it failed (and removed it): its lock, folder
             return
-        if hasattr(storage, "remove_session"):
-            storage.remove_session()
-        if hasattr(storage, "engine"):
-            storage.engine.dispose()
+        if not self.studies and (self.names_before is None or not self.expected):
+            return
+        storage = open_storage(self.url)
+        now = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        made = {study.study_name for study in self.studies}
+        if self.names_before is not None:
+            made |= self.expected & (now - self.names_before)
+        untouched = sorted(name for name in made & now if not optuna.load_study(
+            study_name=name, storage=storage).get_trials(deepcopy=False, states=FINISHED))
+        if not self.file_existed and self.url.path is not None and now == set(untouched):
+            # every study in the file is one this run made: the file goes, without writing to it (a full disk)
+            self._remove_files()
+            for name in untouched:
+                _logger.info("study %s removed again: bad input before any of its trials finished", name)
+            return
+        for name in untouched:
+            optuna.delete_study(study_name=name, storage=storage)
+            _logger.info("study %s removed again: bad input before any of its trials finished", name)
+
+    def _remove_files(self) -> None:
+        """The storage file this run created (with its lock and SQLite's files beside it), and its folder
+        when the run made that and nothing else went there; the storages opened on it are closed first."""
+        from search.storage import local_files
+        from search.storage.backends import close_storages
+
+        close_storages(self.url)
         for path in local_files(self.url):
             path.unlink(missing_ok=True)
         if not self.folder_existed:
