@@ -50,6 +50,8 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
     ray_only = run.ray_resources()
+    if flags is not None:  # before any trial runs: a FIFO or a device node is refused, not found at the end
+        file_to_write(flags, "--flags")
     resolve_dataset_name(spec.dataset)
     path = fusion_checkpoint(spec.checkpoint, options, recorded)  # recorded: a resumed study's launch record
     device = "cpu" if run.ray else options.resolved_device()
