@@ -17,7 +17,8 @@ loader behind each row and the rules for blank, repaired, repeated and odd lines
 Every load says what it did: ``KGDataset.report`` is a :class:`LoadReport` with one :class:`FileReport`
 per raw file (lines read, kept, dropped by reason, repaired, odd, queries kept with an absent symbol),
 kept in the processed cache so a cached load reports the same; when any count is not zero the load logs
-:meth:`LoadReport.summary` once, at WARNING, naming the dataset, its raw folder and the files.
+:meth:`LoadReport.summary` once, naming the dataset, its raw folder and the files: at INFO when only the documented
+rule acted (the public loader's result), at WARNING when a line was repaired or looked odd.
 """
 from .errors import (DataRootError, DatasetError, DownloadError, MissingRawFileError, RawFormatError,
                      UnknownDatasetError, VocabularyError)

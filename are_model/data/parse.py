@@ -241,6 +241,13 @@ class LoadReport:
             out.update(getattr(report, what))
         return dict(out)
 
+    @property
+    def beyond_rule(self) -> bool:
+        """Whether a file needed more than its loader family's documented rule: a repaired line (line endings,
+        whitespace, BOM) or an odd one (a duplicate, another separator). Drops and absent symbols that the
+        rule prescribes are not: they give the public loader's result."""
+        return any(f.repaired or f.odd for f in self.files)
+
     def summary(self) -> str:
         """One line naming the dataset, its raw folder, the rule, and each notable file with its counts."""
         where = f" ({self.raw_dir})" if self.raw_dir else ""
