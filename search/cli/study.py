@@ -13,6 +13,7 @@ from search.cli.common import (add_inputs, add_run_options, add_search_options, 
                                print_export, progress_mode, run_options, search_keywords, settings_text, study_lines,
                                table)
 from search.errors import EXIT_NO_COMPLETE_TRIAL
+from search.study.bounds import growth_text
 from search.study.fusion_terms import FUSION_TERMS, joined, symbols, weights_text
 from search.values import non_negative_int, positive_int, weight
 
@@ -88,8 +89,7 @@ def _print_run(result: Any) -> int:
     for note in result.notes:
         emit(note)
     for growth in result.growth:
-        emit(f"range grown: {growth['param']} {growth['side']} bound {growth['from']:g} -> {growth['to']:g} "
-              f"(best trial {growth['best_trial']} sat on it, before trial {growth['trial']})")
+        emit(growth_text(growth))
     for point in getattr(result, "warm_start", []):
         params = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in point["params"].items())
         emit(f"warm start from {point['from']} (distance {point['distance']:.3f}, its trial {point['trial']}, "
@@ -106,6 +106,9 @@ def _print_run(result: Any) -> int:
     if result.exported is not None:
         flags = result.exported.flags
         emit(f"exported to {result.exported.path}: " + ", ".join(f"{k}: {v}" for k, v in flags.items()))
+    storage = f" --storage '{result.storage}'"
+    emit(f"next: are-search report {result.study}{storage} (best vs baselines on test); are-search export "
+         f"{result.study} --flags flags.yaml{storage}; optuna-dashboard {result.storage}")
     return 0
 
 

@@ -21,13 +21,14 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from search.errors import StudyError
+from search.study.bounds import growth_history, growth_text
 from search.study.budget import FINISHED
 from search.study.finetune import parse_budget
 from search.study.settings import TrialSettings
 from search.study.spec import stored_spec
 from search.pruners.paired import RACE_ATTR
 
-__all__ = ["progress_bar", "trial_line", "pruned_text", "trial_steps"]
+__all__ = ["progress_bar", "header", "trial_line", "pruned_text", "trial_steps"]
 
 
 
@@ -89,6 +90,24 @@ def trial_line(trial: optuna.trial.FrozenTrial, *, steps: int | None = None) -> 
     return f"trial {trial.number} {pruned_text(trial, steps)};{weights} {seconds:.1f} s"
 
 
+def header(study: optuna.Study, spec: Any) -> str:
+    """What a run is about to do, said before its first trial: the study, how many trials it runs to which
+    budget, what goes first (known points, warm starts, re-queued settings), sampler, pruner, sample."""
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    first = [t.user_attrs.get("known_point") or ("warm start" if "warm_start_from" in t.user_attrs else
+                                                 "re-queued" if "retry_of" in t.user_attrs else "queued")
+             for t in sorted(waiting, key=lambda t: t.number)]
+    left = max(spec.trials - finished, 0)
+    text = (f"{spec.name}: {left} trial{'' if left == 1 else 's'} to run ({finished} of {spec.trials} finished); "
+            f"sampler {spec.sampler}, pruner {spec.pruner}")
+    if getattr(spec, "valid_pairs", None):
+        text += f", a validation sample of {spec.valid_pairs} pairs"
+    if first:
+        text += f"; first the queued settings: {', '.join(first)}"
+    return text + "; a line per finished trial follows"
+
+
 class progress_bar:
     """Progress of ``study`` towards ``spec.trials`` finished trials, as ``mode`` says (see module doc)."""
 
@@ -98,15 +117,30 @@ class progress_bar:
         self._seen = {t.number for t in finished}
         self._steps = parse_budget(spec.mode, spec.budget).steps(spec.mode)
         self._bar = None
+        self._grown = len(growth_history(study))
+        if self.mode is not None:
+            self._say(header(study, spec))
         if self.mode == "bar":
             left = max(spec.trials - len(finished), 0)
             self._bar = tqdm(total=left, desc=str(spec.name), unit="trial", leave=True)
         self.refresh_from(study)
 
+    def _say(self, line: str) -> None:
+        """One line on stderr, above the bar when there is one."""
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
     def refresh_from(self, study: optuna.Study) -> None:
         """Show what finished since the last call."""
         if self.mode is None:
             return
+        growths = growth_history(study)
+        for growth in growths[self._grown:]:  # said when it happens (before the trial it came before), not at the end
+            self._say(f"{study.study_name}: {growth_text(growth)}")
+        self._grown = len(growths)
         finished = sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
         new = [t for t in finished if t.number not in self._seen]
         self._seen.update(t.number for t in new)

@@ -30,7 +30,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 __all__ = ["BOUNDS_ATTR", "GROWTH_ATTR", "MARGIN", "Bound", "initial_bounds", "read_bounds", "ensure_bounds",
-           "grow_bounds", "pending_growth", "growth_history"]
+           "grow_bounds", "pending_growth", "growth_history", "growth_text"]
 
 #: Study user attr: parameter -> current soft and hard bounds.
 BOUNDS_ATTR = "bounds"
@@ -125,6 +125,12 @@ def growth_history(study: optuna.Study) -> list[dict[str, Any]]:
     """Every growth so far: ``{"trial", "param", "side", "from", "to", "best_trial", "best_value"}``."""
     history = study.user_attrs.get(GROWTH_ATTR)
     return list(history) if isinstance(history, list) else []
+
+
+def growth_text(growth: dict[str, Any]) -> str:
+    """A growth of the search range in words (see :func:`search.study.bounds.growth_history`)."""
+    return (f"range grown: {growth['param']} {growth['side']} bound {growth['from']:g} -> {growth['to']:g} "
+            f"(best trial {growth['best_trial']} sat on it, before trial {growth['trial']})")
 
 
 def _growths(study: optuna.Study, trial_number: int | None,
