@@ -145,7 +145,7 @@ def test_make_sampler_is_seeded(name):
 def test_unknown_sampler_and_pruner_names():
     with pytest.raises(StudyError, match="^unknown sampler 'bayes': expected one of gp, tpe, random, grid, cmaes, qmc$"):
         make_sampler("bayes", 1)
-    with pytest.raises(StudyError, match="^unknown pruner 'sometimes': expected one of median, asha, hyperband, none$"):
+    with pytest.raises(StudyError, match="^unknown pruner 'sometimes': expected one of paired, median, asha, hyperband, none$"):
         make_pruner("sometimes")
 
 
@@ -185,7 +185,7 @@ def test_study_sampler_follows_the_spec():
 
 # ------------------------------------------------------------------------------------------- pruners
 def test_every_pruner_name_is_checked():
-    assert set(PRUNERS) == {"median", "asha", "hyperband", "none"}
+    assert set(PRUNERS) == {"paired", "median", "asha", "hyperband", "none"}
 
 
 @pytest.mark.parametrize("name, cls, config", [
@@ -197,6 +197,7 @@ def test_every_pruner_name_is_checked():
     ("hyperband", optuna.pruners.HyperbandPruner,
      {"_min_resource": 1, "_max_resource": "auto", "_reduction_factor": 3}),
     ("none", optuna.pruners.NopPruner, {}),
+    ("paired", optuna.pruners.NopPruner, {}),  # the objective runs the race (search.pruners.paired)
 ])
 def test_make_pruner_configuration(name, cls, config):
     assert name in PRUNERS

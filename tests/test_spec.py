@@ -84,8 +84,8 @@ def test_example_spec_loads():
 
 
 def test_defaults():
-    expected = {"mode": "fixed", "trials": 40, "seed": 0, "sampler": "gp", "pruner": "median", "space": {},
-                "budget": {}, "storage": None}
+    expected = {"mode": "fixed", "trials": 40, "seed": 0, "sampler": "gp", "pruner": "paired", "space": {},
+                "budget": {}, "storage": None, "valid_pairs": None}
     assert {key: DEFAULTS[key] for key in expected} == expected
     assert "dataset" not in DEFAULTS and "checkpoint" not in DEFAULTS  # required
     spec = spec_from_values({"dataset": "metafam", "checkpoint": "fusion"}, "here")

@@ -239,8 +239,9 @@ def add_search_options(parser: argparse.ArgumentParser, *, campaign: bool = Fals
     parser.add_argument("--seed", type=arg_type(non_negative_int, "--seed"), metavar="S", help=f"default: {DEFAULTS['seed']}")
     parser.add_argument("--sampler", **choice_of(SAMPLERS, "--sampler"), help=f"default: {DEFAULTS['sampler']}")
     parser.add_argument("--pruner", **choice_of(PRUNERS, "--pruner"),
-                        help=f"default: {DEFAULTS['pruner']} (4 validation stages per fixed-mode trial; paired: race "
-                             "each trial against the best on the same queries)")
+                        help=f"default: {DEFAULTS['pruner']} (paired: race each fixed-mode trial against the best on "
+                             "the same validation queries after each of its 4 stages; median/asha/hyperband: judge "
+                             "stage MRRs; none)")
     if not campaign:
         parser.add_argument("--valid-pairs", type=arg_type(positive_int, "--valid-pairs"), metavar="N",
                             help="a validation budget: every trial ranks the same N (anchor, relation) pairs of the "

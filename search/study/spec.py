@@ -58,7 +58,7 @@ class StudySpec:
     trials: int = 40
     seed: int = 0
     sampler: str = "gp"
-    pruner: str = "median"
+    pruner: str = "paired"
     space: dict[str, Any] = field(default_factory=dict)
     budget: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None
