@@ -75,7 +75,7 @@ def test_example_spec_loads():
         trials=40,
         seed=0,
         sampler="gp",
-        pruner="median",
+        pruner="paired",
         space={"similarity_enhancer_weight": [0.0, 1.0], "prompt_enhancer_weight": [0.0, 1.0]},
         budget={"stages": 4},
         storage=None,
