@@ -129,8 +129,8 @@ def recover_storage(url: StorageURL | str | os.PathLike) -> StorageURL:
     """
     url = StorageURL.parse(url)
     journal = hot_journal(url)
-    if journal is None:
-        return url
+    if journal is None or not _refused_read_only(url):
+        return url  # no journal, or a live writer's (SQLite lets readers past it): nothing to roll back
     require_regular_files(url, writing=True)
     try:
         with contextlib.closing(sqlite3.connect(sqlite_uri(url.path, mode="rw"), uri=True,
@@ -143,6 +143,18 @@ def recover_storage(url: StorageURL | str | os.PathLike) -> StorageURL:
         _logger.warning("storage %s: rolled back the transaction a writer killed inside it left unfinished "
                         "(hot journal %s); the study holds what was committed before it", url.safe, journal)
     return url
+
+
+def _refused_read_only(url: StorageURL) -> bool:
+    """Whether a read-only reader is refused by the SQLite file of ``url`` as it is refused by a hot journal
+    (SQLite needs to write to roll it back; a journal a live writer still holds lets readers through)."""
+    try:
+        with contextlib.closing(sqlite3.connect(sqlite_uri(url.path, mode="ro"), uri=True,
+                                                timeout=SQLITE_BUSY_TIMEOUT_S)) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        return "readonly" in str(exc)
+    return False
 
 
 def _missing_folders(folder: Path) -> list[Path]:

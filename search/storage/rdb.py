@@ -3,7 +3,8 @@
 Optuna turns every SQLAlchemy error met inside a session into ``StorageInternalError("An exception is raised
 during the commit. This typically happens due to invalid data in the commit, e.g. exceeding max length.")``,
 whatever the database said: a full disk under an SQLite file ended a launch with a 115-line traceback and
-exit 1. :class:`NamedRDBStorage` runs each of RDBStorage's public methods as it is and turns such a
+exit 1. :class:`NamedRDBStorage` runs each of RDBStorage's public methods (and the private ones Optuna's
+cache calls) as it is and turns such a
 failure, and an SQLAlchemy OperationalError that escapes a session, into a
 :class:`~search.errors.StorageError` -- ``cannot write storage <url>: database or disk is full`` (password
 masked; ``cannot read`` for a method that only reads) -- which the command line prints as one line,
@@ -25,8 +26,11 @@ __all__ = ["NamedRDBStorage", "storage_failure"]
 
 #: Public RDBStorage methods left as they are: schema versions and session handling (they report themselves).
 _KEPT = frozenset({"remove_session", "upgrade", "get_current_version", "get_head_version", "get_all_versions"})
+#: Private RDBStorage methods that Optuna calls from outside (its cache in front of the storage): wrapped too.
+_CALLED_FROM_OUTSIDE = frozenset({"_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials",
+                                  "_set_trial_param"})
 #: Prefixes of the methods that only read.
-_READS = ("get_", "is_")
+_READS = ("get_", "is_", "_get_")
 
 
 def _reason(error: BaseException) -> str | None:
@@ -86,6 +90,6 @@ class NamedRDBStorage(optuna.storages.RDBStorage):
 
 
 for _name, _method in inspect.getmembers(optuna.storages.RDBStorage, inspect.isfunction):
-    if not _name.startswith("_") and _name not in _KEPT:
+    if (not _name.startswith("_") and _name not in _KEPT) or _name in _CALLED_FROM_OUTSIDE:
         setattr(NamedRDBStorage, _name, _named(_name, _method))
 del _name, _method

@@ -124,7 +124,7 @@ class StorageURL:
         if text.endswith(_SQLITE_SUFFIXES):
             path = _absolute(text, base)
             return cls("sqlite", f"sqlite:///{_sqlalchemy_path(path.as_posix())}", path)
-        raise StorageError(f"bad storage URL {text!r}: {_EXPECTED}")
+        raise StorageError(f"bad storage URL {_mask(text)!r}: {_EXPECTED}")  # 'user:pw@host/db' lacks its scheme
 
     @classmethod
     def _parse_sqlite(cls, text: str, base: Path | None) -> "StorageURL":
@@ -168,6 +168,8 @@ def _mask(url: str) -> str:
     """``url`` with its credentials hidden: everything from ``://`` to the last ``@`` becomes ``***``, except
     a user name that is unambiguous (``user:***@host``, ``user@host``); a ``password=`` query value too.
     Text only (no parser runs), so a URL no parser accepts is masked the same way."""
+    if "://" not in url and "@" in url:  # no scheme: what stands before the last '@' may be credentials
+        return "***" + url[url.rfind("@"):]
     credentials = _credentials(url)
     if credentials is not None:
         scheme, _, rest = url.partition("://")

@@ -147,9 +147,10 @@ class NewStudies:
 
     Use: ``new = NewStudies(url)`` before the first study is opened (a writer's first look: it rolls back a
     hot journal, :func:`search.storage.recover_storage`), ``new.add(study)`` for each one created, and
-    ``with new.undo_on_bad_input(): <prepare the studies, run the trials>``. A study that appeared in the
-    storage since ``NewStudies(url)`` counts as made by the run even when the failure came before ``add``
-    (a disk that filled up while its known points were enqueued).
+    ``with new.undo_on_bad_input(): <prepare the studies, run the trials>``. A study announced with
+    :meth:`expect` (:func:`prepare_study` does, given ``new=``) that appeared in the storage since
+    ``NewStudies(url)`` counts as made by the run even when the failure came before ``add`` (a disk that
+    filled up while its known points were enqueued); another process's study never does.
     """
 
     def __init__(self, url: StorageURL) -> None:
@@ -164,13 +165,16 @@ class NewStudies:
 
     def _names_now(self) -> frozenset[str] | None:
         """The names of the studies the storage holds now (read-only); None when it cannot be read."""
+        import optuna
+
         from search.errors import StorageError
-        from search.storage import list_studies, open_storage
+        from search.storage import open_storage
 
         if self.url.kind in ("sqlite", "journal") and storage_state(self.url).state != "ready":
             return frozenset()
         try:
-            return frozenset(s.study_name for s in list_studies(open_storage(self.url, read_only=True)))
+            return frozenset(s.study_name for s in optuna.get_all_study_summaries(
+                open_storage(self.url, read_only=True), include_best_trial=False))
         except StorageError:  # a server without a schema yet, or one that cannot be reached
             return None
 
@@ -204,7 +208,7 @@ class NewStudies:
 
         from search.storage import open_storage
 
-        if self.url.path is not None and not self.url.path.exists():
+        if not self.file_existed and self.url.path is not None and not self.url.path.exists():
             self._remove_files()  # the open that would have made it failed (and removed it): its lock, folder
             return
         if not self.studies and (self.names_before is None or not self.expected):
