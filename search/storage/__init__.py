@@ -8,6 +8,7 @@ One idea per module; every name is re-exported here, so ``from search.storage im
   holds it while an enqueued trial is started;
 * :mod:`~search.storage.backends` -- :func:`open_storage`: read-only or read-write, heartbeats, one object
   per storage and mode in a process; :func:`recover_storage`, what a writer does first (a hot journal);
+* :mod:`~search.storage.hot` -- an SQLite file with a hot journal, as a reader names it;
 * :mod:`~search.storage.rdb` -- :class:`NamedRDBStorage`, whose database failures are one line naming it;
 * :mod:`~search.storage.journal` -- :class:`JournalFile`, a journal that never appends onto a cut line;
 * :mod:`~search.storage.studies` -- list, find (any spelling of a dataset), load and create studies.

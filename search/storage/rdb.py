@@ -50,7 +50,7 @@ def _reason(error: BaseException) -> str | None:
 def storage_failure(url: StorageURL, error: BaseException, *, writing: bool) -> StorageError | None:
     """The one-line StorageError for a database failure ``error`` on ``url`` (None when it is not one): a hot
     journal of an SQLite file is named as such; otherwise ``cannot write|read storage <url>: <reason>``."""
-    from search.storage.state import hot_journal, hot_journal_error
+    from search.storage.hot import hot_journal, hot_journal_error
 
     reason = _reason(error)
     if reason is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from are_model.fileio import NotWritableError, check_writable_file
 from search.errors import StorageError
+from search.storage.hot import hot_journal, hot_journal_error
 from search.storage.locks import lock_path_for
 from search.storage.url import StorageURL, sqlite_uri
 
@@ -79,24 +80,6 @@ def require_regular_files(url: StorageURL, *, writing: bool) -> None:
             check_writable_file(path)
         except NotWritableError as exc:
             raise StorageError(str(exc)) from None
-
-
-def hot_journal(url: StorageURL) -> Path | None:
-    """``<file>-journal`` of the SQLite file of ``url`` when it is there and not empty (a rollback journal a
-    writer left: hot unless a live writer still holds its lock, which SQLite itself checks), else None."""
-    if url.kind != "sqlite" or url.path is None:
-        return None
-    journal = url.path.with_name(url.path.name + "-journal")
-    try:
-        return journal if journal.stat().st_size > 0 else None
-    except OSError:
-        return None
-
-
-def hot_journal_error(url: StorageURL) -> StorageError:
-    """The one line a reader gives for an SQLite file with a hot journal (see :func:`hot_journal`)."""
-    return StorageError(f"storage {url.safe} has a hot journal {url.path}-journal left by a writer killed inside "
-                        "a transaction: any writing command (resume) rolls it back")
 
 
 def local_files(url: StorageURL) -> list[Path]:
