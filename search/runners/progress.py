@@ -111,15 +111,20 @@ def header(study: optuna.Study, spec: Any) -> str:
 class progress_bar:
     """Progress of ``study`` towards ``spec.trials`` finished trials, as ``mode`` says (see module doc)."""
 
-    def __init__(self, study: optuna.Study, spec: Any, mode: bool | str | None) -> None:
+    def __init__(self, study: optuna.Study, spec: Any, mode: bool | str | None, *,
+                 announce_when_running: bool = False) -> None:
         self.mode = "bar" if mode is True else (mode or None)
         finished = study.get_trials(deepcopy=False, states=FINISHED)
         self._seen = {t.number for t in finished}
         self._steps = parse_budget(spec.mode, spec.budget).steps(spec.mode)
         self._bar = None
         self._grown = len(growth_history(study))
-        if self.mode is not None:
-            self._say(header(study, spec))
+        # What the run will do, said at once -- or, where workers still have to load their data (a run of several
+        # processes or Ray), once a trial runs: bad input met there stays the one line it is.
+        self._header = header(study, spec) if self.mode is not None else None
+        if self._header is not None and not announce_when_running:
+            self._say(self._header)
+            self._header = None
         if self.mode == "bar":
             left = max(spec.trials - len(finished), 0)
             self._bar = tqdm(total=left, desc=str(spec.name), unit="trial", leave=True)
@@ -137,6 +142,11 @@ class progress_bar:
         """Show what finished since the last call."""
         if self.mode is None:
             return
+        started = (len(study.get_trials(deepcopy=False, states=FINISHED)) > len(self._seen)
+                   or study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if self._header is not None and started:
+            self._say(self._header)
+            self._header = None
         growths = growth_history(study)
         for growth in growths[self._grown:]:  # said when it happens (before the trial it came before), not at the end
             self._say(f"{study.study_name}: {growth_text(growth)}")

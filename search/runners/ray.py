@@ -122,7 +122,7 @@ def _study_callback(storage: StorageURL, spec: StudySpec, show_progress: bool):
     class StudyCallback(tune.Callback):
         def __init__(self) -> None:
             self.study = load_study(open_storage(storage), spec.name, where=storage.safe)
-            self.bar = progress_bar(self.study, spec, show_progress)
+            self.bar = progress_bar(self.study, spec, show_progress, announce_when_running=True)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._settle(trial, TrialState.PRUNED)
