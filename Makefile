@@ -27,7 +27,6 @@ test: install
 
 quickstart: install
 	$(BIN)/are-search launch --dataset FBNELL --checkpoint fusion --mode fixed --trials 16 --flags flags.yaml
-	$(BIN)/are-search status
 
 bench: install
 	$(BIN)/python bench/eval_speed.py
