@@ -182,7 +182,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def sample_line(sample: dict[str, Any]) -> str:
     """A report's validation sample in one line: its size and the standard error of a paired MRR difference."""
-    from search.reports.study import sample_text
+    from search.reports.study_text import sample_text
 
     line = f"searched on a {sample_text(sample)}: every validation MRR above is the sample's"
     paired = sample.get("paired")

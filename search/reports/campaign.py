@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from are_model.fileio import atomic_write_bytes
 from search.errors import StudyError
-from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
+from search.reports.campaign_text import BASELINES, STATES, campaign_markdown
+from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL
 from search.study.names import MODES, StudyName
 
 if TYPE_CHECKING:
@@ -60,11 +61,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-#: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings`` ("0.2/0.8" and
-#: "0/0" are the fusion terms' reference point and no enhancement, :mod:`search.study.fusion_terms`).
-BASELINES: dict[str, str] = {"checkpoint": "checkpoint", REFERENCE_LABEL: REFERENCE_LABEL, NONE_LABEL: "no enhancement"}
-#: How tables and figures name each baseline.
-BASELINE_TITLES: dict[str, str] = {"checkpoint": "own", REFERENCE_LABEL: REFERENCE_LABEL, NONE_LABEL: NONE_LABEL}
 #: The files written directly in the report folder.
 CAMPAIGN_MD = "campaign.md"
 CAMPAIGN_CSV = "campaign.csv"
@@ -74,8 +70,6 @@ STUDIES_DIR = "studies"
 #: pairs and queries, the split's, and the standard error of a paired MRR difference at that size.
 _SAMPLE_COLUMNS = ("valid_sample_pairs", "valid_split_pairs", "valid_sample_queries", "valid_split_queries",
                    "valid_paired_se")
-#: The trial states counted in ``campaign.csv`` (one column each).
-_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
 @dataclass(frozen=True)
@@ -286,7 +280,7 @@ def csv_columns() -> list[str]:
     """The columns of ``campaign.csv`` (weights and differences per baseline: ``own``, ``fixed_0.2_0.8``,
     ``none_0_0``; one weight column per fusion term: ``best_w_sim``, ``best_w_prompt``, ...)."""
     columns = ["dataset", "mode", "study", "group", "checkpoint", "encoder"]
-    columns += [f"trials_{state.lower()}" for state in _STATES]
+    columns += [f"trials_{state.lower()}" for state in STATES]
     columns += ["best_trial", "best_kind", *(f"best_{term.symbol}" for term in FUSION_TERMS), "best_valid_mrr",
                 "best_test_mrr", "best_test_hits@10"]
     for key in BASELINES:
@@ -300,7 +294,7 @@ def csv_columns() -> list[str]:
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {key: row[key] for key in ("dataset", "mode", "study", "group", "checkpoint", "encoder")}
-    for state in _STATES:
+    for state in STATES:
         flat[f"trials_{state.lower()}"] = row["trials"].get(state, 0)
     best = row["best"]
     if best is not None:
@@ -336,144 +330,6 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # campaign.md
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-def _delta_text(delta: dict[str, Any]) -> str:
-    text = f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]"
-    return f"**{text}** {delta['verdict']}" if delta["verdict"] != "tie" else text
-
-
-def _trials_text(counts: dict[str, int]) -> str:
-    parts = [f"{counts[state]} {state.lower()}" for state in _STATES if counts.get(state)]
-    parts += [f"{n} {state.lower()}" for state, n in counts.items() if state not in _STATES and n]
-    return ", ".join(parts) or "none"
-
-
-def _sample_mark(row: dict[str, Any]) -> str:
-    return " †" if row.get("valid_sample") else ""
-
-
-def _sample_note(sample: dict[str, Any]) -> str:
-    """A study's validation sample in words: its size, and the standard error of a paired MRR difference."""
-    if "split_pairs" not in sample:
-        return f"searched on a validation sample of {sample['pairs']} pairs"
-    text = (f"searched on a validation sample of {sample['pairs']} of {sample['split_pairs']} pairs "
-            f"({sample['queries']} of {sample['split_queries']} queries)")
-    paired = sample.get("paired")
-    if paired is not None:
-        text += (f"; standard error of a paired validation-MRR difference at this size {paired['se']:.4f} "
-                 f"({paired['setting']} − {paired['against']}: {paired['delta']:+.4f})")
-    return text
-
-
-def _weights_text(row: dict[str, Any]) -> str:
-    best = row["best"]
-    text = joined(best["weights"])
-    return f"learned {text}" if best["weights_kind"] == "learned" else text
-
-
-def _markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]],
-              wins: dict[str, dict[str, Any]], plots: dict[str, tuple[str, str]], omitted: dict[str, str],
-              bootstrap: dict[str, Any]) -> str:
-    level = round(bootstrap["confidence"] * 100)
-    studies = len(rows)
-    done = sum(1 for row in rows if row["best"] is not None)
-    datasets = len({row["dataset"] for row in rows})
-    lines = [
-        f"# Campaign {report_name}" if report_name else "# Campaign report",
-        "",
-        f"{studies} stud{'y' if studies == 1 else 'ies'} over {datasets} dataset{'s' if datasets != 1 else ''} "
-        f"({done} with a complete trial). Settings are chosen on each dataset's validation split; the test split "
-        "is used only to report them. Each study's own report (figures, all metrics) is linked in the last column.",
-        "",
-        "## Studies",
-        "",
-        f"Δ = test MRR of the best setting − the baseline's, with its {level}% paired-bootstrap interval over test "
-        f"queries ({bootstrap['n_boot']} resamples, seed {bootstrap['seed']}). Baselines: **own** = the checkpoint's "
-        f"own fusion weights, **{REFERENCE_LABEL}** = fixed "
-        + ", ".join(f"{term.symbol} {term.reference:g}" for term in FUSION_TERMS)
-        + f", **{NONE_LABEL}** = no enhancement. An interval "
-        "above 0 is a **win**, below 0 a **loss** (both in bold), one that contains 0 a tie. A learnable study's best "
-        "setting is the fusion weights its best trial learned, evaluated as fixed weights.",
-        "",
-        f"| dataset | group | mode | trials | best {symbols()} | valid MRR | test MRR | test H@10 "
-        f"| Δ vs own [{level}% CI] | Δ vs {REFERENCE_LABEL} [{level}% CI] | Δ vs {NONE_LABEL} [{level}% CI] "
-        "| report |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        best = row["best"]
-        if best is None:
-            lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {_trials_text(row['trials'])} "
-                         f"| — | — | — | — | — | — | — | {row['note']} |")
-            continue
-        deltas = [_delta_text(row["deltas"][key]) for key in BASELINES]
-        lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {_trials_text(row['trials'])} "
-                     f"| {_weights_text(row)} | {_fmt(best['valid_mrr'])}{_sample_mark(row)} | {_fmt(best['test_mrr'])} "
-                     f"| {_fmt(best['test_hits@10'])} | {' | '.join(deltas)} "
-                     f"| [summary]({row['report']}/summary.md) |")
-    owns = sorted({(row["checkpoint"], tuple(row["baselines"]["checkpoint"]["weights"]))
-                   for row in rows if row["best"] is not None})
-    if owns:
-        lines += ["", f"Own fusion weights ({symbols()}): "
-                  + "; ".join(f"{checkpoint} {joined(w)}" for checkpoint, w in owns) + "."]
-    sampled = [row for row in rows if row.get("valid_sample")]
-    if sampled:
-        lines += ["", "Validation samples (a valid MRR marked † is on the study's sample, not the whole split; "
-                      "test numbers are always the whole test split's):", ""]
-        lines += [f"* {row['study']}: {_sample_note(row['valid_sample'])}" for row in sampled]
-    notes = [row for row in rows if row["note"] and row["best"] is not None]
-    if notes:
-        lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]
-
-    lines += ["", "## Group means", ""]
-    if groups:
-        lines += [
-            "Unweighted means over the datasets of a benchmark group, per mode. The groups are the four in which "
-            "ULTRA (Galkin et al., ICLR 2024, arXiv:2310.04562) reports its 57 graphs; `are-search datasets` "
-            "lists each dataset's group (are_model/data/registry.py, GROUPS).",
-            "",
-            f"| group | mode | datasets | best valid MRR | best test MRR | own test MRR | {REFERENCE_LABEL} test MRR "
-            f"| {NONE_LABEL} test MRR | mean Δ vs own | mean Δ vs {REFERENCE_LABEL} | mean Δ vs {NONE_LABEL} "
-            "| best test H@10 |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for g in groups:
-            base, delta = g["baselines"], g["delta"]
-            lines.append(f"| {g['group']} | {g['mode']} | {g['datasets']} | {_fmt(g['best']['valid_mrr'])} "
-                         f"| {_fmt(g['best']['test_mrr'])} | {_fmt(base['checkpoint']['test_mrr'])} "
-                         f"| {_fmt(base[REFERENCE_LABEL]['test_mrr'])} | {_fmt(base[NONE_LABEL]['test_mrr'])} "
-                         f"| {delta['checkpoint']:+.4f} | {delta[REFERENCE_LABEL]:+.4f} | {delta[NONE_LABEL]:+.4f} "
-                         f"| {_fmt(g['best']['test_hits@10'])} |")
-    else:
-        lines.append("No study has a complete trial.")
-
-    lines += ["", "## Wins, ties and losses", "",
-              f"Best setting against each baseline, by its {level}% interval of Δ test MRR: win above 0, loss "
-              "below 0, tie containing 0.", "",
-              "| baseline | mode | win | tie | loss |", "|---|---|---|---|---|"]
-    modes = sorted({mode for w in wins.values() for mode in w["by_mode"]},
-                   key=lambda m: MODES.index(m) if m in MODES else len(MODES))
-    for key, counts in wins.items():
-        for mode in modes:
-            c = counts["by_mode"].get(mode, {"win": 0, "tie": 0, "loss": 0})
-            lines.append(f"| {BASELINE_TITLES[key]} | {mode} | {c['win']} | {c['tie']} | {c['loss']} |")
-        if len(modes) != 1:
-            lines.append(f"| {BASELINE_TITLES[key]} | all | {counts['win']} | {counts['tie']} | {counts['loss']} |")
-
-    lines += ["", "## Figures"]
-    for file_name, (title, caption) in plots.items():
-        lines += ["", f"### {title}", ""]
-        if file_name in omitted:
-            lines.append(f"`{file_name}`: {omitted[file_name]}.")
-        else:
-            lines += [f"![{title}]({file_name})", "", caption]
-    lines.append("")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,7 +414,7 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
             files.append(study_plots.save_png(drawn.figures[file_name], out / file_name))
         else:
             (out / file_name).unlink(missing_ok=True)  # an older report's figure would be stale
-    atomic_write_bytes(out / CAMPAIGN_MD, _markdown(name, rows, groups, wins, campaign_figures.CAPTIONS, omitted,
+    atomic_write_bytes(out / CAMPAIGN_MD, campaign_markdown(name, rows, groups, wins, campaign_figures.CAPTIONS, omitted,
                                                     bootstrap).encode("utf-8"))
     atomic_write_bytes(out / CAMPAIGN_CSV, _csv(rows).encode("utf-8"))
     files = [out / CAMPAIGN_MD, out / CAMPAIGN_CSV] + files

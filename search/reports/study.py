@@ -57,6 +57,8 @@ from search.study.spaces import SearchSpace
 from search.study.stopping import stop_record
 from search.reports.stats import paired_bootstrap
 from search.study.ranks import RANKS_ATTR, decode_ranks
+from search.reports.study_text import (HISTORY_PNG, IMPORTANCES_PNG, WEIGHTS_PNG, sample_text, space_text,
+                                      summary_markdown)
 
 __all__ = [
     "HISTORY_PNG",
@@ -73,10 +75,6 @@ _logger = logging.getLogger(__name__)
 
 #: Two weight vectors closer than this in every coordinate are the same setting.
 WEIGHT_TOLERANCE = 1e-6
-#: The figure files of a report.
-HISTORY_PNG = "optimization_history.png"
-WEIGHTS_PNG = "weights_scatter.png"
-IMPORTANCES_PNG = "param_importances.png"
 #: Confidence level of the bootstrap intervals.
 CONFIDENCE = 0.95
 
@@ -140,129 +138,8 @@ def _version() -> str:
     return __version__
 
 
-def _space_text(space: SearchSpace) -> str:
-    parts = []
-    for name, param in space.params.items():
-        parts.append(f"{name} [{param.low:g}, {param.high:g}]{' (log)' if param.log else ''}" if param.searched
-                     else f"{name} = {param.value}")
-    return ", ".join(parts)
-
-
 # ---------------------------------------------------------------------------------------------
 # summary.md
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-def _markdown(summary: dict[str, Any]) -> str:
-    boot = summary["bootstrap"]
-    trials = ", ".join(f"{k.lower()} {v}" for k, v in summary["trials"].items())
-    sample = summary.get("valid_sample")
-    validation = f"a sample: {_sample_size(sample)}" if sample else "the whole split"
-    lines = [
-        f"# Study {summary['study']}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| are-search version | {summary['version']} |",
-        f"| dataset / mode | {summary['dataset']} / {summary['mode']} |",
-        f"| checkpoint | {summary['checkpoint']} (profile {summary['profile']}) |",
-        f"| text encoder | {summary['encoder'] or '— (none)'} |",
-        f"| sampler | {summary['sampler']} |",
-        f"| pruner | {summary['pruner']} |",
-        f"| seed | {summary['seed']} (study); bootstrap seed {boot['seed']} |",
-        f"| search space | {summary['space_text']} |",
-        f"| trials | {trials} |",
-        f"| validation | {validation} |",
-        f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
-        "",
-        "Settings are chosen on the validation split; the test split is used here only to report them.",
-    ]
-    if sample:
-        lines += ["", _sample_paragraph(sample)]
-    for growth in summary.get("growth") or []:
-        lines += ["", f"**Range grown:** {growth['param']} {growth['side']} bound {growth['from']:g} → {growth['to']:g} "
-                      f"before trial {growth['trial']}, because the best trial ({growth['best_trial']}, validation "
-                      f"MRR {growth['best_value']:.4f}) sat on it."]
-    if summary.get("stop"):
-        lines += ["", f"**Stopped early** after trial {summary['stop']['trial']}: {summary['stop']['reason']}."]
-    if summary.get("note"):
-        lines += ["", f"**Note:** {summary['note']}"]
-    lines += [
-        "",
-        f"| setting | {' | '.join(term.symbol for term in FUSION_TERMS)} | valid MRR | valid from | test MRR | test MR "
-        f"| test H@1 | test H@3 | test H@10 | test Δ MRR best − setting [{round(boot['confidence'] * 100)}% CI] |",
-        "|---|" + "---|" * len(FUSION_TERMS) + "---|---|---|---|---|---|---|---|",
-    ]
-    for row in summary["settings"]:
-        test = row["test"]
-        diff = row["diff_vs_best"]
-        delta = "—" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"
-        lines.append(
-            f"| {row['label']} | {joined(row['weights'], sep=' | ')} | {_fmt(row['valid_mrr'])} "
-            f"| {row['valid_source']} | {_fmt(test['mrr'])} | {_fmt(test['mr'], 1)} | {_fmt(test['hits@1'])} "
-            f"| {_fmt(test['hits@3'])} | {_fmt(test['hits@10'])} | {delta} |"
-        )
-    lines += [
-        "",
-        f"Test queries: {summary['settings'][0]['test']['num_queries']}. Intervals: paired bootstrap over test "
-        f"queries ({boot['n_boot']} resamples, seed {boot['seed']}, percentile method); an interval that "
-        "excludes 0 marks a difference larger than the split's sampling noise.",
-        "",
-        "## Figures",
-    ]
-    captions = {
-        HISTORY_PNG: ("Validation MRR per trial",
-                      "Each complete trial's validation MRR by trial number: known points (the checkpoint's own "
-                      f"setting, {REFERENCE_LABEL}, {NONE_LABEL}) are named, the red line is the best so far and the "
-                      "horizontal lines are the baselines' validation MRR. A pruned trial has no value comparable "
-                      "with these, so it is drawn apart, in a panel below on the same trial axis: a trial stopped "
-                      "by the paired race at its mean difference of reciprocal ranks against the best at the time "
-                      "on the queries it ranked (± one standard error), a trial stopped by a stage pruner at the "
-                      "MRR of the stages it ran (a partial split: not comparable)."),
-        WEIGHTS_PNG: ("Where the trials ran",
-                      "The study's whole search space (dashed): each complete trial coloured by its validation "
-                      "MRR, pruned trials as hollow grey circles (no value), the reference settings as open "
-                      "markers, the best trial starred."),
-        IMPORTANCES_PNG: ("Parameter importances",
-                          "fANOVA importance of each searched parameter for the validation MRR."),
-    }
-    for name, (title, caption) in captions.items():
-        lines += ["", f"### {title}", ""]
-        if name in summary["plots"]:
-            lines += [f"![{title}]({name})", "", caption]
-        else:
-            lines.append(f"`{name}`: {summary['omitted'].get(name, 'not drawn')}.")
-    lines.append("")
-    return "\n".join(lines)
-
-
-def sample_text(sample: dict[str, Any] | None) -> str | None:
-    """``validation sample: 64 of 624 pairs (87 of 828 queries)`` for a report's ``valid_sample``; None for
-    a study searched on the whole split."""
-    return None if not sample else f"validation sample: {_sample_size(sample)}"
-
-
-def _sample_size(sample: dict[str, Any]) -> str:
-    return (f"{sample['pairs']} of {sample['split_pairs']} pairs ({sample['queries']} of {sample['split_queries']} "
-            "queries)")
-
-
-def _sample_paragraph(sample: dict[str, Any]) -> str:
-    text = (f"**Searched on a validation sample:** every trial ranked the same {sample['pairs']} of the "
-            f"{sample['split_pairs']} validation (anchor, relation) pairs ({sample['queries']} of "
-            f"{sample['split_queries']} queries; a sample seeded with the study's seed {sample['seed']} and "
-            "stratified by relation), so every validation MRR in this report is the sample's.")
-    paired = sample.get("paired")
-    if paired is not None:
-        text += (f" At this size a paired difference of validation MRRs has a standard error of about "
-                 f"{paired['se']:.4f}: {paired['setting']} − {paired['against']} on the sample's queries is "
-                 f"{paired['delta']:+.4f} ± {paired['se']:.4f} (finite-population corrected against the split's "
-                 f"{sample['split_queries']} queries), so settings closer than about {2 * paired['se']:.4f} are "
-                 "not told apart by the sample.")
-    return text + " The test numbers below are on the whole test split."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +283,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "seed": spec.seed,
         "space": {name: bound.to_attr() for name, bound in read_bounds(study).items()},  # as status --json
         "space_spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
-        "space_text": _space_text(space),
+        "space_text": space_text(space),
         "budget": parse_budget(spec.mode, spec.budget).for_mode(spec.mode),
         "valid_sample": valid_sample,
         "growth": growth_history(study),
@@ -423,7 +300,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "importances_min_complete_trials": plots.MIN_IMPORTANCE_TRIALS,
     }
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode("utf-8"))
-    atomic_write_bytes(out / "summary.md", _markdown(summary).encode("utf-8"))
+    atomic_write_bytes(out / "summary.md", summary_markdown(summary).encode("utf-8"))
     files += [out / "summary.md", out / "summary.json"]
     _logger.info("report of %s written to %s", name, out)
     return Report(out, files, summary, figures)

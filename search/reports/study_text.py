@@ -1,0 +1,137 @@
+"""A study report's summary in words: ``summary.md`` from the numbers of ``summary.json`` (:func:`summary_markdown`),
+and the sentences about a validation sample and the search range."""
+from __future__ import annotations
+
+from typing import Any
+
+from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL, joined
+from search.study.spaces import SearchSpace
+
+__all__ = ["HISTORY_PNG", "WEIGHTS_PNG", "IMPORTANCES_PNG", "space_text", "fmt", "summary_markdown", "sample_text",
+           "sample_size_text", "sample_paragraph"]
+
+#: The figure files of a report.
+HISTORY_PNG = "optimization_history.png"
+WEIGHTS_PNG = "weights_scatter.png"
+IMPORTANCES_PNG = "param_importances.png"
+
+
+def space_text(space: SearchSpace) -> str:
+    parts = []
+    for name, param in space.params.items():
+        parts.append(f"{name} [{param.low:g}, {param.high:g}]{' (log)' if param.log else ''}" if param.searched
+                     else f"{name} = {param.value}")
+    return ", ".join(parts)
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    boot = summary["bootstrap"]
+    trials = ", ".join(f"{k.lower()} {v}" for k, v in summary["trials"].items())
+    sample = summary.get("valid_sample")
+    validation = f"a sample: {sample_size_text(sample)}" if sample else "the whole split"
+    lines = [
+        f"# Study {summary['study']}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| are-search version | {summary['version']} |",
+        f"| dataset / mode | {summary['dataset']} / {summary['mode']} |",
+        f"| checkpoint | {summary['checkpoint']} (profile {summary['profile']}) |",
+        f"| text encoder | {summary['encoder'] or '— (none)'} |",
+        f"| sampler | {summary['sampler']} |",
+        f"| pruner | {summary['pruner']} |",
+        f"| seed | {summary['seed']} (study); bootstrap seed {boot['seed']} |",
+        f"| search space | {summary['space_text']} |",
+        f"| trials | {trials} |",
+        f"| validation | {validation} |",
+        f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
+        "",
+        "Settings are chosen on the validation split; the test split is used here only to report them.",
+    ]
+    if sample:
+        lines += ["", sample_paragraph(sample)]
+    for growth in summary.get("growth") or []:
+        lines += ["", f"**Range grown:** {growth['param']} {growth['side']} bound {growth['from']:g} → {growth['to']:g} "
+                      f"before trial {growth['trial']}, because the best trial ({growth['best_trial']}, validation "
+                      f"MRR {growth['best_value']:.4f}) sat on it."]
+    if summary.get("stop"):
+        lines += ["", f"**Stopped early** after trial {summary['stop']['trial']}: {summary['stop']['reason']}."]
+    if summary.get("note"):
+        lines += ["", f"**Note:** {summary['note']}"]
+    lines += [
+        "",
+        f"| setting | {' | '.join(term.symbol for term in FUSION_TERMS)} | valid MRR | valid from | test MRR | test MR "
+        f"| test H@1 | test H@3 | test H@10 | test Δ MRR best − setting [{round(boot['confidence'] * 100)}% CI] |",
+        "|---|" + "---|" * len(FUSION_TERMS) + "---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary["settings"]:
+        test = row["test"]
+        diff = row["diff_vs_best"]
+        delta = "—" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"
+        lines.append(
+            f"| {row['label']} | {joined(row['weights'], sep=' | ')} | {fmt(row['valid_mrr'])} "
+            f"| {row['valid_source']} | {fmt(test['mrr'])} | {fmt(test['mr'], 1)} | {fmt(test['hits@1'])} "
+            f"| {fmt(test['hits@3'])} | {fmt(test['hits@10'])} | {delta} |"
+        )
+    lines += [
+        "",
+        f"Test queries: {summary['settings'][0]['test']['num_queries']}. Intervals: paired bootstrap over test "
+        f"queries ({boot['n_boot']} resamples, seed {boot['seed']}, percentile method); an interval that "
+        "excludes 0 marks a difference larger than the split's sampling noise.",
+        "",
+        "## Figures",
+    ]
+    captions = {
+        HISTORY_PNG: ("Validation MRR per trial",
+                      "Each complete trial's validation MRR by trial number: known points (the checkpoint's own "
+                      f"setting, {REFERENCE_LABEL}, {NONE_LABEL}) are named, the red line is the best so far and the "
+                      "horizontal lines are the baselines' validation MRR. A pruned trial has no value comparable "
+                      "with these, so it is drawn apart, in a panel below on the same trial axis: a trial stopped "
+                      "by the paired race at its mean difference of reciprocal ranks against the best at the time "
+                      "on the queries it ranked (± one standard error), a trial stopped by a stage pruner at the "
+                      "MRR of the stages it ran (a partial split: not comparable)."),
+        WEIGHTS_PNG: ("Where the trials ran",
+                      "The study's whole search space (dashed): each complete trial coloured by its validation "
+                      "MRR, pruned trials as hollow grey circles (no value), the reference settings as open "
+                      "markers, the best trial starred."),
+        IMPORTANCES_PNG: ("Parameter importances",
+                          "fANOVA importance of each searched parameter for the validation MRR."),
+    }
+    for name, (title, caption) in captions.items():
+        lines += ["", f"### {title}", ""]
+        if name in summary["plots"]:
+            lines += [f"![{title}]({name})", "", caption]
+        else:
+            lines.append(f"`{name}`: {summary['omitted'].get(name, 'not drawn')}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def sample_text(sample: dict[str, Any] | None) -> str | None:
+    """``validation sample: 64 of 624 pairs (87 of 828 queries)`` for a report's ``valid_sample``; None for
+    a study searched on the whole split."""
+    return None if not sample else f"validation sample: {sample_size_text(sample)}"
+
+
+def sample_size_text(sample: dict[str, Any]) -> str:
+    return (f"{sample['pairs']} of {sample['split_pairs']} pairs ({sample['queries']} of {sample['split_queries']} "
+            "queries)")
+
+
+def sample_paragraph(sample: dict[str, Any]) -> str:
+    text = (f"**Searched on a validation sample:** every trial ranked the same {sample['pairs']} of the "
+            f"{sample['split_pairs']} validation (anchor, relation) pairs ({sample['queries']} of "
+            f"{sample['split_queries']} queries; a sample seeded with the study's seed {sample['seed']} and "
+            "stratified by relation), so every validation MRR in this report is the sample's.")
+    paired = sample.get("paired")
+    if paired is not None:
+        text += (f" At this size a paired difference of validation MRRs has a standard error of about "
+                 f"{paired['se']:.4f}: {paired['setting']} − {paired['against']} on the sample's queries is "
+                 f"{paired['delta']:+.4f} ± {paired['se']:.4f} (finite-population corrected against the split's "
+                 f"{sample['split_queries']} queries), so settings closer than about {2 * paired['se']:.4f} are "
+                 "not told apart by the sample.")
+    return text + " The test numbers below are on the whole test split."
