@@ -1,7 +1,7 @@
 """``are-search status`` against ``optuna studies`` on the same storage: wall time of each, interleaved.
 
 Runs the two commands alternately ``--repeats`` times (fresh processes, as a user runs them) on one SQLite
-storage (default: a copy of ``tests/fixtures/studies-0.2.0.db``) and prints one JSON line with the best and
+storage (default: the 0.2.0 studies rebuilt from ``tests/fixtures/studies-0.2.0.sql``) and prints one JSON line with the best and
 the median seconds of each and their ratio, then a table on stderr::
 
     python bench/status_speed.py [--storage FILE.db] [--repeats 5]
@@ -9,8 +9,10 @@ the median seconds of each and their ratio, then a table on stderr::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -34,7 +36,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         storage = Path(folder) / "studies.db"
-        shutil.copyfile(args.storage or REPO / "tests" / "fixtures" / "studies-0.2.0.db", storage)
+        if args.storage:
+            shutil.copyfile(args.storage, storage)
+        else:
+            with contextlib.closing(sqlite3.connect(storage)) as connection:
+                connection.executescript((REPO / "tests" / "fixtures" / "studies-0.2.0.sql").read_text(encoding="utf-8"))
         url = f"sqlite:///{storage}"
         bin_dir = Path(sys.executable).parent
         ours = [sys.executable, "-m", "search", "status", "--storage", url]

@@ -5,7 +5,7 @@ a full disk under the storage.
 Every input is made for real: FIFOs with ``os.mkfifo``, character device nodes with ``os.mknod`` in the test's
 own folder (never the system's ``/dev/null``), a journal written by a real study and cut inside a record, a
 writer process SIGKILLed inside an SQLite transaction, a small tmpfs filled up. Studies come from
-``tests/fixtures/studies-0.2.0.db`` (real are-search studies and the campaign ``oldcamp``) or are written
+the 0.2.0 storage (``tests/oldstudies.py``) (real are-search studies and the campaign ``oldcamp``) or are written
 through :func:`search.storage.open_storage`; no test evaluates a model. Commands run as ``python -m search``
 with a timeout, so a command that blocks on a FIFO fails the test instead of hanging it.
 """
@@ -30,6 +30,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from are_model.fileio import NotWritableError, atomic_write_bytes
+from oldstudies import write_old_studies
 from search.errors import StorageError
 from search.storage import StorageURL, create_or_load_study, open_storage
 from search.study.names import StudyName
@@ -37,7 +38,6 @@ from search.study.names import StudyName
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO / "tests" / "fixtures" / "studies-0.2.0.db"
 STUDY = "Metafam/fixed"
 CANONICAL = "Metafam:Metafam/fixed"
 BEST = "0.2635"  # the fixture's best validation MRR of Metafam/fixed
@@ -76,7 +76,7 @@ def study_db(tmp_path) -> Path:
     folder = tmp_path / "store"
     folder.mkdir()
     path = folder / "s.db"
-    path.write_bytes(FIXTURE.read_bytes())
+    write_old_studies(path)
     return path
 
 
@@ -376,7 +376,8 @@ def test_a_storage_path_with_hash_and_percent_is_one_file_for_every_command(tmp_
     url = StorageURL.parse(text, base=tmp_path)
     assert url.path == folder / "s.db"
     assert sqlalchemy.engine.make_url(url.url).database == str(url.path)  # what Optuna opens is that file too
-    writer = python(COPY, str(FIXTURE), text, cwd=tmp_path)
+    source = write_old_studies(tmp_path.parent / f"{tmp_path.name}-source" / "old.db")
+    writer = python(COPY, str(source), text, cwd=tmp_path)
     assert writer.returncode == 0, writer.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no stray file ('./exp', 'exp#2A x')
     assert sorted(p.name for p in folder.iterdir()) == ["s.db", "s.db.lock"]

@@ -415,10 +415,9 @@ _WITHOUT_TORCH = textwrap.dedent("""\
 def test_reading_commands_import_neither_torch_nor_pyg(argv, tmp_path):
     """``status``, ``datasets``, ``export``, ``campaign status|export``, ``--help`` and ``--version`` read a storage
     and the registry only: they run where torch, PyG and Ray cannot even be imported (a study written by 0.2.0)."""
-    import shutil
+    from oldstudies import write_old_studies
 
-    storage = tmp_path / "studies.db"
-    shutil.copyfile(REPO / "tests" / "fixtures" / "studies-0.2.0.db", storage)
+    storage = write_old_studies(tmp_path / "studies.db")
     args = [part.replace("{tmp}", str(tmp_path)) for part in argv]
     if args[0] in ("status", "export") or args[:1] == ["campaign"]:
         args += ["--storage", str(storage)]

@@ -1,6 +1,6 @@
 """Studies and campaigns written by an earlier are-search open, resume, export and report with this one.
 
-``fixtures/studies-0.2.0.db`` was written by are-search 0.2.0 (commit 03945a1, before search/ was regrouped
+The storage ``tests/oldstudies.py`` rebuilds from ``fixtures/studies-0.2.0.sql`` was written by are-search 0.2.0 (commit 03945a1, before search/ was regrouped
 into folders) from the CLI, on the real Metafam files with fusion.pth::
 
     are-search launch --dataset Metafam --checkpoint fusion --mode fixed --trials 4 --storage old.db
@@ -12,7 +12,6 @@ It holds ``Metafam:Metafam/fixed`` (4 complete trials, the 3 known points first)
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import optuna
@@ -20,17 +19,16 @@ import pytest
 
 import search
 import search.campaign
+from oldstudies import write_old_studies
 from search.options import LoadOptions
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-OLD_DB = FIXTURES / "studies-0.2.0.db"
 FIXED, LEARNABLE = "Metafam:Metafam/fixed", "Metafam:Metafam/learnable"
 
 
 @pytest.fixture
 def old_storage(tmp_path) -> str:
-    copy = tmp_path / "old.db"
-    shutil.copyfile(OLD_DB, copy)
+    copy = write_old_studies(tmp_path / "old.db")
     return f"sqlite:///{copy}"
 
 
