@@ -24,6 +24,8 @@ from .errors import (DataRootError, DatasetError, DownloadError, MissingRawFileE
                      UnknownDatasetError, VocabularyError)
 from .registry import DATASETS, DatasetSpec, RawFile, get_spec, resolve_dataset_name
 
+from ..lazy import lazy_exports
+
 #: the names loaded on first use, and the module each comes from
 _LAZY = {
     "FileReport": "parse",
@@ -51,14 +53,6 @@ __all__ = [
     "DownloadError",
 ]
 
-
-def __getattr__(name: str):
-    # Loaders and reports need torch and PyG; the registry and the errors do not, so `are-search datasets`,
-    # `status` and `export` read the registry without loading torch.
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Loaders and reports need torch and PyG; the registry and the errors do not, so `are-search datasets`,
+# `status` and `export` read the registry without loading torch.
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -15,6 +15,8 @@ from .extras import MissingExtraError
 from .relation_texts import RelationTextError, RelationTexts, load_relation_texts, parse_relation_texts
 from .wikidata import is_wikidata_pid, wikidata_labels
 
+from ..lazy import lazy_exports
+
 #: the names loaded on first use, and the module each comes from
 _LAZY = {
     "EMBED_DIM": "encoders",
@@ -45,13 +47,5 @@ __all__ = [
     "wikidata_labels",
 ]
 
-
-def __getattr__(name: str):
-    # Encoders and embeddings need torch; the relation texts and the extras' errors do not.
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Encoders and embeddings need torch; the relation texts and the extras' errors do not.
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
