@@ -182,3 +182,42 @@ def test_sigterm_to_the_process_group_with_two_workers_leaves_nothing_running(tm
     assert "Traceback" not in text and "terminated (SIGTERM)" in text.strip().splitlines()[-1], text
     study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
     assert not [t.number for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+
+
+def test_a_worker_killed_outright_leaves_its_trial_to_the_driver(tmp_path, data_root, text_root, checkpoint_root,
+                                                                  cache_dir):
+    """A worker that dies without its own clean-up (``kill -9``, the OOM killer) leaves its trial RUNNING; the
+    driver, which outlives its workers, fails it and queues its settings again once they have all exited --
+    here after a SIGTERM to the process group stops the other worker."""
+    db = tmp_path / "s.db"
+    inputs = ["--storage", f"sqlite:///{db}", "--data-root", str(data_root), "--text-root", str(text_root),
+              "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu"]
+    err = tmp_path / "launch.err"
+    with open(err, "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
+                                    "fusion", "--trials", "8", "--pruner", "none", "--workers", "2", *inputs],
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
+                                   start_new_session=True)
+        try:
+            killed = _wait_for_running_sampled_trial(db, process, err)
+            storage = _read_only_storage(db)
+            study_id = storage.get_study_id_from_name(CANONICAL)
+            pid = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, killed)).user_attrs[
+                "worker_pid"]
+            assert pid != process.pid
+            os.kill(pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGTERM)
+            status = process.wait(timeout=180)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    text = err.read_text()
+    assert status == 143, text
+    study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
+    trials = study.get_trials(deepcopy=False)
+    assert not [t.number for t in trials if t.state == TrialState.RUNNING], text
+    assert trials[killed].state == TrialState.FAIL, text
+    retries = [t for t in trials if t.state == TrialState.WAITING and t.user_attrs.get("retry_of") == killed]
+    assert len(retries) == 1, text
+    assert retries[0].system_attrs["fixed_params"] == trials[killed].params, text  # its settings, queued again

@@ -59,7 +59,8 @@ def run_local(spec: StudySpec, storage: StorageURL, setup: WorkerSetup, *, devic
     with progress_bar(study, spec, show_progress, announce_when_running=True) as bar:
         run_workers(_worker_main, [(spec, storage, setup.on(devices[k % len(devices)]), k, threads, level)
                                   for k in range(n_workers)],
-                    name="are-search-worker", refresh=lambda: bar.refresh_from(study), what=f"study {spec.name}")
+                    name="are-search-worker", refresh=lambda: bar.refresh_from(study), what=f"study {spec.name}",
+                    after=lambda: recover_dead_trials(study))
     return study
 
 

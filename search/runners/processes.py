@@ -7,16 +7,22 @@ share the host's cores evenly (:func:`cpu_threads`).
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.queues
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Terminated, WorkerError, on_sigterm_raise, user_error_types
 
-__all__ = ["cpu_threads", "run_workers", "worker_body"]
+__all__ = ["STOP_GRACE_S", "cpu_threads", "run_workers", "worker_body"]
+
+_logger = logging.getLogger(__name__)
 
 
 def cpu_threads(devices: Sequence[str], workers: int) -> int:
@@ -26,16 +32,25 @@ def cpu_threads(devices: Sequence[str], workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(on_cpu, 1))
 
 
+#: Seconds the workers get, together, to re-queue their trials after Ctrl-C or SIGTERM before they are killed.
+STOP_GRACE_S = 60.0
+
+
 def run_workers(target: Callable[..., None], arguments: Sequence[tuple], *, name: str,
-                refresh: Callable[[], None], what: str) -> None:
+                refresh: Callable[[], None], what: str, after: Callable[[], None] | None = None) -> None:
     """Run ``target(*arguments[k], errors)`` in one spawned process per k and wait for all of them.
 
     ``refresh`` runs about once a second while any is alive. ``errors`` is a queue on which a worker
     puts ``(one-line message, exit code)`` of bad input (see :func:`worker_body`); the first of them is
     raised here as :class:`search.errors.WorkerError`. A worker that exits otherwise non-zero raises
     RuntimeError naming ``what`` (e.g. "study FBNELL/fixed"). On Ctrl-C (which every worker gets too)
-    or SIGTERM (passed on to the workers here) the workers get 30 s each to re-queue their trials, then
-    the KeyboardInterrupt propagates.
+    or SIGTERM (passed on to the workers here) the workers get :data:`STOP_GRACE_S` seconds together to
+    re-queue their trials; one still alive then is killed, and the KeyboardInterrupt propagates.
+
+    after: called once every worker has exited, however the run ends (also on Ctrl-C): the caller fails
+    and re-queues the trials a worker left RUNNING when it died without its own clean-up (killed, or an
+    error inside it) -- :func:`search.study.budget.recover_dead_trials` -- so that no trial of this run
+    stays RUNNING under a dead worker.
     """
     spawn = multiprocessing.get_context("spawn")
     errors = spawn.SimpleQueue()
@@ -52,16 +67,55 @@ def run_workers(target: Callable[..., None], arguments: Sequence[tuple], *, name
             for process in processes:
                 if process.is_alive():
                     process.terminate()
-        for process in processes:
-            process.join(timeout=30)
+        _stop(processes, STOP_GRACE_S)
+        _after(after)
+        for message, _ in _drain(errors):
+            _logger.warning("%s: a worker stopping after the interrupt: %s", what, message)
         raise
-    if not errors.empty():
-        message, code = errors.get()
+    _after(after)
+    reported = _drain(errors)
+    if reported:
+        message, code = reported[0]
         raise WorkerError(message, code)
     failed = [f"worker {k} exited with code {process.exitcode}" for k, process in enumerate(processes)
               if process.exitcode != 0]
     if failed:
         raise RuntimeError(f"{what}: " + "; ".join(failed))
+
+
+def _stop(processes: Sequence[multiprocessing.process.BaseProcess], grace_s: float) -> None:
+    """Wait up to ``grace_s`` seconds in all for ``processes`` to exit, then kill those still alive."""
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            _logger.warning("worker %s did not stop within %.0f s of the interrupt: killed", process.name, grace_s)
+            process.kill()
+            process.join()
+
+
+def _after(after: Callable[[], None] | None) -> None:
+    """Run ``after`` (see :func:`run_workers`) with SIGTERM and Ctrl-C held off, so that a second signal cannot cut
+    the clean-up short; a signal that arrives meanwhile is delivered once it is done."""
+    if after is None:
+        return
+    if threading.current_thread() is not threading.main_thread():
+        after()
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        after()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _drain(errors: multiprocessing.queues.SimpleQueue) -> list[tuple[str, int]]:
+    """Everything the workers put on ``errors``, in order."""
+    out = []
+    while not errors.empty():
+        out.append(errors.get())
+    return out
 
 
 def worker_body(body: Callable[[], Any], *, device: str, threads: int, log_level: int,

@@ -40,7 +40,7 @@ from search.runners.progress import trial_line, trial_steps
 from search.runners.setup import WorkerSetup, open_study
 from search.runners.step import run_step
 from search.storage import StorageURL
-from search.study.budget import FINISHED, in_progress
+from search.study.budget import FINISHED, in_progress, recover_dead_trials
 from search.study.spec import SPEC_ATTR, StudySpec
 from search.study.stopping import StopRule, stop_record
 
@@ -252,7 +252,14 @@ def run_campaign_local(job: Job, *, workers: int = 1, devices: Sequence[str] | N
     with CampaignProgress(job, studies, show_progress) as progress:
         run_workers(_worker_main, [(replace(job, setup=job.setup.on(devices[k % len(devices)])), k, threads, level)
                                    for k in range(workers)],
-                    name="are-campaign-worker", refresh=progress.refresh, what=f"campaign {job.campaign.name}")
+                    name="are-campaign-worker", refresh=progress.refresh, what=f"campaign {job.campaign.name}",
+                    after=lambda: _recover(studies))
+
+
+def _recover(studies: Mapping[str, optuna.Study]) -> None:
+    """Fail and re-queue the trials dead workers left RUNNING in any study of the campaign."""
+    for study in studies.values():
+        recover_dead_trials(study)
 
 
 def _worker_main(job: Job, worker: int, threads: int, log_level: int,
