@@ -26,7 +26,8 @@ from search.results import (BestTrial, ExportResult, LaunchResult, ReportResult,
 from search.storage import StorageURL, storage_state
 from search.study.bounds import growth_history, read_bounds
 from search.study.names import StudyName
-from search.study.prepare import LAUNCH_ATTR, NewStudies, make_launch_record, prepare_study, warm_start_inputs
+from search.study.prepare import (LAUNCH_ATTR, NewStudies, dataset_record, make_launch_record, prepare_study,
+                                  warm_start_inputs)
 from search.study.spec import OPTIONS, SPEC_ATTR, StudySpec, load_study_spec, merge_overrides, spec_from_values, stored_spec
 from search.study.stopping import stop_record
 from search.values import file_to_write, folder_to_write
@@ -59,7 +60,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
         import torch
 
         torch.set_num_threads(options.threads)
-    launch_record = make_launch_record(path, options, encoder)
+    launch_record = {**make_launch_record(path, options, encoder), **dataset_record(spec.dataset, options)}
     new = NewStudies(url)  # a writer's first look at the storage: a hot journal is rolled back
     # before the study exists: a bad source creates nothing
     sources, stats = warm_start_inputs(spec, url, options, quiet=not run.ray)

@@ -295,6 +295,14 @@ def test_cache_hit_identical_and_changed_raw_file_changes_key(data_root, tmp_pat
     third = load_dataset("Metafam", root, cache_dir=cache, download=False)
     assert len(list((cache / "Metafam-Metafam").glob("*.pt"))) == 2
     assert third.test.target_edge_index.size(1) == first.test.target_edge_index.size(1) - 1
+    # the raw files' identity (what a study stores): one sha256 per file the load read, the cut file's changed
+    import hashlib
+
+    from are_model.data import raw_file_identity
+
+    assert third.files["test"] == ("inf_test.txt", hashlib.sha256(test_file.read_bytes()).hexdigest())
+    assert {role for role in first.files if first.files[role] != third.files[role]} == {"test"}
+    assert raw_file_identity("Metafam", root, download=False) == third.files
 
     # a corrupt cache file is ignored and rebuilt
     for path in (cache / "Metafam-Metafam").glob("*.pt"):

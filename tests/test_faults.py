@@ -548,3 +548,53 @@ def test_a_full_disk_during_a_run_is_one_line_naming_the_storage(tmp_path, small
             study.add_trial(create_trial(params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
                                          value=0.1, user_attrs={"pad": "x" * 2000, "i": i}))
     assert [t.state for t in study.get_trials()].count(TrialState.COMPLETE) < 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume after the dataset's files changed
+
+def test_a_study_refuses_to_continue_on_changed_raw_files_and_old_studies_still_open(tmp_path, data_root, text_root,
+                                                                                    checkpoint_root, cache_dir):
+    """Metafam's files copied into a data root of the test's own; a study launched on them, then the
+    validation file cut in half (whole lines kept): ``resume`` and a second ``launch`` are refused with one
+    line naming the dataset and the file, exit 2, and no trial runs (before: resume scored (0, 2.0) on the
+    half file next to trials measured on the whole one). A study without the record (made before it existed)
+    still resumes, and from then on carries it."""
+    import shutil
+
+    import search
+    from search.options import LoadOptions
+    from search.study.prepare import DATA_FILES_KEY, LAUNCH_ATTR
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "Metafam", root / "Metafam")
+    valid = root / "Metafam" / "Metafam" / "raw" / "transductive_valid.txt"
+    options = LoadOptions(data_root=str(root), text_root=str(text_root), checkpoint_root=str(checkpoint_root),
+                          cache_dir=str(cache_dir), device="cpu", threads=1)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    search.launch(dataset="Metafam", checkpoint="fusion", trials=1, pruner="none", storage=url, options=options)
+    study = optuna.load_study(study_name=CANONICAL, storage=url)
+    record = study.user_attrs[LAUNCH_ATTR][DATA_FILES_KEY]
+    assert record["dataset"] == "Metafam:Metafam" and record["files"]["transductive_valid.txt"] == sha(valid)
+    assert set(record["files"]) == {"transductive_train.txt", "inference_graph.txt", "transductive_valid.txt",
+                                    "inf_test.txt"}  # the files the loader reads, not every file in the folder
+    whole = sha(valid)
+    lines = valid.read_text().splitlines(keepends=True)
+    valid.write_text("".join(lines[:len(lines) // 2]))
+    inputs = ["--data-root", str(root), "--text-root", str(text_root), "--checkpoint-root", str(checkpoint_root),
+              "--cache-dir", str(cache_dir), "--device", "cpu", "--threads", "1", "--no-progress"]
+    expected = (f"study {CANONICAL} was run on other raw files of Metafam:Metafam: transductive_valid.txt changed "
+                f"(sha256 {whole[:12]}..., now {sha(valid)[:12]}...); its trial values would not be comparable: "
+                "restore the files, or use another --storage or dataset name")
+    assert one_error(cli("resume", STUDY, "--trials", "2", "--storage", url, *inputs, cwd=tmp_path,
+                         timeout=600)) == expected
+    assert one_error(cli("launch", "--dataset", "Metafam", "--checkpoint", "fusion", "--trials", "2", "--storage", url,
+                         *inputs, cwd=tmp_path, timeout=600)) == expected
+    states = [t.state for t in optuna.load_study(study_name=CANONICAL, storage=url).trials]
+    assert states.count(TrialState.COMPLETE) == 1 and TrialState.RUNNING not in states  # nothing ran on the cut file
+    # a study made before the record existed: opens, runs, and records the files it now runs on
+    study.set_user_attr(LAUNCH_ATTR, {k: v for k, v in study.user_attrs[LAUNCH_ATTR].items() if k != DATA_FILES_KEY})
+    resumed = search.resume(STUDY, trials=2, storage=url, options=options)
+    assert resumed.trials_added == 1
+    stored = optuna.load_study(study_name=CANONICAL, storage=url).user_attrs[LAUNCH_ATTR][DATA_FILES_KEY]
+    assert stored["files"]["transductive_valid.txt"] == sha(valid)

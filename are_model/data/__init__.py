@@ -32,6 +32,7 @@ _LAZY = {
     "KGDataset": "dataset",
     "LoadReport": "parse",
     "load_dataset": "dataset",
+    "raw_file_identity": "dataset",
 }
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "LoadReport",
     "FileReport",
     "load_dataset",
+    "raw_file_identity",
     "resolve_dataset_name",
     "get_spec",
     "DatasetError",

@@ -1,8 +1,9 @@
 """Processed-data cache: one ``torch.save`` file per (loader version, raw bytes).
 
 The file lives at ``<cache_dir>/<name with ':' -> '-'>/<sha256>.pt``; the key hashes the loader
-version, the registry entry and every raw file's bytes, so an edited raw file gets a new key and a stale
-entry is never read. The payload (the splits and the load's report) holds only tensors, ints, strs, lists
+version, the registry entry and every raw file's sha256 (:func:`file_digests`, computed once per load
+and kept on the loaded dataset as its raw files' identity, which a study stores and checks on resume), so an
+edited raw file gets a new key and a stale entry is never read. The payload (the splits and the load's report) holds only tensors, ints, strs, lists
 and dicts, so it loads with ``weights_only=True``. A file that fails to load is logged and rebuilt. The
 cache folder is always the caller's (``load_dataset(cache_dir=...)``); there is no default location.
 """
@@ -18,7 +19,7 @@ import torch
 
 from ..fileio import atomic_write
 
-__all__ = ["LOADER_VERSION", "cache_key", "cache_path", "load_cached", "save_cached"]
+__all__ = ["LOADER_VERSION", "file_digests", "cache_key", "cache_path", "load_cached", "save_cached"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,16 +27,21 @@ logger = logging.getLogger(__name__)
 LOADER_VERSION = "are-data-2"  # 2: line rules counted, LoadReport in the payload
 
 
-def cache_key(spec_repr: str, blobs: dict[str, tuple[str, bytes]]) -> str:
-    """sha256 (hex) of the loader version, the spec and each role's raw bytes (in sorted role order)."""
+def file_digests(blobs: dict[str, tuple[str, bytes]]) -> dict[str, str]:
+    """role -> hex sha256 of that raw file's bytes (``blobs``: role -> (path, bytes)). The one hash of a
+    raw file: the cache key and a dataset's :attr:`~are_model.data.KGDataset.files` are made of it."""
+    return {role: hashlib.sha256(data).hexdigest() for role, (_, data) in blobs.items()}
+
+
+def cache_key(spec_repr: str, digests: dict[str, str]) -> str:
+    """sha256 (hex) of the loader version, the spec and each role's raw-file sha256 (in sorted role order;
+    ``digests`` from :func:`file_digests`)."""
     digest = hashlib.sha256()
     for part in (LOADER_VERSION, spec_repr):
         digest.update(part.encode())
         digest.update(b"\0")
-    for role in sorted(blobs):
-        data = blobs[role][1]
-        digest.update(f"{role}\0{len(data)}\0".encode())
-        digest.update(data)
+    for role in sorted(digests):
+        digest.update(f"{role}\0{digests[role]}\0".encode())
     return digest.hexdigest()
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 from torch_geometric.data import Data
 
 from .builders import build_splits
-from .cache import cache_key, cache_path, load_cached, save_cached
+from .cache import cache_key, cache_path, file_digests, load_cached, save_cached
 from .download import ensure_raw_files
 from .errors import DataRootError, DatasetError
 from .graph import SPLITS, pack, unpack, unpack_report
 from .parse import LoadReport
-from .registry import get_spec
+from .registry import DatasetSpec, get_spec
 
-__all__ = ["KGDataset", "load_dataset"]
+__all__ = ["KGDataset", "load_dataset", "raw_file_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class KGDataset:
         train, valid, test: the splits.
         report: what the load did with each raw file's lines (:class:`LoadReport`): lines read, dropped
             by reason, repaired, odd, and queries kept with a symbol absent from their graph.
+        files: the identity of the raw files this load read: role -> (file name, hex sha256 of its bytes),
+            the same hashes the processed-data cache key is made of (:func:`raw_file_identity`).
     """
 
     name: str
@@ -48,6 +50,7 @@ class KGDataset:
     valid: Data
     test: Data
     report: LoadReport | None = field(default=None, repr=False, compare=False)
+    files: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def split(self, name: str) -> Data:
         """The split called ``name`` (``"train"``, ``"valid"`` or ``"test"``)."""
@@ -78,15 +81,11 @@ def load_dataset(
         VocabularyError: each with a one-line message naming the dataset, file, line or key.
     """
     spec = get_spec(name)
-    if data_root is None:
-        raise DataRootError(f"{spec.name}: no data root given; pass data_root, the folder holding "
-                            "<Dataset>/<version>/raw/ (the command line: --data-root or ARE_DATA_ROOT)")
-    paths = ensure_raw_files(spec, Path(data_root), download=download)
-    blobs = {role: (str(path), path.read_bytes()) for role, path in paths.items()}
+    paths, blobs, digests = _read_raw(spec, data_root, download)
     target = None
     payload = None
     if cache_dir is not None:
-        target = cache_path(cache_dir, spec.name, cache_key(repr(spec), blobs))
+        target = cache_path(cache_dir, spec.name, cache_key(repr(spec), digests))
         payload = load_cached(target)
     splits = report = None
     if payload is not None:
@@ -110,4 +109,32 @@ def load_dataset(
     # (-v shows it). A file that needed more (a repaired or odd line) is worth a WARNING.
     level = logging.WARNING if report.beyond_rule else logging.INFO if report.notable else logging.DEBUG
     logger.log(level, "%s", report.summary())
-    return KGDataset(spec.name, spec.text_key, spec.setting, **splits, report=report)
+    return KGDataset(spec.name, spec.text_key, spec.setting, **splits, report=report,
+                     files={role: (paths[role].name, digests[role]) for role in paths})
+
+
+def raw_file_identity(name: str, data_root: str | os.PathLike | None, *,
+                      download: bool = True) -> dict[str, tuple[str, str]]:
+    """What a load of ``name`` would read, without parsing it: role -> (file name, hex sha256 of its bytes)
+    for every raw file present (required ones downloaded when missing and ``download`` is True). Equal to
+    :attr:`KGDataset.files` of the same load; a study stores it to refuse a resume on other files.
+
+    Raises:
+        the errors of :func:`load_dataset` before parsing: UnknownDatasetError, DataRootError,
+        MissingRawFileError, DownloadError.
+    """
+    spec = get_spec(name)
+    paths, _, digests = _read_raw(spec, data_root, download)
+    return {role: (paths[role].name, digests[role]) for role in paths}
+
+
+def _read_raw(spec: DatasetSpec, data_root: str | os.PathLike | None,
+              download: bool) -> tuple[dict[str, Path], dict[str, tuple[str, bytes]], dict[str, str]]:
+    """``(paths, blobs, digests)`` of the raw files of ``spec``: role -> path, role -> (path, bytes) and
+    role -> sha256; each file read and hashed once."""
+    if data_root is None:
+        raise DataRootError(f"{spec.name}: no data root given; pass data_root, the folder holding "
+                            "<Dataset>/<version>/raw/ (the command line: --data-root or ARE_DATA_ROOT)")
+    paths = ensure_raw_files(spec, Path(data_root), download=download)
+    blobs = {role: (str(path), path.read_bytes()) for role, path in paths.items()}
+    return paths, blobs, file_digests(blobs)

@@ -22,7 +22,7 @@ from search.api import status as study_status
 from search.logs import quiet_dataset_reports
 from search.options import INPUT_KEYS, LoadOptions, RunOptions, load_options, resolve_storage
 from search.results import BestTrial, ExportResult, StudyStatus, best_of
-from search.study.prepare import NewStudies, make_launch_record, prepare_study
+from search.study.prepare import NewStudies, dataset_record, make_launch_record, prepare_study
 from search.study.spec import OPTIONS
 from search.values import folder_to_write
 from search.values import path as path_rule
@@ -153,7 +153,8 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     studies, created, notes, before = {}, {}, [], 0
     with made.undo_on_bad_input():  # bad input while the studies are made (a full disk) removes them again
         for study_spec in spec.study_specs():
-            study, new, study_notes, _ = prepare_study(study_spec, url, path, record, fail_stale=run.fail_stale,
+            study_record = {**record, **dataset_record(study_spec.dataset, opts)}  # each member's own raw files
+            study, new, study_notes, _ = prepare_study(study_spec, url, path, study_record, fail_stale=run.fail_stale,
                                                        new=made)
             tag_member(study, spec)
             recover_dead_trials(study)

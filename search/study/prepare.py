@@ -2,7 +2,8 @@
 that met bad input before any of its trials finished.
 
 * :func:`make_launch_record` -- the study user attr ``launch`` (checkpoint sha256, encoder);
-* :func:`check_compatible` -- refuse another checkpoint, encoder or search space on a stored study;
+* :func:`dataset_record` -- its part naming the dataset's raw files by sha256;
+* :func:`check_compatible` -- refuse another checkpoint, encoder, raw files or search space on a stored study;
 * :func:`prepare_study` -- open or create the study of a spec, store its spec and launch record;
 * :class:`NewStudies` -- remove again the studies (and storage file) a run made, on bad input;
 * :func:`warm_start_inputs` -- the warm-start sources and graph statistics of a run.
@@ -22,13 +23,18 @@ from search.study.budget import FINISHED
 from search.study.spec import SPEC_ATTR, StudySpec, stored_spec
 from search.study.stopping import clear_stop
 
-__all__ = ["LAUNCH_ATTR", "encoder_name", "make_launch_record", "check_compatible", "space_changes", "prepare_study",
+__all__ = ["LAUNCH_ATTR", "DATA_FILES_KEY", "encoder_name", "make_launch_record", "dataset_record",
+           "data_file_changes", "check_compatible", "space_changes", "prepare_study",
            "NewStudies", "warm_start_inputs"]
 
 _logger = logging.getLogger(__name__)
 
-#: The study user attr holding the launch record (checkpoint sha256, encoder).
+#: The study user attr holding the launch record (checkpoint sha256, encoder, the dataset's raw files).
 LAUNCH_ATTR = "launch"
+
+#: The launch record's key for the dataset's raw files: ``{"dataset": canonical name, "files": {file name:
+#: sha256}}`` (:func:`dataset_record`). Studies made before it existed have no such key and open as before.
+DATA_FILES_KEY = "data_files"
 
 def encoder_name(options: LoadOptions, encoder: str) -> str:
     """The name of the encoder ``encoder`` (a spec such as ``auto``) resolves to here: ``minilm``,
@@ -45,11 +51,53 @@ def make_launch_record(path: Path, options: LoadOptions, encoder: str) -> dict[s
     return {"checkpoint_sha256": sha256_of(path), "checkpoint_file": path.name, "encoder": encoder,
             "encoder_name": encoder_name(options, encoder)}
 
+def dataset_record(dataset: str, options: LoadOptions) -> dict[str, Any]:
+    """The launch record's part for ``dataset``: ``{"data_files": {"dataset": <canonical name>, "files":
+    {<raw file name>: <hex sha256>}}}``, the identity the processed-data cache is keyed by
+    (:func:`are_model.data.raw_file_identity`; missing required files are downloaded when ``options`` allow).
+    Empty when the files cannot be read here (a Ray driver without the data): the study then keeps the record
+    it has, and the workers meet a missing file themselves."""
+    from are_model.data import DatasetError, get_spec, raw_file_identity
+
+    try:
+        files = raw_file_identity(dataset, options.data_root, download=options.download)
+    except (DatasetError, OSError) as exc:  # OSError: a missing file or a failed download
+        _logger.debug("raw files of %s not recorded: %s", dataset, exc)
+        return {}
+    return {DATA_FILES_KEY: {"dataset": get_spec(dataset).name, "files": dict(sorted(files.values()))}}
+
+
+def data_file_changes(old: Any, new: Any) -> list[str]:
+    """What differs between two ``data_files`` records (:func:`dataset_record`), one entry per file, e.g.
+    ``transductive_valid.txt changed (sha256 3f0c2a9b1d4e..., now 81aa07c2e5f3...)``, ``inf_test_new.txt was not
+    there`` or ``... is gone``; empty when either record is missing or they name the same bytes."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    before, after = old.get("files") or {}, new.get("files") or {}
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name), after.get(name)
+        if a is None:
+            changes.append(f"{name} was not there")
+        elif b is None:
+            changes.append(f"{name} is gone")
+        elif a != b:
+            changes.append(f"{name} changed (sha256 {a[:12]}..., now {b[:12]}...)")
+    return changes
+
+
 def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
-    """Refuse to continue a study with another checkpoint or space; notes for what is kept as stored."""
+    """Refuse to continue a study with another checkpoint, encoder, raw files of its dataset, validation
+    budget or space (StudyError, one line naming what differs); notes for what is kept as stored."""
     notes: list[str] = []
     stored_launch = study.user_attrs.get(LAUNCH_ATTR)
     if isinstance(stored_launch, dict):
+        stored_files = stored_launch.get(DATA_FILES_KEY)
+        changes = data_file_changes(stored_files, launch.get(DATA_FILES_KEY))
+        if changes:
+            raise StudyError(f"study {study.study_name} was run on other raw files of {stored_files.get('dataset')}: "
+                             f"{'; '.join(changes)}; its trial values would not be comparable: restore the files, "
+                             "or use another --storage or dataset name")
         old, new = stored_launch.get("checkpoint_sha256"), launch.get("checkpoint_sha256")
         if old and new and old != new:
             raise StudyError(f"study {study.study_name} was run with another checkpoint (sha256 {old[:12]}..., "
@@ -111,7 +159,7 @@ def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: d
     """Open or create the study of ``spec`` for a run and make it ready: ``(study, created, notes, spec)``.
 
     A study created now gets its known points; an existing one must have been run with the same
-    checkpoint, encoder and space (else StudyError), its stop record is cleared and its stale RUNNING
+    checkpoint, encoder, raw files and space (else StudyError), its stop record is cleared and its stale RUNNING
     trials are settled (:mod:`search.study.stale`). The spec and launch record are stored on the study,
     unless it already has more finished trials than ``spec.trials``: then ``notes`` says so and the
     returned spec is the stored one (nothing is to run). new: the run's :class:`NewStudies`, told of the
@@ -132,6 +180,9 @@ def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: d
         spec = stored_spec(study)
     else:
         study.set_user_attr(SPEC_ATTR, spec.to_attr())
+        stored_launch = {} if created else study.user_attrs.get(LAUNCH_ATTR)
+        if DATA_FILES_KEY not in launch_record and isinstance(stored_launch, dict) and DATA_FILES_KEY in stored_launch:
+            launch_record = {**launch_record, DATA_FILES_KEY: stored_launch[DATA_FILES_KEY]}  # not readable here: kept
         study.set_user_attr(LAUNCH_ATTR, launch_record)
     if not created:  # trials left RUNNING by workers that nothing vouches for: named, failed when stale
         from search.study.stale import settle_stale
