@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from .fileio import atomic_write
+from .fusion import FREE_FUSION_KEY
 from .model import AREModel
 
 
@@ -73,13 +74,22 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[AREModel, CheckpointInfo]:
-    """Build the model the checkpoint's keys describe and load it with a strict key and shape match."""
+    """Build the model the checkpoint's keys describe and load it with a strict key and shape match.
+
+    The profile follows from the keys (:func:`detect_profile`). A checkpoint written with the free fusion
+    (``AREModel.use_free_fusion``) holds one more top-level tensor, ``fusion_weights_free`` [E]
+    (:data:`are_model.fusion.FREE_FUSION_KEY`): the model is then built with the free fusion, which the
+    loaded model uses (w = softplus of it); without it the published layout is loaded as it is. Raises
+    CheckpointError (one line naming the file and the keys) for missing, unexpected or misshapen keys.
+    """
     state = read_state_dict(path)
     profile = detect_profile(state.keys())
     if profile is None:
         raise CheckpointError(f"{path}: no ULTRA/SEMMA/ARE keys found (e.g. entity_model.mlp.0.weight); "
                               f"keys start with {_describe(list(state.keys()))}")
     model = AREModel(profile)
+    if FREE_FUSION_KEY in state and model.has_enhancers:
+        model.use_free_fusion()  # the extra [E] tensor of a free-fusion checkpoint: expected, then loaded
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .enhancers import PromptEnhancer, SimilarityEnhancer, fusion_logits_from_weights
+from .fusion import FREE_FUSION_KEY, free_fusion_parameters, free_fusion_weights
 from .graphs import RelationGraph, build_relation_graph, build_text_graph
 from .layers import MessagePlan
 from .prompt_graph import PromptGraphSizer
@@ -120,6 +121,13 @@ class AREModel(nn.Module):
     the checkpoint) | "are-fusion" (S2 + P1 + learnable fusion over the E enhancers, `fusion_weights_logits`
     [E] first). The checkpoint's own fusion is the default: learned softmax(logits) for are-fusion,
     `MIX_FUSION` (similarity alone) for are-mix.
+
+    The fusion in force is one of three (``fusion_kind``): ``fixed`` (`use_fixed_fusion`, spec §5.1),
+    ``softmax`` (`use_learnable_fusion`, spec §5.3: w = softmax(`fusion_weights_logits`), summing to 1) or
+    ``free`` (`use_free_fusion`, :mod:`are_model.fusion`: w = softplus(`fusion_weights_free`), non-negative
+    without the sum-to-one constraint). A model holds the extra top-level parameter `fusion_weights_free` [E]
+    exactly when it uses, or last used, the free fusion; it is saved with the state dict right after
+    `fusion_weights_logits` and makes `load_checkpoint` build the free fusion again (strict key match).
     """
 
     def __init__(self, profile: str, dim: int = 64, num_layers: int = 6) -> None:
@@ -154,11 +162,32 @@ class AREModel(nn.Module):
 
     @property
     def learnable_fusion(self) -> bool:
+        """True when the fusion weights are learned (softmax or free), False with fixed weights."""
         return self._fixed_weights is None
+
+    @property
+    def free_fusion(self) -> bool:
+        """True when the model holds the free fusion's `fusion_weights_free` (see `use_free_fusion`)."""
+        return FREE_FUSION_KEY in self._parameters
+
+    @property
+    def fusion_kind(self) -> str:
+        """The fusion in force: ``fixed``, ``softmax`` or ``free``."""
+        if not self.learnable_fusion:
+            return "fixed"
+        return "free" if self.free_fusion else "softmax"
+
+    def fusion_parameter_names(self) -> tuple[str, ...]:
+        """The names of the parameters the learnable fusion in force trains (() with fixed weights)."""
+        kind = self.fusion_kind
+        return () if kind == "fixed" else ((FREE_FUSION_KEY,) if kind == "free" else ("fusion_weights_logits",))
 
     def checkpoint_fusion_weights(self) -> tuple[float, ...]:
         """The E weights the loaded checkpoint itself applies (what `fusion_weights` gives by default):
-        softmax(logits) for are-fusion, `MIX_FUSION` for are-mix; E zeros for ULTRA/SEMMA."""
+        softplus(`fusion_weights_free`) when it holds them, softmax(logits) for are-fusion, `MIX_FUSION` for
+        are-mix; E zeros for ULTRA/SEMMA."""
+        if self.free_fusion:
+            return tuple(float(w) for w in free_fusion_weights(getattr(self, FREE_FUSION_KEY).detach()))
         if self.profile == "are-fusion":
             return tuple(float(w) for w in torch.softmax(self.fusion_weights_logits.detach(), 0))
         return MIX_FUSION if self.profile == "are-mix" else (0.0,) * len(ENHANCERS)
@@ -175,10 +204,13 @@ class AREModel(nn.Module):
         """Learnable E-logit incremental fusion (spec §5.3), initialised from ``weights`` [E] when given.
 
         Without weights an are-fusion model keeps its trained logits; other ARE profiles get a new
-        `fusion_weights_logits` parameter starting at `DEFAULT_FUSION` (0.2 / 0.8). Raises ValueError
-        without enhancers, for a number of weights other than E or for a negative weight.
+        `fusion_weights_logits` parameter starting at `DEFAULT_FUSION` (0.2 / 0.8). A free fusion's
+        `fusion_weights_free` is removed. Raises ValueError without enhancers, for a number of weights other
+        than E or for a negative weight.
         """
         self._require_enhancers("learnable fusion")
+        if self.free_fusion:
+            delattr(self, FREE_FUSION_KEY)
         if weights is None and hasattr(self, "fusion_weights_logits"):
             self._fixed_weights = None
             return
@@ -190,9 +222,32 @@ class AREModel(nn.Module):
             self.fusion_weights_logits = nn.Parameter(logits.to(self.relation_model.layers[0].linear.weight.device))
         self._fixed_weights = None
 
+    def use_free_fusion(self, weights: Sequence[float] | None = None) -> None:
+        """Learnable non-negative weights without the sum-to-one constraint: w = softplus(`fusion_weights_free`).
+
+        weights: the E initial weights (dimensionless, >= 0; :func:`are_model.fusion.free_fusion_parameters`);
+        None starts from the weights the model applies now (`checkpoint_fusion_weights`: the checkpoint's own
+        learned softmax weights for fusion.pth). Adds the top-level parameter `fusion_weights_free` [E] (on the
+        model's device) or overwrites it; `fusion_weights_logits` is left as it is. Raises ValueError without
+        enhancers, for a number of weights other than E, or for a negative or non-finite weight.
+        """
+        self._require_enhancers("free fusion")
+        start = self.checkpoint_fusion_weights() if weights is None else self._check_weights(weights)
+        raw = free_fusion_parameters(start)
+        if self.free_fusion:
+            with torch.no_grad():
+                getattr(self, FREE_FUSION_KEY).copy_(raw)
+        else:
+            self.register_parameter(FREE_FUSION_KEY,
+                                    nn.Parameter(raw.to(self.relation_model.layers[0].linear.weight.device)))
+        self._fixed_weights = None
+
     def fusion_weights(self) -> Tensor:
-        """[E] the weights in force (w_sim, w_prompt): softmax(logits) when learnable, else the fixed ones."""
+        """[E] the weights in force (w_sim, w_prompt): softmax(logits) or softplus(free parameters) when
+        learnable, else the fixed ones."""
         if self._fixed_weights is None:
+            if self.free_fusion:
+                return free_fusion_weights(getattr(self, FREE_FUSION_KEY))
             return torch.softmax(self.fusion_weights_logits, dim=0)
         return torch.tensor(self._fixed_weights, device=self.relation_model.layers[0].linear.weight.device)
 
@@ -298,7 +353,7 @@ class AREModel(nn.Module):
             plan = MessagePlan.build(edge_index, edge_type, graph.num_nodes, for_inference=False)
         # With a frozen body only the fusion needs gradients: skip the relation side's autograd graph.
         body_trainable = any(p.requires_grad for name, p in self.named_parameters()
-                             if not name.startswith(("entity_model.", "fusion_weights_logits")))
+                             if not name.startswith(("entity_model.", "fusion_weights_logits", FREE_FUSION_KEY)))
         with torch.set_grad_enabled(torch.is_grad_enabled() and body_trainable):
             side = self.relation_side(graph, forward_relations, heads[:, 0] if self.training else None, generator)
         fused = self.fuse(side)

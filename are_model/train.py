@@ -1,6 +1,7 @@
 """Fine-tuning (spec §6): strict negatives, self-adversarial BCE, easy-edge removal, AdamW groups.
 
-The fusion logits get their own parameter group (learning rate, weight decay 0 by default); the rest of
+The fusion in force (the softmax logits, or the free fusion's softplus parameters, see
+:mod:`are_model.fusion`) gets its own parameter group (learning rate, weight decay 0 by default); the rest of
 the model (the "body") is either frozen or trained with its own learning rate.
 """
 from __future__ import annotations
@@ -15,10 +16,14 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .evaluate import FilterIndex
+from .fusion import FREE_FUSION_KEY
 from .model import AREModel
 from .pipeline import PreparedSplit
 
 log = logging.getLogger(__name__)
+
+#: The top-level fusion tensors, never part of the body's parameter group.
+_FUSION_TENSORS = ("fusion_weights_logits", FREE_FUSION_KEY)
 
 
 @dataclass(frozen=True)
@@ -101,10 +106,16 @@ def adversarial_loss(scores: Tensor, temperature: float) -> Tensor:
 
 
 def _parameter_groups(model: AREModel, config: FineTuneConfig) -> list[dict]:
+    """AdamW groups: the fusion in force (softmax logits or free parameters), then the body if it trains.
+
+    The body is every parameter but the fusion tensors (`fusion_weights_logits`, and `fusion_weights_free`
+    when present): a free fusion does not use the logits, so they stay out of both groups."""
     if not model.learnable_fusion:
-        raise ValueError("fine-tuning needs learnable fusion: call model.use_learnable_fusion(...) first")
-    body = [p for name, p in model.named_parameters() if name != "fusion_weights_logits"]
-    groups = [{"params": [model.fusion_weights_logits], "lr": config.fusion_lr,
+        raise ValueError("fine-tuning needs learnable fusion: call model.use_learnable_fusion(...) "
+                         "or model.use_free_fusion(...) first")
+    fusion = dict(model.named_parameters())
+    body = [p for name, p in model.named_parameters() if name not in _FUSION_TENSORS]
+    groups = [{"params": [fusion[name] for name in model.fusion_parameter_names()], "lr": config.fusion_lr,
                "weight_decay": config.fusion_weight_decay, "name": "fusion"}]
     if config.body_lr is not None:
         groups.append({"params": body, "lr": config.body_lr, "weight_decay": config.body_weight_decay, "name": "body"})
@@ -125,8 +136,9 @@ def fine_tune(model: AREModel, train: PreparedSplit, config: FineTuneConfig, *,
     frozen = config.body_lr is None
     saved_flags = {name: p.requires_grad for name, p in model.named_parameters()}
     if frozen:
+        trained = model.fusion_parameter_names()
         for name, parameter in model.named_parameters():
-            parameter.requires_grad_(name == "fusion_weights_logits")
+            parameter.requires_grad_(name in trained)
     optimizer = torch.optim.AdamW(groups)
     graph, triples = train.graph, train.triples
     batches = config.batches_per_epoch or -(-triples.shape[0] // config.batch_size)
