@@ -89,7 +89,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
 
                     study = run_local(spec, url, setup, n_workers=run.workers, show_progress=progress)
             except KeyboardInterrupt:
-                raise Interrupted(study.study_name) from None
+                raise Interrupted(study.study_name, url) from None
     if not notes and stop_record(study) is None:  # held below its budget by a trial without a live worker
         from search.study.stale import blocking_error
 

@@ -137,11 +137,17 @@ def on_sigterm_raise() -> object:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a run of ``study``: its running trial was re-queued; ``resume`` continues it."""
+    """Ctrl-C during a run of ``study`` (a study name, or ``campaign <name>``): its running trials were
+    re-queued; ``resume`` continues it. ``storage``: the run's storage (a :class:`search.storage.StorageURL`,
+    or None when unknown), so the hint to continue can name it when it is not the default one."""
 
-    def __init__(self, study: str) -> None:
+    def __init__(self, study: str, storage: object = None) -> None:
         super().__init__(study)
         self.study = study
+        self.storage = storage
+
+    def __reduce__(self):  # picklable across processes despite the custom signature
+        return type(self), (self.study, self.storage)
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

@@ -154,6 +154,7 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     said = [line for line in text.strip().splitlines() if not re.match(rf"{re.escape(CANONICAL)} trial \d+: ", line)]
     assert len(said) <= 3, text
     assert f"resume {STUDY}" in text or f"resume {CANONICAL}" in text, text
+    assert text.strip().endswith(f" --storage '{url}'"), text  # not the default storage: the hint names it
 
 
 def test_sigterm_to_the_process_group_with_two_workers_leaves_nothing_running(tmp_path, data_root, text_root,

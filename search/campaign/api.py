@@ -85,16 +85,18 @@ def _spec(spec_file: str | os.PathLike | None, overrides: Mapping[str, Any]) -> 
     return campaign_from_values({k: v for k, v in overrides.items() if v is not None}, OPTIONS)
 
 
-def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None = None, *,
+def load_campaign(campaign: str | os.PathLike | None, storage: str | os.PathLike | None = None, *,
                   writing: bool = False) -> tuple[CampaignSpec, Any, list[str]]:
-    """``(spec, storage URL, study names)`` of the campaign ``campaign``: a name, or a campaign spec file
-    (its name, and its storage unless ``storage`` is given). The storage is only read; ``writing`` (a
-    command that writes next) first rolls back a hot journal (:func:`search.storage.recover_storage`)."""
-    from search.campaign.members import find_campaign
+    """``(spec, storage URL, study names)`` of the campaign ``campaign``: a name, a campaign spec file
+    (its name, and its storage unless ``storage`` is given), or None: the only campaign in the storage
+    (StudyError naming the campaigns there when it holds none or several). The storage is only read;
+    ``writing`` (a command that writes next) first rolls back a hot journal
+    (:func:`search.storage.recover_storage`)."""
+    from search.campaign.members import find_campaign, only_campaign
     from search.storage import open_storage
 
-    name, spec_storage = str(campaign), None
-    if str(campaign).endswith((".yaml", ".yml")) or Path(campaign).is_file():
+    name, spec_storage = None if campaign is None else str(campaign), None
+    if campaign is not None and (str(campaign).endswith((".yaml", ".yml")) or Path(campaign).is_file()):
         from_file = load_campaign_spec(campaign)
         name, spec_storage = from_file.name, from_file.storage
     url = resolve_storage(storage, spec_storage)
@@ -106,9 +108,24 @@ def load_campaign(campaign: str | os.PathLike, storage: str | os.PathLike | None
     if state.state in ("missing", "empty"):
         from search.errors import StudyError
 
-        raise StudyError(f"no campaign {name!r}: storage {state.describe()}")
-    stored, names = find_campaign(open_storage(url, read_only=True), name, where=url.safe)
+        raise StudyError(("no campaign" if name is None else f"no campaign {name!r}") + f": storage {state.describe()}")
+    backend = open_storage(url, read_only=True)
+    if name is None:
+        name = only_campaign(backend, where=url.safe)
+    stored, names = find_campaign(backend, name, where=url.safe)
     return stored, url, names
+
+
+def _refuse_changed_relaunch(spec: CampaignSpec, url: Any) -> None:
+    """StudyError when the storage holds campaign ``spec.name`` with other (dataset, mode) studies
+    (:func:`search.campaign.members.refuse_changed_relaunch`); the storage is only read, a missing one passes."""
+    from search.campaign.members import refuse_changed_relaunch
+    from search.storage import open_storage, recover_storage, storage_state
+
+    recover_storage(url)  # a launch writes next: a hot journal is rolled back before the storage is read
+    if storage_state(url).state in ("missing", "empty"):
+        return
+    refuse_changed_relaunch(open_storage(url, read_only=True), spec, where=url.safe)
 
 
 def _dataset_sizes(spec: CampaignSpec, options: LoadOptions, *, quiet: bool = True) -> dict[str, int]:
@@ -177,7 +194,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
 
                 run_campaign_local(job, workers=run.workers or 1, show_progress=progress)
     except KeyboardInterrupt:
-        raise Interrupted(f"campaign {spec.name}") from None
+        raise Interrupted(f"campaign {spec.name}", url) from None
     states = read_state(job, studies)
     from search.study.stale import blocking_error
 
@@ -217,7 +234,8 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
     and/or ``learnable``; trials: per study, or total_trials: for the campaign (split, and given back by
     studies that stop early). workers: local worker processes; ray and its options: Ray workers instead
     (see :mod:`search.runners.ray_queue`). Other arguments as :func:`search.launch`. Raises
-    StudyError / UsageError / CheckpointError / DatasetError (one line); Ctrl-C re-queues the running
+    StudyError / UsageError / CheckpointError / DatasetError (one line; StudyError too, before anything is
+    loaded, when the storage holds a campaign of this name with other datasets or modes); Ctrl-C re-queues the running
     trials and raises :class:`search.errors.Interrupted`.
     """
     unknown = set(inputs) - set(INPUT_KEYS)
@@ -230,17 +248,19 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
     spec = _spec(spec_file, overrides)
     opts = load_options(options, inputs)
     url = resolve_storage(storage, spec.storage)
+    _refuse_changed_relaunch(spec, url)
     run = RunOptions(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
                      max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or "auto", run=run, progress=progress)
 
 
-def resume(campaign: str | os.PathLike, *, trials: int | None = None, total_trials: int | None = None,
+def resume(campaign: str | os.PathLike | None = None, *, trials: int | None = None, total_trials: int | None = None,
            no_stop: bool = False, storage: str | os.PathLike | None = None, workers: int | None = None,
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, fail_stale: bool = False,
            progress: bool | str | None = False, options: LoadOptions | None = None, **inputs: Any) -> CampaignRunResult:
-    """Continue the campaign ``campaign`` (a name or its spec file) from its stored spec: every study runs
+    """Continue the campaign ``campaign`` (a name, its spec file, or None: the only campaign in the storage)
+    from its stored spec: every study runs
     exactly its remaining budget (trials left RUNNING by a killed run are failed and re-queued first).
 
     trials / total_trials: a new budget (per study / for the campaign). Other arguments as :func:`launch`.
@@ -265,9 +285,10 @@ def resume(campaign: str | os.PathLike, *, trials: int | None = None, total_tria
 # reading commands
 
 
-def status(campaign: str | os.PathLike, *, storage: str | os.PathLike | None = None) -> CampaignStatus:
+def status(campaign: str | os.PathLike | None = None, *, storage: str | os.PathLike | None = None) -> CampaignStatus:
     """The campaign's studies with trial counts, best trial, search range and stop reason, and the trials
-    done out of the campaign's total budget. The storage is only read."""
+    done out of the campaign's total budget. ``campaign``: a name, its spec file, or None (the only campaign
+    in the storage). The storage is only read."""
     from search.campaign.allocation import StudyProgress, allocate
 
     spec, url, names = load_campaign(campaign, storage)
@@ -284,9 +305,10 @@ def status(campaign: str | os.PathLike, *, storage: str | os.PathLike | None = N
                           sum(p.finished for p in progress))
 
 
-def export(campaign: str | os.PathLike, *, out: str | os.PathLike, storage: str | os.PathLike | None = None) -> ExportResult:
+def export(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike, storage: str | os.PathLike | None = None) -> ExportResult:
     """One ``OUT/<dataset>/flags.yaml`` per dataset of the campaign (the better of its fixed and learnable
-    studies), all written or none (see :func:`search.flags.export.export_all`). The storage is only read."""
+    studies), all written or none (see :func:`search.flags.export.export_all`). ``campaign`` as for
+    :func:`status`. The storage is only read."""
     from search.flags.export import export_all
     from search.storage import open_storage
 
@@ -298,12 +320,13 @@ def export(campaign: str | os.PathLike, *, out: str | os.PathLike, storage: str 
     return ExportResult(url.safe, list(done.written), list(done.skipped))
 
 
-def report(campaign: str | os.PathLike, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
+def report(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
            storage: str | os.PathLike | None = None, progress: bool | str | None = False,
            options: LoadOptions | None = None, **inputs: Any) -> Any:
     """The cross-dataset report of the campaign in ``out`` (default ``./studies/reports/campaign_<name>``):
     ``campaign.md``, ``campaign.csv``, figures, and each study's own report under ``studies/``.
-    Returns :class:`search.reports.campaign.CampaignReport`. The storage is only read."""
+    ``campaign`` as for :func:`status`. Returns :class:`search.reports.campaign.CampaignReport`. The storage
+    is only read."""
     import optuna
 
     from search.reports.campaign import write_campaign_report

@@ -15,7 +15,7 @@ from search.campaign.spec import CAMPAIGN_ATTR, CampaignSpec, campaign_from_valu
 from search.errors import StudyError
 from search.storage import list_studies
 
-__all__ = ["tag_member", "campaign_names", "find_campaign"]
+__all__ = ["tag_member", "campaign_names", "only_campaign", "find_campaign", "refuse_changed_relaunch"]
 
 
 def tag_member(study: optuna.Study, spec: CampaignSpec) -> None:
@@ -33,6 +33,20 @@ def _campaigns_of(summary: Any) -> dict[str, Any]:
 def campaign_names(storage: optuna.storages.BaseStorage) -> list[str]:
     """The names of every campaign with a study in ``storage``, sorted."""
     return sorted({name for summary in list_studies(storage) for name in _campaigns_of(summary)})
+
+
+def only_campaign(storage: optuna.storages.BaseStorage, *, where: str) -> str:
+    """The name of the one campaign with a study in ``storage`` (a command given no campaign name uses it).
+
+    StudyError naming ``where`` when the storage holds no campaign, or naming every campaign there (so
+    the user can pick one) when it holds several.
+    """
+    names = campaign_names(storage)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise StudyError(f"no campaign in {where}")
+    raise StudyError(f"{where} holds {len(names)} campaigns: name one of {', '.join(names)}")
 
 
 def find_campaign(storage: optuna.storages.BaseStorage, name: str, *, where: str) -> tuple[CampaignSpec, list[str]]:
@@ -54,3 +68,26 @@ def find_campaign(storage: optuna.storages.BaseStorage, name: str, *, where: str
     spec = campaign_from_values(values, f"campaign {name} in {where}")
     order = {name: k for k, name in enumerate(spec.study_names)}
     return spec, sorted(members, key=lambda study: (order.get(study, len(order)), study))
+
+
+def refuse_changed_relaunch(storage: optuna.storages.BaseStorage, spec: CampaignSpec, *, where: str) -> None:
+    """Refuse a launch of campaign ``spec.name`` that changes the (dataset, mode) studies the campaign stored in
+    ``storage`` has: the stored spec would stay on some members and the new one land on others. A campaign not
+    in the storage yet, or the same studies, pass. StudyError (one line) naming the campaign, ``where``, the
+    studies added and dropped, and what to do instead (a new ``--name``, or ``campaign resume``)."""
+    if spec.name not in campaign_names(storage):
+        return
+    stored, _ = find_campaign(storage, spec.name, where=where)
+    before, now = stored.study_names, spec.study_names
+    if set(before) == set(now):
+        return
+    changes = []
+    added = [name for name in now if name not in before]
+    dropped = [name for name in before if name not in now]
+    if added:
+        changes.append("adds " + ", ".join(added))
+    if dropped:
+        changes.append("drops " + ", ".join(dropped))
+    raise StudyError(f"campaign {spec.name!r} in {where} has other datasets or modes (this launch "
+                     f"{'; '.join(changes)}): launch it under a new --name, or continue it as it is with "
+                     f"are-search campaign resume {spec.name}")

@@ -60,12 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         terminated = isinstance(interrupt, Terminated) or isinstance(interrupt.__context__, Terminated)
         what = "terminated (SIGTERM)" if terminated else "interrupted"
         study = getattr(interrupt, "study", None)
+        storage = _storage_option(getattr(interrupt, "storage", None))
         if study and study.startswith("campaign "):
             sys.stderr.write(f"{PROG}: {what}: finished trials are kept, the interrupted ones do not count; "
-                             f"continue with: {PROG} campaign resume {study[len('campaign '):]}\n")
+                             f"continue with: {PROG} campaign resume {study[len('campaign '):]}{storage}\n")
         elif study:
             sys.stderr.write(f"{PROG}: {what}: finished trials are kept, the interrupted one does not count; "
-                             f"continue with: {PROG} resume {study}\n")
+                             f"continue with: {PROG} resume {study}{storage}\n")
         else:
             sys.stderr.write(f"{PROG}: {what}\n")
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
@@ -74,6 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             import signal
 
             signal.signal(signal.SIGTERM, previous)
+
+
+def _storage_option(url: object) -> str:
+    """`` --storage 'URL'`` (password masked) for a hint to continue a run on ``url``, or "" when ``url`` is
+    unknown or the storage a command given no ``--storage`` uses anyway (``$ARE_STORAGE``, else the default)."""
+    if url is None:
+        return ""
+    from search.options import resolve_storage
+
+    try:
+        if url == resolve_storage(None):
+            return ""
+    except ValueError:  # an unparsable $ARE_STORAGE: name the run's storage
+        pass
+    return f" --storage '{url}'"
 
 
 def entry() -> None:

@@ -156,7 +156,8 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_launch)
 
     p = command("resume", "continue a campaign from its stored spec: every study runs exactly its remaining budget")
-    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("campaign", nargs="?", metavar="CAMPAIGN",
+                   help="the campaign's name, or its spec file (default: the only campaign in the storage)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N", help="new budget per study")
     budget.add_argument("--total-trials", type=arg_type(positive_int, "--total-trials"), metavar="N",
@@ -168,13 +169,15 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_resume)
 
     p = command("status", "a campaign's studies, trials done out of its budget, best so far (reads the storage only)")
-    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("campaign", nargs="?", metavar="CAMPAIGN",
+                   help="the campaign's name, or its spec file (default: the only campaign in the storage)")
     p.add_argument("--json", action="store_true", help="print one JSON object (spec, done, total_budget, studies)")
     add_storage(p)
     p.set_defaults(handler=cmd_status)
 
     p = command("report", "the cross-dataset report: campaign.md, campaign.csv, figures, each study's report")
-    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("campaign", nargs="?", metavar="CAMPAIGN",
+                   help="the campaign's name, or its spec file (default: the only campaign in the storage)")
     p.add_argument("--out", metavar="DIR", help="default: ./studies/reports/campaign_<name>/")
     p.add_argument("--json", action="store_true", help="print one JSON object with the rows, group means and wins")
     p.add_argument("--n-boot", type=arg_type(positive_int, "--n-boot"), default=2000, metavar="N", help="bootstrap resamples")
@@ -184,7 +187,8 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_report)
 
     p = command("export", "one OUT/<dataset>/flags.yaml per dataset of the campaign (best of its studies)")
-    p.add_argument("campaign", metavar="CAMPAIGN", help="the campaign's name, or its spec file")
+    p.add_argument("campaign", nargs="?", metavar="CAMPAIGN",
+                   help="the campaign's name, or its spec file (default: the only campaign in the storage)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder of DIR/<dataset>/flags.yaml (the canonical dataset name, ':' written as '_')")
     add_storage(p)

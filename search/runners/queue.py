@@ -148,10 +148,12 @@ def _warm_start(job: Job, states: Sequence[StudyState], state: StudyState, study
     _logger.info("study %s: warm start from %s", state.name, ", ".join(p.source for p in points) or "nothing")
 
 
-def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = None) -> int:
+def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = None,
+         on_start: Callable[[str], None] | None = None) -> int:
     """Take trial steps of the campaign in this process until no study has budget left; returns how many.
 
-    on_trial: called after each step (the in-process progress display). Raises what a step raises (see
+    on_start: called with the dataset before each step (and so before its data are loaded), on_trial after
+    it (both: the in-process progress display). Raises what a step raises (see
     :func:`search.runners.step.run_step`: KeyboardInterrupt once the interrupted trial is re-queued).
     """
     studies = open_studies(job, worker)
@@ -170,6 +172,8 @@ def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = Non
                 gc.collect()
             held = state.spec.dataset
             _logger.info("worker %d: now on %s", worker, held)
+        if on_start is not None:
+            on_start(held)
         study = studies[state.name]
         _store_budget(study, state.spec)
         _warm_start(job, states, state, study, studies)
@@ -187,7 +191,11 @@ def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = Non
 
 class CampaignProgress:
     """One display for the whole campaign on stderr: ``bar`` (trials done / total, the datasets being
-    run now, on a terminal), ``lines`` (one line per finished trial, prefixed with its study) or None."""
+    run now, on a terminal), ``lines`` (one line per finished trial, prefixed with its study) or None.
+
+    The bar is drawn once, with its total known (no empty bar first). "now:" names the datasets with a
+    live RUNNING trial in the storage (other processes, Ray tasks) and the one this process works on
+    (:meth:`now_on`), which it holds while loading its data too."""
 
     def __init__(self, job: Job, studies: Mapping[str, optuna.Study], mode: bool | str | None) -> None:
         self.job, self.studies = job, studies
@@ -195,10 +203,25 @@ class CampaignProgress:
         self._seen = {name: {t.number for t in study.get_trials(deepcopy=False, states=FINISHED)}
                       for name, study in studies.items()}
         self._bar = None
+        self._here: str | None = None
         if self.mode == "bar":
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=0, desc=f"campaign {job.campaign.name}", unit="trial", leave=True)
+            total, done, now = self._figures(read_state(job, studies))
+            self._bar = tqdm(total=total, initial=done, desc=f"campaign {job.campaign.name}", unit="trial",
+                             leave=True, postfix=now)
+        self.refresh()
+
+    def _figures(self, states: Sequence[StudyState]) -> tuple[int, int, str]:
+        """(trials in the budget, trials done, the ``now: A, B`` text) of the bar."""
+        total = sum(s.spec.trials if not s.stopped else s.finished for s in states)
+        done = sum(min(s.finished, s.spec.trials) for s in states)
+        running = [s.spec.dataset for s in states if s.running] + ([self._here] if self._here else [])
+        return total, done, "now: " + (", ".join(dict.fromkeys(running)) or "-")
+
+    def now_on(self, dataset: str | None) -> None:
+        """This process works on ``dataset`` now (None: on nothing); shown at once."""
+        self._here = dataset
         self.refresh()
 
     def refresh(self) -> None:
@@ -207,10 +230,8 @@ class CampaignProgress:
             return
         states = read_state(self.job, self.studies)
         if self._bar is not None:
-            self._bar.total = sum(s.spec.trials if not s.stopped else s.finished for s in states)
-            self._bar.n = sum(min(s.finished, s.spec.trials) for s in states)
-            running = [s.spec.dataset for s in states if s.running]
-            self._bar.set_postfix_str("now: " + (", ".join(dict.fromkeys(running)) or "-"), refresh=False)
+            self._bar.total, self._bar.n, now = self._figures(states)
+            self._bar.set_postfix_str(now, refresh=False)
             self._bar.refresh()
             return
         for name, study in self.studies.items():
@@ -223,6 +244,7 @@ class CampaignProgress:
     def close(self) -> None:
         """Show the last finished trials and close the bar (if any)."""
         if self._bar is not None:
+            self._here = None
             self.refresh()
             self._bar.close()
 
@@ -245,7 +267,7 @@ def run_campaign_local(job: Job, *, workers: int = 1, devices: Sequence[str] | N
     studies = open_studies(job)
     if workers == 1:
         with CampaignProgress(job, studies, show_progress) as progress:
-            work(replace(job, setup=job.setup.on(devices[0])), 0, on_trial=progress.refresh)
+            work(replace(job, setup=job.setup.on(devices[0])), 0, on_trial=progress.refresh, on_start=progress.now_on)
         return
     threads = cpu_threads(devices, workers)
     level = logging.getLogger().getEffectiveLevel()
