@@ -26,6 +26,8 @@ __all__ = [
     "choice",
     "non_empty_str",
     "bounds",
+    "duration",
+    "duration_text",
     "path",
     "file_to_write",
     "folder_to_write",
@@ -109,6 +111,25 @@ def non_empty_str(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise UsageError(f"{what}: expected a non-empty string, got {value!r}")
     return value
+
+
+#: The units of a duration and their seconds.
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(value: Any, what: str) -> float:
+    """A time span in seconds from a number with a unit, ``s``, ``m`` or ``h`` (``90s``, ``1.5m``, ``3h``);
+    > 0 and finite. A bare number is refused (the unit is never guessed): UsageError naming ``what``."""
+    text = value.strip() if isinstance(value, str) else None
+    number = as_number(text[:-1]) if text and text[-1] in DURATION_UNITS else None
+    if number is None or number <= 0:
+        raise UsageError(f"{what}: expected a number with s, m or h (90s, 10m, 3h), got {value!r}")
+    return number * DURATION_UNITS[text[-1]]
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as the text :func:`duration` reads back to the same value (``5400s``)."""
+    return f"{float(seconds):.17g}s"
 
 
 def bounds(raw: Any, what: str) -> tuple[float, float]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,7 +37,8 @@ _logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CampaignStudy:
     """One study of a campaign after a run: name, whether created now, its budget, trial counts by state,
-    best trial and early-stop record (None when it ran its budget)."""
+    best trial and early-stop record (None when it ran its budget); in a timed campaign its time spent and
+    time share in seconds (:mod:`search.campaign.timing`), else None."""
 
     study: str
     created: bool
@@ -44,6 +46,8 @@ class CampaignStudy:
     counts: dict[str, int]
     best: BestTrial | None
     stop: dict[str, Any] | None = None
+    seconds: float | None = None
+    share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ class CampaignStatus:
     """A campaign in a storage: its spec, each study's status (:class:`search.results.StudyStatus`, with
     the campaign's current budget) and the trials done out of the total budget (``done`` counts each
     study's finished trials up to its budget; ``finished`` all of them: a study the campaign adopted
-    may hold more than its budget)."""
+    may hold more than its budget). ``times``: study -> ``{"seconds": time spent, "share": its part of the
+    time budget (None: no time budget), "per_trial": seconds a trial costs (None: not measured)}``, shares
+    computed for one worker (see :mod:`search.campaign.timing`)."""
 
     campaign: str
     storage: str
@@ -73,6 +79,7 @@ class CampaignStatus:
     done: int
     total_budget: int
     finished: int = 0
+    times: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,6 +156,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     from search.runners.setup import WorkerSetup
     from search.study.stopping import stop_record
 
+    started = time.time()  # a time budget's clock runs from here (loading the datasets counts)
     run = run.checked(opts)
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
@@ -180,7 +188,10 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
             before += len(study.get_trials(deepcopy=False, states=FINISHED))
     device = "cpu" if run.ray else opts.resolved_device()
     job = Job(spec, url, tuple(spec.study_specs()), WorkerSetup(str(path), opts, device=device, encoder=encoder),
-              sizes)
+              sizes, workers=_workers(run))
+    if spec.time_budget is not None:  # what is left of the budget, in this run's wall time
+        spent = sum(s.clock.spent for s in read_state(job, studies) if s.clock is not None)
+        job = replace(job, deadline=started + max(0.0, spec.time_budget - spent / job.workers))
     try:
         with made.undo_on_bad_input():
             if run.ray:
@@ -208,7 +219,9 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
         study = studies[state.name]
         after += len(study.get_trials(deepcopy=False, states=FINISHED))
         rows.append(CampaignStudy(state.name, created[state.name], state.spec.trials, trial_counts(study),
-                                  best_of(study), stop_record(study)))
+                                  best_of(study), stop_record(study),
+                                  None if state.clock is None else state.clock.spent,
+                                  None if state.share is None else state.share.share))
     return CampaignRunResult(spec.name, url.safe, rows, after - before, sum(s.spec.trials for s in states), notes)
 
 
@@ -216,13 +229,22 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
 # launch / resume
 
 
+def _workers(run: RunOptions) -> int:
+    """How many workers a run has (its time budget counts their time): ``--workers``, or Ray's concurrency."""
+    if run.ray:
+        return int(run.max_concurrent or 2)
+    return int(run.workers or 1)
+
+
 def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = None, datasets: Any = None,
            groups: Any = None, checkpoint: str | None = None, modes: Any = None, trials: int | None = None,
            total_trials: int | None = None, seed: int | None = None, sampler: str | None = None,
            pruner: str | None = None, weight_cap: float | None = None, soft_high: float | None = None,
            no_stop: bool = False, stop_min_trials: int | None = None, stop_tolerance: float | None = None,
-           warm_start_from: Any = None, warm_start_k: int | None = None, storage: str | os.PathLike | None = None,
-           workers: int | None = None, ray: bool = False, gpus_per_trial: float | None = None,
+           warm_start_from: Any = None, warm_start_k: int | None = None, valid_pairs: int | None = None,
+           settings_per_pass: int | None = None, time_budget: str | None = None,
+           storage: str | os.PathLike | None = None, workers: int | None = None, ray: bool = False,
+           gpus_per_trial: float | None = None,
            cpus_per_trial: float | None = None, max_concurrent: int | None = None, address: str | None = None,
            fail_stale: bool = False, progress: bool | str | None = False, options: LoadOptions | None = None,
            **inputs: Any) -> CampaignRunResult:
@@ -232,7 +254,9 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
     arguments override it. datasets: names (a list or ``"A,B"``); groups: benchmark groups
     (``inductive_e``, ``inductive_er``, ``transductive``, ``pretraining``, ``all``); modes: ``fixed``
     and/or ``learnable``; trials: per study, or total_trials: for the campaign (split, and given back by
-    studies that stop early). workers: local worker processes; ray and its options: Ray workers instead
+    studies that stop early). valid_pairs: every study's validation budget; settings_per_pass: fixed-mode
+    trials run together; time_budget: ``90s``, ``10m``, ``3h`` for the whole campaign, shared by cost
+    (:mod:`search.campaign.timing`). workers: local worker processes; ray and its options: Ray workers instead
     (see :mod:`search.runners.ray_queue`). Other arguments as :func:`search.launch`. Raises
     StudyError / UsageError / CheckpointError / DatasetError (one line; StudyError too, before anything is
     loaded, when the storage holds a campaign of this name with other datasets or modes); Ctrl-C re-queues the running
@@ -244,7 +268,8 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
     overrides = dict(name=name, datasets=datasets, groups=groups, checkpoint=checkpoint, modes=modes, trials=trials,
                      total_trials=total_trials, seed=seed, sampler=sampler, pruner=pruner, weight_cap=weight_cap,
                      soft_high=soft_high, stop=False if no_stop else None, stop_min_trials=stop_min_trials,
-                     stop_tolerance=stop_tolerance, warm_start_from=warm_start_from, warm_start_k=warm_start_k)
+                     stop_tolerance=stop_tolerance, warm_start_from=warm_start_from, warm_start_k=warm_start_k,
+                     valid_pairs=valid_pairs, settings_per_pass=settings_per_pass, time_budget=time_budget)
     spec = _spec(spec_file, overrides)
     opts = load_options(options, inputs)
     url = resolve_storage(storage, spec.storage)
@@ -255,7 +280,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
 
 
 def resume(campaign: str | os.PathLike | None = None, *, trials: int | None = None, total_trials: int | None = None,
-           no_stop: bool = False, storage: str | os.PathLike | None = None, workers: int | None = None,
+           time_budget: str | None = None, no_stop: bool = False, storage: str | os.PathLike | None = None, workers: int | None = None,
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, fail_stale: bool = False,
            progress: bool | str | None = False, options: LoadOptions | None = None, **inputs: Any) -> CampaignRunResult:
@@ -263,13 +288,16 @@ def resume(campaign: str | os.PathLike | None = None, *, trials: int | None = No
     from its stored spec: every study runs
     exactly its remaining budget (trials left RUNNING by a killed run are failed and re-queued first).
 
-    trials / total_trials: a new budget (per study / for the campaign). Other arguments as :func:`launch`.
+    trials / total_trials: a new budget (per study / for the campaign); time_budget: a new time budget for
+    the whole campaign, the time it ran so far included (``2h`` after a ``1h`` campaign ran out: one more
+    hour). Other arguments as :func:`launch`.
     """
     unknown = set(inputs) - set(INPUT_KEYS)
     if unknown:
         raise TypeError(f"resume() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     spec, url, names = load_campaign(campaign, storage, writing=True)
-    spec = merge_campaign_overrides(spec, trials=trials, total_trials=total_trials, stop=False if no_stop else None)
+    spec = merge_campaign_overrides(spec, trials=trials, total_trials=total_trials, stop=False if no_stop else None,
+                                    time_budget=time_budget)
     from search.storage import load_study, open_storage
 
     first = load_study(open_storage(url, read_only=True), names[0], where=url.safe)
@@ -297,12 +325,35 @@ def status(campaign: str | os.PathLike | None = None, *, storage: str | os.PathL
     progress = [StudyProgress(e.study, e.counts.get("COMPLETE", 0) + e.counts.get("PRUNED", 0), e.stop_reason is not None)
                 for e in entries]
     budgets = allocate(spec, progress)
-    from dataclasses import replace
-
+    budgets, times = _times(spec, url, progress, budgets)
     entries = [replace(e, budget=budgets[e.study]) for e in entries]
     done = sum(min(p.finished, budgets[p.name]) for p in progress)
     return CampaignStatus(spec.name, url.safe, spec, entries, done, sum(budgets.values()),
-                          sum(p.finished for p in progress))
+                          sum(p.finished for p in progress), times)
+
+
+def _times(spec: CampaignSpec, url: Any, progress: list[Any],
+           budgets: dict[str, int]) -> tuple[dict[str, int], dict[str, dict[str, Any]]]:
+    """(trial budgets, study -> time record) of ``status``: time spent per study; with a time budget also its
+    share (one worker) and the trial budget the share affords."""
+    from search.campaign.timing import COST_ATTR, allocate_time, study_clock
+    from search.storage import load_study, open_storage
+    from search.study.budget import in_progress
+
+    backend = open_storage(url, read_only=True)
+    clocks = []
+    for p in progress:
+        study = load_study(backend, p.name, where=url.safe)
+        trials = study.get_trials(deepcopy=False)
+        clocks.append(study_clock(p.name, trials, study.user_attrs.get(COST_ATTR), finished=p.finished,
+                                  running=sum(1 for t in trials if in_progress(t)), stopped=p.stopped,
+                                  cap=budgets[p.name]))
+    shares = allocate_time(spec.time_budget, clocks) if spec.time_budget is not None else {}
+    times = {c.name: {"seconds": c.spent, "share": shares[c.name].share if shares else None,
+                      "per_trial": c.per_trial} for c in clocks}
+    if shares:
+        budgets = {name: shares[name].trials for name in budgets}
+    return budgets, times
 
 
 def export(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike, storage: str | os.PathLike | None = None) -> ExportResult:
@@ -344,5 +395,12 @@ def report(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike 
     studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
     folder = folder_to_write(out if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"campaign_{spec.name}",
                              "--out")
+    from search.campaign.allocation import StudyProgress, allocate
+    from search.study.budget import FINISHED
+    from search.study.stopping import stop_record
+
+    progress_ = [StudyProgress(study.study_name, len(study.get_trials(deepcopy=False, states=FINISHED)),
+                               stop_record(study) is not None) for study in studies]
+    _, times = _times(spec, url, progress_, allocate(spec, progress_))
     return write_campaign_report(studies, folder, options=load_options(options, inputs), n_boot=n_boot, seed=seed,
-                                 progress=progress in (True, "bar"), name=spec.name)
+                                 progress=progress in (True, "bar"), name=spec.name, times=times)

@@ -6,7 +6,9 @@ checkpoint, the modes (``modes``: a list, or a mapping mode -> ``all`` or the da
 trial budget (``trials`` per study, or ``total_trials`` split across the studies) and the study settings
 every study shares (``seed``, ``sampler``, ``pruner``, ``weight_cap``, ``soft_high``, ``stop``,
 ``stop_min_trials``, ``stop_tolerance``, ``budget`` per mode), the storage and the warm start
-(``warm_start_from``: study names or ``campaign``; ``warm_start_k``). Keyword arguments of
+(``warm_start_from``: study names or ``campaign``; ``warm_start_k``), a validation budget every study
+ranks at most (``valid_pairs``), fixed mode's settings per entity pass (``settings_per_pass``) and a
+time budget (``time_budget``: ``90s``, ``10m``, ``3h``; see :mod:`search.campaign.timing`). Keyword arguments of
 :mod:`search.campaign` and CLI flags override the file, as for a study spec; every value passes the
 rules of :mod:`search.values` and :func:`search.study.spec.spec_from_values`.
 
@@ -32,7 +34,7 @@ from search.errors import AreSearchError, StudyError
 from search.study.names import MODES, canonical_dataset
 from search.study.spec import DEFAULTS as STUDY_DEFAULTS
 from search.study.spec import OPTIONS, StudySpec, spec_from_values
-from search.values import choice, non_empty_str, positive_int
+from search.values import choice, duration, duration_text, non_empty_str, positive_int
 
 __all__ = ["CampaignSpec", "CAMPAIGN_ATTR", "WARM_FROM_CAMPAIGN", "campaign_from_values", "load_campaign_spec",
            "merge_campaign_overrides", "group_datasets", "split_names"]
@@ -53,7 +55,11 @@ class CampaignSpec:
     all (exactly one is set once validated); the shared study settings (see :mod:`search.study.spec`);
     ``budget``: mode -> a study's per-trial budget; ``storage``: the absolute storage URL a spec file
     names (None: the caller's default); ``warm_start_from``: study names, or ``("campaign",)``;
-    ``warm_start_k``: how many similar studies' best settings a new study tries first."""
+    ``warm_start_k``: how many similar studies' best settings a new study tries first; ``valid_pairs``: the
+    validation budget of every study (None: the whole split; a time budget may set a smaller one per study);
+    ``settings_per_pass``: fixed-mode trials a worker runs together (learnable studies run one at a time);
+    ``time_budget``: seconds of worker time for the whole campaign (None: no clock; see
+    :mod:`search.campaign.timing`)."""
 
     name: str
     datasets: tuple[str, ...]
@@ -74,6 +80,9 @@ class CampaignSpec:
     warm_start_from: tuple[str, ...] = ()
     warm_start_k: int = 3
     mode_datasets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    valid_pairs: int | None = None
+    settings_per_pass: int = 1
+    time_budget: float | None = None
 
     def pairs(self) -> list[tuple[str, str]]:
         """The campaign's (dataset, mode) pairs: datasets in order, modes in order within a dataset; a mode
@@ -99,7 +108,9 @@ class CampaignSpec:
         budgets = dict(budgets) if budgets is not None else initial_budgets(self, names)
         shared = {key: getattr(self, key) for key in _SHARED}
         return [spec_from_values({"dataset": dataset, "checkpoint": self.checkpoint, "mode": mode,
-                                  "trials": budgets[name], "budget": self.budget.get(mode, {}), **shared},
+                                  "trials": budgets[name], "budget": self.budget.get(mode, {}), **shared,
+                                  "valid_pairs": self.valid_pairs,
+                                  "settings_per_pass": self.settings_per_pass if mode == "fixed" else 1},
                                  f"campaign {self.name}")
                 for (dataset, mode), name in zip(pairs, names)]
 
@@ -107,7 +118,8 @@ class CampaignSpec:
         """JSON-ready values (lists for tuples; the storage left out: where it lives is not part of it)."""
         values = dataclasses.asdict(self)
         values.update(datasets=list(self.datasets), modes=list(self.modes), warm_start_from=list(self.warm_start_from),
-                      storage=None, mode_datasets={m: list(d) for m, d in self.mode_datasets.items()})
+                      storage=None, mode_datasets={m: list(d) for m, d in self.mode_datasets.items()},
+                      time_budget=None if self.time_budget is None else duration_text(self.time_budget))
         return values
 
 
@@ -254,13 +266,18 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
         warm = tuple(split_names(given["warm_start_from"], f"{where}: key 'warm_start_from'")) \
             if given.get("warm_start_from") else ()
         warm_k = positive_int(given.get("warm_start_k", 3), f"{where}: key 'warm_start_k'")
+        valid_pairs = positive_int(given["valid_pairs"], f"{where}: key 'valid_pairs'") \
+            if "valid_pairs" in given else None
+        per_pass = positive_int(given.get("settings_per_pass", 1), f"{where}: key 'settings_per_pass'")
+        time_budget = duration(given["time_budget"], f"{where}: key 'time_budget'") if "time_budget" in given else None
         storage = None
         if given.get("storage") is not None:
             storage = StorageURL.parse(given["storage"], base).url
         shared = {key: given[key] for key in _SHARED if key in given}
         spec = CampaignSpec(name=name, datasets=datasets, checkpoint=checkpoint, modes=modes, trials=trials,
                             total_trials=total, budget=budget, storage=storage,
-                            warm_start_from=warm, warm_start_k=warm_k, mode_datasets=mode_datasets, **shared)
+                            warm_start_from=warm, warm_start_k=warm_k, mode_datasets=mode_datasets,
+                            valid_pairs=valid_pairs, settings_per_pass=per_pass, time_budget=time_budget, **shared)
         # the study settings pass the study spec's own rules (names the key in the campaign's words)
         spec_from_values({"dataset": datasets[0], "checkpoint": checkpoint, "mode": modes[0], **shared,
                           "budget": spec.budget.get(modes[0], {})}, where)

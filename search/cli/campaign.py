@@ -33,14 +33,17 @@ def _print_run(result: Any) -> int:
     for note in result.notes:
         emit(note)
     rows = []
+    timed = any(study.share is not None for study in result.studies)
     for study in result.studies:
         counts, best = study.counts, study.best
         done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         rows.append((study.study, f"{done}/{study.budget}", counts.get("COMPLETE", 0), counts.get("PRUNED", 0),
                      counts.get("FAIL", 0), "-" if best is None else f"{best.value:.4f}",
                      "-" if best is None else settings_text(best.settings),
-                     "-" if study.stop is None else f"stopped after trial {study.stop['trial']}"))
-    emit(table(rows, ("study", "done", "complete", "pruned", "failed", "best MRR", "best settings", "early stop")))
+                     "-" if study.stop is None else f"stopped after trial {study.stop['trial']}")
+                    + ((time_text(study.seconds, study.share),) if timed else ()))
+    emit(table(rows, ("study", "done", "complete", "pruned", "failed", "best MRR", "best settings", "early stop")
+               + (("time / share",) if timed else ())))
     for study in result.studies:
         if study.stop is not None:
             emit(f"{study.study}: stopped early: {study.stop['reason']}")
@@ -49,20 +52,37 @@ def _print_run(result: Any) -> int:
     return EXIT_NO_COMPLETE_TRIAL if any(s.best is None for s in result.studies) else 0
 
 
+def time_text(seconds: float | None, share: float | None) -> str:
+    """``12m30s / 30m`` (time spent / time share), ``12m30s`` without a share, ``-`` without either."""
+    if seconds is None:
+        return "-"
+    return clock_text(seconds) + ("" if share is None else f" / {clock_text(share)}")
+
+
+def clock_text(seconds: float) -> str:
+    """Seconds as ``45s``, ``12m30s`` or ``3h05m``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.campaign.api import launch
 
     return _print_run(launch(args.spec_file, name=args.name, datasets=args.datasets, groups=args.group,
                              checkpoint=args.checkpoint, modes=args.modes, trials=args.trials,
-                             total_trials=args.total_trials, **search_keywords(args),
-                             **run_options(args, campaign=True)))
+                             total_trials=args.total_trials, settings_per_pass=args.settings_per_pass, time_budget=args.time_budget,
+                             **search_keywords(args), **run_options(args, campaign=True)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from search.campaign.api import resume
 
-    return _print_run(resume(args.campaign, trials=args.trials, total_trials=args.total_trials, no_stop=args.no_stop,
-                             **run_options(args, campaign=True)))
+    return _print_run(resume(args.campaign, trials=args.trials, total_trials=args.total_trials,
+                             time_budget=args.time_budget, no_stop=args.no_stop, **run_options(args, campaign=True)))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -75,8 +95,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "studies": [
                         {"study": s.study, "budget": s.budget, "trials": s.counts, "best": best_json(s.best),
                          "space": s.space, "growth": s.growth, "stop_reason": s.stop_reason,
-                         "stale": [t.to_json() for t in s.stale], "valid_pairs": valid_pairs(s)}
-                        for s in result.studies]})
+                         "stale": [t.to_json() for t in s.stale], "valid_pairs": valid_pairs(s),
+                         **({"time": result.times[s.study]} if s.study in result.times else {})}
+                        for s in result.studies],
+                    "time_budget": result.spec.time_budget})
         return 0
     rows = []
     for entry in result.studies:
@@ -84,15 +106,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         rows.append((entry.study, f"{done}/{entry.budget}", counts.get("COMPLETE", 0), counts.get("PRUNED", 0),
                      counts.get("FAIL", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
-                     "-" if best is None else f"{best.value:.4f}", "-" if best is None else settings_text(best.settings)))
+                     "-" if best is None else f"{best.value:.4f}", "-" if best is None else settings_text(best.settings),
+                     time_text((result.times.get(entry.study) or {}).get("seconds"),
+                               (result.times.get(entry.study) or {}).get("share"))))
     emit(f"storage: {result.storage}")
     count = len(result.studies)
     beyond = result.finished - result.done
     emit(f"campaign {result.campaign}: {result.done}/{result.total_budget} trials done "
           f"({count} stud{'y' if count == 1 else 'ies'}, checkpoint {result.spec.checkpoint})"
           + (f"; {beyond} more finished beyond the budget of a study the campaign adopted" if beyond else ""))
+    if result.spec.time_budget is not None:
+        emit(f"time budget {clock_text(result.spec.time_budget)}: "
+             f"{clock_text(sum(t['seconds'] for t in result.times.values()))} spent (worker time; shares for one worker)")
     emit(table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
-                        "best settings")))
+                        "best settings", "time / share" if result.spec.time_budget is not None else "time")))
     for entry in result.studies:
         for line in study_lines(entry) + sample_lines(entry):
             emit(line)
@@ -119,6 +146,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from search.campaign.api import export
 
     return print_export(export(args.campaign, out=args.out, storage=args.storage))
+
+
+def _duration_text(value: Any, what: str) -> str:
+    """``value`` as given once :func:`search.values.duration` accepts it (the API reads the text again)."""
+    from search.values import duration
+
+    duration(value, what)
+    return str(value).strip()
 
 
 def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
@@ -149,6 +184,15 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     budget.add_argument("--total-trials", type=arg_type(positive_int, "--total-trials"), metavar="N",
                         help="finished trials for the whole campaign, split evenly; a study that stops early "
                              "gives the rest of its share to the others")
+    p.add_argument("--time-budget", type=arg_type(_duration_text, "--time-budget"), metavar="90s|10m|3h",
+                   help="worker time for the whole campaign, shared equally among the studies by their measured "
+                        "cost per trial (spec key time_budget; see docs/campaigns.md)")
+    p.add_argument("--valid-pairs", type=arg_type(positive_int, "--valid-pairs"), metavar="N",
+                   help="every study's validation budget: its trials rank the same N (anchor, relation) pairs "
+                        "(spec key valid_pairs; default: the whole split, or what a time budget sets)")
+    p.add_argument("--settings-per-pass", type=arg_type(positive_int, "--settings-per-pass"), metavar="K",
+                   help="fixed-mode studies: K trials together, their settings sharing each entity pass "
+                        "(spec key settings_per_pass, default 1)")
     add_search_options(p, campaign=True)
     add_storage(p)
     add_run_options(p, campaign=True)
@@ -162,6 +206,8 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     budget.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N", help="new budget per study")
     budget.add_argument("--total-trials", type=arg_type(positive_int, "--total-trials"), metavar="N",
                         help="new budget for the whole campaign")
+    p.add_argument("--time-budget", type=arg_type(_duration_text, "--time-budget"), metavar="90s|10m|3h",
+                   help="a new time budget for the whole campaign, the time it ran so far included")
     p.add_argument("--no-stop", action="store_true", help="run every study's whole budget: no early stop")
     add_storage(p)
     add_run_options(p, campaign=True)

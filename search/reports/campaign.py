@@ -37,7 +37,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from are_model.fileio import atomic_write_bytes
 from search.errors import StudyError
@@ -288,7 +288,7 @@ def csv_columns() -> list[str]:
         columns += [*(f"{slug}_{term.symbol}" for term in FUSION_TERMS), f"{slug}_valid_mrr", f"{slug}_test_mrr",
                     f"{slug}_test_hits@10", f"delta_vs_{slug}", f"delta_vs_{slug}_low", f"delta_vs_{slug}_high",
                     f"verdict_vs_{slug}"]
-    columns += ["test_queries", *_SAMPLE_COLUMNS, "report", "note"]
+    columns += ["test_queries", *_SAMPLE_COLUMNS, "time_s", "time_share_s", "trial_s", "report", "note"]
     return columns
 
 
@@ -314,6 +314,8 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     flat.update({"valid_sample_pairs": sample.get("pairs"), "valid_split_pairs": sample.get("split_pairs"),
                  "valid_sample_queries": sample.get("queries"), "valid_split_queries": sample.get("split_queries"),
                  "valid_paired_se": paired.get("se")})
+    time = row.get("time") or {}
+    flat.update({"time_s": time.get("seconds"), "time_share_s": time.get("share"), "trial_s": time.get("per_trial")})
     flat.update({"test_queries": row["test_queries"], "report": row["report"], "note": row["note"]})
     return {key: ("" if value is None else repr(value) if isinstance(value, float) else value)
             for key, value in flat.items()}
@@ -337,13 +339,16 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, options: "LoadOptions", n_boot: int = 2000,
-                          seed: int = 0, progress: bool = False, name: str | None = None) -> CampaignReport:
+                          seed: int = 0, progress: bool = False, name: str | None = None,
+                          times: Mapping[str, dict[str, Any]] | None = None) -> CampaignReport:
     """Write the cross-dataset report of ``studies`` into ``out_dir``; see the module doc for the files.
 
     studies: ``optuna.Study`` objects named ``<dataset>/<mode>`` (opened read-only is enough); options:
     the resolved :class:`search.options.LoadOptions` (data, texts, checkpoints, cache, device); n_boot,
     seed: the paired bootstrap's resamples and seed (as ``are-search report``); progress: bars on stderr;
-    name: the campaign's name (title and ``campaign`` of the JSON).
+    name: the campaign's name (title and ``campaign`` of the JSON); times: study name -> its time record
+    (``seconds`` spent, ``share`` of the time budget or None, ``per_trial`` seconds or None; see
+    :func:`search.campaign.api.status`), shown as each row's ``time`` (None where not given).
 
     Each row (``CampaignReport.rows``) holds ``dataset`` (the study name's dataset part, verbatim),
     ``mode``, ``study``, ``group``, ``checkpoint`` (file name), ``profile``, ``encoder``, ``trials``
@@ -400,6 +405,8 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
             continue
         rows.append(_row_from_summary(study_name, written.summary, folder))
         study_files += list(written.files)
+    for row in rows:
+        row["time"] = (times or {}).get(row["study"])
     rows.sort(key=_order)
     groups = group_means(rows)
     wins = win_counts(rows)

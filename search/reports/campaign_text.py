@@ -50,6 +50,17 @@ def sample_note(sample: dict[str, Any]) -> str:
     return text
 
 
+def time_note(counts: dict[str, int], time: dict[str, Any]) -> str:
+    """``8 trials in 48 s of a 50 s share, 5.1 s a trial`` (share and cost per trial where known)."""
+    done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+    text = f"{done} trial{'' if done == 1 else 's'} in {time['seconds']:.0f} s"
+    if time.get("share") is not None:
+        text += f" of a {time['share']:.0f} s share"
+    if time.get("per_trial") is not None:
+        text += f", {time['per_trial']:.1f} s a trial"
+    return text
+
+
 def weights_text(row: dict[str, Any]) -> str:
     best = row["best"]
     text = joined(best["weights"])
@@ -106,6 +117,11 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
         lines += ["", "Validation samples (a valid MRR marked † is on the study's sample, not the whole split; "
                       "test numbers are always the whole test split's):", ""]
         lines += [f"* {row['study']}: {sample_note(row['valid_sample'])}" for row in sampled]
+    timed = [row for row in rows if row.get("time")]
+    if timed:
+        lines += ["", "Time per study (set-up and trials; a share is the study's part of the campaign's time "
+                      "budget, see docs/campaigns.md):", ""]
+        lines += [f"* {row['study']}: {time_note(row['trials'], row['time'])}" for row in timed]
     notes = [row for row in rows if row["note"] and row["best"] is not None]
     if notes:
         lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]

@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import multiprocessing.queues
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 import optuna
 
 from search.campaign.allocation import StudyProgress, allocate
+from search.campaign.timing import COST_ATTR, StudyClock, TimeShare, allocate_time, eta_seconds, study_clock
 from search.campaign.spec import WARM_FROM_CAMPAIGN, CampaignSpec
 from search.objectives.context import clear_contexts
 from search.objectives.fusion import FusionObjective
@@ -53,25 +55,32 @@ _logger = logging.getLogger(__name__)
 class Job:
     """What every worker of a campaign needs (picklable: it travels to spawned processes and Ray tasks): the
     campaign spec, the parsed storage, the study specs (campaign order), the worker setup (checkpoint, load
-    options, device, encoder) and each dataset's size in fact triples (the order of work)."""
+    options, device, encoder), each dataset's size in fact triples (the order of work), and for a timed
+    campaign (:mod:`search.campaign.timing`) the run's workers and its deadline (``time.time()`` seconds;
+    None: no clock)."""
 
     campaign: CampaignSpec
     storage: StorageURL
     specs: tuple[StudySpec, ...]
     setup: WorkerSetup
     sizes: Mapping[str, int]
+    workers: int = 1
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
 class StudyState:
     """One study of the campaign now: its spec with the current budget, finished (COMPLETE + PRUNED) and
-    live running trials, and whether it stopped early."""
+    live running trials, and whether it stopped early; in a timed campaign also its clock (time spent, cost
+    per trial) and share (:mod:`search.campaign.timing`), else None."""
 
     spec: StudySpec
     order: int
     finished: int
     running: int
     stopped: bool
+    clock: StudyClock | None = None
+    share: TimeShare | None = None
 
     @property
     def name(self) -> str:
@@ -92,8 +101,43 @@ def read_state(job: Job, studies: Mapping[str, optuna.Study]) -> list[StudyState
         running = sum(1 for t in trials if in_progress(t))
         counts.append((spec, finished, running, stop_record(studies[str(spec.name)]) is not None))
     budgets = allocate(job.campaign, [StudyProgress(str(s.name), f, stopped) for s, f, _, stopped in counts])
-    return [StudyState(replace(spec, trials=budgets[str(spec.name)]), k, finished, running, stopped)
-            for k, (spec, finished, running, stopped) in enumerate(counts)]
+    if job.campaign.time_budget is None:
+        return [StudyState(replace(spec, trials=budgets[str(spec.name)]), k, finished, running, stopped)
+                for k, (spec, finished, running, stopped) in enumerate(counts)]
+    clocks, costs = [], {}
+    for spec, finished, running, stopped in counts:
+        study = studies[str(spec.name)]
+        costs[str(spec.name)] = study.user_attrs.get(COST_ATTR)
+        clocks.append(study_clock(str(spec.name), study.get_trials(deepcopy=False), costs[str(spec.name)],
+                                  finished=finished, running=running, stopped=stopped, cap=budgets[str(spec.name)]))
+    total = job.campaign.time_budget * job.workers
+    if job.deadline is not None:  # what the run spent outside any study (loading the datasets) is gone too
+        total = min(total, sum(c.spent for c in clocks) + max(0.0, job.deadline - time.time()) * job.workers)
+    shares = allocate_time(total, clocks)
+    if sum(c.spent for c in clocks) >= total:  # the budget is spent: no more
+        shares = {name: TimeShare(share.share, 0) for name, share in shares.items()}
+    states = []
+    for k, ((spec, finished, running, stopped), clock) in enumerate(zip(counts, clocks)):
+        cost = costs[clock.name]
+        if isinstance(cost, Mapping) and "valid_pairs" in cost:  # the validation budget the probe set
+            spec = replace(spec, valid_pairs=cost["valid_pairs"])
+        states.append(StudyState(replace(spec, trials=shares[clock.name].trials), k, finished, running, stopped,
+                                 clock, shares[clock.name]))
+    return states
+
+
+#: A trial starts before a deadline only when this many times its expected cost still fits (trials on a
+#: shared machine vary; a campaign should rather end a little early than late).
+COST_MARGIN = 1.25
+
+
+def fits(state: StudyState, deadline: float | None, now: float) -> bool:
+    """Whether a trial of ``state`` may start at ``now`` (``time.time()``): no deadline, or its expected cost
+    (times :data:`COST_MARGIN`) ends before it (an unmeasured study: while the deadline is ahead)."""
+    if deadline is None:
+        return True
+    cost = state.clock.per_trial if state.clock is not None and state.clock.per_trial is not None else 0.0
+    return now + COST_MARGIN * cost <= deadline
 
 
 def pick(states: Sequence[StudyState], held: str | None, sizes: Mapping[str, int]) -> StudyState | None:
@@ -148,6 +192,26 @@ def _warm_start(job: Job, states: Sequence[StudyState], state: StudyState, study
     _logger.info("study %s: warm start from %s", state.name, ", ".join(p.source for p in points) or "nothing")
 
 
+def _objective(job: Job, state: StudyState, study: optuna.Study) -> FusionObjective:
+    """The objective of ``state``'s study on this worker's warm context. In a timed campaign the set-up is timed
+    and, for a study not measured yet, its cost probed first (which may set its validation budget)."""
+    start = time.perf_counter()
+    context = job.setup.context(state.spec.dataset, state.spec.seed)
+    if state.clock is None or state.share is None:
+        return FusionObjective(state.spec, context)
+    from search.objectives.fusion import SPLIT
+    from search.runners.cost import add_setup_seconds, probe_cost
+
+    context.relation_side(SPLIT)
+    setup = time.perf_counter() - start
+    if not isinstance(study.user_attrs.get(COST_ATTR), Mapping):
+        record = probe_cost(study, state.spec, context, share=state.share.share, floor=state.clock.floor,
+                            setup_s=setup)
+        return FusionObjective(replace(state.spec, valid_pairs=record["valid_pairs"]), context)
+    add_setup_seconds(study, setup)
+    return FusionObjective(state.spec, context)
+
+
 def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = None,
          on_start: Callable[[str], None] | None = None) -> int:
     """Take trial steps of the campaign in this process until no study has budget left; returns how many.
@@ -162,6 +226,10 @@ def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = Non
     ran = 0
     while True:
         states = read_state(job, studies)
+        if job.deadline is not None:  # a study whose next trial would end past the deadline starts none
+            now = time.time()
+            states = [s if fits(s, job.deadline, now) else replace(s, spec=replace(s.spec, trials=s.finished + s.running))
+                      for s in states]
         state = pick(states, held, job.sizes)
         if state is None:
             return ran
@@ -178,8 +246,12 @@ def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = Non
         _store_budget(study, state.spec)
         _warm_start(job, states, state, study, studies)
         if state.name not in objectives:
-            objectives[state.name] = FusionObjective(state.spec, job.setup.context(state.spec.dataset, state.spec.seed))
-        run_step(study, objectives[state.name], state.spec.trials, rule=StopRule.of(state.spec))
+            objectives[state.name] = _objective(job, state, study)
+            if job.deadline is not None:  # its set-up took time: look at the clock again
+                continue
+        per_pass = state.spec.settings_per_pass if state.spec.mode == "fixed" else 1
+        run_step(study, objectives[state.name], state.spec.trials, size=max(1, min(per_pass, state.remaining)),
+                 rule=StopRule.of(state.spec))
         ran += 1
         if on_trial is not None:
             on_trial()
@@ -187,6 +259,20 @@ def work(job: Job, worker: int = 0, *, on_trial: Callable[[], None] | None = Non
 
 # ---------------------------------------------------------------------------------------------
 # progress
+
+
+def eta_text(job: Job, states: Sequence[StudyState]) -> str:
+    """``, ETA 4m10s`` for a timed campaign (:func:`search.campaign.timing.eta_seconds`: the remaining trials
+    at their cost, never past the deadline), ``""`` otherwise or while no estimate exists."""
+    clocks = [s.clock for s in states if s.clock is not None]
+    if job.campaign.time_budget is None or len(clocks) != len(states):
+        return ""
+    left = None if job.deadline is None else max(0.0, job.deadline - time.time())
+    eta = eta_seconds(clocks, {s.name: s.share for s in states if s.share is not None}, job.workers, left)
+    if eta is None:
+        return ""
+    eta = int(round(eta))
+    return f", ETA {eta // 60}m{eta % 60:02d}s" if eta >= 60 else f", ETA {eta}s"
 
 
 class CampaignProgress:
@@ -217,7 +303,7 @@ class CampaignProgress:
         total = sum(s.spec.trials if not s.stopped else s.finished for s in states)
         done = sum(min(s.finished, s.spec.trials) for s in states)
         running = [s.spec.dataset for s in states if s.running] + ([self._here] if self._here else [])
-        return total, done, "now: " + (", ".join(dict.fromkeys(running)) or "-")
+        return total, done, "now: " + (", ".join(dict.fromkeys(running)) or "-") + eta_text(self.job, states)
 
     def now_on(self, dataset: str | None) -> None:
         """This process works on ``dataset`` now (None: on nothing); shown at once."""

@@ -1,0 +1,84 @@
+"""A study's cost probe: seconds per validation pair on this worker's device, measured before its first trial.
+
+A timed campaign (:mod:`search.campaign.timing`) needs each study's cost before it can share time out; the
+worker that first takes a study up calls :func:`probe_cost` with its warm context. The probe ranks
+the first pairs of the study's seeded validation order (no study trial, nothing written to the trials): one
+untimed pass of a batch (warm-up: kernels, allocator), then a timed run of two batches. It stores the
+study's user attr ``cost`` and, when the time share calls for it, the study's validation budget -- only
+while the study has no trial that ran, so a sample never changes under finished trials.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from search.campaign.timing import COST_ATTR, choose_valid_pairs
+from search.objectives.context import SearchContext
+from search.objectives.fusion import SPLIT
+from search.study.spec import SPEC_ATTR, StudySpec
+
+__all__ = ["measure_pass", "probe_cost", "add_setup_seconds"]
+
+_logger = logging.getLogger(__name__)
+
+
+def measure_pass(context: SearchContext, limit: int | None = None) -> tuple[float, int]:
+    """(seconds per validation pair, pairs timed) on ``context``'s device: one warm-up batch untimed, then two
+    batches (at most the split's pairs, or ``limit``) timed. The model's own fusion weights are used (a
+    trial's weights cost the same)."""
+    split_pairs = len(context.pairs(SPLIT))
+    pairs = min(split_pairs, 2 * context.batch_size, limit or split_pairs)
+    context.evaluate(SPLIT, sample=min(pairs, context.batch_size))
+    if context.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(context.device)
+    start = time.perf_counter()
+    context.evaluate(SPLIT, sample=pairs)
+    if context.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(context.device)
+    return (time.perf_counter() - start) / max(1, pairs), pairs
+
+
+def probe_cost(study: optuna.Study, spec: StudySpec, context: SearchContext, *, share: float, floor: int,
+               setup_s: float) -> dict[str, Any]:
+    """Measure ``study``'s cost on ``context`` and store it (user attr ``cost``); returns the record.
+
+    share: the study's time share in seconds (:func:`search.campaign.timing.allocate_time`); floor: its
+    floor of trials; setup_s: the seconds its set-up took (context, relation side), added to the record's
+    ``setup_s`` with the probe's own time. A study none of whose trials ran yet gets the validation budget
+    :func:`search.campaign.timing.choose_valid_pairs` picks (stored in its ``spec`` user attr too);
+    otherwise its budget stays as it is.
+    """
+    start = time.perf_counter()
+    per_pair, timed = measure_pass(context, spec.valid_pairs)
+    split_pairs = len(context.pairs(SPLIT))
+    untouched = all(t.datetime_start is None for t in study.get_trials(deepcopy=False))
+    valid_pairs = spec.valid_pairs
+    if untouched:
+        valid_pairs = choose_valid_pairs(share - setup_s, per_pair, split_pairs, floor, spec.valid_pairs)
+    old = study.user_attrs.get(COST_ATTR) or {}
+    record = {"seconds_per_pair": per_pair, "timed_pairs": timed, "split_pairs": split_pairs,
+              "pairs": min(split_pairs, valid_pairs or split_pairs), "valid_pairs": valid_pairs,
+              "device": str(context.device),
+              "setup_s": float(old.get("setup_s", 0.0)) + setup_s + time.perf_counter() - start}
+    study.set_user_attr(COST_ATTR, record)
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if untouched and isinstance(stored, Mapping) and stored.get("valid_pairs") != valid_pairs:
+        study.set_user_attr(SPEC_ATTR, {**stored, "valid_pairs": valid_pairs})
+    _logger.info("study %s: %.4f s per validation pair on %s; a trial ranks %d of %d pairs", study.study_name,
+                 per_pair, context.device, record["pairs"], split_pairs)
+    return record
+
+
+def add_setup_seconds(study: optuna.Study, seconds: float) -> None:
+    """Add ``seconds`` of set-up (a worker taking a measured study up again) to its ``cost`` record."""
+    old = study.user_attrs.get(COST_ATTR)
+    if isinstance(old, Mapping):
+        study.set_user_attr(COST_ATTR, {**old, "setup_s": float(old.get("setup_s", 0.0)) + seconds})

@@ -1,0 +1,134 @@
+"""A campaign's time budget (issue 20, item 1): the ``time_budget`` key and ``--time-budget`` option, the rule that
+shares the time among studies by their measured cost, and a real two-graph campaign that ends on time with
+no trial RUNNING and continues when resumed with more time.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from optuna.distributions import FloatDistribution
+
+from search.campaign.spec import campaign_from_values, merge_campaign_overrides
+from search.campaign.timing import (COST_ATTR, MIN_VALID_PAIRS, StudyClock, allocate_time, choose_valid_pairs,
+                                    study_clock, trial_seconds)
+from search.errors import StudyError
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = {"datasets": "Metafam", "checkpoint": "fusion"}
+
+
+@pytest.mark.parametrize("raw, seconds", [("90s", 90.0), ("1.5m", 90.0), ("3h", 10800.0), (" 2m ", 120.0)])
+def test_the_time_budget_key_takes_a_number_with_its_unit(raw, seconds):
+    spec = campaign_from_values({**BASE, "time_budget": raw}, "c.yaml")
+    assert spec.time_budget == seconds
+    again = campaign_from_values({k: v for k, v in spec.to_attr().items() if v is not None}, "stored")
+    assert again == spec  # the stored form reads back to the same budget
+    assert merge_campaign_overrides(spec, time_budget="10m").time_budget == 600.0
+
+
+@pytest.mark.parametrize("raw", ["3", 3, "3d", "-1h", "0s", "h", "soon", True])
+def test_a_time_budget_without_a_unit_or_above_zero_is_one_line_naming_the_key(raw):
+    with pytest.raises(StudyError) as error:
+        campaign_from_values({**BASE, "time_budget": raw}, "campaigns/c.yaml")
+    text = str(error.value)
+    assert "\n" not in text and text.startswith("campaigns/c.yaml: key 'time_budget'") and "s, m or h" in text
+
+
+def test_the_option_is_checked_before_anything_runs(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "search", "campaign", "launch", "--datasets", "Metafam",
+                           "--checkpoint", "fusion", "--time-budget", "2days", "--storage", str(tmp_path / "c.db")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--time-budget" in lines[0] and "'2days'" in lines[0]
+    assert not (tmp_path / "c.db").exists()
+
+
+def _clock(name, *, spent, per_trial, cap=40, finished=0, stopped=False, floor=3):
+    return StudyClock(name, finished, 0, stopped, cap, floor, spent, per_trial)
+
+
+def test_equal_shares_and_what_a_study_cannot_use_goes_to_the_others():
+    # 300 s for three studies: C stopped after 20 s, B reaches its cap of 4 trials at 5 s each (20 s in all):
+    # both keep what they need, A gets the other 260 s and affords 260 / 10 = 26 trials
+    shares = allocate_time(300.0, [_clock("A", spent=0.0, per_trial=10.0), _clock("B", spent=0.0, per_trial=5.0, cap=4),
+                                   _clock("C", spent=20.0, per_trial=2.0, finished=5, stopped=True)])
+    assert shares["C"].share == 20.0 and shares["C"].trials == 5
+    assert shares["B"].share == 20.0 and shares["B"].trials == 4
+    assert shares["A"].share == pytest.approx(260.0) and shares["A"].trials == 26
+    # a study too dear for its share still gets its floor, and so does one not measured yet (one trial more than
+    # it has once past its floor, so that a worker takes it up and measures it)
+    dear = allocate_time(60.0, [_clock("D", spent=0.0, per_trial=100.0), _clock("E", spent=0.0, per_trial=None),
+                                _clock("F", spent=9.0, per_trial=None, finished=4)])
+    assert dear["D"].trials == 3 and dear["E"].trials == 3 and dear["F"].trials == 5
+
+
+def test_a_validation_budget_is_set_only_where_the_floor_would_not_fit():
+    assert choose_valid_pairs(600.0, 0.01, 1000, floor=3) is None  # 3 full passes take 30 s
+    assert choose_valid_pairs(600.0, 0.01, 1000, floor=3, limit=200) == 200  # the campaign's own budget stays
+    pairs = choose_valid_pairs(60.0, 0.1, 1000, floor=3)  # (20 s - 1 s overhead) / 0.1 s
+    assert pairs == 190
+    assert choose_valid_pairs(6.0, 1.0, 1000, floor=3) == MIN_VALID_PAIRS
+
+
+def test_time_spent_counts_trials_run_together_once():
+    start = dt.datetime(2026, 1, 1, 12, 0, 0)
+    spans = [(0, 10), (0, 10), (20, 25)]  # two trials in one step, then one alone
+    timed = [optuna.trial.FrozenTrial(number=k, state=TrialState.COMPLETE, value=0.5,
+                                      datetime_start=start + dt.timedelta(seconds=a),
+                                      datetime_complete=start + dt.timedelta(seconds=b), params={"x": 0.1},
+                                      distributions={"x": FloatDistribution(0, 1)}, user_attrs={}, system_attrs={},
+                                      intermediate_values={}, trial_id=k)
+             for k, (a, b) in enumerate(spans)]
+    assert trial_seconds(timed) == (15.0, 3)
+    clock = study_clock("S", timed, {"setup_s": 4.0, "seconds_per_pair": 0.5, "pairs": 10}, finished=3, running=0,
+                        stopped=False, cap=10)
+    assert clock.spent == 19.0 and clock.per_trial == 5.0  # measured mean replaces the probe's estimate
+
+
+def test_a_timed_campaign_ends_on_time_with_nothing_running_and_resumes(tmp_path, data_root, text_root,
+                                                                         checkpoint_root, cache_dir, require_dataset):
+    import search.campaign as campaign
+
+    for name in ("Metafam", "NELLInductive:v1"):
+        require_dataset(name)
+    inputs = dict(data_root=str(data_root), text_root=str(text_root), checkpoint_root=str(checkpoint_root),
+                  cache_dir=str(cache_dir), threads=1)
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    budget = 60.0
+    start = time.perf_counter()
+    first = campaign.launch(name="t", datasets="Metafam,NELLInductive:v1", checkpoint="fusion", valid_pairs=32,
+                            time_budget=f"{budget:g}s", storage=storage, **inputs)
+    wall = time.perf_counter() - start
+    assert wall <= 1.1 * budget, f"the campaign took {wall:.1f} s of a {budget:g} s budget"
+    names = [s.study for s in first.studies]
+    studies = {name: optuna.load_study(study_name=name, storage=storage) for name in names}
+    for study in studies.values():
+        assert not study.get_trials(states=(TrialState.RUNNING,))
+        cost = study.user_attrs[COST_ATTR]
+        assert cost["seconds_per_pair"] > 0 and cost["pairs"] == 32 and cost["device"] == "cpu"
+        assert study.user_attrs["spec"]["valid_pairs"] == 32
+    done = {s.study: s.counts.get("COMPLETE", 0) + s.counts.get("PRUNED", 0) for s in first.studies}
+    assert all(count >= 1 for count in done.values()), done
+    assert all(s.share is not None and s.seconds is not None for s in first.studies)
+    shown = campaign.status("t", storage=storage)
+    assert sum(t["seconds"] for t in shown.times.values()) <= budget
+    assert all(t["share"] is not None for t in shown.times.values())
+
+    spent = sum(t["seconds"] for t in shown.times.values())
+    more = spent + 40.0
+    start = time.perf_counter()
+    second = campaign.resume("t", time_budget=f"{more:g}s", storage=storage, **inputs)
+    wall = time.perf_counter() - start
+    assert wall <= 1.1 * (more - spent), f"the resumed campaign took {wall:.1f} s of {more - spent:.1f} s left"
+    assert second.trials_added >= 1
+    for study in second.studies:
+        assert study.counts.get("RUNNING", 0) == 0
+        assert study.counts.get("COMPLETE", 0) + study.counts.get("PRUNED", 0) >= done[study.study]
