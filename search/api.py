@@ -44,7 +44,7 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
          recorded: dict[str, Any] | None = None) -> RunResult:
     from are_model.data import resolve_dataset_name
     from search.inputs.checkpoints import fusion_checkpoint
-    from search.runners.setup import WorkerSetup
+    from search.runners.setup import WorkerSetup, known_points_only_warning
     from search.study.budget import FINISHED, trial_counts
 
     run = run.checked(options)
@@ -75,6 +75,9 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
             if created and spec.warm_start_from:  # only a study created now: a resumed one is never re-enqueued
                 apply_warm_start(study, spec, sources, options, spec.warm_start_k)
                 warm_start = list(study.user_attrs.get(WARM_START_ATTR) or [])
+        warning = None if notes else known_points_only_warning(study, spec)
+        if warning is not None:
+            _logger.warning("%s", warning)
         before = len(study.get_trials(deepcopy=False, states=FINISHED))
         grown_before = len(growth_history(study))
         setup = WorkerSetup(str(path), options, device=device, encoder=encoder)

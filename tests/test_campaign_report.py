@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -85,11 +86,16 @@ def campaign(tmp_path_factory, options) -> SimpleNamespace:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tmp = tmp_path_factory.mktemp("campaign")
     url = f"sqlite:///{tmp / 'c.db'}"
-    search.launch(dataset=DATASET, checkpoint="fusion", mode="fixed", trials=2, pruner="none", storage=url,
-                  options=options)
-    spec_file = tmp / "learnable.yaml"
-    spec_file.write_text(LEARNABLE_SPEC)
-    search.launch(spec_file, storage=url, options=options)
+    warnings = _Warnings()
+    logging.getLogger("search").addHandler(warnings)
+    try:
+        search.launch(dataset=DATASET, checkpoint="fusion", mode="fixed", trials=2, pruner="none", storage=url,
+                      options=options)
+        spec_file = tmp / "learnable.yaml"
+        spec_file.write_text(LEARNABLE_SPEC)
+        search.launch(spec_file, storage=url, options=options)
+    finally:
+        logging.getLogger("search").removeHandler(warnings)
     empty = optuna.create_study(study_name=EMPTY, storage=url, direction="maximize")
     empty.set_user_attr("spec", {"dataset": "Metafam:Metafam", "checkpoint": "fusion", "mode": "fixed"})
     empty.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
@@ -107,7 +113,18 @@ def campaign(tmp_path_factory, options) -> SimpleNamespace:
                                        n_boot=N_BOOT, seed=0, storage=url, options=options)
                    for name in names if name != EMPTY}
     return SimpleNamespace(url=url, out=tmp / "out", first=first, second=second, singles=singles,
-                           passes=passes[0], options=options)
+                           passes=passes[0], options=options, warnings=warnings.lines)
+
+
+class _Warnings(logging.Handler):
+    """The WARNING lines the search package logs while the fixture's studies are launched."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 def _rows(report: CampaignReport) -> dict[str, dict]:
@@ -198,14 +215,49 @@ def test_groups_and_wins(campaign):
         (row,) = [r for r in done if r["mode"] == group["mode"]]
         assert group["best"]["test_mrr"] == row["best"]["test_mrr"]
         assert group["delta"]["0/0"] == row["deltas"]["0/0"]["delta"]
-    for key in BASELINES:
+    for key in BASELINES:  # a study of known points only is counted apart, never as a win, tie or loss
         counts = report.wins[key]
-        assert counts["win"] + counts["tie"] + counts["loss"] == len(done)
-        expected = {"win": 0, "tie": 0, "loss": 0}
+        assert counts["win"] + counts["tie"] + counts["loss"] + counts["known_only"] == len(done)
+        expected = {"win": 0, "tie": 0, "loss": 0, "known_only": 0, "mixed": 0}
         for row in done:
+            if row["known_points_only"]:
+                expected["known_only"] += 1
+                continue
             expected[verdict(row["deltas"][key]["low"], row["deltas"][key]["high"])] += 1
+            expected["mixed"] += bool(row["deltas"][key]["mixed"])
         assert {k: counts[k] for k in expected} == expected
-        assert sum(sum(c.values()) for c in counts["by_mode"].values()) == len(done)
+        assert sum(c[k] for c in counts["by_mode"].values() for k in ("win", "tie", "loss", "known_only")) == len(done)
+
+
+def test_a_budget_of_known_points_only_is_said_at_launch_and_in_every_report(campaign):
+    """Both studies ran only known points (fixed: 2 trials of its 3; learnable: 1 of its 2): the launch warns,
+    each study's summary.md and the campaign's say 'known points only', no Δ is called a win or loss, and the
+    Δ figure draws them in the colour of 'known points only'."""
+    assert campaign.warnings == [
+        f"study {DATASET}/fixed: a budget of 2 trials is no more than its 3 known points (checkpoint, 0.2/0.8, "
+        "no enhancement), which run first: nothing is searched, and its report will say 'known points only'; give "
+        "--trials 4 or more to search",
+        f"study {DATASET}/learnable: a budget of 1 trial is no more than its 2 known points (checkpoint, 0.2/0.8), "
+        "which run first: nothing is searched, and its report will say 'known points only'; give --trials 3 or more "
+        "to search"]
+    rows = _rows(campaign.first)
+    assert rows[f"{DATASET}/fixed"]["known_points_only"] and rows[f"{DATASET}/learnable"]["known_points_only"]
+    assert not rows[EMPTY]["known_points_only"]
+    for name, single in campaign.singles.items():
+        assert single.summary["known_points_only"] is True
+        assert "**Known points only:** every finished trial is one of the known points" in \
+            (single.out_dir / "summary.md").read_text()
+    text = (campaign.out / CAMPAIGN_MD).read_text()
+    assert (f"**Known points only:** {DATASET}/fixed, {DATASET}/learnable ran only the known points" in text)
+    study_lines = [line for line in text.splitlines() if line.startswith(f"| {DATASET} |")]
+    assert len(study_lines) == 2 and all("(known points only)" in line for line in study_lines)
+    assert not any(" win " in line or " loss " in line or "** win" in line or "** loss" in line for line in study_lines)
+    assert all(campaign.first.wins[key]["known_only"] == 2 and campaign.first.wins[key]["win"] == 0
+               for key in BASELINES)
+    ax = campaign.first.figures[campaign_figures.DELTA_PNG].axes[0]
+    legend = [t.get_text() for t in campaign.first.figures[campaign_figures.DELTA_PNG].legends[0].get_texts()]
+    assert "known points only: nothing searched (no win, tie or loss)" in legend
+    assert "searched setting" not in ax.get_title()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -118,15 +118,63 @@ def test_fixed_weights_span_the_whole_space_not_the_sampled_cloud():
     assert _collection(ax, star[0]).get_offsets().tolist() == [[settings["similarity_enhancer_weight"],
                                                                  settings["prompt_enhancer_weight"]]]
     # complete trials coloured by validation MRR, with a labelled colour bar; the pruned one apart
-    points = _collection(ax, "complete trial (colour: validation MRR)")
+    values = sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
+    low = float(np.quantile(values, 0.25))
+    below = sum(v < low for v in values)
+    points = _collection(ax, f"complete trial (colour: validation MRR; {below} below the scale: light grey)")
     assert len(points.get_offsets()) == 6
-    assert sorted(points.get_array().tolist()) == sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
-    assert fig.axes[1].get_ylabel() == "validation MRR"
+    assert sorted(points.get_array().tolist()) == values
+    assert fig.axes[1].get_ylabel() == (f"validation MRR\n(scale from the lower quartile {low:.4f} up;\n{below} "
+                                        f"trial{'s' if below != 1 else ''} below it: light grey)")
     pruned = _collection(ax, plots.PRUNED_WEIGHTS_LABEL)       # hollow grey, outside the colour scale
     assert pruned.get_offsets().tolist() == [[0.15, 0.05]]
     assert pruned.get_array() is None and len(pruned.get_facecolors()) == 0
-    assert points.get_clim() == (min(points.get_array()), max(points.get_array()))
+    assert points.get_clim() == (low, max(values))
     assert "Metafam/fixed" in ax.get_title()
+
+
+def test_the_colour_scale_tells_the_good_trials_apart_despite_one_poor_trial():
+    """The case of issue 19: 0/0 at 0.351 next to nine trials in [0.392, 0.399]. On a scale from the minimum
+    the nine shared one end of viridis; from the lower quartile up they span it, and 0/0 is light grey (the
+    colour bar's 'under' colour, marked by its extension and named in its label)."""
+    study = optuna.create_study(study_name="FBNELL/fixed", direction="maximize")
+    study.add_trial(_fixed_trial(0.0, 0.0, 0.351, known="no enhancement"))
+    good = [0.392 + 0.007 * k / 8 for k in range(9)]
+    for k, value in enumerate(good):
+        study.add_trial(_fixed_trial(0.1 * k, 0.8, value))
+    fig = plots.weights_figure(study, SearchSpace("fixed"))
+    points = _collection(fig.axes[0], "complete trial (colour: validation MRR; 3 below the scale: light grey)")
+    low, high = points.get_clim()
+    assert (low, high) == (float(np.quantile([0.351] + good, 0.25)), max(good)) and low > 0.392
+    colours = points.to_rgba(points.get_array())
+    assert tuple(colours[0]) == tuple(points.get_cmap().get_under())   # 0/0: below the scale
+    top = colours[-4:]                                                  # the four best: four distinct colours
+    assert len({tuple(np.round(c, 3)) for c in top}) == 4
+    assert np.abs(top[-1] - top[0]).max() > 0.3                         # and far apart on the map
+    bar = fig.axes[1]
+    assert "lower quartile" in bar.get_ylabel() and "light grey" in bar.get_ylabel()
+    assert plots.colour_range([0.30, 0.31, 0.32]) == (0.30, 0.32)      # under COLOUR_CLIP_MIN_TRIALS: whole range
+
+
+def test_history_marks_each_range_growth():
+    """A growth is stored with the trial it came before (search.study.bounds); the history draws a dotted line
+    just before that trial in every panel, named once with what grew."""
+    from search.study.bounds import GROWTH_ATTR
+
+    study = fixed_study(4)
+    study.set_user_attr(GROWTH_ATTR, [
+        {"trial": 5, "param": "prompt_enhancer_weight", "side": "high", "from": 1.0, "to": 1.5, "best_trial": 4,
+         "best_value": 0.26},
+        {"trial": 5, "param": "similarity_enhancer_weight", "side": "high", "from": 1.0, "to": 1.5, "best_trial": 4,
+         "best_value": 0.26}])
+    fig = plots.history_figure(study)
+    label = "range grown before trial 5: w_prompt high 1 → 1.5, w_sim high 1 → 1.5"
+    assert _figure_legend_texts(fig).count(label) == 1
+    for ax in fig.axes:                                                   # the value panel and the pruned one
+        lines = [line for line in ax.get_lines() if list(line.get_xdata()) == [4.5, 4.5]]
+        assert len(lines) == 1, [line.get_xdata() for line in ax.get_lines()]
+    assert not [line for line in plots.history_figure(fixed_study(4)).axes[0].get_lines()
+                if list(line.get_xdata()) == [4.5, 4.5]]                  # no growth: no line
 
 
 def test_fixed_weights_follow_the_spec_space():
@@ -280,6 +328,8 @@ def test_importances_from_the_minimum_on():
     title = ax.get_title()
     assert "Metafam/fixed: parameter importances" in title
     assert "on 10 complete trials" in title and f"from {plots.MIN_IMPORTANCE_TRIALS} complete trials on" in title
+    notes = [t.get_text() for t in ax.texts if t.get_text().startswith("Method: fANOVA")]
+    assert notes == [plots.IMPORTANCE_METHOD] and "PED-ANOVA" in notes[0] and "optuna-dashboard" in notes[0]
 
 
 def test_save_png_writes_a_png(tmp_path):

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from matplotlib.ticker import MaxNLocator
@@ -114,6 +115,27 @@ def test_figures_are_written_and_importances_omitted_below_the_minimum(report):
     assert reason in markdown and f"]({IMPORTANCES_PNG})" not in markdown
 
 
+def test_a_searched_study_is_not_known_points_only_and_mixed_verdicts_follow_the_test_numbers(report):
+    """Trial 3 is sampled, so the report does not say 'known points only'; a baseline is a mixed verdict exactly
+    when the best beats it on test MRR but trails it on test MR (higher is worse) or Hits@10, each named in
+    summary.md with both numbers."""
+    summary = report.summary
+    assert summary["known_points_only"] is False
+    markdown = (report.out_dir / "summary.md").read_text()
+    assert "Known points only" not in markdown
+    best, *others = summary["settings"]
+    expected = []
+    for row in others:
+        a, b = best["test"], row["test"]
+        worse = {k: [a[k], b[k]] for k in ("mr", "hits@10") if (a[k] > b[k] if k == "mr" else a[k] < b[k])}
+        if a["mrr"] > b["mrr"] and worse:
+            expected.append({"against": row["label"], "mrr": [a["mrr"], b["mrr"]], "worse_on": worse})
+    assert summary["mixed"] == expected
+    for entry in expected:
+        assert f"**Mixed verdict against {entry['against']}:** the best is better on test MRR" in markdown
+    assert markdown.count("**Mixed verdict against") == len(expected)
+
+
 def test_weights_figure_covers_the_space_and_marks_the_baselines(report, built):
     _, _, study = built
     fig = report.figures["weights_scatter.png"]
@@ -122,7 +144,10 @@ def test_weights_figure_covers_the_space_and_marks_the_baselines(report, built):
         assert -0.1 < low < 0 and 1 < high < 1.1      # the whole [0, 1] space, not just the sampled points
     assert ax.get_xlabel() == "similarity enhancer weight w_sim"
     assert ax.get_ylabel() == "prompt enhancer weight w_prompt"
-    assert fig.axes[1].get_ylabel() == "validation MRR"  # the colour bar
+    # the colour bar: four complete trials, so the scale starts at their lower quartile and names it
+    values = sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE)
+    assert fig.axes[1].get_ylabel().startswith(f"validation MRR\n(scale from the lower quartile "
+                                               f"{np.quantile(values, 0.25):.4f} up;\n1 trial below it: light grey)")
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     rows = {row["label"]: row for row in report.summary["settings"]}
     own = rows["checkpoint"]["weights"]

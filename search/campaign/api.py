@@ -153,7 +153,7 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     from search.study.budget import FINISHED, recover_dead_trials, trial_counts
     from search.campaign.members import tag_member
     from search.runners.queue import Job, read_state
-    from search.runners.setup import WorkerSetup
+    from search.runners.setup import WorkerSetup, known_points_only_warning
     from search.study.stopping import stop_record
 
     started = time.time()  # a time budget's clock runs from here (loading the datasets counts)
@@ -183,6 +183,9 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
                                                        new=made)
             tag_member(study, spec)
             recover_dead_trials(study)
+            warning = None if study_notes else known_points_only_warning(study, study_spec)
+            if warning is not None:
+                _logger.warning("%s", warning)
             studies[str(study_spec.name)], created[str(study_spec.name)] = study, new
             notes += study_notes
             before += len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -143,10 +143,11 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
     best_setting, by_label = settings[0], {s["label"]: s for s in settings[1:]}
     baselines = {key: _numbers(by_label[label]) for key, label in BASELINES.items()}
     deltas = {}
+    mixed = {entry["against"]: entry["worse_on"] for entry in summary.get("mixed") or []}
     for key, label in BASELINES.items():
         diff = by_label[label]["diff_vs_best"]
         deltas[key] = {"delta": diff["diff"], "low": diff["low"], "high": diff["high"],
-                       "verdict": verdict(diff["low"], diff["high"])}
+                       "verdict": verdict(diff["low"], diff["high"]), "mixed": mixed.get(label)}
     best = {"trial": summary["best"]["trial"], "trial_value": summary["best"]["value"],
             "params": summary["best"]["params"], "settings": summary["best"]["settings"],
             "weights_kind": "learned" if name.mode == "learnable" else "fixed", **_numbers(best_setting)}
@@ -166,6 +167,7 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
         "test_queries": best_setting["test"]["num_queries"],
         "report": f"{STUDIES_DIR}/{folder}",
         "valid_sample": summary.get("valid_sample"),
+        "known_points_only": bool(summary.get("known_points_only")),
         "note": summary.get("note"),
     }
 
@@ -195,6 +197,7 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
         "test_queries": None,
         "report": None,
         "valid_sample": _stored_sample(stored),
+        "known_points_only": False,
         "note": note,
     }
 
@@ -251,18 +254,24 @@ def group_means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def win_counts(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per baseline: ``win`` / ``tie`` / ``loss`` counts of the best setting over the rows with one, and the
-    same per mode (``by_mode``). A win is an interval above 0, a loss below 0, a tie one that contains 0."""
+    """Per baseline: ``win`` / ``tie`` / ``loss`` counts of the best setting over the rows that searched (a
+    row of known points only searched nothing: counted apart, as ``known_only``, never as a win), and the same
+    per mode (``by_mode``). A win is an interval above 0, a loss below 0, a tie one that contains 0;
+    ``mixed`` counts the searched rows whose best is better on test MRR but worse on test MR or Hits@10 than
+    that baseline (:func:`search.reports.study.mixed_verdicts`)."""
     wins: dict[str, dict[str, Any]] = {}
     for key in BASELINES:
-        total = {"win": 0, "tie": 0, "loss": 0}
+        total = {"win": 0, "tie": 0, "loss": 0, "mixed": 0, "known_only": 0}
         by_mode: dict[str, dict[str, int]] = {}
         for row in rows:
             if row["deltas"] is None:
                 continue
-            outcome = row["deltas"][key]["verdict"]
-            total[outcome] += 1
-            by_mode.setdefault(row["mode"], {"win": 0, "tie": 0, "loss": 0})[outcome] += 1
+            mode = by_mode.setdefault(row["mode"], {"win": 0, "tie": 0, "loss": 0, "mixed": 0, "known_only": 0})
+            outcome = "known_only" if row.get("known_points_only") else row["deltas"][key]["verdict"]
+            outcomes = [outcome] + (["mixed"] if outcome != "known_only" and row["deltas"][key].get("mixed") else [])
+            for counted in outcomes:
+                total[counted] += 1
+                mode[counted] += 1
         wins[key] = {**total, "by_mode": by_mode}
     return wins
 

@@ -63,9 +63,10 @@ CAPTIONS: dict[str, tuple[str, str]] = {
 }
 
 _MODE_MARKERS = {"fixed": "o", "learnable": "s"}
-_VERDICT_COLOURS = {"win": "tab:green", "tie": "0.45", "loss": "tab:red"}
+_VERDICT_COLOURS = {"win": "tab:green", "tie": "0.45", "loss": "tab:red", "known_only": "tab:cyan"}
 _VERDICT_TEXT = {"win": "interval above 0 (win)", "tie": "interval contains 0 (tie)",
-                 "loss": "interval below 0 (loss)"}
+                 "loss": "interval below 0 (loss)",
+                 "known_only": "known points only: nothing searched (no win, tie or loss)"}
 _GROUP_COLOURS = {"pretraining": "tab:blue", "transductive": "tab:orange", "inductive_e": "tab:green",
                   "inductive_er": "tab:purple", "other": "tab:gray"}
 _MODE_COLOURS = {"fixed": "tab:blue", "learnable": "tab:orange"}
@@ -152,11 +153,12 @@ def delta_figure(rows: Sequence[dict[str, Any]], *, baseline: str = "checkpoint"
     for row in done:
         delta = row["deltas"][baseline]
         y = positions[(row["group"], row["dataset"])] + offsets[row["mode"]]
-        colour = _VERDICT_COLOURS[delta["verdict"]]
+        colour = _VERDICT_COLOURS[_shown_verdict(row, baseline)]
         ax.errorbar([delta["delta"]], [y], xerr=[[delta["delta"] - delta["low"]], [delta["high"] - delta["delta"]]],
                     fmt=_MODE_MARKERS.get(row["mode"], "D"), color=colour, ecolor=colour, markersize=7,
                     markeredgecolor="k", markeredgewidth=0.5, elinewidth=1.6, capsize=4, zorder=3)
-        ax.annotate(f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]", (delta["high"], y),
+        ax.annotate(f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]"
+                    + (" known points only" if row.get("known_points_only") else ""), (delta["high"], y),
                     xytext=(6, 0), textcoords="offset points", va="center", ha="left", fontsize=8, color="0.2")
         lows.append(delta["low"])
         highs.append(delta["high"])
@@ -185,12 +187,18 @@ def delta_figure(rows: Sequence[dict[str, Any]], *, baseline: str = "checkpoint"
     ax.set_xlabel(f"Δ test MRR = best setting − {title} (95% paired-bootstrap interval)")
     handles = [Line2D([], [], linestyle="none", marker=_MODE_MARKERS.get(m, "D"), markerfacecolor="white",
                       markeredgecolor="k", markersize=7, label=f"{m} mode") for m in modes]
-    present = [v for v in ("win", "tie", "loss") if any(r["deltas"][baseline]["verdict"] == v for r in done)]
+    present = [v for v in ("win", "tie", "loss", "known_only") if any(_shown_verdict(r, baseline) == v for r in done)]
     handles += [Line2D([], [], color=_VERDICT_COLOURS[v], marker="s", linestyle="-", linewidth=1.6, markersize=6,
                        label=_VERDICT_TEXT[v]) for v in present]
     _legend_below(fig, handles, ncol=min(3, len(handles)))
-    _note_left_out(ax, rows, title=f"Test MRR gained by the searched setting over {title}, per dataset")
+    _note_left_out(ax, rows, title=f"Test MRR gained by the best setting over {title}, per dataset")
     return fig
+
+
+def _shown_verdict(row: dict[str, Any], baseline: str) -> str:
+    """The verdict a row is drawn with: ``known_only`` for a study that ran only its known points (it searched
+    nothing, so its interval is no win or loss of a search), else the interval's win / tie / loss."""
+    return "known_only" if row.get("known_points_only") else row["deltas"][baseline]["verdict"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
 from search.study.names import MODES
 
-__all__ = ["BASELINES", "BASELINE_TITLES", "STATES", "fmt", "delta_text", "trials_text", "sample_mark",
+__all__ = ["BASELINES", "BASELINE_TITLES", "STATES", "fmt", "delta_text", "mixed_note", "trials_text", "sample_mark",
            "sample_note", "weights_text", "campaign_markdown"]
 
 #: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings`` ("0.2/0.8" and
@@ -22,9 +22,26 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def delta_text(delta: dict[str, Any]) -> str:
+def delta_text(delta: dict[str, Any], known_only: bool = False) -> str:
+    """A Δ cell: ``+0.0052 [+0.0013, +0.0091]``, bold with its verdict when the interval excludes 0 (a row of
+    known points only never says win or loss: nothing was searched), ``‡ mixed`` when the best is worse on
+    test MR or Hits@10 than that baseline."""
     text = f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]"
-    return f"**{text}** {delta['verdict']}" if delta["verdict"] != "tie" else text
+    if delta["verdict"] != "tie" and not known_only:
+        text = f"**{text}** {delta['verdict']}"
+    return text + (" ‡ mixed" if delta.get("mixed") else "")
+
+
+def mixed_note(row: dict[str, Any]) -> str | None:
+    """``vs own: worse on test MR (75.7 vs 74.8)`` for each baseline of ``row`` with a mixed verdict, or None."""
+    parts = []
+    for key, title in BASELINE_TITLES.items():
+        worse = ((row.get("deltas") or {}).get(key) or {}).get("mixed")
+        if worse:
+            metrics = " and ".join(f"test {'MR' if m == 'mr' else 'Hits@10'} ({a:.{1 if m == 'mr' else 4}f} vs "
+                                   f"{b:.{1 if m == 'mr' else 4}f})" for m, (a, b) in worse.items())
+            parts.append(f"vs {title}: better on test MRR but worse on {metrics}")
+    return "; ".join(parts) or None
 
 
 def trials_text(counts: dict[str, int]) -> str:
@@ -102,8 +119,10 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
             lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {trials_text(row['trials'])} "
                          f"| — | — | — | — | — | — | — | {row['note']} |")
             continue
-        deltas = [delta_text(row["deltas"][key]) for key in BASELINES]
-        lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {trials_text(row['trials'])} "
+        known_only = bool(row.get("known_points_only"))
+        deltas = [delta_text(row["deltas"][key], known_only) for key in BASELINES]
+        lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {trials_text(row['trials'])}"
+                     f"{' (known points only)' if known_only else ''} "
                      f"| {weights_text(row)} | {fmt(best['valid_mrr'])}{sample_mark(row)} | {fmt(best['test_mrr'])} "
                      f"| {fmt(best['test_hits@10'])} | {' | '.join(deltas)} "
                      f"| [summary]({row['report']}/summary.md) |")
@@ -122,6 +141,16 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
         lines += ["", "Time per study (set-up and trials; a share is the study's part of the campaign's time "
                       "budget, see docs/campaigns.md):", ""]
         lines += [f"* {row['study']}: {time_note(row['trials'], row['time'])}" for row in timed]
+    known = [row["study"] for row in rows if row.get("known_points_only")]
+    if known:
+        lines += ["", f"**Known points only:** {', '.join(known)} ran only the known points (the checkpoint's own "
+                      f"setting, {REFERENCE_LABEL}, {NONE_LABEL}): nothing was searched, so their best is the best known "
+                      "setting, and their rows count as no win, tie or loss. Give them more trials than known points "
+                      "to search."]
+    mixed = [(row["study"], note) for row in rows if row["best"] is not None and (note := mixed_note(row))]
+    if mixed:
+        lines += ["", "‡ **Mixed verdicts** (better on test MRR, worse on another test metric; MR: lower is better):",
+                  ""] + [f"* {study}: {note}" for study, note in mixed]
     notes = [row for row in rows if row["note"] and row["best"] is not None]
     if notes:
         lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]
@@ -150,16 +179,19 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
 
     lines += ["", "## Wins, ties and losses", "",
               f"Best setting against each baseline, by its {level}% interval of Δ test MRR: win above 0, loss "
-              "below 0, tie containing 0.", "",
-              "| baseline | mode | win | tie | loss |", "|---|---|---|---|---|"]
+              "below 0, tie containing 0; a study of known points only searched nothing and is counted apart; "
+              "mixed: of the others, those better on test MRR but worse on test MR or Hits@10.", "",
+              "| baseline | mode | win | tie | loss | known points only | mixed |", "|---|---|---|---|---|---|---|"]
     modes = sorted({mode for w in wins.values() for mode in w["by_mode"]},
                    key=lambda m: MODES.index(m) if m in MODES else len(MODES))
     for key, counts in wins.items():
         for mode in modes:
-            c = counts["by_mode"].get(mode, {"win": 0, "tie": 0, "loss": 0})
-            lines.append(f"| {BASELINE_TITLES[key]} | {mode} | {c['win']} | {c['tie']} | {c['loss']} |")
+            c = counts["by_mode"].get(mode, {})
+            lines.append(f"| {BASELINE_TITLES[key]} | {mode} | {c.get('win', 0)} | {c.get('tie', 0)} "
+                         f"| {c.get('loss', 0)} | {c.get('known_only', 0)} | {c.get('mixed', 0)} |")
         if len(modes) != 1:
-            lines.append(f"| {BASELINE_TITLES[key]} | all | {counts['win']} | {counts['tie']} | {counts['loss']} |")
+            lines.append(f"| {BASELINE_TITLES[key]} | all | {counts['win']} | {counts['tie']} | {counts['loss']} "
+                         f"| {counts.get('known_only', 0)} | {counts.get('mixed', 0)} |")
 
     lines += ["", "## Figures"]
     for file_name, (title, caption) in plots.items():

@@ -4,16 +4,19 @@ Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` so a call
 read back its axes, labels, legend and marker positions; :func:`save_png` writes one atomically.
 
 * :func:`history_figure` -- validation MRR per trial number: sampled and known-point trials, the best so
-  far and the baselines as horizontal lines; pruned trials apart, in panels below (a raced trial at its
-  paired difference against the best, a stage-pruned one at its stage MRR), never on the value axis.
+  far and the baselines as horizontal lines, a dotted line before each trial whose search range had grown;
+  pruned trials apart, in panels below (a raced trial at its paired difference against the best, a
+  stage-pruned one at its stage MRR), never on the value axis.
 * :func:`weights_figure` -- where the trials ran in the study's whole search space: fixed mode
   the first fusion term's weight (x, w_sim) against the second's (y, w_prompt); learnable mode the
   first term's initial share (the initial similarity weight) against the fusion learning rate (log
   axis). Axis names come from :data:`search.study.fusion_terms.FUSION_TERMS`. Complete trials are
-  coloured by validation MRR (pruned ones hollow grey), the best trial is starred and the reference
+  coloured by validation MRR on a scale from their lower quartile up (:func:`colour_range`; those below it
+  light grey, as the colour bar says), pruned ones hollow grey; the best trial is starred and the reference
   settings (baselines / known starting points) are marked and named in the legend.
 * :func:`importances_figure` -- fANOVA parameter importances, drawn only from
-  :data:`MIN_IMPORTANCE_TRIALS` complete trials on (:func:`importances_unavailable` says why not).
+  :data:`MIN_IMPORTANCE_TRIALS` complete trials on (:func:`importances_unavailable` says why not), with a
+  note on the method and why optuna-dashboard's PED-ANOVA can rank otherwise (:data:`IMPORTANCE_METHOD`).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import matplotlib
 import optuna
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -31,6 +35,7 @@ from matplotlib.ticker import MaxNLocator
 from optuna.trial import FrozenTrial, TrialState
 
 from are_model.fileio import atomic_write_bytes
+from search.study.bounds import growth_history
 from search.study.fusion_terms import FUSION_TERMS
 from search.study.settings import TrialSettings
 from search.study.spaces import Param, SearchSpace
@@ -39,6 +44,9 @@ from search.pruners.paired import RACE_ATTR
 __all__ = [
     "MIN_IMPORTANCE_TRIALS",
     "DPI",
+    "COLOUR_CLIP_MIN_TRIALS",
+    "IMPORTANCE_METHOD",
+    "colour_range",
     "Marker",
     "PRUNED_WEIGHTS_LABEL",
     "history_figure",
@@ -53,6 +61,16 @@ __all__ = [
 MIN_IMPORTANCE_TRIALS = 10
 #: Resolution of the saved PNGs.
 DPI = 120
+#: The importance figure's note on its method, and why optuna-dashboard (PED-ANOVA by default) can differ.
+IMPORTANCE_METHOD = (
+    "Method: fANOVA (Optuna's FanovaImportanceEvaluator; Hutter et al., ICML 2014): a random forest fitted to all\n"
+    "complete trials, its variance split among the parameters. optuna-dashboard shows PED-ANOVA by default\n"
+    "(Watanabe et al., IJCAI 2023): how far the best trials' values differ from all trials'. A parameter can\n"
+    "decide where the best trials lie yet explain little of the overall variance, so the rankings can differ.")
+#: Complete trials from which the weights figure's colour scale starts at their lower quartile (:func:`colour_range`).
+COLOUR_CLIP_MIN_TRIALS = 4
+#: The colour of a complete trial below the weights figure's colour scale.
+_BELOW_SCALE = "0.82"
 
 
 #: The legend entry of pruned trials in the weights figure.
@@ -214,6 +232,7 @@ def history_figure(study: optuna.Study, *, baselines: Sequence[tuple[str, float 
     for (label, value), (colour, style) in zip([b for b in baselines if b[1] is not None], _LINE_STYLES * 4):
         ax.axhline(float(value), color=colour, linestyle=style, linewidth=1.1, zorder=1,
                    label=f"{label}: {float(value):.4f}")
+    _mark_growths(axes, growth_history(study))
     ax.set_ylabel("validation MRR" if sample is None else f"validation MRR\n({sample})")
     counts = f"{len(complete)} complete, {len(pruned)} pruned"
     ax.set_title(f"{study.study_name}: validation MRR per trial ({counts})"
@@ -248,6 +267,24 @@ def history_figure(study: optuna.Study, *, baselines: Sequence[tuple[str, float 
     fig.subplots_adjust(bottom=0.55 / fig.get_figheight())  # the legend starts right under the trial axis
     _figure_legend(fig, axes)
     return fig
+
+
+def _mark_growths(axes: Sequence[Any], growths: Sequence[dict[str, Any]]) -> None:
+    """A vertical dotted green line in every panel just before each trial whose range had grown
+    (:func:`search.study.bounds.growth_history`: the growth is made before trial ``trial`` is asked), named
+    once in the legend with what grew (``w_prompt high 1 → 1.5``)."""
+    by_trial: dict[int, list[str]] = {}
+    for growth in growths:
+        try:
+            text = (f"{_SHORT.get(growth['param'], growth['param'])} {growth['side']} "
+                    f"{float(growth['from']):g} → {float(growth['to']):g}")
+            by_trial.setdefault(int(growth["trial"]), []).append(text)
+        except (KeyError, TypeError, ValueError):  # a record this version cannot read: not drawn
+            continue
+    for trial, changes in sorted(by_trial.items()):
+        for index, panel in enumerate(axes):
+            panel.axvline(trial - 0.5, color="tab:green", linestyle=":", linewidth=1.4, zorder=1,
+                          label=f"range grown before trial {trial}: {', '.join(changes)}" if index == 0 else None)
 
 
 def _finite(value: Any) -> float:
@@ -300,6 +337,19 @@ def _points(trials: Sequence[FrozenTrial], mode: str) -> list[tuple[FrozenTrial,
     return points
 
 
+def colour_range(values: Sequence[float]) -> tuple[float, float]:
+    """(low, high) of the weights figure's colour scale over the complete trials' ``values``: from the lower
+    quartile (numpy's linear interpolation) to the maximum once there are :data:`COLOUR_CLIP_MIN_TRIALS` values,
+    else the whole range. One poor trial (0/0 at 0.351 next to nine trials in [0.392, 0.399]) would otherwise
+    stretch the scale so that the good trials all take one colour; values below ``low`` are drawn light grey."""
+    import numpy as np
+
+    low, high = float(min(values)), float(max(values))
+    if len(values) >= COLOUR_CLIP_MIN_TRIALS:
+        low = float(np.quantile(np.asarray(values, dtype=float), 0.25))
+    return low, high
+
+
 def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence[Marker] = (),
                    best: FrozenTrial | None = None, sample: str | None = None) -> Figure:
     """The trials in the study's whole search space, complete ones coloured by validation MRR.
@@ -340,11 +390,18 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
                            label=f"search space: {span(x_param, x_low, x_high)}, {span(y_param, y_low, y_high)}"))
     if complete:
         values = [float(t.value) for t, _ in complete]
+        low, high = colour_range(values)
+        below = sum(1 for v in values if v < low)
+        cmap = matplotlib.colormaps["viridis"].with_extremes(under=_BELOW_SCALE)
         scatter = ax.scatter([xy[0] for _, xy in complete], [xy[1] for _, xy in complete], c=values,
-                             cmap="viridis", s=46, edgecolors="k", linewidths=0.4, zorder=3,
-                             label="complete trial (colour: validation MRR)")
-        colourbar = fig.colorbar(scatter, ax=ax, shrink=0.8, pad=0.03)
-        colourbar.set_label("validation MRR" if sample is None else f"validation MRR ({sample})")
+                             cmap=cmap, vmin=low, vmax=high, s=46, edgecolors="k", linewidths=0.4, zorder=3,
+                             label="complete trial (colour: validation MRR"
+                                   + (f"; {below} below the scale: light grey)" if below else ")"))
+        colourbar = fig.colorbar(scatter, ax=ax, shrink=0.8, pad=0.03, extend="min" if below else "neither")
+        what = "validation MRR" if sample is None else f"validation MRR ({sample})"
+        colourbar.set_label(what if not below else
+                            f"{what}\n(scale from the lower quartile {low:.4f} up;\n{below} trial"
+                            f"{'s' if below != 1 else ''} below it: light grey)")
     if pruned:
         ax.scatter([xy[0] for _, xy in pruned], [xy[1] for _, xy in pruned], marker="o", s=46, facecolors="none",
                    edgecolors="0.45", linewidths=1.1, zorder=3, label=PRUNED_WEIGHTS_LABEL)
@@ -415,4 +472,6 @@ def importances_figure(study: optuna.Study, *, min_trials: int = MIN_IMPORTANCE_
     ax.set_title(f"{study.study_name}: parameter importances\n"
                  f"fANOVA on {n} complete trials (seed {seed}); drawn only from {min_trials} complete trials on",
                  fontsize=10)
+    ax.annotate(IMPORTANCE_METHOD, xy=(0.0, 0.0), xycoords="axes fraction", xytext=(-150, -40),
+                textcoords="offset points", ha="left", va="top", fontsize=7.5, color="0.25")  # under the x label
     return fig

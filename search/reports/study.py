@@ -67,6 +67,9 @@ __all__ = [
     "SettingResult",
     "Report",
     "baseline_settings",
+    "known_points_only",
+    "mixed_verdicts",
+    "MIXED_METRICS",
     "sample_text",
     "write_report",
 ]
@@ -292,6 +295,8 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "best": {"trial": best.number, "value": float(best.value), "params": dict(best.params),
                  "settings": _portable_settings(best_settings)},
         "note": note,
+        "known_points_only": known_points_only(study),
+        "mixed": mixed_verdicts(rows),
         "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": CONFIDENCE, "method": "paired, percentile",
                       "metric": "test MRR, best - setting"},
         "settings": [{**asdict(row), "weights": list(row.weights)} for row in rows],
@@ -373,6 +378,36 @@ class _ValidationSample:
         return {"pairs": self.pairs, "split_pairs": self.split_pairs, "queries": self.queries,
                 "split_queries": self.split_queries, "seed": self.seed, "stratified_by": "relation, head/tail",
                 "paired": paired}
+
+
+def known_points_only(study: optuna.Study) -> bool:
+    """Whether every finished (complete or pruned) trial of ``study`` is one of its known points (user attr
+    ``known_point``: the checkpoint's own setting, 0.2/0.8, 0/0; :mod:`search.runners.setup`): a budget that
+    covered only those searched nothing, so its best is the best known setting, not a searched one."""
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return bool(finished) and all("known_point" in t.user_attrs for t in finished)
+
+
+#: The test metrics a mixed verdict looks at besides MRR: (key, name, whether larger is better).
+MIXED_METRICS = (("mr", "MR", False), ("hits@10", "Hits@10", True))
+
+
+def mixed_verdicts(rows: Sequence[SettingResult]) -> list[dict[str, Any]]:
+    """The baselines the best setting (``rows[0]``) beats on test MRR but trails on test MR or Hits@10: one
+    ``{"against": label, "mrr": [best, baseline], "worse_on": {"mr": [best, baseline], ...}}`` each (point
+    estimates of the whole test split; MR is better when lower). Empty when no verdict is mixed (or when a
+    row has no test numbers)."""
+    best = rows[0].test
+    mixed = []
+    for row in rows[1:]:
+        other = row.test
+        if not best or not other or _same(row.weights, rows[0].weights) or best["mrr"] <= other["mrr"]:
+            continue
+        worse = {key: [best[key], other[key]] for key, _, higher in MIXED_METRICS
+                 if (best[key] < other[key] if higher else best[key] > other[key])}
+        if worse:
+            mixed.append({"against": row.label, "mrr": [best["mrr"], other["mrr"]], "worse_on": worse})
+    return mixed
 
 
 def _baseline_label(row: SettingResult) -> str:

@@ -7,8 +7,9 @@ from typing import Any
 from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL, joined
 from search.study.spaces import SearchSpace
 
-__all__ = ["HISTORY_PNG", "WEIGHTS_PNG", "IMPORTANCES_PNG", "space_text", "fmt", "summary_markdown", "sample_text",
-           "sample_size_text", "sample_paragraph"]
+__all__ = ["HISTORY_PNG", "WEIGHTS_PNG", "IMPORTANCES_PNG", "IMPORTANCE_METHOD_TEXT", "space_text", "fmt",
+           "summary_markdown", "known_points_only_text", "mixed_text", "sample_text", "sample_size_text",
+           "sample_paragraph"]
 
 #: The figure files of a report.
 HISTORY_PNG = "optimization_history.png"
@@ -52,6 +53,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         "Settings are chosen on the validation split; the test split is used here only to report them.",
     ]
+    if summary.get("known_points_only"):
+        lines += ["", known_points_only_text(summary)]
     if sample:
         lines += ["", sample_paragraph(sample)]
     for growth in summary.get("growth") or []:
@@ -77,6 +80,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             f"| {row['valid_source']} | {fmt(test['mrr'])} | {fmt(test['mr'], 1)} | {fmt(test['hits@1'])} "
             f"| {fmt(test['hits@3'])} | {fmt(test['hits@10'])} | {delta} |"
         )
+    for mixed in summary.get("mixed") or []:
+        lines += ["", mixed_text(mixed)]
     lines += [
         "",
         f"Test queries: {summary['settings'][0]['test']['num_queries']}. Intervals: paired bootstrap over test "
@@ -97,9 +102,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         WEIGHTS_PNG: ("Where the trials ran",
                       "The study's whole search space (dashed): each complete trial coloured by its validation "
                       "MRR, pruned trials as hollow grey circles (no value), the reference settings as open "
-                      "markers, the best trial starred."),
+                      "markers, the best trial starred. With four or more complete trials the colour scale spans "
+                      "the upper three quarters of their values (from the lower quartile up), so the good trials "
+                      "differ in colour; trials below it are drawn light grey, as the colour bar says."),
         IMPORTANCES_PNG: ("Parameter importances",
-                          "fANOVA importance of each searched parameter for the validation MRR."),
+                          IMPORTANCE_METHOD_TEXT),
     }
     for name, (title, caption) in captions.items():
         lines += ["", f"### {title}", ""]
@@ -109,6 +116,34 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines.append(f"`{name}`: {summary['omitted'].get(name, 'not drawn')}.")
     lines.append("")
     return "\n".join(lines)
+
+
+#: What the importance figure measures, and why optuna-dashboard may rank the parameters otherwise.
+IMPORTANCE_METHOD_TEXT = (
+    "fANOVA importance of each searched parameter for the validation MRR (Optuna's FanovaImportanceEvaluator: a "
+    "random forest fitted to all complete trials, its variance split among the parameters; Hutter et al., ICML "
+    "2014). optuna-dashboard shows PED-ANOVA by default (Watanabe et al., IJCAI 2023), which asks how far the "
+    "best trials' parameter values (a top quantile) differ from all trials': a parameter can matter for where "
+    "the best trials lie while explaining little of the overall variance, so the two rankings can differ.")
+
+
+def known_points_only_text(summary: dict[str, Any]) -> str:
+    """The summary.md sentence of a study whose finished trials are all known points (nothing searched)."""
+    return (f"**Known points only:** every finished trial is one of the known points (the checkpoint's own "
+            f"setting, {REFERENCE_LABEL}, {NONE_LABEL}), so the budget searched nothing: the best below is the best "
+            "known setting, not a searched one, and its differences to the baselines are not gains of a search. "
+            "Give a budget of more trials than known points to search.")
+
+
+def mixed_text(mixed: dict[str, Any]) -> str:
+    """``**Mixed verdict against 0.2/0.8:** the best is better on test MRR (0.3974 vs 0.3951) but worse on
+    test MR (75.7 vs 74.8)`` for one entry of a report's ``mixed`` (:func:`search.reports.study.mixed_verdicts`)."""
+    names = {"mr": ("MR", 1), "hits@10": ("Hits@10", 4)}
+    worse = " and ".join(f"test {names[key][0]} ({fmt(a, names[key][1])} vs {fmt(b, names[key][1])}"
+                         f"{', lower is better' if key == 'mr' else ''})" for key, (a, b) in mixed["worse_on"].items())
+    best, other = mixed["mrr"]
+    return (f"**Mixed verdict against {mixed['against']}:** the best is better on test MRR ({fmt(best)} vs "
+            f"{fmt(other)}) but worse on {worse}.")
 
 
 def sample_text(sample: dict[str, Any] | None) -> str | None:

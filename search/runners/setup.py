@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 import optuna
+from optuna.trial import TrialState
 
 from are_model.checkpoint import load_checkpoint
 from search.study.bounds import ensure_bounds
@@ -22,7 +23,7 @@ from search.samplers import SoftBoundsSampler, make_sampler
 from search.study.spec import StudySpec
 from search.storage import StorageURL, create_or_load_study, open_storage
 
-__all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "study_sampler"]
+__all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "known_points_only_warning", "study_sampler"]
 
 _logger = logging.getLogger(__name__)
 
@@ -74,6 +75,21 @@ def enqueue_known_points(study: optuna.Study, spec: StudySpec, checkpoint_weight
         study.enqueue_trial(params, user_attrs={"known_point": name})
     _logger.info("study %s: enqueued known points %s", study.study_name, ", ".join(name for name, _ in points))
     return len(points)
+
+
+def known_points_only_warning(study: optuna.Study, spec: StudySpec) -> str | None:
+    """The warning of a run whose budget covers only the study's known points (``spec.trials`` no more than
+    the trials enqueued or run as known points, none other finished yet): such a run searches nothing, and
+    its report says "known points only". None when the budget leaves room for a searched trial."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
+    trials = study.get_trials(deepcopy=False, states=states)
+    known = [t.user_attrs["known_point"] for t in sorted(trials, key=lambda t: t.number) if "known_point" in t.user_attrs]
+    searched = [t for t in trials if "known_point" not in t.user_attrs and t.state.is_finished()]
+    if not known or searched or spec.trials > len(known):
+        return None
+    return (f"study {study.study_name}: a budget of {spec.trials} trial{'' if spec.trials == 1 else 's'} is no more "
+            f"than its {len(known)} known points ({', '.join(known)}), which run first: nothing is searched, and its "
+            f"report will say 'known points only'; give --trials {len(known) + 1} or more to search")
 
 
 def open_study(spec: StudySpec, storage: StorageURL, checkpoint_path: str | os.PathLike, *, worker: int = 0,
