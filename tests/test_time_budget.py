@@ -63,6 +63,9 @@ def test_equal_shares_and_what_a_study_cannot_use_goes_to_the_others():
     assert shares["C"].share == 20.0 and shares["C"].trials == 5
     assert shares["B"].share == 20.0 and shares["B"].trials == 4
     assert shares["A"].share == pytest.approx(260.0) and shares["A"].trials == 26
+    # a study whose share is exactly what its cap needs affords its cap, whatever the float rounding
+    alone = allocate_time(120.0, [_clock("K", spent=14.9, per_trial=3.1, cap=5, finished=4)])
+    assert alone["K"].share == pytest.approx(14.9 + 3.1) and alone["K"].trials == 5
     # a study too dear for its share still gets its floor, and so does one not measured yet (one trial more than
     # it has once past its floor, so that a worker takes it up and measures it)
     dear = allocate_time(60.0, [_clock("D", spent=0.0, per_trial=100.0), _clock("E", spent=0.0, per_trial=None),

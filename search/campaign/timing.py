@@ -145,7 +145,9 @@ def allocate_time(budget: float, clocks: Sequence[StudyClock]) -> dict[str, Time
         elif clock.per_trial is None:
             trials = min(clock.cap, max(clock.floor, clock.finished + clock.running + 1))
         else:
-            afford = math.floor(max(0.0, share - clock.spent - clock.running * clock.per_trial) / clock.per_trial)
+            # (a share equal to a study's need affords exactly its cap: no float rounding below it)
+            afford = math.floor(max(0.0, share - clock.spent - clock.running * clock.per_trial) / clock.per_trial
+                                + 1e-9)
             trials = min(clock.cap, max(min(clock.floor, clock.cap), clock.finished + clock.running + afford))
         out[clock.name] = TimeShare(share, trials)
     return out
