@@ -26,6 +26,7 @@ _LAZY = {
     "RECIPES": "embeddings",
     "TextEncoder": "encoders",
     "build_encoder": "encoders",
+    "stand_in_encoder": "encoders",
     "relation_embeddings": "embeddings",
 }
 
@@ -44,6 +45,7 @@ __all__ = [
     "load_relation_texts",
     "parse_relation_texts",
     "relation_embeddings",
+    "stand_in_encoder",
     "wikidata_labels",
 ]
 

@@ -273,6 +273,21 @@ def _jina_importable() -> bool:
     return True
 
 
+#: spec -> an encoder object that build_encoder returns for it on every device (see stand_in_encoder)
+_STAND_INS: dict[str, "TextEncoder"] = {}
+
+
+def stand_in_encoder(spec: str, encoder: "TextEncoder | None") -> None:
+    """Make :func:`build_encoder` return ``encoder`` for ``spec`` (``"minilm"``) in this process, whatever the
+    device; None removes the stand-in. For a machine without the encoder's package that carries the vectors
+    it gave elsewhere (``bench/gpu_campaign.py``): the stand-in must have the encoder's ``name`` and
+    ``dim`` and give the same vectors for the same texts."""
+    if encoder is None:
+        _STAND_INS.pop(spec, None)
+    else:
+        _STAND_INS[spec] = encoder
+
+
 def build_encoder(spec: str, *, device: str = "cpu", jina_path: str | os.PathLike | None = None,
                   jina_revision: str | None = None) -> TextEncoder:
     """Make an encoder from a short spec string.
@@ -308,6 +323,8 @@ def build_encoder(spec: str, *, device: str = "cpu", jina_path: str | os.PathLik
             logger.warning("jina at %s is unusable (no such folder, or the [jina] extra is missing); using MiniLM",
                            os.fspath(jina_path))
         return build_encoder("minilm", device=device)
+    if spec in _STAND_INS:
+        return _STAND_INS[spec]
     if spec == "minilm":
         key = ("minilm", device)
     elif spec == "jina" or spec.startswith("jina:"):
