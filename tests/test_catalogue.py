@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from are_model.data import DATASETS, UnknownDatasetError, get_spec, resolve_dataset_name
-from are_model.data.registry import GROUP_ORDER, GROUPS
+from are_model.data.counts import count_raw_files
+from are_model.data.registry import CITATIONS, COUNTS, GROUP_ORDER, GROUPS
 from are_model.text.relation_texts import DEFAULT_LLM
 from search.inputs.catalogue import DatasetEntry, catalogue
 from search.cli import main
@@ -26,7 +27,8 @@ def _has_raw_files(name: str, data_root: Path) -> bool:
     folder = spec.raw_dir(data_root)
     on_disk = {entry.name for entry in folder.iterdir() if entry.is_file()} if folder.is_dir() else set()
     return {raw.local_name for raw in spec.files if not raw.optional} <= on_disk
-KEYS = ["name", "group", "setting", "source", "present", "texts"]
+KEYS = ["name", "group", "setting", "source", "present", "texts", "entities", "relations", "triples", "counted",
+        "citation"]
 
 
 def _reference_groups(text: str) -> dict[str, set[str]]:
@@ -115,8 +117,14 @@ def test_cli_json(data_root, text_root, capsys):
     assert all(list(item) == KEYS for item in doc["datasets"])
     by_name = {item["name"]: item for item in doc["datasets"]}
     assert by_name["NLIngram:0"] == {"name": "NLIngram:0", "group": "inductive_er", "setting": "inductive",
-                                     "source": "github.com/bdi-lab/InGram@master", "present": False, "texts": True}
-    assert by_name["Metafam:Metafam"]["present"] is True
+                                     "source": "github.com/bdi-lab/InGram@master", "present": False, "texts": True,
+                                     "entities": None, "relations": None, "triples": None, "counted": None,
+                                     "citation": CITATIONS["NLIngram"]}
+    metafam = by_name["Metafam:Metafam"]
+    assert metafam["present"] is True and metafam["counted"] == "local files"
+    assert (metafam["entities"], metafam["relations"], metafam["triples"]) == (
+        COUNTS["Metafam:Metafam"][0], COUNTS["Metafam:Metafam"][1], COUNTS["Metafam:Metafam"][2])
+    assert "arXiv:2307.06046" in metafam["citation"]
 
 
 def test_cli_table_reads_the_roots_from_the_environment(data_root, text_root, tmp_path, capsys, monkeypatch):
@@ -127,17 +135,69 @@ def test_cli_table_reads_the_roots_from_the_environment(data_root, text_root, tm
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == f"data root: {data_root}; text root: {text_root}"
-    assert lines[1].split() == ["dataset", "group", "setting", "present", "texts", "source"]
+    assert lines[1].split() == ["dataset", "group", "setting", "present", "texts", "entities", "relations", "triples",
+                                "per", "file", "source"]
     row = next(line for line in lines if line.startswith("FBNELL:FBNELL_v1 "))
-    assert row.split()[:5] == ["FBNELL:FBNELL_v1", "inductive_er", "inductive", "yes", "yes"]
+    entities, relations, triples = COUNTS["FBNELL:FBNELL_v1"]
+    assert row.split()[:7] == ["FBNELL:FBNELL_v1", "inductive_er", "inductive", "yes", "yes", f"{entities:,}*",
+                               f"{relations:,}*"]                      # * measured from the local files
+    assert " / ".join(f"{role} {n:,}" for role, n in triples.items()) in row
     present = sum(_has_raw_files(name, data_root) for name in DATASETS)
     assert present >= len(NEEDED)
-    assert lines[-1] == (f"57 benchmark graphs and {len(DATASETS) - 57} other datasets; {present} present, "
-                         "57 with relation texts")
+    assert (f"57 benchmark graphs and {len(DATASETS) - 57} other datasets; {present} present, "
+            "57 with relation texts") in lines
+    assert f"sizes: * measured from the local files now ({present})" in out
+    assert f"  Metafam:Metafam, FBNELL:FBNELL_v1: {CITATIONS['FBNELL']}" in lines
+    assert f"  FB15k237Inductive:v1/v2/v3/v4, WN18RRInductive:v1/v2/v3/v4, NELLInductive:v1/v2/v3/v4: " \
+           f"{CITATIONS['NELLInductive']}" in lines
     # a flag wins over the environment
     assert main(["datasets", "--json", "--data-root", str(tmp_path / "empty")]) == 0
     assert not any(item["present"] for item in json.loads(capsys.readouterr().out)["datasets"])
     assert not (tmp_path / "cache").exists() and not (tmp_path / "empty").exists()  # it only looks
+
+
+#: Sizes published with the datasets (FB15k-237: Toutanova & Chen 2015; WN18RR: Dettmers et al. 2018; CoDEx:
+#: Safavi & Koutra 2020; GraIL's splits: Teru et al. 2020, its appendix table): the counter must give them.
+PUBLISHED = {
+    "FB15k237": (14541, 237, {"train": 272115, "valid": 17535, "test": 20466}),
+    "WN18RR": (40943, 11, {"train": 86835, "valid": 3034, "test": 3134}),
+    "CoDExSmall": (2034, 42, {"train": 32888, "valid": 1827, "test": 1828}),
+    "CoDExMedium": (17050, 51, {"train": 185584, "valid": 10310, "test": 10311}),
+}
+
+
+def test_registry_counts_are_those_of_every_graph_present(data_root):
+    """What this needs of the data root: the datasets in NEEDED present (the shared root holds 29 graphs). For
+    every registered dataset whose raw files are there, the registry's COUNTS equal what the files hold now
+    (entities, relations, triples per file); every present graph has a record; and the counter gives the
+    published sizes of FB15k-237, WN18RR and CoDEx where those are present."""
+    present = [name for name in DATASETS if _has_raw_files(name, data_root)]
+    assert NEEDED <= set(present), sorted(NEEDED - set(present))
+    for name in present:
+        counted = count_raw_files(get_spec(name), data_root)
+        assert name in COUNTS, f"{name} is present under {data_root} but has no COUNTS record"
+        assert (counted.entities, counted.relations, counted.triples) == COUNTS[name], name
+    for name, published in PUBLISHED.items():
+        if name in present:
+            assert COUNTS[name] == published, name
+    assert set(COUNTS) <= set(DATASETS)
+
+
+def test_sizes_come_from_the_local_files_when_present_else_from_the_registry(data_root, tmp_path):
+    """Without files the catalogue shows the registry's record (``registry``) or nothing; with Metafam's files
+    copied and its validation file cut by one line, it counts them (``local files``): 589 validation triples."""
+    import shutil
+
+    entries = {e.name: e for e in catalogue(tmp_path / "data", None)}
+    fb = entries["FB15k237"]
+    assert (fb.entities, fb.relations, fb.triples, fb.counted) == (*COUNTS["FB15k237"], "registry")
+    assert entries["YAGO310"].counted is None and entries["YAGO310"].triples is None  # never measured: none made up
+    shutil.copytree(data_root / "Metafam", tmp_path / "data" / "Metafam")
+    valid = get_spec("Metafam").raw_dir(tmp_path / "data") / "transductive_valid.txt"
+    valid.write_text("".join(valid.read_text().splitlines(keepends=True)[:-1]))
+    metafam = {e.name: e for e in catalogue(tmp_path / "data", None)}["Metafam:Metafam"]
+    assert metafam.counted == "local files"
+    assert metafam.triples == {**COUNTS["Metafam:Metafam"][2], "valid": COUNTS["Metafam:Metafam"][2]["valid"] - 1}
 
 
 def test_unknown_dataset_points_at_the_catalogue():

@@ -11,7 +11,9 @@ Two tables of data sit next to the specs:
 * :data:`SHA256`: the pinned sha256 of each raw file whose public bytes are known, keyed by its path
   relative to the data root (``FB15k237Inductive/v1/raw/train_ind.txt``); a download of such a file is
   refused unless its bytes match (:mod:`are_model.data.download`). A file without an entry is pinned
-  on its first download instead.
+  on its first download instead;
+* :data:`COUNTS` and :data:`CITATIONS`: each measured dataset's entities, relations and triples per file
+  (:mod:`are_model.data.counts`) and each family's publication, for the catalogue.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from pathlib import Path
 
 from .errors import UnknownDatasetError
 
-__all__ = ["RawFile", "DatasetSpec", "DATASETS", "GROUPS", "GROUP_ORDER", "SHA256", "resolve_dataset_name", "get_spec"]
+__all__ = ["RawFile", "DatasetSpec", "DATASETS", "GROUPS", "GROUP_ORDER", "SHA256", "COUNTS", "CITATIONS",
+           "resolve_dataset_name", "get_spec"]
 
 # loader families (spec §7.2)
 TRANSDUCTIVE = "transductive"  # generic first-appearance vocabulary over train, valid, test
@@ -411,6 +414,100 @@ def _check_pins() -> None:
 
 
 _check_pins()
+
+
+# --------------------------------------------------------------------------------------------------
+# Sizes and citations, for the catalogue (`are-search datasets`).
+#
+# COUNTS: what are_model.data.counts.count_raw_files counts in a dataset's raw files -- distinct entities and
+# relations over all its triple files, and the triples of each file by role -- measured from the files of
+# ../shared/datasets (the bytes SHA256SUMS lists) for every dataset present there. A dataset without an entry
+# was not measured: its files are not in that reference set, and no number is written here that was not
+# counted (the catalogue measures it when its files are under the data root). tests/test_catalogue.py counts
+# every present graph again and compares.
+
+COUNTS: dict[str, tuple[int, int, dict[str, int]]] = {
+    'FB15k237': (14541, 237, {'train': 272115, 'valid': 17535, 'test': 20466}),
+    'WN18RR': (40943, 11, {'train': 86835, 'valid': 3034, 'test': 3134}),
+    'ConceptNet100k': (78334, 34, {'train': 100000, 'valid': 1200, 'test': 1200}),
+    'CoDExSmall': (2034, 42, {'train': 32888, 'valid': 1827, 'test': 1828}),
+    'CoDExMedium': (17050, 51, {'train': 185584, 'valid': 10310, 'test': 10311}),
+    'FB15k237Inductive:v1': (2687, 180, {'train': 4245, 'valid': 489, 'inf_graph': 1993, 'inf_valid': 206, 'inf_test': 205}),
+    'FB15k237Inductive:v2': (4268, 200, {'train': 9739, 'valid': 1166, 'inf_graph': 4145, 'inf_valid': 469, 'inf_test': 478}),
+    'FB15k237Inductive:v3': (6169, 215, {'train': 17986, 'valid': 2194, 'inf_graph': 7406, 'inf_valid': 866, 'inf_test': 865}),
+    'FB15k237Inductive:v4': (7758, 219, {'train': 27203, 'valid': 3352, 'inf_graph': 11714, 'inf_valid': 1416, 'inf_test': 1424}),
+    'WN18RRInductive:v1': (3668, 9, {'train': 5410, 'valid': 630, 'inf_graph': 1618, 'inf_valid': 185, 'inf_test': 188}),
+    'WN18RRInductive:v2': (9711, 10, {'train': 15262, 'valid': 1838, 'inf_graph': 4011, 'inf_valid': 411, 'inf_test': 441}),
+    'WN18RRInductive:v3': (17154, 11, {'train': 25901, 'valid': 3097, 'inf_graph': 6327, 'inf_valid': 538, 'inf_test': 605}),
+    'WN18RRInductive:v4': (10945, 9, {'train': 7940, 'valid': 934, 'inf_graph': 12334, 'inf_valid': 1394, 'inf_test': 1429}),
+    'NELLInductive:v1': (3328, 14, {'train': 4687, 'valid': 414, 'inf_graph': 833, 'inf_valid': 101, 'inf_test': 100}),
+    'NELLInductive:v2': (4650, 88, {'train': 8219, 'valid': 922, 'inf_graph': 4586, 'inf_valid': 459, 'inf_test': 476}),
+    'NELLInductive:v3': (8210, 142, {'train': 16393, 'valid': 1851, 'inf_graph': 8048, 'inf_valid': 811, 'inf_test': 809}),
+    'NELLInductive:v4': (4886, 76, {'train': 7546, 'valid': 876, 'inf_graph': 7073, 'inf_valid': 716, 'inf_test': 731}),
+    'ILPC2022:small': (16883, 48, {'train': 78616, 'inf_graph': 20960, 'valid': 2908, 'test': 2902}),
+    'ILPC2022:large': (75872, 65, {'train': 202446, 'inf_graph': 77044, 'valid': 10179, 'test': 10184}),
+    'WKIngram:50': (21350, 113, {'train': 82481, 'inf_graph': 9672, 'valid': 3224, 'test': 3225}),
+    'WKIngram:75': (9575, 86, {'train': 28741, 'inf_graph': 3430, 'valid': 1143, 'test': 1144}),
+    'WKIngram:100': (21920, 104, {'train': 49875, 'inf_graph': 13487, 'valid': 4496, 'test': 4496}),
+    'NLIngram:25': (6542, 158, {'train': 17578, 'inf_graph': 2230, 'valid': 743, 'test': 744}),
+    'NLIngram:75': (4185, 159, {'train': 11058, 'inf_graph': 1818, 'valid': 606, 'test': 607}),
+    'NLIngram:100': (2967, 108, {'train': 7832, 'inf_graph': 2378, 'valid': 793, 'test': 793}),
+    'HM:3k': (37978, 11, {'train': 71097, 'inf_graph': 38285, 'valid': 1201, 'test': 1349}),
+    'HM:5k': (37615, 11, {'train': 57601, 'inf_graph': 48425, 'valid': 900, 'test': 2124}),
+    'FBNELL:FBNELL_v1': (9546, 195, {'train': 10275, 'inf_graph': 10685, 'valid': 1224, 'test': 597}),
+    'Metafam:Metafam': (1972, 28, {'train': 13821, 'inf_graph': 7257, 'valid': 590, 'test': 184}),
+}
+
+#: The publication to cite for each dataset family (keyed by the class name); a dataset made from another
+#: one (the GraIL splits of FB15k-237, WN18RR and NELL-995) is cited by the paper that made the split.
+CITATIONS: dict[str, str] = {
+    "FB15k237": "Toutanova & Chen, Observed versus latent features for knowledge base and text inference, CVSC 2015",
+    "WN18RR": "Dettmers et al., Convolutional 2D Knowledge Graph Embeddings, AAAI 2018",
+    "NELL995": "Xiong et al., DeepPath: A Reinforcement Learning Method for Knowledge Graph Reasoning, EMNLP 2017",
+    "ConceptNet100k": "Malaviya et al., Commonsense Knowledge Base Completion with Structural and Semantic Context, "
+                      "AAAI 2020",
+    "DBpedia100k": "Ding et al., Improving Knowledge Graph Embedding Using Simple Constraints, ACL 2018",
+    "YAGO310": "Mahdisoltani et al., YAGO3: A Knowledge Base from Multilingual Wikipedias, CIDR 2015",
+    "Hetionet": "Himmelstein et al., Systematic integration of biomedical knowledge prioritizes drugs for "
+                "repurposing, eLife 2017",
+    "AristoV4": "Chen et al., Relation Prediction as an Auxiliary Training Objective for Improving Multi-Relational "
+                "Graph Representations, AKBC 2021",
+    **dict.fromkeys(("CoDExSmall", "CoDExMedium", "CoDExLarge"),
+                    "Safavi & Koutra, CoDEx: A Comprehensive Knowledge Graph Completion Benchmark, EMNLP 2020"),
+    **dict.fromkeys(("WDsinger", "NELL23k", "FB15k237_10", "FB15k237_20", "FB15k237_50"),
+                    "Lv et al., Dynamic Anticipation and Completion for Multi-Hop Reasoning over Sparse Knowledge "
+                    "Graph, EMNLP 2020"),
+    **dict.fromkeys(("FB15k237Inductive", "WN18RRInductive", "NELLInductive"),
+                    "Teru et al., Inductive Relation Prediction by Subgraph Reasoning, ICML 2020"),
+    "ILPC2022": "Galkin et al., An Open Challenge for Inductive Link Prediction on Knowledge Graphs, "
+                "arXiv:2203.01520, 2022",
+    **dict.fromkeys(("FBIngram", "WKIngram", "NLIngram"),
+                    "Lee et al., InGram: Inductive Knowledge Graph Embedding via Relation Graphs, ICML 2023"),
+    "HM": "Hamaguchi et al., Knowledge Transfer for Out-of-Knowledge-Base Entities, IJCAI 2017 (HM:1k/3k/5k); "
+          "Liu et al., INDIGO: GNN-Based Inductive Knowledge Graph Completion Using Pair-Wise Encoding, NeurIPS 2021 "
+          "(HM:indigo)",
+    **dict.fromkeys(("FBNELL", "Metafam"),
+                    "Zhou et al., A Multi-Task Perspective for Link Prediction with New Relation Types and Nodes, "
+                    "arXiv:2307.06046, 2023"),
+    **dict.fromkeys(("WikiTopicsMT1", "WikiTopicsMT2", "WikiTopicsMT3", "WikiTopicsMT4"),
+                    "Gao et al., Double Equivariance for Inductive Link Prediction for Both New Nodes and New Relation "
+                    "Types, arXiv:2302.01313, 2023"),
+}
+
+
+def _check_tables() -> None:
+    for name in COUNTS:
+        if name not in DATASETS:
+            raise RuntimeError(f"COUNTS holds {name}, which is no registered dataset")
+        roles = {raw.role for raw in DATASETS[name].files}
+        if not set(COUNTS[name][2]) <= roles:
+            raise RuntimeError(f"COUNTS[{name!r}] counts a file role {name} has not")
+    missing = sorted({spec.class_name for spec in DATASETS.values()} - set(CITATIONS))
+    if missing:
+        raise RuntimeError(f"CITATIONS has no entry for {', '.join(missing)}")
+
+
+_check_tables()
 
 
 def _lookup_table() -> dict[str, str]:

@@ -233,14 +233,42 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"datasets": [entry.to_json() for entry in entries]})
         return 0
-    rows = [(e.name, e.group, e.setting, "yes" if e.present else "no", "yes" if e.texts else "no", e.source)
+    from search.inputs.catalogue import LOCAL
+
+    def size(e: Any) -> tuple[str, str, str]:
+        if e.counted is None:
+            return "-", "-", "-"
+        mark = "*" if e.counted == LOCAL else ""
+        splits = " / ".join(f"{role} {n:,}" for role, n in e.triples.items())
+        return f"{e.entities:,}{mark}", f"{e.relations:,}{mark}", splits
+
+    rows = [(e.name, e.group, e.setting, "yes" if e.present else "no", "yes" if e.texts else "no", *size(e), e.source)
             for e in entries]
     emit(f"data root: {options.data_root}; text root: {options.text_root or '- (not set)'}")
-    emit(table(rows, ("dataset", "group", "setting", "present", "texts", "source")))
+    emit(table(rows, ("dataset", "group", "setting", "present", "texts", "entities", "relations", "triples per file",
+                      "source")))
     benchmark = [e for e in entries if e.group != "other"]
     emit(f"{len(benchmark)} benchmark graphs and {len(entries) - len(benchmark)} other datasets; "
           f"{sum(e.present for e in entries)} present, {sum(e.texts for e in entries)} with relation texts")
+    emit(f"sizes: * measured from the local files now ({sum(e.counted == LOCAL for e in entries)}), else as the "
+         f"registry measured them; - not measured (no local files, no registry record). Counts are of the raw files "
+         "(are_model/data/counts.py): distinct entities and relations over all triple files, triples per file.")
+    emit("cite each dataset's source:")
+    cited: dict[str, list[str]] = {}
+    for e in entries:
+        cited.setdefault(e.citation, []).append(e.name)
+    for citation, names in cited.items():
+        emit(f"  {_family_names(names)}: {citation}")
     return 0
+
+
+def _family_names(names: list[str]) -> str:
+    """The names of one citation, versions after their class name once: ``HM:1k/3k/5k/indigo, FBNELL:FBNELL_v1``."""
+    by_class: dict[str, list[str]] = {}
+    for name in names:
+        cls, _, version = name.partition(":")
+        by_class.setdefault(cls, []).append(version)
+    return ", ".join(cls if versions == [""] else f"{cls}:{'/'.join(versions)}" for cls, versions in by_class.items())
 
 
 def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
@@ -318,7 +346,8 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p = commands.add_parser("datasets", parents=[sub_common], help=help_text, description=help_text,
                             epilog="examples:\n  are-search datasets\n  are-search datasets --json")
     p.add_argument("--json", action="store_true",
-                   help='print {"datasets": [{"name", "group", "setting", "source", "present", "texts"}, ...]}')
+                   help='print {"datasets": [{"name", "group", "setting", "source", "present", "texts", "entities", '
+                        '"relations", "triples", "counted", "citation"}, ...]}')
     p.add_argument("--data-root", metavar="DIR",
                    help="dataset root (default: $ARE_DATA_ROOT, else ~/.cache/are-search/raw)")
     p.add_argument("--text-root", metavar="DIR", help="relation texts root (default: $ARE_TEXT_ROOT)")

@@ -1,9 +1,11 @@
 """The dataset catalogue behind ``are-search datasets``: every registered dataset, its benchmark group, where
-its files come from and what of it is at hand.
+its files come from, what of it is at hand, its size and the publication to cite.
 
 :func:`catalogue` reads the registry (``are_model.data``) and looks at two folders, both arguments (the
-command line resolves them with :meth:`search.options.LoadOptions.resolve`); it reads no file's content,
-downloads nothing and writes nothing.
+command line resolves them with :meth:`search.options.LoadOptions.resolve`). A dataset's size (entities,
+relations, triples per file: :mod:`are_model.data.counts`) is counted from its raw files when they are under
+the data root (``counted: "local files"``), else taken from the registry's :data:`~are_model.data.registry.COUNTS`
+(``counted: "registry"``), else unknown. It downloads nothing, writes nothing and loads no torch.
 """
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from are_model.data.registry import DATASETS, GROUP_ORDER, GROUPS, DatasetSpec
+from are_model.data.registry import CITATIONS, COUNTS, DATASETS, GROUP_ORDER, GROUPS, DatasetSpec
 from are_model.text.relation_texts import DEFAULT_LLM
 
-__all__ = ["DatasetEntry", "catalogue", "source_of"]
+__all__ = ["DatasetEntry", "LOCAL", "REGISTRY", "catalogue", "source_of"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class DatasetEntry:
         present: every raw file the loader needs is under the data root (an optional file, such as
             HM's relation vocabulary, does not count): the dataset loads without a download.
         texts: ``<text root>/<llm>/<text_key>.json`` exists.
+        entities, relations: distinct entities and relations over its triple files; None when unknown.
+        triples: file role (``train``, ``valid``, ``test``, ``inf_graph``, ...) -> triples; None when unknown.
+        counted: where the three come from: ``local files`` (measured now from the files under the data
+            root), ``registry`` (measured when the registry was written), None (unknown).
+        citation: the publication of its family (:data:`~are_model.data.registry.CITATIONS`).
     """
 
     name: str
@@ -42,6 +49,11 @@ class DatasetEntry:
     source: str
     present: bool
     texts: bool
+    entities: int | None = None
+    relations: int | None = None
+    triples: dict[str, int] | None = None
+    counted: str | None = None
+    citation: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +110,31 @@ def catalogue(data_root: str | os.PathLike | None, text_root: str | os.PathLike 
     listed = {name: i for names in GROUPS.values() for i, name in enumerate(names)}
     # the groups in the tables' order, each in its listing's order; "other" last, in registry order
     specs = sorted(DATASETS.values(), key=lambda spec: (rank[spec.group], listed.get(spec.name, 0)))
-    return [DatasetEntry(name=spec.name, group=spec.group, setting=spec.setting, source=source_of(spec),
-                         present=_present(spec, root),
-                         texts=texts is not None and (texts / f"{spec.text_key}.json").is_file())
-            for spec in specs]
+    entries = []
+    for spec in specs:
+        present = _present(spec, root)
+        size = _size(spec, root if present else None)
+        entries.append(DatasetEntry(name=spec.name, group=spec.group, setting=spec.setting, source=source_of(spec),
+                                    present=present,
+                                    texts=texts is not None and (texts / f"{spec.text_key}.json").is_file(),
+                                    **size, citation=CITATIONS[spec.class_name]))
+    return entries
+
+
+#: ``DatasetEntry.counted`` of a size measured now from the files under the data root, and of one from the registry.
+LOCAL, REGISTRY = "local files", "registry"
+
+
+def _size(spec: DatasetSpec, root: Path | None) -> dict[str, Any]:
+    """``entities``, ``relations``, ``triples`` and ``counted`` of ``spec``: counted from its raw files under
+    ``root`` (None: not present), else the registry's record, else all None."""
+    from are_model.data.counts import count_raw_files
+
+    measured = None if root is None else count_raw_files(spec, root)
+    if measured is not None:
+        return {"entities": measured.entities, "relations": measured.relations, "triples": dict(measured.triples),
+                "counted": LOCAL}
+    if spec.name in COUNTS:
+        entities, relations, triples = COUNTS[spec.name]
+        return {"entities": entities, "relations": relations, "triples": dict(triples), "counted": REGISTRY}
+    return {"entities": None, "relations": None, "triples": None, "counted": None}
