@@ -127,3 +127,26 @@ def test_the_report_says_which_budget_ran():
                "plots": [], "omitted": {}, "budget_text": ran}
     assert f"| fine-tuning budget | {ran} |" in summary_markdown(summary).splitlines()
     assert "fine-tuning budget" not in summary_markdown({**summary, "budget_text": None})
+
+
+def test_a_study_is_not_continued_with_another_fine_tuning_budget():
+    from search.study.prepare import check_compatible
+
+    old_attr = {key: value for key, value in spec_from_values(
+        {"dataset": "Metafam", "checkpoint": "fusion", "mode": "learnable"}, "here").to_attr().items()
+        if key != "budget_scale"}                                   # made before the official budgets: 2 x 50
+    study = optuna.create_study(study_name="Metafam:Metafam/learnable", direction="maximize")
+    study.set_user_attr(SPEC_ATTR, old_attr)
+    official = spec_from_values({"dataset": "Metafam", "checkpoint": "fusion", "mode": "learnable"}, "here")
+    assert check_compatible(study, official, {}) == []             # nothing finished yet: any budget
+    study.add_trial(optuna.trial.create_trial(value=0.5))
+    with pytest.raises(StudyError) as info:
+        check_compatible(study, official, {})
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(
+        "study Metafam:Metafam/learnable fine-tuned its trials for 2 epochs x 50 batches (batches of 16 triples, "
+        "64 negatives each): Metafam:Metafam's official budget (run_many.py: 3 epochs x a full pass), the spec's "
+        "budget sets epochs, batches_per_epoch, not 3 epochs x a full pass")
+    same = spec_from_values({"dataset": "Metafam", "checkpoint": "fusion", "mode": "learnable",
+                             "budget": {"epochs": 2, "batches_per_epoch": 50}, "budget_scale": 0.5}, "here")
+    assert check_compatible(study, same, {}) == []                  # the same batches (a scale on given keys: none)

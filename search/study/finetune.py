@@ -130,6 +130,14 @@ class Budget:
         full = self.batches_per_epoch if self.batches_per_epoch is not None else -(-train_triples // self.batch_size)
         return max(1, round(self.scale * full))
 
+    def runs_as(self) -> tuple[Any, ...]:
+        """What decides the batches a trial runs, whatever the dataset's size: (epochs, batch_size, negatives,
+        per epoch), per epoch being ``("given", n)`` or ``("scaled", table's batches or None, scale)``. Two
+        budgets with equal values fine-tune alike (:func:`search.study.prepare.check_compatible`)."""
+        per_epoch = (("given", self.batches_per_epoch) if "batches_per_epoch" in self.given
+                     else ("scaled", self.batches_per_epoch, self.scale))
+        return self.epochs, self.batch_size, self.negatives, per_epoch
+
     def describe(self, train_triples: int | None = None) -> str:
         """This learnable budget in words: what runs and where it comes from, e.g. ``3 epochs x 6 batches (batches
         of 16 triples, 64 negatives each): Metafam:Metafam's official budget (run_many.py: 3 epochs x a full pass
