@@ -41,12 +41,15 @@ _logger = logging.getLogger(__name__)
 
 def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: RunOptions,
          flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult],
-         recorded: dict[str, Any] | None = None) -> RunResult:
+         recorded: dict[str, Any] | None = None, flags_point: Any = None) -> RunResult:
     from are_model.data import resolve_dataset_name
     from search.inputs.checkpoints import fusion_checkpoint
     from search.runners.setup import WorkerSetup, known_points_only_warning
     from search.study.budget import FINISHED, trial_counts
 
+    from search.storage.state import require_regular_files
+
+    require_regular_files(url, writing=True)  # first: a storage that cannot be written is one line, not after loading
     run = run.checked(options)
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
@@ -75,6 +78,10 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
             if created and spec.warm_start_from:  # only a study created now: a resumed one is never re-enqueued
                 apply_warm_start(study, spec, sources, options, spec.warm_start_k)
                 warm_start = list(study.user_attrs.get(WARM_START_ATTR) or [])
+        if flags_point is not None and not notes:  # the user's own settings, tried as a known point
+            from search.runners.setup import enqueue_flags_point
+
+            enqueue_flags_point(study, spec, flags_point, bounds=read_bounds(study))
         warning = None if notes else known_points_only_warning(study, spec)
         if warning is not None:
             _logger.warning("%s", warning)
@@ -118,17 +125,15 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, flags: str | os.PathLike | None = None,
            fail_stale: bool = False, progress: bool = False, settings_per_pass: int | None = None,
-           valid_pairs: int | None = None, budget_scale: float | None = None, options: LoadOptions | None = None,
-           **inputs: Any) -> LaunchResult:
+           valid_pairs: int | None = None, from_flags: str | os.PathLike | None = None,
+           options: LoadOptions | None = None, **inputs: Any) -> LaunchResult:
     """Start a study, or continue the study of the same (dataset, mode), until it has ``trials`` finished trials.
 
     spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
     ``checkpoint`` are required. settings_per_pass: fixed mode's trials a worker runs together, their
     settings ranked in shared entity passes (spec key, default 1; see :mod:`search.runners.step`). valid_pairs:
     a validation budget, the (anchor, relation) pairs of the validation split every trial ranks (spec key; a
-    seeded sample stratified by relation, stored with the study; default: the whole split). budget_scale: S in
-    (0, 1], a learnable mode's share of its dataset's official batches per epoch (spec key; default 1, the
-    official fine-tuning budget; see :mod:`search.study.finetune`).
+    seeded sample stratified by relation, stored with the study; default: the whole split).
     weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
     (see :mod:`search.study.bounds`); no_stop, stop_min_trials, stop_tolerance: the stopping rule (see
     :mod:`search.study.stopping`). warm_start_from, warm_start_k: a study created now first tries, after its
@@ -138,7 +143,10 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
     :mod:`search.study.similarity`); a resumed study is never warm-started again. inputs: ``data_root``,
     ``text_root``, ``checkpoint_root``, ``cache_dir``, ``encoder``, ``offline``, ``device``,
     ``batch_size``, ``threads`` (see :class:`LoadOptions`), or a whole ``options``. progress: show
-    progress bars on stderr. flags: export the best settings there when done. fail_stale: fail and
+    progress bars on stderr. flags: export the best settings there when done. from_flags: a flags file (spec key
+    ``from_flags``) whose fusion weights (``similarity_enhancer_weight``, ``prompt_enhancer_weight``) the study
+    tries as a known point labelled ``your flags (<file>)``, read before anything is loaded
+    (:mod:`search.flags.current`; FlagsError naming the file when it lacks them). fail_stale: fail and
     re-queue now the RUNNING trials that no live worker vouches for (see :mod:`search.study.stale`; without
     it only those older than its age bound). Raises StudyError / UsageError / CheckpointError /
     DatasetError (one line each); KeyboardInterrupt propagates after the interrupted trial is re-queued.
@@ -152,7 +160,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
                      warm_start_from=warm_start_from, warm_start_k=warm_start_k)
     overrides["settings_per_pass"] = settings_per_pass
     overrides["valid_pairs"] = valid_pairs
-    overrides["budget_scale"] = budget_scale
+    overrides["from_flags"] = from_flags
     if spec_file is not None:
         spec = merge_overrides(load_study_spec(spec_file), **overrides)
     else:
@@ -160,12 +168,17 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
         if missing:
             raise UsageError(f"launch needs {' and '.join(missing)} (or a study spec file)")
         spec = spec_from_values(overrides, OPTIONS)
+    point = None
+    if spec.from_flags is not None:  # read first: a file without the weights is one line before anything loads
+        from search.flags.current import read_flags_point
+
+        point = read_flags_point(spec.from_flags, "from_flags" if from_flags is None else "--from-flags")
     opts = load_options(options, inputs)
     url = resolve_storage(storage, spec.storage)
     run = RunOptions(workers=workers, ray=ray, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
                      max_concurrent=max_concurrent, address=address, fail_stale=fail_stale)
     return _run(spec, url, opts, encoder=opts.encoder or "auto", run=run, flags=flags, progress=progress,
-                result_type=LaunchResult)
+                result_type=LaunchResult, flags_point=point)
 
 def resume(study: str, *, trials: int | None = None, no_stop: bool = False, storage: str | os.PathLike | None = None,
            workers: int | None = None, ray: bool = False, gpus_per_trial: float | None = None,
@@ -247,7 +260,8 @@ def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
     if all is not None:
         if study is not None or flags is not None:
             raise UsageError("export --all DIR takes no STUDY and no --flags")
-        done = export_all(_open_read_only(url), path_rule(all, "--all"))
+        folder = folder_to_write(all, "--all")  # a bad output path first: it needs no storage to be refused
+        done = export_all(_open_read_only(url), folder)
         if not done.written:
             reasons = "; ".join(f"{study}: {why}" for study, why in done.skipped) or "it has no studies"
             raise NoCompleteTrialError(f"nothing to export from {url.safe} ({reasons})")
@@ -278,7 +292,8 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     opts = load_options(options, inputs)
     name = StudyName.parse(found.study_name)
     folder = folder_to_write(out if out is not None else
-                             DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out")
+                             DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out",
+                             parents=out is None)
     written = report_study(found, folder, options=opts, n_boot=n_boot, seed=seed, progress=progress)
     return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)
 

@@ -1,7 +1,7 @@
 """What can go wrong that a user can cause, and the exit status each kind of failure ends with.
 
 Every error here carries a one-line message naming the file, key, option or value at fault; the
-command line prints ``are-search: error: <message>`` and exits with the error's ``exit_code``. The
+command line prints ``are-search <command>: error: <message>`` and exits with the error's ``exit_code``. The
 Python API raises them as they are.
 
 Exit statuses (also in the README):

@@ -171,16 +171,25 @@ def file_to_write(value: Any, what: str, base: Path | None = None) -> Path:
         raise UsageError(str(exc)) from None
 
 
-def folder_to_write(value: Any, what: str, base: Path | None = None) -> Path:
+def folder_to_write(value: Any, what: str, base: Path | None = None, *, parents: bool = False) -> Path:
     """A folder that are-search will create or write into (a report folder, an export folder): :func:`path`,
-    and it, or the nearest parent that exists, must be a folder: ``<path>: not a folder`` otherwise."""
+    and it, or the nearest parent that exists, must be a folder: ``<path>: not a folder`` otherwise.
+
+    parents: the folders above it may be made too (a default path of ours, ``studies/reports/...``). Without
+    it, a folder the user names is made only where its parent exists (the storage's folder follows the same
+    rule, :func:`search.storage.state.require_regular_files`): UsageError ``<what> <path>: folder <parent>
+    does not exist`` otherwise, so a typo in a path never builds a tree of folders."""
     from are_model.fileio import NotWritableError, check_writable_folder
 
     resolved = path(value, what, base)
     try:
-        return check_writable_folder(resolved)
+        check_writable_folder(resolved)
     except NotWritableError as exc:
         raise UsageError(str(exc)) from None
+    if not parents and not resolved.parent.exists():
+        raise UsageError(f"{what} {resolved}: folder {resolved.parent} does not exist (only the last folder of "
+                         "a path is made)")
+    return resolved
 
 
 def argparse_type(rule: Callable[[Any, str], T], flag: str) -> Callable[[str], T]:

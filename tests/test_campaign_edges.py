@@ -51,7 +51,7 @@ def test_a_command_given_no_campaign_names_the_campaigns_there(command, tmp_path
     extra = ["--out", str(tmp_path / "out")] if command in ("export", "report") else []
     assert main(["campaign", command, "--storage", url, *extra]) == 2
     err = capsys.readouterr().err
-    assert err == f"are-search: error: {url} holds 2 campaigns: name one of alpha, beta\n"
+    assert err == f"are-search campaign {command}: error: {url} holds 2 campaigns: name one of alpha, beta\n"
     assert not (tmp_path / "out").exists()
 
 
@@ -66,7 +66,7 @@ def test_status_given_no_campaign_uses_the_only_one(tmp_path, capsys):
     empty = _campaign_storage(tmp_path / "none.db", [])
     optuna.create_study(study_name="plain", storage=open_storage(StorageURL.parse(empty)))
     assert main(["campaign", "status", "--storage", empty]) == 2
-    assert capsys.readouterr().err.endswith(f"are-search: error: no campaign in {empty}\n")
+    assert capsys.readouterr().err.endswith(f"are-search campaign status: error: no campaign in {empty}\n")
 
 
 def _setup(data_root, text_root, checkpoint_root, cache_dir) -> WorkerSetup:
@@ -155,6 +155,6 @@ def test_a_relaunch_with_other_datasets_or_modes_is_refused_before_anything_runs
     assert main(["campaign", "launch", "--name", "alpha", "--checkpoint", "fusion", "--storage", url, *change]) == 2
     assert time.monotonic() - started < 10  # refused before any dataset or model is loaded
     assert capsys.readouterr().err == (
-        f"are-search: error: campaign 'alpha' in {url} has other datasets or modes ({said}): launch it under a "
+        f"are-search campaign launch: error: campaign 'alpha' in {url} has other datasets or modes ({said}): launch it under a "
         "new --name, or continue it as it is with are-search campaign resume alpha\n")
     assert (tmp_path / "one.db").read_bytes() == before

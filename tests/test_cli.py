@@ -101,7 +101,7 @@ def _assert_one_line_error(status: int, err: str, *needles: str) -> None:
     assert status == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("are-search: error: "), err
+    assert re.match(r"are-search( campaign)? [a-z]+: error: ", lines[0]), err  # the command's own prefix
     assert "Traceback" not in err
     for needle in needles:
         assert needle in lines[0], lines[0]

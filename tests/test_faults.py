@@ -16,6 +16,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import stat
@@ -62,8 +63,9 @@ def one_error(result: subprocess.CompletedProcess) -> str:
     """The one error line of a command that failed on bad input (exit 2, nothing else on stderr)."""
     assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-3000:])
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("are-search: error: "), result.stderr[-3000:]
-    return lines[0].removeprefix("are-search: error: ")
+    prefix = re.match(r"are-search( campaign)? [a-z]+: error: ", lines[0]) if len(lines) == 1 else None
+    assert prefix is not None, result.stderr[-3000:]  # the command's own prefix, as argparse's errors have
+    return lines[0][prefix.end():]
 
 
 def sha(path: Path) -> str:

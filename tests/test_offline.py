@@ -9,6 +9,7 @@ closed local port, so an attempt would show up as a connection error instead of 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
     lines = err.strip().splitlines()
     assert result.returncode == 2, err
     assert len(lines) == 1, err
-    assert lines[0].startswith("are-search: error: "), err
+    assert re.match(r"are-search( campaign)? [a-z]+: error: ", lines[0]), err  # the command's own prefix
     return lines[0]
 
 
@@ -134,6 +135,7 @@ def test_missing_ray_extra_is_one_line_and_makes_nothing(command, tmp_path, data
             f"sys.exit(main({argv!r}))\n")
     result = _run([sys.executable, "-c", code], _env(ARE_CHECKPOINT_ROOT=str(checkpoint_root)), tmp_path)
     line = _one_line_error(result)
-    assert line.startswith("are-search: error: --ray needs the optional extra [ray]: pip install 'are-search[ray]' "
+    prog = "are-search " + command.split(" --")[0]  # the command's own prefix: are-search (campaign) launch
+    assert line.startswith(f"{prog}: error: --ray needs the optional extra [ray]: pip install 'are-search[ray]' "
                            "(missing module ray"), line
     assert not (tmp_path / "sub").exists()

@@ -157,8 +157,8 @@ def test_journal_trial_of_another_host_is_named_then_failed_with_the_option(cli,
 
     held = cli.run("resume", STUDY, "--trials", "4", "--storage", str(log))
     assert held.returncode == 2, held.stderr
-    (line,) = [line for line in held.stderr.splitlines() if line.startswith("are-search: error:")]
-    assert line.startswith(f"are-search: error: study {CANONICAL} has 3 of 4 finished trials and is held by trial 3 "
+    (line,) = [line for line in held.stderr.splitlines() if line.startswith("are-search resume: error:")]
+    assert line.startswith(f"are-search resume: error: study {CANONICAL} has 3 of 4 finished trials and is held by trial 3 "
                            f"(host {FAR}, pid 4242, started "), line
     assert "run again with --fail-stale" in line and "once it is 10 min old" in line
     reader = optuna.load_study(study_name=CANONICAL, storage=open_storage(log, read_only=True))

@@ -244,4 +244,4 @@ def test_unknown_source_is_one_line_and_creates_nothing(tmp_path, options):
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2, run.stderr
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("are-search: error: ") and "Metafam/fixed" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("are-search launch: error: ") and "Metafam/fixed" in lines[0]

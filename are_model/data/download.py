@@ -43,6 +43,8 @@ __all__ = [
     "FileDownloader",
     "Pins",
     "HashMismatchError",
+    "FetchError",
+    "download_reason",
     "PINS_FILE",
     "ARCHIVE_DIR",
     "DOWNLOAD_TIMEOUT_S",
@@ -61,6 +63,54 @@ PINS_FILE = "pins.json"
 #: that share one (MTDEA, DacKGR) download it once.
 ARCHIVE_DIR = ".downloads"
 _USER_AGENT = "are-search-downloads/1 (pooch)"
+
+
+class FetchError(DownloadError):
+    """A download that failed (network, server, missing source): one line naming the URL and the reason.
+
+    Attributes:
+        url: the URL that was asked for.
+        reason: why, in a few words (``Connection refused``, ``HTTP 404 Not Found``, ``timed out``,
+            ``No such file or directory``), never a driver's nested exception text.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot download {url}: {reason}")
+        self.url, self.reason = url, reason
+
+    def __reduce__(self):  # picklable across processes despite the custom signature
+        return type(self), (self.url, self.reason)
+
+
+def download_reason(error: BaseException) -> str:
+    """Why a download failed, in a few words: the HTTP status (``HTTP 404 Not Found``), a timeout, the system's
+    words for a refused or unreachable connection found anywhere in the chain of a requests/urllib3 error
+    (``Connection refused``, ``Name or service not known``), an OSError's own words, else its first line."""
+    import re
+
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is not None:
+        return f"HTTP {status} {getattr(response, 'reason', '') or ''}".strip()
+    seen: list[BaseException] = []
+    todo: list[Any] = [error]
+    while todo:  # the exception, its causes and what requests/urllib3 wrap in args and .reason
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or item in seen:
+            continue
+        seen.append(item)
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    if any("timeout" in type(e).__name__.lower() or isinstance(e, TimeoutError) for e in seen):
+        return "timed out"
+    text = " ".join(" ".join(str(e).split()) for e in seen)
+    errno_words = re.search(r"\[Errno -?\d+\] ([^'\"()\[\]:]+)", text)
+    if errno_words:
+        return errno_words.group(1).strip().rstrip(".")
+    own = next((e.strerror for e in seen if isinstance(e, OSError) and e.strerror), None)
+    if own:
+        return str(own)
+    first = " ".join(str(error).split())
+    return first[:200] or type(error).__name__
 
 
 class HashMismatchError(DownloadError):
@@ -243,7 +293,7 @@ def fetch_url(url: str, dest: str | os.PathLike, *, sha256: str | None = None, p
 
     Raises:
         HashMismatchError: the bytes are not the pinned ones (one line: the file, expected and got).
-        OSError (``FileNotFoundError``, requests' errors), ValueError: the download failed.
+        FetchError: the download failed (one line: ``cannot download URL: reason``, see :func:`download_reason`).
     """
     dest = Path(dest)
     key = pin_key if pin_key is not None else dest.name
@@ -258,6 +308,8 @@ def fetch_url(url: str, dest: str | os.PathLike, *, sha256: str | None = None, p
                                        progress=progress)
         except _Mismatch as mismatch:
             raise HashMismatchError(dest, mismatch.expected, mismatch.got, url) from None
+        except (OSError, ValueError) as error:  # requests' errors are OSErrors; pooch raises ValueError too
+            raise FetchError(url, download_reason(error)) from None
 
         def write(tmp: Path) -> None:
             os.replace(staged, tmp)
@@ -339,6 +391,9 @@ def _download_group(spec: DatasetSpec, root: Path, url: str, wanted: list[tuple[
             key = spec.relpath(raw)
             expected = spec.sha256(raw) or pins.get(key)
             _extract(spec, archive, url, raw, dest, expected, pins, key)
+    except FetchError as exc:  # the URL and the reason, with the dataset, the file and what to do instead
+        raise DownloadError(f"{spec.name}: could not download {raw.local_name} from {exc.url}: {exc.reason}; "
+                            f"place the file at {dest} by hand") from None
     except DownloadError:  # a refused download or a malformed pins file: its own one line
         raise
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:

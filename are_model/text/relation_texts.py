@@ -117,7 +117,7 @@ def _download(url: str, dest: Path | None, *, pins_folder: Path | None = None, p
     ``pin_key`` on its first download and checked against that pin on every later one. Without ``dest``
     the file is fetched into a scratch folder, read and discarded (no pin: there is nowhere to keep it).
     """
-    from ..data.download import DownloadError, HashMismatchError, Pins, fetch_url
+    from ..data.download import DownloadError, FetchError, HashMismatchError, Pins, fetch_url
 
     def check(tmp: Path) -> None:  # never land a bad file
         parse_relation_texts(tmp.read_bytes(), url)
@@ -134,6 +134,9 @@ def _download(url: str, dest: Path | None, *, pins_folder: Path | None = None, p
         return dest.read_bytes()
     except (HashMismatchError, RelationTextError):
         raise
+    except FetchError as exc:  # the URL and the reason in a few words
+        raise RuntimeError(f"could not download relation texts from {exc.url}: {exc.reason} "
+                           "(offline? put the file under the text root as <llm>/<text_key>.json instead)") from None
     except DownloadError as exc:  # e.g. a malformed pins file
         raise RuntimeError(f"could not download relation texts from {url}: {exc}") from None
     except (OSError, ValueError) as exc:  # requests' errors are OSErrors; pooch raises ValueError too

@@ -157,6 +157,9 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     from search.study.stopping import stop_record
 
     started = time.time()  # a time budget's clock runs from here (loading the datasets counts)
+    from search.storage.state import require_regular_files
+
+    require_regular_files(url, writing=True)  # first: a storage that cannot be written is one line, not after loading
     run = run.checked(opts)
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
@@ -367,7 +370,7 @@ def export(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike,
     from search.storage import open_storage
 
     spec, url, names = load_campaign(campaign, storage)
-    done = export_all(open_storage(url, read_only=True), path_rule(out, "--out"), only=set(names))
+    done = export_all(open_storage(url, read_only=True), folder_to_write(out, "--out"), only=set(names))
     if not done.written:
         reasons = "; ".join(f"{study}: {why}" for study, why in done.skipped) or "it has no studies"
         raise NoCompleteTrialError(f"nothing to export from campaign {spec.name} ({reasons})")
@@ -397,7 +400,7 @@ def report(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike 
     backend = open_storage(url, read_only=True)
     studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
     folder = folder_to_write(out if out is not None else DEFAULT_STUDIES_DIR / "reports" / f"campaign_{spec.name}",
-                             "--out")
+                             "--out", parents=out is None)
     from search.campaign.allocation import StudyProgress, allocate
     from search.study.budget import FINISHED
     from search.study.stopping import stop_record

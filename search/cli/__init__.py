@@ -2,7 +2,8 @@
 
 Results go to stdout (a plain-text table, or one JSON document with ``--json``); logs and progress go
 to stderr (``-v`` for more, ``-q`` for errors only). A problem with the input ends the command with one
-line ``are-search: error: ...`` on stderr and the error's exit status (:mod:`search.errors`: 2 for bad
+line ``are-search <command>: error: ...`` on stderr (values named by their option: ``--dataset``) and the
+error's exit status (:mod:`search.errors`: 2 for bad
 input, 3 when a study ended without a complete trial, 130 when interrupted), never a traceback.
 
 This module is an edge: it resolves the environment (``ARE_*``) and the working directory once,
@@ -17,12 +18,12 @@ from typing import Sequence
 
 from search.version import __version__
 from search.cli import campaign, study
-from search.cli.common import PROG, Parser, add_root_arguments, common_parser, one_line
+from search.cli.common import PROG, Parser, add_root_arguments, common_parser, one_line, option_words
 from search.errors import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, on_sigterm_raise,
                            user_error_types)
 from search.logs import configure_logging, level_for
 
-__all__ = ["COMMAND_GROUPS", "PROG", "add_root_arguments", "build_parser", "main", "entry"]
+__all__ = ["COMMAND_GROUPS", "PROG", "add_root_arguments", "build_parser", "command_prog", "main", "entry"]
 
 _logger = logging.getLogger("search.cli")
 
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except user_error_types() as error:  # evaluated when an error arrives: the types of what has run
         _logger.debug("%s failed", args.command, exc_info=True)
-        sys.stderr.write(f"{PROG}: error: {one_line(error)}\n")
+        sys.stderr.write(f"{command_prog(args)}: error: {option_words(one_line(error))}\n")
         return int(getattr(error, "exit_code", EXIT_BAD_INPUT))
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated) or isinstance(interrupt.__context__, Terminated)
@@ -75,6 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             import signal
 
             signal.signal(signal.SIGTERM, previous)
+
+
+def command_prog(args: argparse.Namespace) -> str:
+    """``are-search <command>`` (``are-search campaign <command>``): the prefix of a command's one-line errors,
+    the same as argparse gives its own (``are-search launch: error: argument --trials: ...``)."""
+    words = [PROG, getattr(args, "command", None), getattr(args, "campaign_command", None)]
+    return " ".join(word for word in words if word)
 
 
 def _storage_option(url: object) -> str:

@@ -16,7 +16,7 @@ from search.errors import EXIT_BAD_INPUT
 from search.values import (argparse_type, choice, non_negative_float, non_negative_int, positive_float, positive_int,
                            weight_bound)
 
-__all__ = ["PROG", "Parser", "Formatter", "one_line", "progress_mode", "emit", "emit_json", "table", "fmt_float",
+__all__ = ["PROG", "Parser", "Formatter", "one_line", "option_words", "progress_mode", "emit", "emit_json", "table", "fmt_float",
            "settings_text", "best_json", "counts_text", "load_options_of", "run_options", "search_keywords",
            "print_export", "study_lines", "arg_type", "choice_of", "common_parser", "add_root_arguments", "add_inputs",
            "add_storage", "add_search_options", "add_run_options"]
@@ -52,6 +52,33 @@ def one_line(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
     return text or type(error).__name__
+
+
+#: Study and campaign keys whose command-line option is not ``--<key with dashes>``.
+_KEY_OPTIONS = {"groups": "--group", "stop": "--no-stop"}
+
+
+def option_words(text: str) -> str:
+    """An error line in command-line words: the API's ``options: key 'dataset': ...`` (values given as keyword
+    arguments or options, :data:`search.study.spec.OPTIONS`) becomes ``--dataset: ...``, ``options: keys
+    'soft_high' and 'weight_cap'`` becomes ``--soft-high and --weight-cap``; a nested key (``budget.epochs``),
+    which no option sets, stays ``key 'budget.epochs'``. Other lines are returned as they are."""
+    import re
+
+    from search.study.spec import OPTIONS
+
+    prefix = f"{OPTIONS}: "
+    if not text.startswith(prefix):
+        return text
+    rest = text[len(prefix):]
+    found = re.match(r"keys? ((?:'[A-Za-z0-9_]+'|, | and | or )+)", rest)
+    if found is None:
+        return rest
+
+    def option(key: re.Match) -> str:
+        return _KEY_OPTIONS.get(key.group(1), "--" + key.group(1).replace("_", "-"))
+
+    return re.sub(r"'([A-Za-z0-9_]+)'", option, found.group(1)) + rest[found.end():]
 
 
 def progress_mode(args: argparse.Namespace) -> str | None:
@@ -128,12 +155,14 @@ def run_options(args: argparse.Namespace, *, campaign: bool = False) -> dict[str
 
 
 def search_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """The keywords of the options :func:`add_search_options` added, as ``launch`` (study or campaign) takes them."""
+    """The keywords of the options :func:`add_search_options` added, as ``launch`` (study or campaign) takes them,
+    and a study launch's ``--from-flags`` when given."""
     return dict(seed=args.seed, sampler=args.sampler, pruner=args.pruner, weight_cap=args.weight_cap,
                 soft_high=args.soft_high, no_stop=args.no_stop, stop_min_trials=args.stop_min_trials,
                 stop_tolerance=args.stop_tolerance, warm_start_from=args.warm_start_from,
                 warm_start_k=args.warm_start_k,
-                **({"valid_pairs": args.valid_pairs} if getattr(args, "valid_pairs", None) is not None else {}))
+                **({"valid_pairs": args.valid_pairs} if getattr(args, "valid_pairs", None) is not None else {}),
+                **({"from_flags": args.from_flags} if getattr(args, "from_flags", None) is not None else {}))
 
 
 def print_export(result: Any) -> int:

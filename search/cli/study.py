@@ -112,12 +112,16 @@ def _print_run(result: Any) -> int:
     return 0
 
 
+#: The help of ``--checkpoint`` (evaluate, launch).
+CHECKPOINT_HELP = ("an ARE checkpoint: a .pth file, or a known name (fusion, ARE-V3, ARE-V5; evaluate also ultra_3g, "
+                   "semma) found under --checkpoint-root or downloaded")
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from search.api import launch
 
     return _print_run(launch(args.spec_file, dataset=args.dataset, checkpoint=args.checkpoint, mode=args.mode,
-                             trials=args.trials, budget_scale=args.budget_scale, **search_keywords(args),
-                             **run_options(args)))
+                             trials=args.trials, **search_keywords(args), **run_options(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -282,7 +286,7 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
 
     p = command("evaluate", "evaluate one checkpoint on one split")
     p.add_argument("--dataset", required=True, metavar="NAME")
-    p.add_argument("--checkpoint", required=True, metavar="PATH|NAME")
+    p.add_argument("--checkpoint", required=True, metavar="PATH|NAME", help=CHECKPOINT_HELP)
     p.add_argument("--split", choices=("valid", "test"), default="test", help="the split to rank")
     p.add_argument("--fusion", choices=("checkpoint", "fixed", "learned"), default="checkpoint",
                    help="the checkpoint's own fusion, fixed weights, or the learned ones (are-fusion)")
@@ -302,20 +306,18 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p = command("launch", "start (or continue) a study")
     p.add_argument("spec_file", nargs="?", metavar="SPEC.yaml", help="a study spec; options below override it")
     p.add_argument("--dataset", metavar="NAME", help="any spelling the loader accepts (metafam, Metafam:Metafam)")
-    p.add_argument("--checkpoint", metavar="PATH|NAME")
+    p.add_argument("--checkpoint", metavar="PATH|NAME", help=CHECKPOINT_HELP + " (required here or in the spec)")
     p.add_argument("--mode", **choice_of(MODES, "--mode"), help=f"fusion mode (default: {DEFAULTS['mode']})")
     p.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N",
                    help=f"finished trials the study should reach (default: {DEFAULTS['trials']})")
-    from search.study.finetune import check_budget_scale
-
-    p.add_argument("--budget-scale", type=arg_type(check_budget_scale, "--budget-scale"), metavar="S",
-                   help="learnable modes: run S (0 < S <= 1) of the official per-dataset batches per epoch "
-                        "(spec key budget_scale; default 1: the official fine-tuning budget, e.g. Metafam 3 full "
-                        "epochs; the spec's budget keys are used as given)")
     add_search_options(p)
     add_storage(p)
     add_run_options(p)
     add_inputs(p)
+    p.add_argument("--from-flags", metavar="FILE",
+                   help="your ULTRA/ARE flags file: its fusion weights (similarity_enhancer_weight, "
+                        "prompt_enhancer_weight) are tried as a known point, 'your flags (FILE)' in reports "
+                        "(spec key from_flags; not --flags, which is where the best is exported)")
     p.set_defaults(handler=cmd_launch)
 
     p = command("resume", "continue a study from its stored spec")

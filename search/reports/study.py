@@ -22,9 +22,8 @@ sample and of the split, and the standard error of a paired MRR difference at th
 The test numbers are always the whole test split's.
 
 This is the only place the test split is used, and only to report settings chosen on validation.
-A learnable (or learnable_free) study's best trial is reported through the fusion weights its fine-tuning
-learned, applied as fixed weights to the checkpoint's model (fine-tuning is not re-run); the report says which
-fine-tuning budget ran (``summary.json``: ``budget`` and ``budget_text``, the best trial's own record of it).
+A learnable study's best trial is reported through the fusion weights its fine-tuning learned,
+applied as fixed weights to the checkpoint's model (fine-tuning is not re-run).
 """
 from __future__ import annotations
 
@@ -49,6 +48,7 @@ from search.reports import plots
 from search.errors import StudyError
 from search.flags.export import best_trial
 from search.study.names import StudyName
+from search.study.finetune import parse_budget
 from search.study.fusion_terms import FUSION_TERMS, KNOWN_WEIGHTS, NONE_LABEL, REFERENCE_LABEL, joined
 from search.study.settings import TrialSettings
 from search.study.bounds import growth_history, read_bounds
@@ -109,6 +109,22 @@ def baseline_settings(checkpoint_weights: Sequence[float]) -> list[tuple[str, tu
     """(label, weights [E]) of the baselines: the checkpoint's own fusion, 0.2/0.8 and 0/0 (no enhancement)."""
     own = tuple(float(w) for w in checkpoint_weights)
     return [("checkpoint", own), *KNOWN_WEIGHTS.items()]
+
+
+def _flags_rows(study: optuna.Study, rows: Sequence["SettingResult"]) -> list["SettingResult"]:
+    """The row of the user's flags file a launch queued as a known point (``launch --from-flags``, user attr
+    ``from_flags``), labelled as its trials are (``your flags (flags.yaml)``); none when the study has no such
+    record or its weights are those of a row already there."""
+    from search.flags.current import FLAGS_POINT_ATTR
+
+    record = study.user_attrs.get(FLAGS_POINT_ATTR)
+    if not isinstance(record, dict) or not isinstance(record.get("weights"), list) \
+            or len(record["weights"]) != len(FUSION_TERMS):
+        return []
+    weights = tuple(float(w) for w in record["weights"])
+    if any(_same(row.weights, weights) for row in rows):
+        return []
+    return [SettingResult(str(record.get("label") or "your flags"), weights)]
 
 
 def _same(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -178,14 +194,15 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
                                  f"trial {best.number}")
     else:
         if best_settings.learned_weights is None:
-            raise StudyError(f"study {name}: trial {best.number} of a {name.mode} study has no learned weights")
+            raise StudyError(f"study {name}: trial {best.number} of a learnable study has no learned weights")
         best_weights = best_settings.effective_weights
         best_row = SettingResult(f"best learned (trial {best.number})", best_weights)
-        note = (f"{name.mode} study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
+        note = (f"learnable study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
                 f"its learned weights {joined(best_weights)} are evaluated here as fixed "
                 "weights on the checkpoint's model (fine-tuning is not re-run for this report).")
     checkpoint_weights = tuple(float(w) for w in model.checkpoint_fusion_weights())
     rows = [best_row] + [SettingResult(label, weights) for label, weights in baseline_settings(checkpoint_weights)]
+    rows += _flags_rows(study, rows)
 
     # validation: from a complete fixed-weight trial with exactly that setting, else evaluated now
     fixed_trials = [(s.weights, t) for t in _complete(study)
@@ -254,7 +271,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
                             "excludes_zero": interval.excludes_zero}
 
     # figures
-    suffix = " (fixed weights)" if name.mode != "fixed" else ""
+    suffix = " (fixed weights)" if name.mode == "learnable" else ""
     lines = [(f"{_baseline_label(row)}{suffix}", row.valid_mrr) for row in rows[1:]]
     if name.mode == "fixed":
         markers = [(_baseline_label(row), *row.weights[:2]) for row in rows[1:]]  # the plane of the first two terms
@@ -287,8 +304,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "space": {name: bound.to_attr() for name, bound in read_bounds(study).items()},  # as status --json
         "space_spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
         "space_text": space_text(space),
-        "budget": spec.fine_tune_budget().for_mode(spec.mode),
-        "budget_text": _budget_text(spec, best_settings),
+        "budget": parse_budget(spec.mode, spec.budget).for_mode(spec.mode),
         "valid_sample": valid_sample,
         "growth": growth_history(study),
         "stop": stop_record(study),
@@ -418,15 +434,6 @@ def _baseline_label(row: SettingResult) -> str:
     if row.label == "no enhancement":
         return f"no enhancement {NONE_LABEL}"
     return row.label
-
-
-def _budget_text(spec: Any, best: TrialSettings) -> str | None:
-    """The fine-tuning budget that ran, in words (None in fixed mode): the best trial's own record when it
-    has one (trials since the official budgets), else the spec's budget."""
-    if spec.mode == "fixed":
-        return None
-    recorded = (best.fine_tune or {}).get("budget")
-    return recorded if isinstance(recorded, str) else spec.fine_tune_budget().describe()
 
 
 def _learnable_markers(space: SearchSpace, checkpoint_weights: tuple[float, ...]) -> list[plots.Marker]:

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -23,7 +24,8 @@ from search.samplers import SoftBoundsSampler, make_sampler
 from search.study.spec import StudySpec
 from search.storage import StorageURL, create_or_load_study, open_storage
 
-__all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "known_points_only_warning", "study_sampler"]
+__all__ = ["WorkerSetup", "open_study", "enqueue_known_points", "known_points_only_warning", "enqueue_flags_point",
+           "study_sampler"]
 
 _logger = logging.getLogger(__name__)
 
@@ -120,3 +122,32 @@ def _size(storage: optuna.storages.BaseStorage, name: str) -> int:
     except KeyError:
         return 0
     return len(storage.get_all_trials(study_id, deepcopy=False))
+
+
+def enqueue_flags_point(study: optuna.Study, spec: StudySpec, point: Any, *, bounds: Any = None) -> bool:
+    """Queue the fusion weights of a user's flags file (a :class:`search.flags.current.FlagsPoint`) as a known
+    point of ``study`` (user attr ``known_point`` = ``point.label``) and record it on the study
+    (:data:`search.flags.current.FLAGS_POINT_ATTR`). bounds: the study's current bounds (a grown range), default
+    the spec's. Returns False, queuing nothing, when a trial of the study (not failed) has these settings
+    already. Raises UsageError (one line naming the file) when a fixed-mode weight lies outside the search range.
+    """
+    from search.errors import UsageError
+    from search.flags.current import FLAGS_POINT_ATTR
+
+    space = spec.search_space() if bounds is None else spec.search_space().with_bounds(bounds)
+    params = space.point_of(point.weights)
+    if params is None:
+        ranges = ", ".join(f"{name} [{p.low:g}, {p.high:g}]" for name, p in space.params.items() if p.searched)
+        weights = ", ".join(f"{w:g}" for w in point.weights)
+        raise UsageError(f"{point.path}: its fusion weights {weights} lie outside the search range ({ranges}) of "
+                         f"study {study.study_name}: give --soft-high (up to --weight-cap) to take them in")
+    study.set_user_attr(FLAGS_POINT_ATTR, point.to_attr())
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
+    for trial in study.get_trials(deepcopy=False, states=states):
+        if (trial.params or trial.system_attrs.get("fixed_params")) == params:
+            _logger.info("study %s: %s not queued: trial %d has these settings", study.study_name, point.label,
+                         trial.number)
+            return False
+    study.enqueue_trial(params, user_attrs={"known_point": point.label})
+    _logger.info("study %s: enqueued %s", study.study_name, point.label)
+    return True

@@ -68,10 +68,14 @@ def require_regular_files(url: StorageURL, *, writing: bool) -> None:
     """Refuse, with ``<path>: not a regular file``, a storage file (and, ``writing``, the lock file of ours
     beside an SQLite file) that is there but is not a regular file or a link to one: a FIFO would block
     every reader, a device node such as ``/dev/null`` would swallow the study (and SQLite would put its
-    ``-journal`` beside the node). With ``writing`` its folder must be a folder (or missing) too. Nothing
+    ``-journal`` beside the node). With ``writing`` its folder must be a folder, or missing with its own parent
+    there (a writer makes that one folder, never a tree: StorageError naming the missing folder). Nothing
     is opened or created."""
     if url.path is None:
         return
+    if writing and not url.path.exists() and not url.path.parent.exists() and not url.path.parent.parent.exists():
+        raise StorageError(f"cannot create storage {url.safe}: folder {url.path.parent.parent} does not exist "
+                           "(only the storage file's own folder is made)")
     paths = [url.path] + ([lock_path_for(url.path)] if writing and url.kind == "sqlite" else [])
     for path in paths:
         if not writing and not path.exists():

@@ -21,6 +21,7 @@ from search.pruners import PRUNERS
 from search.samplers import SAMPLERS
 from search.values import (as_number, bounds, choice, non_empty_str, non_negative_int, positive_float, positive_int,
                            weight_bound)
+from search.values import path as path_rule
 
 __all__ = ["StudySpec", "SPEC_ATTR", "OPTIONS", "load_study_spec", "merge_overrides", "spec_from_values",
            "stored_spec", "DEFAULTS"]
@@ -40,9 +41,7 @@ class StudySpec:
     space: parameter -> ``[low, high]`` (soft bounds), a pinned number, or ``frozen`` (see
     :mod:`search.study.spaces`); weight_cap / soft_high: a fixed weight's hard cap and default soft upper
     bound (see :mod:`search.study.bounds`); budget: what one trial may spend (see
-    :class:`search.study.finetune.Budget`; a learnable mode's epochs and batches per epoch not given there are the
-    dataset's official fine-tuning budget); budget_scale: S in (0, 1], the factor on the official batches per
-    epoch of a learnable mode (1: the official budget; must be 1 in fixed mode); stop, stop_min_trials, stop_tolerance: the stopping rule
+    :class:`search.study.finetune.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
     (:mod:`search.study.stopping`; tolerance in validation MRR); settings_per_pass: fixed mode's trials a
     worker runs together, their settings ranked in shared entity passes (:mod:`search.runners.step`;
     1: one at a time); storage: the absolute storage URL a spec
@@ -51,7 +50,9 @@ class StudySpec:
     ``warm_start_from`` (names ``<dataset>/<mode>`` in the same storage) whose graphs are nearest to
     its own (:mod:`search.study.warmstart`); valid_pairs: a validation budget, the number of (anchor, relation)
     pairs of the validation split every trial ranks: the first ``valid_pairs`` of the study's seeded order,
-    stratified by relation (None: the whole split; see :func:`search.objectives.context.stage_plan`).
+    stratified by relation (None: the whole split; see :func:`search.objectives.context.stage_plan`);
+    from_flags: the absolute path of a user's flags file whose fusion weights a launch queues as a known point
+    (:mod:`search.flags.current`; None: none).
     """
 
     dataset: str
@@ -70,10 +71,10 @@ class StudySpec:
     stop_min_trials: int = 20
     stop_tolerance: float = 0.002
     settings_per_pass: int = 1
+    from_flags: str | None = None
     warm_start_from: list[str] = field(default_factory=list)
     warm_start_k: int = 3
     valid_pairs: int | None = None
-    budget_scale: float = 1.0
 
     @property
     def name(self) -> StudyName:
@@ -85,12 +86,6 @@ class StudySpec:
         from search.study.spaces import SearchSpace
 
         return SearchSpace(self.mode, self.space, weight_cap=self.weight_cap, soft_high=self.soft_high)
-
-    def fine_tune_budget(self) -> Any:
-        """This study's :class:`search.study.finetune.Budget` (its dataset's official budget filled in)."""
-        from search.study.finetune import parse_budget
-
-        return parse_budget(self.mode, self.budget, self.dataset, self.budget_scale)
 
     def to_attr(self) -> dict[str, Any]:
         """The JSON-ready dict stored as the study's ``spec`` user attr (without the storage)."""
@@ -194,15 +189,11 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
                              f"only (a learnable trial fine-tunes its own model), got {out['settings_per_pass']}")
         out["warm_start_from"] = _study_names(out["warm_start_from"], f"{where}: key 'warm_start_from'")
         out["warm_start_k"] = positive_int(out["warm_start_k"], f"{where}: key 'warm_start_k'")
+        if out.get("from_flags") is not None:
+            out["from_flags"] = str(path_rule(out["from_flags"], f"{where}: key 'from_flags'", base))
         if out.get("valid_pairs") is not None:
             out["valid_pairs"] = positive_int(out["valid_pairs"], f"{where}: key 'valid_pairs'")
         out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)
-        from search.study.finetune import check_budget_scale
-
-        out["budget_scale"] = check_budget_scale(out["budget_scale"], f"{where}: key 'budget_scale'")
-        if out["budget_scale"] != 1 and out["mode"] == "fixed":
-            raise StudyError(f"{where}: key 'budget_scale': scales the fine-tuning budget of the learnable modes, "
-                             f"not fixed mode (got {out['budget_scale']:g})")
         if out.get("storage") is not None:
             if not isinstance(out["storage"], (str, os.PathLike)):
                 raise StudyError(f"{where}: key 'storage': expected a URL string, got {out['storage']!r}")
@@ -219,7 +210,7 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
                     soft_high=out["soft_high"])  # the space's own rules (names, log bounds, simplex, caps)
         from search.study.finetune import parse_budget
 
-        parse_budget(out["mode"], out["budget"], out["dataset"], out["budget_scale"])
+        parse_budget(out["mode"], out["budget"])
     except AreSearchError as exc:
         raise StudyError(f"{where}: {exc}") from None
     return StudySpec(**out)
@@ -261,10 +252,4 @@ def stored_spec(study: Any) -> StudySpec:
                          "launch it again with the same settings")
     values = {k: v for k, v in stored.items() if k in _FIELDS}
     values["storage"] = None
-    if "budget_scale" not in stored and stored.get("mode", "fixed") != "fixed":
-        # made before the official budgets: its trials ran the old default, and the rest of it must too
-        from search.study.finetune import FALLBACK_BATCHES, FALLBACK_EPOCHS
-
-        values["budget"] = {"epochs": FALLBACK_EPOCHS, "batches_per_epoch": FALLBACK_BATCHES,
-                            **(stored.get("budget") or {})}
     return spec_from_values(values, f"study {study.study_name}")
