@@ -83,7 +83,9 @@ def test_catalogue_on_the_shared_roots(data_root, text_root):
     assert fb.source == "github.com/kkteru/grail@2a3dffa71951"
     hm = by_name["HM:1k"]
     assert hm.group == "inductive_e" and not hm.present
-    assert hm.source == "github.com/shuwen-liu-ox/INDIGO@master; github.com/takuo-h/GNN-for-OOKB@master (optional)"
+    assert hm.source == "github.com/shuwen-liu-ox/INDIGO@ad1b20bb290d; github.com/takuo-h/GNN-for-OOKB@c70d37c03a71 " \
+                        "(optional)"                            # commits, not branches (test_downloads)
+    assert by_name["YAGO310"].source == "github.com/DeepGraphLearning/KnowledgeGraphEmbedding@master"  # no commit known
     assert by_name["NLIngram:0"].group == "inductive_er"
     assert by_name["FBNELL:FBNELL_v1"].source == "https://reltrans.s3.us-east-2.amazonaws.com/MTDEA_data.zip"
     assert by_name["CoDExMedium"].group == "pretraining" and by_name["CoDExSmall"].group == "transductive"
@@ -117,7 +119,7 @@ def test_cli_json(data_root, text_root, capsys):
     assert all(list(item) == KEYS for item in doc["datasets"])
     by_name = {item["name"]: item for item in doc["datasets"]}
     assert by_name["NLIngram:0"] == {"name": "NLIngram:0", "group": "inductive_er", "setting": "inductive",
-                                     "source": "github.com/bdi-lab/InGram@master", "present": False, "texts": True,
+                                     "source": "github.com/bdi-lab/InGram@f2554dd0c684", "present": False, "texts": True,
                                      "entities": None, "relations": None, "triples": None, "counted": None,
                                      "citation": CITATIONS["NLIngram"]}
     metafam = by_name["Metafam:Metafam"]

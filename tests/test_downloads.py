@@ -25,7 +25,7 @@ from are_model.data import DownloadError, MissingRawFileError, get_spec
 from are_model.data import download
 from are_model.data.download import (ARCHIVE_DIR, PINS_FILE, FileDownloader, HashMismatchError, Pins,
                                      ensure_raw_files, fetch_url)
-from are_model.data.registry import DATASETS, SHA256
+from are_model.data.registry import DATASETS, REPOSITORIES, SHA256
 from are_model.text import relation_texts
 from are_model.text.relation_texts import DEFAULT_LLM, load_relation_texts
 from search.inputs.checkpoints import (KNOWN_CHECKPOINTS, CheckpointDownloadError, download_checkpoint,
@@ -83,8 +83,16 @@ def calls(monkeypatch) -> list[str]:
 
 
 def test_the_registry_pins_are_the_shared_files(data_root):
-    """Each pin in the registry is the sha256 of the real file under the same relative path."""
-    assert len(SHA256) == 81
+    """Each pin in the registry is the sha256 of the real file under the same relative path, and every file whose
+    bytes SHA256SUMS holds is pinned but the three documented exceptions (where the shared root has SHA256SUMS)."""
+    assert len(SHA256) == 118
+    sums = data_root / "SHA256SUMS"
+    if sums.is_file():
+        listed = {line.split(None, 1)[1].lstrip("*") for line in sums.read_text().splitlines() if line.strip()}
+        registered = {spec.relpath(raw) for spec in DATASETS.values() for raw in spec.files}
+        unpinned = {key for key in listed & registered if key not in SHA256}
+        assert unpinned == {"FB15k237/raw/train.txt"} | {key for key in listed & registered
+                                                          if key.startswith(("FBNELL/", "Metafam/"))}
     checked = 0
     for key, digest in SHA256.items():
         path = data_root / key
@@ -102,6 +110,58 @@ def test_the_registry_pins_are_the_shared_files(data_root):
         for raw in spec.files:
             if spec.sha256(raw) is not None:
                 assert "/master/" not in raw.url and "/main/" not in raw.url, raw.url
+
+
+def test_every_github_url_names_a_commit_or_says_why_it_cannot(data_root):
+    """A raw.githubusercontent.com URL names its repository's full commit (REPOSITORIES), never a branch -- but
+    for a repository whose commit is not known here, which keeps its branch and says why (nothing invented).
+    RED-GNN's NELL-995 is read at the last commit with transductive/data/nell/ (moved to Static/ in 0b6f230)."""
+    import urllib.parse
+
+    used = set()
+    for spec in DATASETS.values():
+        for raw in spec.files:
+            url = urllib.parse.urlparse(raw.url)
+            if url.netloc != "raw.githubusercontent.com":
+                assert url.netloc in ("reltrans.s3.us-east-2.amazonaws.com", "zenodo.org", "www.dropbox.com"), raw.url
+                continue
+            owner, repo, ref = url.path.split("/")[1:4]
+            entry = REPOSITORIES[f"{owner}/{repo}"]
+            used.add(f"{owner}/{repo}")
+            if entry.commit is not None:
+                assert ref == entry.commit and len(ref) == 40 and not ref.strip("0123456789abcdef"), raw.url
+            else:
+                assert ref == entry.branch and entry.reason.startswith("no full commit known here"), raw.url
+                assert spec.sha256(raw) is None  # a pinned file is never served from a branch
+    assert used == set(REPOSITORIES)
+    assert get_spec("NELL995").file("train").url == ("https://raw.githubusercontent.com/LARS-research/RED-GNN/"
+                                                     "5e2ccadc49e7ab7feca251961c12b674cc8c501f/transductive/data/"
+                                                     "nell/train.txt")
+    assert REPOSITORIES["guojiapub/BiQUE"].commit.startswith("548de69f80")
+    unpinned = sorted(name for name, entry in REPOSITORIES.items() if entry.commit is None)
+    assert unpinned == ["DeepGraphLearning/KnowledgeGraphEmbedding", "THU-KEG/DacKGR", "iieir-km/ComplEx-NNE_AER"]
+
+
+@pytest.mark.parametrize("name, role", [("ConceptNet100k", "test"), ("NLIngram:25", "valid"), ("WKIngram:75", "test"),
+                                        ("HM:3k", "relation_names")])
+def test_a_newly_pinned_file_lands_verified_and_a_changed_one_is_refused(data_root, tmp_path, name, role):
+    """The second batch's pins at work, through file:// URLs: the real bytes land; the same file with one more
+    line is refused in one line naming the URL, the pinned and the downloaded sha256, and nothing lands."""
+    original = get_spec(name)
+    raw = original.file(role)
+    pin = SHA256[original.relpath(raw)]
+    src = _copy(original.raw_dir(data_root) / raw.local_name, tmp_path / "src" / raw.local_name)
+    spec = dataclasses.replace(original, files=(dataclasses.replace(raw, url=src.as_uri(), optional=False),))
+    landed = ensure_raw_files(spec, tmp_path / "good")[role]
+    assert _sha(landed) == pin
+    with open(src, "a") as handle:
+        handle.write("\na\tb\tc\n")
+    root = tmp_path / "bad"
+    with pytest.raises(HashMismatchError) as info:
+        ensure_raw_files(spec, root)
+    message = _one_line_with_hashes(info.value, pin, _sha(src))
+    assert message.startswith(f"{spec.name}: ") and src.as_uri() in message
+    assert not (spec.raw_dir(root) / raw.local_name).exists() and _strays(root) == []
 
 
 # ------------------------------------------------------------------------------------------ dataset files

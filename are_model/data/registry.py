@@ -4,7 +4,11 @@ Each :class:`DatasetSpec` says which loader family parses the dataset, where its
 data root (``<root>/<Class>/<version>/raw/`` or ``<root>/<Class>/raw/``), under which local names, and
 from which public URL (optionally a member of a zip archive) each file can be fetched.
 
-Two tables of data sit next to the specs:
+Every GitHub URL names a commit, never a branch (:data:`REPOSITORIES`: the commit each repository is read at;
+the three repositories whose full commit is not known here keep their branch, with the reason), so a download
+cannot drift when a branch moves or a folder is renamed.
+
+Tables of data sit next to the specs:
 
 * :data:`GROUPS`: the benchmark's four groups of graphs (57 in all) as the ULTRA / SEMMA / ARE tables
   report them; a registered dataset outside them is in group ``"other"`` (:attr:`DatasetSpec.group`);
@@ -24,7 +28,7 @@ from pathlib import Path
 
 from .errors import UnknownDatasetError
 
-__all__ = ["RawFile", "DatasetSpec", "DATASETS", "GROUPS", "GROUP_ORDER", "SHA256", "COUNTS", "CITATIONS",
+__all__ = ["RawFile", "DatasetSpec", "Repository", "REPOSITORIES", "DATASETS", "GROUPS", "GROUP_ORDER", "SHA256", "COUNTS", "CITATIONS",
            "resolve_dataset_name", "get_spec"]
 
 # loader families (spec §7.2)
@@ -138,16 +142,64 @@ class DatasetSpec:
 
 _GH = "https://raw.githubusercontent.com"
 _MTDEA_ZIP = "https://reltrans.s3.us-east-2.amazonaws.com/MTDEA_data.zip"
-_SPARSER_ZIP = f"{_GH}/THU-KEG/DacKGR/master/data.zip"
 _ARISTO_ZIP = "https://zenodo.org/record/5942560/files/aristo-v4.zip"
-_OOKB_VOCAB = f"{_GH}/takuo-h/GNN-for-OOKB/master/2-OOKB-setting/datasets/OOKB/vocab"
-# Repository commits whose blobs the pins in SHA256 are (../shared/datasets/PROVENANCE.md): a URL at a
-# fixed commit serves the same bytes forever, so a pinned download cannot break when a branch moves.
-_FB_COMMIT = "98dcdf4eaa41b9ccb65b17b76e2d370e6b9b5e3b"  # MichSchli/RelationPrediction
-_WN_COMMIT = "9e392453d6804d1f51c13e5650ae58ed48b638d5"  # villmow/datasets_knowledge_embedding
-_CODEX_COMMIT = "3132e426c2a6b643b70bad679905a3a6270be440"  # tsafavi/codex
-_GRAIL_COMMIT = "2a3dffa719518e7e6250e355a2fb37cd932de91e"  # kkteru/grail
-_ILPC_COMMIT = "3d0166dc78a91c6f9075e988f7ddaa68b10f3704"  # pykeen/ilpc2022
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A GitHub repository the registry downloads from, and the commit it downloads at.
+
+    Attributes:
+        commit: the full commit hash every URL of this repository names (a URL at a commit serves the same bytes
+            forever, so a download cannot drift when a branch moves or a folder is renamed); None where no full
+            commit is known here.
+        branch: the branch a URL names when ``commit`` is None (only then).
+        reason: why ``commit`` is None (empty otherwise).
+    """
+
+    commit: str | None
+    branch: str = ""
+    reason: str = ""
+
+
+#: Every GitHub repository of the registry and its commit. The commits are those whose blobs the files of
+#: ../shared/datasets are (PROVENANCE.md, SHA256SUMS), or, where no file of a repository is there, the commit
+#: at which the path is known to exist. A repository without a known full commit keeps its branch and says why:
+#: no commit is invented.
+REPOSITORIES: dict[str, Repository] = {
+    "MichSchli/RelationPrediction": Repository("98dcdf4eaa41b9ccb65b17b76e2d370e6b9b5e3b"),
+    "villmow/datasets_knowledge_embedding": Repository("9e392453d6804d1f51c13e5650ae58ed48b638d5"),
+    "tsafavi/codex": Repository("3132e426c2a6b643b70bad679905a3a6270be440"),
+    "kkteru/grail": Repository("2a3dffa719518e7e6250e355a2fb37cd932de91e"),
+    "pykeen/ilpc2022": Repository("3d0166dc78a91c6f9075e988f7ddaa68b10f3704"),
+    "bdi-lab/InGram": Repository("f2554dd0c684bad71d3e01d534f2f7814cf28644"),
+    "shuwen-liu-ox/INDIGO": Repository("ad1b20bb290d28cf8a19357ea059077248e25d45"),
+    "takuo-h/GNN-for-OOKB": Repository("c70d37c03a710dbfda2336a55356c6841c7419ad"),
+    "guojiapub/BiQUE": Repository("548de69f803f541b30fc4ab27c6d25632f1a7bf7"),
+    # RED-GNN moved transductive/data/nell/ to Static/transductive/data/nell/ in 0b6f230; the old path (the
+    # files ULTRA's NELL995 reads) exists up to this commit
+    "LARS-research/RED-GNN": Repository("5e2ccadc49e7ab7feca251961c12b674cc8c501f"),
+    "iieir-km/ComplEx-NNE_AER": Repository(
+        None, "master", "no full commit known here: PROVENANCE.md names only the short hash 47fb01b, and "
+                        "the DB100K training file is not in ../shared/datasets to check a pin against"),
+    "DeepGraphLearning/KnowledgeGraphEmbedding": Repository(
+        None, "master", "no full commit known here: PROVENANCE.md names only the short hash 2e440e0, and "
+                        "the YAGO3-10 training file is not in ../shared/datasets to check a pin against"),
+    "THU-KEG/DacKGR": Repository(
+        None, "master", "no full commit known here: PROVENANCE.md names only the short hash 2a0fe7c, and "
+                        "data.zip is not in ../shared/datasets to check a pin against"),
+}
+
+
+def _github(repository: str, path: str) -> str:
+    """The raw.githubusercontent.com URL of ``path`` in ``repository`` at its commit (:data:`REPOSITORIES`; its
+    branch where the commit is None)."""
+    repo = REPOSITORIES[repository]
+    return f"{_GH}/{repository}/{repo.commit or repo.branch}/{path}"
+
+
+_SPARSER_ZIP = _github("THU-KEG/DacKGR", "data.zip")
+_OOKB_VOCAB = _github("takuo-h/GNN-for-OOKB", "2-OOKB-setting/datasets/OOKB/vocab")
 
 
 def _plain(roles_names_urls: list[tuple[str, str, str]]) -> tuple[RawFile, ...]:
@@ -159,22 +211,22 @@ def _split3(base: str, suffix: str = ".txt", prefix: str = "") -> tuple[RawFile,
 
 
 def _transductive() -> list[DatasetSpec]:
-    fb = f"{_GH}/MichSchli/RelationPrediction/{_FB_COMMIT}/data/FB-Toutanova"
+    fb = _github("MichSchli/RelationPrediction", "data/FB-Toutanova")
     specs = [
         DatasetSpec(FB15K237, "FB15k237", None, _plain(
             [("entities", "entities.dict", f"{fb}/entities.dict"), ("relations", "relations.dict", f"{fb}/relations.dict")]
         ) + _split3(fb), delimiter="\t"),
         DatasetSpec(WN18RR, "WN18RR", None,
-                    _split3(f"{_GH}/villmow/datasets_knowledge_embedding/{_WN_COMMIT}/WN18RR/original")),
+                    _split3(_github("villmow/datasets_knowledge_embedding", "WN18RR/original"))),
         DatasetSpec(TRANSDUCTIVE, "NELL995", None, _plain(
-            [(s, f"{s}.txt", f"{_GH}/LARS-research/RED-GNN/main/transductive/data/nell/{s}.txt")
+            [(s, f"{s}.txt", _github("LARS-research/RED-GNN", f"transductive/data/nell/{s}.txt"))
              for s in ("facts", "train", "valid", "test")])),
         DatasetSpec(TRANSDUCTIVE, "ConceptNet100k", None,
-                    _split3(f"{_GH}/guojiapub/BiQUE/master/src_data/conceptnet-100k", suffix=""), delimiter="\t"),
+                    _split3(_github("guojiapub/BiQUE", "src_data/conceptnet-100k"), suffix=""), delimiter="\t"),
         DatasetSpec(TRANSDUCTIVE, "DBpedia100k", None,
-                    _split3(f"{_GH}/iieir-km/ComplEx-NNE_AER/master/datasets/DB100K", prefix="_")),
+                    _split3(_github("iieir-km/ComplEx-NNE_AER", "datasets/DB100K"), prefix="_")),
         DatasetSpec(TRANSDUCTIVE, "YAGO310", None,
-                    _split3(f"{_GH}/DeepGraphLearning/KnowledgeGraphEmbedding/master/data/YAGO3-10")),
+                    _split3(_github("DeepGraphLearning/KnowledgeGraphEmbedding", "data/YAGO3-10"))),
         DatasetSpec(TRANSDUCTIVE, "Hetionet", None, _plain([
             ("train", "train.txt", "https://www.dropbox.com/s/y47bt9oq57h6l5k/train.txt?dl=1"),
             ("valid", "valid.txt", "https://www.dropbox.com/s/a0pbrx9tz3dgsff/valid.txt?dl=1"),
@@ -185,7 +237,7 @@ def _transductive() -> list[DatasetSpec]:
     ]
     for cls, size in (("CoDExSmall", "s"), ("CoDExMedium", "m"), ("CoDExLarge", "l")):
         specs.append(DatasetSpec(TRANSDUCTIVE, cls, None,
-                                 _split3(f"{_GH}/tsafavi/codex/{_CODEX_COMMIT}/data/triples/codex-{size}")))
+                                 _split3(_github("tsafavi/codex", f"data/triples/codex-{size}"))))
     for cls, folder in (("WDsinger", "WD-singer"), ("NELL23k", "NELL23K"), ("FB15k237_10", "FB15K-237-10"),
                         ("FB15k237_20", "FB15K-237-20"), ("FB15k237_50", "FB15K-237-50")):
         files = tuple(RawFile(s, f"{s}.txt", _SPARSER_ZIP, member=f"data/{folder}/{up}.triples")
@@ -198,7 +250,7 @@ def _grail() -> list[DatasetSpec]:
     specs = []
     for cls, prefix in (("FB15k237Inductive", "fb237"), ("WN18RRInductive", "WN18RR"), ("NELLInductive", "nell")):
         for version in ("v1", "v2", "v3", "v4"):
-            trans = f"{_GH}/kkteru/grail/{_GRAIL_COMMIT}/data/{prefix}_{version}"
+            trans = _github("kkteru/grail", f"data/{prefix}_{version}")
             ind = f"{trans}_ind"
             files = _plain([
                 ("train", "train.txt", f"{trans}/train.txt"),
@@ -224,19 +276,19 @@ def _inductive4(cls: str, version: str, urls: tuple[str, str, str, str], valid_n
 def _inductive() -> list[DatasetSpec]:
     specs = []
     for size in ("small", "large"):
-        base = f"{_GH}/pykeen/ilpc2022/{_ILPC_COMMIT}/data/{size}"
+        base = _github("pykeen/ilpc2022", f"data/{size}")
         urls = tuple(f"{base}/{f}.txt" for f in ("train", "inference", "inference_validation", "inference_test"))
         specs.append(_inductive4("ILPC2022", size, urls, "inf_valid.txt", filter_mode=FILTER_INFERENCE_ALL))
     for cls, prefix, versions in (("FBIngram", "FB", ("25", "50", "75", "100")),
                                   ("WKIngram", "WK", ("25", "50", "75", "100")),
                                   ("NLIngram", "NL", ("0", "25", "50", "75", "100"))):
         for version in versions:
-            base = f"{_GH}/bdi-lab/InGram/master/data/{prefix}-{version}"
+            base = _github("bdi-lab/InGram", f"data/{prefix}-{version}")
             urls = tuple(f"{base}/{f}.txt" for f in ("train", "msg", "valid", "test"))
             specs.append(_inductive4(cls, version, urls, "inf_valid.txt", filter_mode=FILTER_INFERENCE_ALL))
     for version, folder in (("1k", "Hamaguchi-BM_both-1000"), ("3k", "Hamaguchi-BM_both-3000"),
                             ("5k", "Hamaguchi-BM_both-5000"), ("indigo", "INDIGO-BM")):
-        base = f"{_GH}/shuwen-liu-ox/INDIGO/master/data/{folder}"
+        base = _github("shuwen-liu-ox/INDIGO", f"data/{folder}")
         urls = (f"{base}/train/train.txt", f"{base}/test/test-graph.txt",
                 f"{base}/train/valid.txt", f"{base}/test/test-fact.txt")
         # Hamaguchi files hold integer ids; the OOKB vocabulary maps relation ids to WordNet names,
@@ -315,7 +367,9 @@ _GROUP_OF = _group_index()
 # --------------------------------------------------------------------------------------------------
 # Pinned sha256 of raw files, keyed by the path relative to the data root (DatasetSpec.relpath). These
 # are the files of ../shared/datasets/SHA256SUMS that are byte-identical to the public file at the
-# registry's URL (PROVENANCE.md). Left out: FB15k237/raw/train.txt (a reconstruction, not the released
+# registry's URL (PROVENANCE.md): the first batch (GraIL, ILPC2022, CoDEx, FB15k237, WN18RR) and the second
+# (InGram NL-25/75/100 and WK-50/75/100, HM 3k/5k with the OOKB relation vocabulary, ConceptNet100k), each at
+# the commit REPOSITORIES names. Left out: FB15k237/raw/train.txt (a reconstruction, not the released
 # bytes) and the MTDEA files of FBNELL and Metafam (copied from the SEMMA repository, not checked against
 # the MTDEA archive the registry downloads); they are pinned on first download like every other file.
 
@@ -401,6 +455,43 @@ SHA256: dict[str, str] = {
     "WN18RR/raw/train.txt": "038612e783c215ee5f3ca9fbfca27b8d0739be1028fe4ee7c174aecf0b83d5df",
     "WN18RR/raw/valid.txt": "453ce7202afa58094a04d2b1560ee2b02660f1c260b32ce6651c8ccedd1028ab",
     "WN18RR/raw/test.txt": "0383bceaaa1096cf3c03ec021ed0048068e2355dbfc0239b292cefdac821cec5",
+    "NLIngram/25/raw/transductive_train.txt": "7a3ccb49ad79d4c75a325702760ea681411027f052d9767c5cf00ac3f0297afe",
+    "NLIngram/25/raw/inference_graph.txt": "23e288c0b916f10f4c8208fc669701228070e48933c56107f08a16bfc625b1be",
+    "NLIngram/25/raw/inf_valid.txt": "6c1318bd6e71921e06c9fb31e3546a691a51cbf8b2fefdfc6d6bb6a5feeb145b",
+    "NLIngram/25/raw/inf_test.txt": "f29d434e03b0523fecfbd0eb9cd611083e96d7261b8449d0b081e9cce4d0cde1",
+    "NLIngram/75/raw/transductive_train.txt": "6c145bafe2dceb966c0e1c703b52d749a05e361c546feb7486b5cd85d12a7697",
+    "NLIngram/75/raw/inference_graph.txt": "91b8e1d02aafc2522c6e4b98f7f5a51744a531c40f7d8155332ae5fecd2d4c61",
+    "NLIngram/75/raw/inf_valid.txt": "59e4621678dd7c15af59b79d057f1333fee08e8de78ce79b3f0a063b9a2d5c8c",
+    "NLIngram/75/raw/inf_test.txt": "a4390ce759fd864e09b53e97c774b1be5da29132fb0e1c7a36e28246a01fab38",
+    "NLIngram/100/raw/transductive_train.txt": "db0e8a2709235cc0ea5e2acac0b832617ebf1c23e8a5ee7c28d114f840c5622e",
+    "NLIngram/100/raw/inference_graph.txt": "15a8c2279787e7f34b970dc2ad6e795a2fd87b64b3a98c9d1671b81970dcdddf",
+    "NLIngram/100/raw/inf_valid.txt": "039547e15c5aa4d0d7e5fd6514482c1fdba4ee6143091ebf7b90c4f0f2a291aa",
+    "NLIngram/100/raw/inf_test.txt": "26e7a862aa409d51c9abdd95a0064ca8942a2d49daa106c6446b0ed306f17df2",
+    "WKIngram/50/raw/transductive_train.txt": "d6816414f49c2f6527923a1c4e865880af36234c0a923d62333cf0e49d9b7cdb",
+    "WKIngram/50/raw/inference_graph.txt": "1dd6c875754bf46d76a145fa90a2134fc2d45a69741b71a88a3bcf9c53cd1559",
+    "WKIngram/50/raw/inf_valid.txt": "b2f63f9da80069d2453a804bb388cf401732be8f4ac9e38ab0c0a77550915826",
+    "WKIngram/50/raw/inf_test.txt": "a7742b4f5b3c0b121077da181354e160b379374f6589f22661dcd5474c3abf0c",
+    "WKIngram/75/raw/transductive_train.txt": "8a7ff42048c3ff5bc248dd30d779b0d184d1c8c9398b642d30601b6d7ae90033",
+    "WKIngram/75/raw/inference_graph.txt": "5b759dd362a0e67746296a6e336c064007feb937b648b60998f2bebe6c8d31a0",
+    "WKIngram/75/raw/inf_valid.txt": "007f67b42c37c8c56fe7be7cc8e77a5b58918cd14a6828c8fd4fad09ce7bedd5",
+    "WKIngram/75/raw/inf_test.txt": "0ca70e7f6a10bf41a7f3a5895936c54b0f7694db3a7d1337eea29bd9779655ed",
+    "WKIngram/100/raw/transductive_train.txt": "13d6fddf267b93c1784abbc8fd9ff0bc7518d3900abfbc303086a7fb4af87877",
+    "WKIngram/100/raw/inference_graph.txt": "39ae655328629114377dc1eae8bc6973699d1928ab3a3a758ca12462ec7e3c0a",
+    "WKIngram/100/raw/inf_valid.txt": "ef6f62e0e65f4fd942ab01cedd3142513e4de34ca6bc318e839f79e16c272c4a",
+    "WKIngram/100/raw/inf_test.txt": "243b4b05313dce83a26bdebabde7308bc77b390b1430b216a795abbf20a13c16",
+    "HM/3k/raw/transductive_train.txt": "f2831cf64a35b12be1380b36bcf27b98c2adae609d7e254e29fde03fe1e1c98c",
+    "HM/3k/raw/inference_graph.txt": "962947858f198e2ad133a456f9b8ce375cfb73afb9350d98811a1b9603a623d3",
+    "HM/3k/raw/inf_valid.txt": "febbc625187675a12fa6dd53c15d7b541aae321c20fcae7ead60adf058e81203",
+    "HM/3k/raw/inf_test.txt": "abbbd215969bd7a11c19a4a78947f5076e22e969f6f4212ac354859432c32fff",
+    "HM/3k/raw/relation_vocab.txt": "8ec8e06eccc5294d886ff050faaa8b33f67162d00dba30318753f6398c63fa7e",
+    "HM/5k/raw/transductive_train.txt": "f2506306d70bd097b22aa8c01bd1d3671668fabc279a183a03514572131bd349",
+    "HM/5k/raw/inference_graph.txt": "8c56d3d1e0af738c8e68bc4dd57d0cd39d333da3ea836dc245acd144307c6e3c",
+    "HM/5k/raw/inf_valid.txt": "94e48458acf574f492bd1a84d3a3f1a9c386554a7506f84b63c8705eaaf7e310",
+    "HM/5k/raw/inf_test.txt": "3b8fb508d61691f2f6b3b9a22ecbf0c9c87b81d6fa62c962aebe812c190461aa",
+    "HM/5k/raw/relation_vocab.txt": "8ec8e06eccc5294d886ff050faaa8b33f67162d00dba30318753f6398c63fa7e",
+    "ConceptNet100k/raw/train.txt": "ab1f9d757f166a5344c0e1dde4cf47af012a99a64710cece43c5c926963d228f",
+    "ConceptNet100k/raw/valid.txt": "7d3feaae5f98bfa5061ec287b4623c5922580b90f910d6c90c629ac109c4adff",
+    "ConceptNet100k/raw/test.txt": "c90350c5b564c83b17d155328dcd3697165dc03718fc2134d017abf6d85e7740",
 }
 
 
