@@ -125,15 +125,18 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
            ray: bool = False, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None, flags: str | os.PathLike | None = None,
            fail_stale: bool = False, progress: bool = False, settings_per_pass: int | None = None,
-           valid_pairs: int | None = None, from_flags: str | os.PathLike | None = None,
-           options: LoadOptions | None = None, **inputs: Any) -> LaunchResult:
+           valid_pairs: int | None = None, budget_scale: float | None = None,
+           from_flags: str | os.PathLike | None = None, options: LoadOptions | None = None,
+           **inputs: Any) -> LaunchResult:
     """Start a study, or continue the study of the same (dataset, mode), until it has ``trials`` finished trials.
 
     spec_file: a study spec (YAML); the keyword arguments override it. Without one, ``dataset`` and
     ``checkpoint`` are required. settings_per_pass: fixed mode's trials a worker runs together, their
     settings ranked in shared entity passes (spec key, default 1; see :mod:`search.runners.step`). valid_pairs:
     a validation budget, the (anchor, relation) pairs of the validation split every trial ranks (spec key; a
-    seeded sample stratified by relation, stored with the study; default: the whole split).
+    seeded sample stratified by relation, stored with the study; default: the whole split). budget_scale: S in
+    (0, 1], a learnable mode's share of its dataset's official batches per epoch (spec key; default 1, the
+    official fine-tuning budget; see :mod:`search.study.finetune`).
     weight_cap / soft_high: a fixed weight's hard cap and soft upper bound
     (see :mod:`search.study.bounds`); no_stop, stop_min_trials, stop_tolerance: the stopping rule (see
     :mod:`search.study.stopping`). warm_start_from, warm_start_k: a study created now first tries, after its
@@ -160,6 +163,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = 
                      warm_start_from=warm_start_from, warm_start_k=warm_start_k)
     overrides["settings_per_pass"] = settings_per_pass
     overrides["valid_pairs"] = valid_pairs
+    overrides["budget_scale"] = budget_scale
     overrides["from_flags"] = from_flags
     if spec_file is not None:
         spec = merge_overrides(load_study_spec(spec_file), **overrides)

@@ -42,7 +42,7 @@ def test_study_names():
     name = StudyName.parse("FB15k237Inductive:v1/learnable")
     assert (name.dataset, name.mode) == ("FB15k237Inductive:v1", "learnable")
     assert StudyName.parse(str(name)) == name
-    assert MODES == ("fixed", "learnable")
+    assert MODES == ("fixed", "learnable", "learnable_free")
     for bad in ("FBNELL", "FBNELL/fixed/x", "FBNELL/sideways", "/fixed", "FB NELL/fixed", ""):
         with pytest.raises(StudyError, match=repr(bad).replace("/", ".")) as info:
             StudyName.parse(bad)
@@ -85,7 +85,7 @@ def test_example_spec_loads():
 
 def test_defaults():
     expected = {"mode": "fixed", "trials": 40, "seed": 0, "sampler": "gp", "pruner": "paired", "space": {},
-                "budget": {}, "storage": None, "valid_pairs": None}
+                "budget": {}, "storage": None, "valid_pairs": None, "budget_scale": 1.0}
     assert {key: DEFAULTS[key] for key in expected} == expected
     assert "dataset" not in DEFAULTS and "checkpoint" not in DEFAULTS  # required
     spec = spec_from_values({"dataset": "metafam", "checkpoint": "fusion"}, "here")
@@ -104,7 +104,7 @@ def test_defaults():
         (HEAD + "trials: 0\n", "key 'trials': expected a positive integer, got 0"),
         (HEAD + "trials: 2.5\n", "key 'trials': expected a positive integer, got 2.5"),
         (HEAD + "seed: -1\n", "key 'seed': expected an integer >= 0, got -1"),
-        (HEAD + "mode: sideways\n", "key 'mode': expected one of fixed, learnable, got 'sideways'"),
+        (HEAD + "mode: sideways\n", "key 'mode': expected one of fixed, learnable, learnable_free, got 'sideways'"),
         (HEAD + "sampler: bayes\n", "key 'sampler'"),
         (HEAD + "pruner: sometimes\n", "key 'pruner'"),
         ("dataset: FBNELL\nmode: fixed\n", "key 'checkpoint' is required"),
@@ -249,6 +249,9 @@ def _cli_error(argv: list[str]) -> str:
     ("--seed", "seed", "seven"),
     ("--soft-high", "soft_high", "0"),
     ("--weight-cap", "weight_cap", "0"),
+    ("--budget-scale", "budget_scale", "0"),
+    ("--budget-scale", "budget_scale", "1.5"),
+    ("--budget-scale", "budget_scale", "half"),
 ])
 def test_value_rules_say_the_same_at_the_cli_and_in_a_spec(tmp_path, flag, key, raw):
     cli = _cli_error(["launch", "--dataset", "FBNELL", "--checkpoint", "fusion", f"{flag}={raw}"])

@@ -121,7 +121,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from search.api import launch
 
     return _print_run(launch(args.spec_file, dataset=args.dataset, checkpoint=args.checkpoint, mode=args.mode,
-                             trials=args.trials, **search_keywords(args), **run_options(args)))
+                             trials=args.trials, budget_scale=args.budget_scale, **search_keywords(args),
+                             **run_options(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -217,12 +218,6 @@ def cmd_report(args: argparse.Namespace) -> int:
                         "best - setting, test MRR [95% CI]")))
     if summary.get("note"):
         emit(summary["note"])
-    from search.reports.study_text import known_points_only_text, mixed_text
-
-    if summary.get("known_points_only"):
-        emit(known_points_only_text(summary).replace("**", ""))
-    for mixed in summary.get("mixed") or []:
-        emit(mixed_text(mixed).replace("**", ""))
     if summary.get("valid_sample"):
         emit(sample_line(summary["valid_sample"]))
     ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in summary["space"].items())
@@ -316,6 +311,12 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", **choice_of(MODES, "--mode"), help=f"fusion mode (default: {DEFAULTS['mode']})")
     p.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N",
                    help=f"finished trials the study should reach (default: {DEFAULTS['trials']})")
+    from search.study.finetune import check_budget_scale
+
+    p.add_argument("--budget-scale", type=arg_type(check_budget_scale, "--budget-scale"), metavar="S",
+                   help="learnable modes: run S (0 < S <= 1) of the official per-dataset batches per epoch "
+                        "(spec key budget_scale; default 1: the official fine-tuning budget, e.g. Metafam 3 full "
+                        "epochs; the spec's budget keys are used as given)")
     add_search_options(p)
     add_storage(p)
     add_run_options(p)

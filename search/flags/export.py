@@ -11,6 +11,14 @@ Flags written (``FLAG_KEYS``): ``use_learnable_fusion`` (bool), one weight per f
 and in learnable mode ``fusion_lr`` (learning rate of the fusion logits per optimiser step). Numbers
 are written exactly as the trial ran them (the shortest decimal that reads back as the same float), so
 evaluating the exported weights reproduces the trial's validation MRR bit for bit.
+
+A *learnable_free* study exports the weights its best trial **learned**, as fixed weights:
+``use_learnable_fusion: False``, ``similarity_enhancer_weight`` and ``prompt_enhancer_weight`` = the trial's
+``learned_weights``, and no ``fusion_lr``. That is what the ARE code needs to use them: its fixed mode (spec
+§5.1) computes Z + u·Δsim + θ_p·Δprompt without normalising, exactly the free fusion's rule at inference,
+while its learnable mode is a softmax that cannot hold weights off the simplex (nor re-learn them). With a
+frozen body (the default) these flags reproduce the trial's model; a trial that also trained the body
+changed weights these flags do not carry.
 """
 from __future__ import annotations
 
@@ -99,9 +107,10 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 def flags_from_settings(settings: TrialSettings, where: str = "trial settings") -> dict[str, bool | float]:
     """The flag values of a trial's settings, in ``FLAG_KEYS`` order.
 
-    The mode follows ``settings.use_learnable_fusion``: fixed gives ``use_learnable_fusion: False``
+    The mode follows ``settings.mode``: fixed gives ``use_learnable_fusion: False``
     and the fixed weights (one per fusion term); learnable gives ``True``, the *initial* weights and
-    ``fusion_lr``.
+    ``fusion_lr``; learnable_free gives ``False`` and the *learned* weights (the ARE code's fixed fusion
+    applies them as learned; StudyError when the trial has none).
     Weights must be finite and >= 0, ``fusion_lr`` finite and > 0 (:mod:`search.values` rules);
     numbers are kept exactly. Raises StudyError naming ``where`` and the setting.
     """
@@ -110,6 +119,19 @@ def flags_from_settings(settings: TrialSettings, where: str = "trial settings") 
     learnable = settings.use_learnable_fusion
     if not isinstance(learnable, bool):
         raise StudyError(f"{where}: setting 'use_learnable_fusion' must be a bool, got {learnable!r}")
+    if learnable and settings.free_fusion is True:
+        learned = settings.learned_weights
+        if not isinstance(learned, (list, tuple)) or len(learned) != len(FUSION_TERMS):
+            raise StudyError(f"{where}: a learnable_free trial without {len(FUSION_TERMS)} 'learned_weights' "
+                             f"(got {learned!r})")
+        rules = [(term.flag_key, raw, values.weight) for term, raw in zip(FUSION_TERMS, learned)]
+        free: dict[str, bool | float] = {"use_learnable_fusion": False}
+        for key, raw, rule in rules:
+            try:
+                free[key] = float(rule(raw, f"{where}: setting 'learned_weights' {key!r}"))
+            except UsageError as exc:
+                raise StudyError(str(exc)) from None
+        return free
     rules = [(term.flag_key, raw, values.weight) for term, raw in zip(FUSION_TERMS, settings.weights)]
     if learnable:
         if settings.fusion_lr is None:

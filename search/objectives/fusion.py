@@ -2,8 +2,10 @@
 
 *Fixed* mode evaluates the checkpoint with the trial's weights on the validation split, in stages (see
 :mod:`search.objectives.context`), reporting the MRR so far after each stage. *Learnable* mode fine-tunes a fresh
-copy of the checkpoint on the dataset's training graph for the budget (:func:`are_model.train.fine_tune`)
-and reports the validation MRR after each epoch. Either way the value of a trial that runs to the end is
+copy of the checkpoint on the dataset's training graph for the budget (:func:`are_model.train.fine_tune`;
+the budget: :meth:`search.study.spec.StudySpec.fine_tune_budget`, by default the official per-dataset one)
+and reports the validation MRR after each epoch; *learnable_free* does the same with the free fusion
+(non-negative weights without the sum-to-one constraint, ``AREModel.use_free_fusion``). Either way the value of a trial that runs to the end is
 the MRR on the whole validation split; a pruned trial raises :class:`optuna.TrialPruned`.
 
 Each trial stores its full settings as the user attribute ``settings`` (see :class:`FusionObjective`),
@@ -29,7 +31,6 @@ from search.errors import StudyError
 from search.study.fusion_terms import check_enhancers
 from search.study.settings import SETTINGS_ATTR, TrialSettings
 from search.pruners.paired import RACE_ATTR, PairedRace
-from search.study.finetune import parse_budget
 from search.study.ranks import incumbent, store_ranks
 from search.study.spec import StudySpec
 
@@ -60,8 +61,10 @@ class FusionObjective:
     The ``settings`` user attribute holds ``use_learnable_fusion``, one weight per fusion term under its
     ``param`` key (``similarity_enhancer_weight``, ``prompt_enhancer_weight``; learnable: the initial
     weights; see :mod:`search.study.fusion_terms`), for learnable mode ``fusion_lr``,
-    ``fusion_weight_decay``, ``body_lr`` (None: frozen body), ``fusion_init_logits`` and ``fine_tune``
-    (the FineTuneConfig used), and ``learned_weights`` (None in fixed mode), ``dataset``,
+    ``fusion_weight_decay``, ``body_lr`` (None: frozen body), ``fusion_init_logits`` (softmax logits, or the
+    free fusion's softplus parameters when ``free_fusion`` is true: learnable_free mode) and ``fine_tune`` (the
+    FineTuneConfig used, and under ``budget`` that budget in words: which one ran), and ``learned_weights``
+    (None in fixed mode), ``dataset``,
     ``checkpoint``, ``checkpoint_path``, ``encoder`` and ``split``. Raises StudyError for a checkpoint
     without enhancers, or whose enhancers are not the fusion terms the search knows.
     """
@@ -74,7 +77,7 @@ class FusionObjective:
         self.spec = spec
         self.context = context
         self.space = spec.search_space()
-        self.budget = parse_budget(spec.mode, spec.budget)
+        self.budget = spec.fine_tune_budget()
         self.report = report
         #: the validation sample (pairs; None: the whole split) every trial of the study ranks
         self.sample = spec.valid_pairs
@@ -84,7 +87,7 @@ class FusionObjective:
         # Build what every trial needs now, not inside the first trial (which would look slow and stay
         # RUNNING for the whole set-up).
         context.relation_side(SPLIT)
-        if spec.mode == "learnable":
+        if spec.mode != "fixed":
             context.split("train")
 
     @property
@@ -191,14 +194,18 @@ class FusionObjective:
 
     def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
         context, budget = self.context, self.budget
-        config = FineTuneConfig(epochs=budget.epochs, batches_per_epoch=budget.batches_per_epoch,
+        train_triples = int(context.split("train").triples.shape[0])
+        config = FineTuneConfig(epochs=budget.epochs, batches_per_epoch=budget.batches(train_triples),
                                 batch_size=budget.batch_size, num_negatives=budget.negatives,
                                 fusion_lr=settings.fusion_lr, fusion_weight_decay=settings.fusion_weight_decay,
                                 body_lr=settings.body_lr, seed=self.spec.seed)
-        settings.fine_tune = asdict(config)
+        settings.fine_tune = {**asdict(config), "budget": budget.describe(train_triples)}
         trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         model = context.fresh_model()
-        model.use_learnable_fusion(settings.weights)
+        if settings.free_fusion:
+            model.use_free_fusion(settings.weights)
+        else:
+            model.use_learnable_fusion(settings.weights)
         values: list[float] = []
 
         def validate(epoch: int, tuned) -> bool:

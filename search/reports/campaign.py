@@ -150,7 +150,7 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
                        "verdict": verdict(diff["low"], diff["high"]), "mixed": mixed.get(label)}
     best = {"trial": summary["best"]["trial"], "trial_value": summary["best"]["value"],
             "params": summary["best"]["params"], "settings": summary["best"]["settings"],
-            "weights_kind": "learned" if name.mode == "learnable" else "fixed", **_numbers(best_setting)}
+            "weights_kind": "fixed" if name.mode == "fixed" else "learned", **_numbers(best_setting)}
     return {
         "dataset": name.dataset,
         "mode": name.mode,

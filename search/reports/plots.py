@@ -88,6 +88,7 @@ _FIRST, _SECOND = FUSION_TERMS[:2]
 _AXES: dict[str, tuple[str, str]] = {
     "fixed": (_FIRST.param, _SECOND.param),
     "learnable": (_FIRST.initial_param, "fusion_lr"),
+    "learnable_free": (_FIRST.initial_param, "fusion_lr"),
 }
 _REST = "1 − it" if len(FUSION_TERMS) == 2 else "what the others leave"
 _SHORT: dict[str, str] = {
@@ -322,7 +323,7 @@ def _coordinates(settings: TrialSettings, mode: str) -> tuple[float, float] | No
     """(x, y) of a trial on its mode's plane (see _AXES), None when it has no place there."""
     if mode == "fixed":
         return (settings.weights[0], settings.weights[1]) if settings.mode == "fixed" else None
-    if settings.mode != "learnable" or settings.fusion_lr is None or settings.fusion_lr <= 0:
+    if settings.mode != mode or settings.fusion_lr is None or settings.fusion_lr <= 0:
         return None
     return settings.weights[0], float(settings.fusion_lr)
 
@@ -367,7 +368,7 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
     mode = space.mode
     x_name, y_name = _AXES[mode]
     x_param, y_param = space.params[x_name], space.params[y_name]
-    log_y = mode == "learnable"
+    log_y = mode != "fixed"
     complete, pruned = _points(_complete(study), mode), _points(_pruned(study), mode)
 
     fig = _figure(6.4, 6.4)
@@ -412,12 +413,13 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
         settings = TrialSettings.maybe_from_trial(best)
         xy = None if settings is None else _coordinates(settings, mode)
         if xy is not None:
-            where = "start " if mode == "learnable" else ""
+            where = "start " if mode != "fixed" else ""
             ax.scatter([xy[0]], [xy[1]], marker="*", s=420, facecolors="none", edgecolors="magenta",
                        linewidths=1.8, zorder=5,
                        label=f"best: trial {best.number}, validation MRR {float(best.value):.4f} "
                              f"({where}{_SHORT[x_name]} {xy[0]:.4g}, {_SHORT[y_name]} {xy[1]:.4g})")
-    ax.set_xlabel(_AXIS_LABELS[x_name])
+    ax.set_xlabel(_AXIS_LABELS[x_name] if mode != "learnable_free"  # free initial weights: no rest to name
+                  else f"initial {_FIRST.enhancer} weight (the other initial weights searched on their own)")
     ax.set_ylabel(_AXIS_LABELS[y_name])
     if not log_y:
         width, height = (ax.get_xlim()[1] - ax.get_xlim()[0]), (ax.get_ylim()[1] - ax.get_ylim()[0])

@@ -22,8 +22,9 @@ sample and of the split, and the standard error of a paired MRR difference at th
 The test numbers are always the whole test split's.
 
 This is the only place the test split is used, and only to report settings chosen on validation.
-A learnable study's best trial is reported through the fusion weights its fine-tuning learned,
-applied as fixed weights to the checkpoint's model (fine-tuning is not re-run).
+A learnable (or learnable_free) study's best trial is reported through the fusion weights its fine-tuning
+learned, applied as fixed weights to the checkpoint's model (fine-tuning is not re-run); the report says which
+fine-tuning budget ran (``summary.json``: ``budget`` and ``budget_text``, the best trial's own record of it).
 """
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ from search.reports import plots
 from search.errors import StudyError
 from search.flags.export import best_trial
 from search.study.names import StudyName
-from search.study.finetune import parse_budget
 from search.study.fusion_terms import FUSION_TERMS, KNOWN_WEIGHTS, NONE_LABEL, REFERENCE_LABEL, joined
 from search.study.settings import TrialSettings
 from search.study.bounds import growth_history, read_bounds
@@ -194,10 +194,10 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
                                  f"trial {best.number}")
     else:
         if best_settings.learned_weights is None:
-            raise StudyError(f"study {name}: trial {best.number} of a learnable study has no learned weights")
+            raise StudyError(f"study {name}: trial {best.number} of a {name.mode} study has no learned weights")
         best_weights = best_settings.effective_weights
         best_row = SettingResult(f"best learned (trial {best.number})", best_weights)
-        note = (f"learnable study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
+        note = (f"{name.mode} study: trial {best.number} reached validation MRR {best.value:.4f} after fine-tuning; "
                 f"its learned weights {joined(best_weights)} are evaluated here as fixed "
                 "weights on the checkpoint's model (fine-tuning is not re-run for this report).")
     checkpoint_weights = tuple(float(w) for w in model.checkpoint_fusion_weights())
@@ -271,7 +271,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
                             "excludes_zero": interval.excludes_zero}
 
     # figures
-    suffix = " (fixed weights)" if name.mode == "learnable" else ""
+    suffix = " (fixed weights)" if name.mode != "fixed" else ""
     lines = [(f"{_baseline_label(row)}{suffix}", row.valid_mrr) for row in rows[1:]]
     if name.mode == "fixed":
         markers = [(_baseline_label(row), *row.weights[:2]) for row in rows[1:]]  # the plane of the first two terms
@@ -304,7 +304,8 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "space": {name: bound.to_attr() for name, bound in read_bounds(study).items()},  # as status --json
         "space_spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(spec.space).items()},
         "space_text": space_text(space),
-        "budget": parse_budget(spec.mode, spec.budget).for_mode(spec.mode),
+        "budget": spec.fine_tune_budget().for_mode(spec.mode),
+        "budget_text": _budget_text(spec, best_settings),
         "valid_sample": valid_sample,
         "growth": growth_history(study),
         "stop": stop_record(study),
@@ -434,6 +435,15 @@ def _baseline_label(row: SettingResult) -> str:
     if row.label == "no enhancement":
         return f"no enhancement {NONE_LABEL}"
     return row.label
+
+
+def _budget_text(spec: Any, best: TrialSettings) -> str | None:
+    """The fine-tuning budget that ran, in words (None in fixed mode): the best trial's own record when it
+    has one (trials since the official budgets), else the spec's budget."""
+    if spec.mode == "fixed":
+        return None
+    recorded = (best.fine_tune or {}).get("budget")
+    return recorded if isinstance(recorded, str) else spec.fine_tune_budget().describe()
 
 
 def _learnable_markers(space: SearchSpace, checkpoint_weights: tuple[float, ...]) -> list[plots.Marker]:

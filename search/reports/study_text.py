@@ -49,6 +49,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| search space | {summary['space_text']} |",
         f"| trials | {trials} |",
         f"| validation | {validation} |",
+        *([f"| fine-tuning budget | {summary['budget_text']} |"] if summary.get("budget_text") else []),
         f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
         "",
         "Settings are chosen on the validation split; the test split is used here only to report them.",

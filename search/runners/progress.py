@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from search.errors import StudyError
 from search.study.bounds import growth_history, growth_text
 from search.study.budget import FINISHED
-from search.study.finetune import parse_budget
 from search.study.settings import TrialSettings
 from search.study.spec import stored_spec
 from search.pruners.paired import RACE_ATTR
@@ -37,7 +36,7 @@ def trial_steps(study: optuna.Study) -> int | None:
     its stored spec; None for a study without one."""
     try:
         spec = stored_spec(study)
-        return parse_budget(spec.mode, spec.budget).steps(spec.mode)
+        return spec.fine_tune_budget().steps(spec.mode)
     except StudyError:
         return None
 
@@ -92,7 +91,7 @@ def trial_line(trial: optuna.trial.FrozenTrial, *, steps: int | None = None) -> 
 
 def header(study: optuna.Study, spec: Any) -> str:
     """What a run is about to do, said before its first trial: the study, how many trials it runs to which
-    budget, what goes first (known points, warm starts, re-queued settings), sampler, pruner, sample."""
+    budget (and a learnable mode's fine-tuning budget per trial), what goes first (known points, warm starts, re-queued settings), sampler, pruner, sample."""
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     first = [t.user_attrs.get("known_point") or ("warm start" if "warm_start_from" in t.user_attrs else
@@ -103,6 +102,8 @@ def header(study: optuna.Study, spec: Any) -> str:
             f"sampler {spec.sampler}, pruner {spec.pruner}")
     if getattr(spec, "valid_pairs", None):
         text += f", a validation sample of {spec.valid_pairs} pairs"
+    if spec.mode != "fixed":
+        text += f"; fine-tuning budget per trial: {spec.fine_tune_budget().describe()}"
     if first:
         text += f"; first the queued settings: {', '.join(first)}"
     return text + "; a line per finished trial follows"
@@ -116,7 +117,7 @@ class progress_bar:
         self.mode = "bar" if mode is True else (mode or None)
         finished = study.get_trials(deepcopy=False, states=FINISHED)
         self._seen = {t.number for t in finished}
-        self._steps = parse_budget(spec.mode, spec.budget).steps(spec.mode)
+        self._steps = spec.fine_tune_budget().steps(spec.mode)
         self._bar = None
         self._grown = len(growth_history(study))
         # What the run will do, said at once -- or, where workers still have to load their data (a run of several

@@ -42,6 +42,7 @@ __all__ = [
     "ENHANCERS",
     "WEIGHT_PARAMS",
     "SHARE_PARAMS",
+    "INITIAL_PARAMS",
     "WEIGHT_FLAG_KEYS",
     "REFERENCE_LABEL",
     "NONE_LABEL",
@@ -101,6 +102,8 @@ ENHANCERS: tuple[str, ...] = tuple(term.enhancer for term in FUSION_TERMS)
 WEIGHT_PARAMS: tuple[str, ...] = tuple(term.param for term in FUSION_TERMS)
 #: Learnable mode's initial-share parameters (E − 1: the last share is what the others leave).
 SHARE_PARAMS: tuple[str, ...] = tuple(term.initial_param for term in FUSION_TERMS[:-1])
+#: Learnable_free mode's initial-weight parameters: all E (the free weights have no sum to leave a rest).
+INITIAL_PARAMS: tuple[str, ...] = tuple(term.initial_param for term in FUSION_TERMS)
 #: The flags.yaml keys of the weights.
 WEIGHT_FLAG_KEYS: tuple[str, ...] = tuple(term.flag_key for term in FUSION_TERMS)
 #: The name of the paper's known point ("0.2/0.8") and of no enhancement as a weight text ("0/0").

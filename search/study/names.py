@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from search.errors import StudyError
 
-__all__ = ["MODES", "StudyName", "canonical_dataset"]
+__all__ = ["MODES", "LEARNABLE_MODES", "StudyName", "canonical_dataset"]
 
-#: The two fusion modes a study searches.
-MODES = ("fixed", "learnable")
+#: The fusion modes a study searches: fixed weights, learnable softmax weights (sum 1), learnable free
+#: weights (non-negative, no sum constraint; ``are_model.fusion``). The mode is the study name's last part.
+MODES = ("fixed", "learnable", "learnable_free")
+#: The modes whose trials fine-tune (their budget is epochs x batches, see search.study.finetune).
+LEARNABLE_MODES = ("learnable", "learnable_free")
 _DATASET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*\Z")
 
 

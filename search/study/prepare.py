@@ -88,7 +88,8 @@ def data_file_changes(old: Any, new: Any) -> list[str]:
 
 def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
     """Refuse to continue a study with another checkpoint, encoder, raw files of its dataset, validation
-    budget or space (StudyError, one line naming what differs); notes for what is kept as stored."""
+    budget, fine-tuning budget (learnable modes, once a trial finished) or space (StudyError, one line naming
+    what differs); notes for what is kept as stored."""
     notes: list[str] = []
     stored_launch = study.user_attrs.get(LAUNCH_ATTR)
     if isinstance(stored_launch, dict):
@@ -116,6 +117,12 @@ def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> lis
         raise StudyError(f"study {study.study_name} was searched on {words(stored.get('valid_pairs'))}, not "
                          f"{words(spec.valid_pairs)}: its trial values would not be comparable; use another "
                          "--storage or dataset name")
+    if isinstance(stored, dict) and spec.mode != "fixed" and study.get_trials(deepcopy=False, states=FINISHED):
+        before, now = stored_spec(study).fine_tune_budget(), spec.fine_tune_budget()
+        if before.runs_as() != now.runs_as():
+            raise StudyError(f"study {study.study_name} fine-tuned its trials for {before.describe()}, not "
+                             f"{now.describe()}: its trial values would not be comparable; launch it with the same "
+                             "budget (--budget-scale, the spec's budget) or use another --storage or dataset name")
     if isinstance(stored, dict):
         changes = space_changes(stored_spec(study).search_space(), spec.search_space())
         if changes:

@@ -29,7 +29,9 @@ class TrialSettings:
     ``weights`` [E] are dimensionless fusion weights (``r + Σ_e w_e·Δ_e``, here ``w_sim·Δsim +
     w_prompt·Δprompt``), in fusion-term order (numbers as floats, anything else as stored); in
     learnable mode they are the *initial* weights (softmax of ``fusion_init_logits``) and
-    ``learned_weights`` [E] the weights after fine-tuning. Learning rates are per optimiser step; ``body_lr`` None is a frozen body.
+    ``learned_weights`` [E] the weights after fine-tuning. ``free_fusion`` marks a learnable_free trial
+    (weights softplus of ``fusion_init_logits``, no sum-to-one constraint; stored only when true, so the
+    records of the other modes are what they always were). Learning rates are per optimiser step; ``body_lr`` None is a frozen body.
     ``encoder`` is the text encoder actually used (e.g. ``minilm``), ``split`` the split the trial's
     value was measured on (always ``valid``).
     """
@@ -47,6 +49,7 @@ class TrialSettings:
     checkpoint_path: str | None = None
     encoder: str | None = None
     split: str | None = None
+    free_fusion: bool = False
 
     def __post_init__(self) -> None:
         # numbers become floats (as the objective wrote them); anything else stays, for export to name it
@@ -58,8 +61,10 @@ class TrialSettings:
 
     @property
     def mode(self) -> str:
-        """``learnable`` or ``fixed``."""
-        return "learnable" if self.use_learnable_fusion else "fixed"
+        """``fixed``, ``learnable`` or ``learnable_free``."""
+        if not self.use_learnable_fusion:
+            return "fixed"
+        return "learnable_free" if self.free_fusion is True else "learnable"
 
     @property
     def effective_weights(self) -> tuple[float, ...]:
@@ -76,6 +81,8 @@ class TrialSettings:
         """A JSON-ready dict for ``trial.set_user_attr(SETTINGS_ATTR, ...)``: one key per fusion term."""
         values = dataclasses.asdict(self)
         del values["weights"]
+        if not values["free_fusion"]:
+            del values["free_fusion"]
         learnable = values.pop("use_learnable_fusion")
         return {"use_learnable_fusion": learnable, **fusion_terms.params_of(self.weights), **values}
 

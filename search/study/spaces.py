@@ -1,4 +1,4 @@
-"""The search spaces of the two fusion modes: parameters, default bounds, and the known points.
+"""The search spaces of the three fusion modes: parameters, default bounds, and the known points.
 
 The fusion weights are those of :data:`search.study.fusion_terms.FUSION_TERMS` (one per enhancer of the
 model, E of them); every weight parameter below is derived from that table, never named here.
@@ -12,6 +12,13 @@ each in [0, 1] by default (0 must stay reachable: ARE-V3/V5 carry an untrained p
 :func:`search.study.fusion_terms.weights_from_shares`), the fusion logits' own learning rate ``fusion_lr``
 (log-uniform), and the body: frozen, or trained with a log-uniform ``body_lr`` (the categorical
 ``body``). The fusion group's weight decay is 0 unless ``fusion_weight_decay`` is given bounds.
+
+*Learnable_free* mode (non-negative weights without the sum-to-one constraint, w_e = softplus(ρ_e), see
+``are_model.fusion``) searches the same learning rates and body, and the E initial weights themselves, one
+parameter per term (``initial_similarity_weight``, ``initial_prompt_weight``: both numbers, not a share),
+each in [0.01, soft_high] (default [0.01, 1]), a soft range that grows like a fixed weight's up to the hard
+[0.001, weight_cap] (:mod:`search.study.bounds`). Its known points start from the checkpoint's own learned
+weights (fusion.pth: 0.225 / 0.775) and from 0.2/0.8.
 
 A study spec's ``space`` overrides the bounds per parameter: ``[low, high]`` searches, a single number
 pins the parameter (it is then not searched), and ``body_lr: frozen`` pins a frozen body.
@@ -29,14 +36,15 @@ import optuna
 
 from search.errors import StudyError, UsageError
 from search.study import fusion_terms
-from search.study.fusion_terms import KNOWN_WEIGHTS, SHARE_PARAMS, WEIGHT_PARAMS
-from search.study.names import MODES
+from search.study.fusion_terms import INITIAL_PARAMS, KNOWN_WEIGHTS, SHARE_PARAMS, WEIGHT_PARAMS
+from search.study.names import LEARNABLE_MODES, MODES
 from search.values import as_number, weight
 from search.values import bounds as parse_bounds
 
 __all__ = [
     "FIXED_BOUNDS",
     "LEARNABLE_BOUNDS",
+    "FREE_BOUNDS",
     "DEFAULT_FUSION_LR",
     "KNOWN_WEIGHTS",
     "Param",
@@ -51,6 +59,15 @@ LEARNABLE_BOUNDS: dict[str, tuple[float, float]] = {
     "fusion_lr": (1e-4, 1e-1),
     "body_lr": (1e-6, 1e-3),
 }
+#: Default bounds of learnable_free mode: one initial weight per term (soft upper bound: the spec's soft_high).
+FREE_BOUNDS: dict[str, tuple[float, float]] = {
+    **{name: (0.01, 1.0) for name in INITIAL_PARAMS},
+    "fusion_lr": LEARNABLE_BOUNDS["fusion_lr"],
+    "body_lr": LEARNABLE_BOUNDS["body_lr"],
+}
+#: The hard lower bound a free initial weight's range may grow down to (its hard upper bound: weight_cap).
+FREE_WEIGHT_FLOOR = 1e-3
+_DEFAULTS = {"fixed": FIXED_BOUNDS, "learnable": LEARNABLE_BOUNDS, "learnable_free": FREE_BOUNDS}
 _LEARNABLE_OPTIONAL = ("fusion_weight_decay",)
 _LOG_SCALE = ("fusion_lr", "body_lr")
 #: The learning rate of the fusion logits at the known points of learnable mode.
@@ -111,9 +128,11 @@ class Param:
         return [float(v) for v in np.linspace(self.low, self.high, points)]
 
 
-def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: bool) -> Param:
-    """Check one ``space`` entry (or the default bounds when ``raw`` is None)."""
+def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: bool, mode: str = "learnable") -> Param:
+    """Check one ``space`` entry of ``mode`` (or the default bounds when ``raw`` is None)."""
     where = f"space key {name!r}"
+    share = name in SHARE_PARAMS and mode == "learnable"  # a share in (0, 1); in learnable_free a weight >= 0
+    is_weight = name in FIXED_BOUNDS or (mode == "learnable_free" and name in INITIAL_PARAMS)
     if raw is None:
         low, high = default
         return Param(name, low, high, log)
@@ -125,9 +144,9 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
         low, high = parse_bounds(raw, where)
         if log and low <= 0:
             raise StudyError(f"{where}: a log-uniform parameter needs bounds above 0, got [{low}, {high}]")
-        if name in SHARE_PARAMS and not 0 < low <= high < 1:
+        if share and not 0 < low <= high < 1:
             raise StudyError(f"{where}: bounds must lie strictly inside (0, 1), got [{low}, {high}]")
-        if name in FIXED_BOUNDS:
+        if is_weight:
             weight(low, f"{where}: low bound")
         if name == "fusion_weight_decay" and low < 0:
             raise StudyError(f"{where}: weight decay cannot be negative, got [{low}, {high}]")
@@ -137,11 +156,11 @@ def _param(name: str, raw: Any, default: tuple[float, float] | None, *, log: boo
     number = as_number(raw)
     if number is None:
         raise StudyError(f"{where}: expected [low, high], a number or 'frozen', got {raw!r}")
-    if name in FIXED_BOUNDS:
+    if is_weight:
         weight(number, where)
-    if (log or name in SHARE_PARAMS) and number <= 0:
+    if (log or share) and number <= 0:
         raise StudyError(f"{where}: expected a positive number, got {number}")
-    if name in SHARE_PARAMS and number >= 1:
+    if share and number >= 1:
         raise StudyError(f"{where}: expected a number strictly inside (0, 1), got {number}")
     return Param(name, value=number)
 
@@ -154,7 +173,7 @@ class SearchSpace:
         if mode not in MODES:
             raise StudyError(f"bad mode {mode!r}: expected one of {', '.join(MODES)}")
         space = dict(space or {})
-        defaults = FIXED_BOUNDS if mode == "fixed" else LEARNABLE_BOUNDS
+        defaults = _DEFAULTS[mode]
         known = tuple(defaults) + (() if mode == "fixed" else _LEARNABLE_OPTIONAL)
         for key in space:
             if key not in known:
@@ -168,11 +187,16 @@ class SearchSpace:
                 raise StudyError(f"soft_high {soft_high} must lie in (0, weight_cap {weight_cap}]")
             if mode == "fixed":
                 defaults = {name: (0.0, soft_high) for name in defaults}
-            params = {name: _param(name, space.get(name), defaults.get(name), log=name in _LOG_SCALE)
+            elif mode == "learnable_free":
+                defaults = {**defaults, **{name: (min(FREE_BOUNDS[name][0], soft_high), soft_high)
+                                           for name in INITIAL_PARAMS}}
+            params = {name: _param(name, space.get(name), defaults.get(name), log=name in _LOG_SCALE, mode=mode)
                       for name in known if name in defaults or name in space}
         except UsageError as exc:  # a value rule of search.values: the same words, as a study error
             raise StudyError(str(exc)) from None
         hard = {name: (0.0, weight_cap) for name in FIXED_BOUNDS} if mode == "fixed" else {"fusion_lr": FUSION_LR_HARD}
+        if mode == "learnable_free":
+            hard.update({name: (FREE_WEIGHT_FLOOR, weight_cap) for name in INITIAL_PARAMS})
         self.params: dict[str, Param] = {
             name: (Param(name, p.low, p.high, p.log, hard_low=hard[name][0], hard_high=hard[name][1])
                    if p.searched and name in hard else p)
@@ -200,8 +224,12 @@ class SearchSpace:
         if self.mode == "fixed":
             return {"use_learnable_fusion": False,
                     **{name: float(p[name].suggest(trial, bounds.get(name))) for name in WEIGHT_PARAMS}}
-        weights = fusion_terms.weights_from_shares([float(p[name].suggest(trial, bounds.get(name)))
-                                                    for name in SHARE_PARAMS])
+        free = self.mode == "learnable_free"
+        if free:
+            weights = tuple(float(p[name].suggest(trial, bounds.get(name))) for name in INITIAL_PARAMS)
+        else:
+            weights = fusion_terms.weights_from_shares([float(p[name].suggest(trial, bounds.get(name)))
+                                                        for name in SHARE_PARAMS])
         body = p["body_lr"]
         if body.value == "frozen":
             body_lr = None
@@ -211,12 +239,16 @@ class SearchSpace:
             trained = trial.suggest_categorical("body", ["frozen", "trained"]) == "trained"
             body_lr = float(body.suggest(trial, bounds.get("body_lr"))) if trained else None
         decay = p.get("fusion_weight_decay")
-        from are_model.enhancers import fusion_logits_from_weights  # torch: trials only, not reading commands
+        # torch: trials only, not reading commands
+        from are_model.enhancers import fusion_logits_from_weights
+        from are_model.fusion import free_fusion_parameters
 
+        start = free_fusion_parameters(weights) if free else fusion_logits_from_weights(weights)
         return {
             "use_learnable_fusion": True,
+            **({"free_fusion": True} if free else {}),
             **fusion_terms.params_of(weights),
-            "fusion_init_logits": [float(v) for v in fusion_logits_from_weights(weights)],
+            "fusion_init_logits": [float(v) for v in start],
             "fusion_lr": float(p["fusion_lr"].suggest(trial, bounds.get("fusion_lr"))),
             "fusion_weight_decay": 0.0 if decay is None else float(decay.suggest(trial, bounds.get("fusion_weight_decay"))),
             "body_lr": body_lr,
@@ -225,7 +257,7 @@ class SearchSpace:
     def grid(self, points: int = 5) -> dict[str, list[Any]]:
         """The search space of Optuna's GridSampler: ``points`` values per searched parameter."""
         grid: dict[str, list[Any]] = {name: p.grid(points) for name, p in self.params.items() if p.searched}
-        if self.mode == "learnable" and self.params["body_lr"].searched:
+        if self.mode in LEARNABLE_MODES and self.params["body_lr"].searched:
             grid["body"] = ["frozen", "trained"]
         return grid
 
@@ -243,8 +275,8 @@ class SearchSpace:
         """(name, params) of the settings a new study evaluates first, in order, without duplicates.
 
         checkpoint_weights: the checkpoint's own weights [E] (``AREModel.checkpoint_fusion_weights``).
-        Fixed: the checkpoint's own weights, 0.2/0.8 and 0/0. Learnable: the checkpoint's own and
-        0.2/0.8 as initial weights, with the default fusion lr and a frozen body. A point whose
+        Fixed: the checkpoint's own weights, 0.2/0.8 and 0/0. Learnable and learnable_free: the checkpoint's
+        own and 0.2/0.8 as initial weights, with the default fusion lr and a frozen body. A point whose
         value lies outside the configured bounds is clipped into them (learnable) or left out (fixed).
         Raises ValueError when checkpoint_weights is not one weight per fusion term.
         """
@@ -275,8 +307,12 @@ class SearchSpace:
         shares = fusion_terms.shares_from_weights(weights)
         if shares is None:
             return None  # "no enhancement" has no learnable counterpart
+        if self.mode == "learnable_free":  # the initial weights themselves, not shares
+            names, shares = INITIAL_PARAMS, tuple(float(w) for w in weights)
+        else:
+            names = SHARE_PARAMS
         params: dict[str, Any] = {}
-        for name, share in zip(SHARE_PARAMS, shares):
+        for name, share in zip(names, shares):
             start = self.params[name]
             if start.searched:
                 params[start.name] = start.clip(share)

@@ -41,7 +41,9 @@ class StudySpec:
     space: parameter -> ``[low, high]`` (soft bounds), a pinned number, or ``frozen`` (see
     :mod:`search.study.spaces`); weight_cap / soft_high: a fixed weight's hard cap and default soft upper
     bound (see :mod:`search.study.bounds`); budget: what one trial may spend (see
-    :class:`search.study.finetune.Budget`); stop, stop_min_trials, stop_tolerance: the stopping rule
+    :class:`search.study.finetune.Budget`; a learnable mode's epochs and batches per epoch not given there are the
+    dataset's official fine-tuning budget); budget_scale: S in (0, 1], the factor on the official batches per
+    epoch of a learnable mode (1: the official budget; must be 1 in fixed mode); stop, stop_min_trials, stop_tolerance: the stopping rule
     (:mod:`search.study.stopping`; tolerance in validation MRR); settings_per_pass: fixed mode's trials a
     worker runs together, their settings ranked in shared entity passes (:mod:`search.runners.step`;
     1: one at a time); storage: the absolute storage URL a spec
@@ -75,6 +77,7 @@ class StudySpec:
     warm_start_from: list[str] = field(default_factory=list)
     warm_start_k: int = 3
     valid_pairs: int | None = None
+    budget_scale: float = 1.0
 
     @property
     def name(self) -> StudyName:
@@ -86,6 +89,12 @@ class StudySpec:
         from search.study.spaces import SearchSpace
 
         return SearchSpace(self.mode, self.space, weight_cap=self.weight_cap, soft_high=self.soft_high)
+
+    def fine_tune_budget(self) -> Any:
+        """This study's :class:`search.study.finetune.Budget` (its dataset's official budget filled in)."""
+        from search.study.finetune import parse_budget
+
+        return parse_budget(self.mode, self.budget, self.dataset, self.budget_scale)
 
     def to_attr(self) -> dict[str, Any]:
         """The JSON-ready dict stored as the study's ``spec`` user attr (without the storage)."""
@@ -194,6 +203,12 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
         if out.get("valid_pairs") is not None:
             out["valid_pairs"] = positive_int(out["valid_pairs"], f"{where}: key 'valid_pairs'")
         out["budget"] = _budget(out["budget"] if out["budget"] is not None else {}, where)
+        from search.study.finetune import check_budget_scale
+
+        out["budget_scale"] = check_budget_scale(out["budget_scale"], f"{where}: key 'budget_scale'")
+        if out["budget_scale"] != 1 and out["mode"] == "fixed":
+            raise StudyError(f"{where}: key 'budget_scale': scales the fine-tuning budget of the learnable modes, "
+                             f"not fixed mode (got {out['budget_scale']:g})")
         if out.get("storage") is not None:
             if not isinstance(out["storage"], (str, os.PathLike)):
                 raise StudyError(f"{where}: key 'storage': expected a URL string, got {out['storage']!r}")
@@ -210,7 +225,7 @@ def spec_from_values(values: Mapping[str, Any], where: str, *, base: Path | None
                     soft_high=out["soft_high"])  # the space's own rules (names, log bounds, simplex, caps)
         from search.study.finetune import parse_budget
 
-        parse_budget(out["mode"], out["budget"])
+        parse_budget(out["mode"], out["budget"], out["dataset"], out["budget_scale"])
     except AreSearchError as exc:
         raise StudyError(f"{where}: {exc}") from None
     return StudySpec(**out)
@@ -252,4 +267,10 @@ def stored_spec(study: Any) -> StudySpec:
                          "launch it again with the same settings")
     values = {k: v for k, v in stored.items() if k in _FIELDS}
     values["storage"] = None
+    if "budget_scale" not in stored and stored.get("mode", "fixed") != "fixed":
+        # made before the official budgets: its trials ran the old default, and the rest of it must too
+        from search.study.finetune import FALLBACK_BATCHES, FALLBACK_EPOCHS
+
+        values["budget"] = {"epochs": FALLBACK_EPOCHS, "batches_per_epoch": FALLBACK_BATCHES,
+                            **(stored.get("budget") or {})}
     return spec_from_values(values, f"study {study.study_name}")

@@ -132,7 +132,7 @@ def _hard_ranges(spec: StudySpec, bounds: Mapping[str, Any] | None) -> dict[str,
         bound = (bounds or {}).get(name)
         ranges[name] = ((float(bound.hard_low), float(bound.hard_high)) if bound is not None
                         else (float(param.hard_low), float(param.hard_high)))
-    if spec.mode == "learnable" and "body_lr" in ranges:
+    if spec.mode != "fixed" and "body_lr" in ranges:
         ranges["body"] = None  # the categorical frozen / trained choice in front of body_lr
     return ranges
 
