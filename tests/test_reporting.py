@@ -244,3 +244,34 @@ def test_a_spec_of_the_other_mode_is_refused(built, tmp_path):
     other = StudySpec(dataset=spec.dataset, checkpoint=spec.checkpoint, mode="learnable")
     with pytest.raises(StudyError, match="learnable"):
         write_report(study, context, tmp_path, spec=other)
+
+
+def test_report_of_a_real_study_names_its_mixed_verdict(tmp_path, data_root, text_root, checkpoint_root, cache_dir):
+    """The case of issue 19: Metafam's best (0, 1) beats no enhancement on test MRR but trails it on Hits@10
+    (0.6766 vs 0.6929). ``are-search report`` on that real study (the 0.2.0 fixture) says so on stdout and in
+    summary.md, with the numbers of summary.json, and does not call the searched study 'known points only'."""
+    import subprocess
+    import sys
+
+    from oldstudies import write_old_studies
+
+    storage = tmp_path / "s.db"
+    write_old_studies(storage)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "search", "report", "Metafam/fixed", "--storage", str(storage),
+                             "--out", str(out), "--no-progress", "--data-root", str(data_root), "--text-root",
+                             str(text_root), "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir),
+                             "--device", "cpu", "--threads", "1"], capture_output=True, text=True, timeout=900,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["known_points_only"] is False
+    (mixed,) = summary["mixed"]
+    assert mixed["against"] == "no enhancement" and list(mixed["worse_on"]) == ["hits@10"]
+    best, none = mixed["worse_on"]["hits@10"]
+    assert (round(best, 4), round(none, 4)) == (0.6766, 0.6929)
+    line = (f"Mixed verdict against no enhancement: the best is better on test MRR ({mixed['mrr'][0]:.4f} vs "
+            f"{mixed['mrr'][1]:.4f}) but worse on test Hits@10 (0.6766 vs 0.6929).")
+    assert line in result.stdout.splitlines()
+    assert f"**{line.replace(':', ':**', 1)}" in (out / "summary.md").read_text()
+    assert "Known points only" not in result.stdout

@@ -218,6 +218,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                         "best - setting, test MRR [95% CI]")))
     if summary.get("note"):
         emit(summary["note"])
+    from search.reports.study_text import known_points_only_text, mixed_text
+
+    if summary.get("known_points_only"):
+        emit(known_points_only_text(summary).replace("**", ""))
+    for mixed in summary.get("mixed") or []:
+        emit(mixed_text(mixed).replace("**", ""))
     if summary.get("valid_sample"):
         emit(sample_line(summary["valid_sample"]))
     ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in summary["space"].items())
