@@ -150,3 +150,16 @@ def test_a_study_is_not_continued_with_another_fine_tuning_budget():
     same = spec_from_values({"dataset": "Metafam", "checkpoint": "fusion", "mode": "learnable",
                              "budget": {"epochs": 2, "batches_per_epoch": 50}, "budget_scale": 0.5}, "here")
     assert check_compatible(study, same, {}) == []                  # the same batches (a scale on given keys: none)
+
+
+def test_a_run_says_the_fine_tuning_budget_before_its_first_trial():
+    from search.runners.progress import header
+
+    spec = spec_from_values({"dataset": "FB15k237Inductive:v1", "checkpoint": "fusion", "mode": "learnable_free",
+                             "trials": 3, "budget_scale": 0.1}, "here")
+    study = optuna.create_study(study_name=str(spec.name), direction="maximize")
+    assert ("; fine-tuning budget per trial: 1 epoch x 0.1 of a full pass (batches of 16 triples, 64 negatives "
+            "each): FB15k237Inductive:v1's official budget (run_many.py: 1 epoch x a full pass), batches per epoch "
+            "x budget_scale 0.1;") in header(study, spec)
+    fixed = spec_from_values({"dataset": "FB15k237Inductive:v1", "checkpoint": "fusion"}, "here")
+    assert "fine-tuning" not in header(study, fixed)
