@@ -53,7 +53,8 @@ from search.study.budget import fail_and_requeue, recover_dead_trials, remaining
 from search.study.spec import StudySpec
 from search.study.stopping import StopRule, stop_record
 
-__all__ = ["METRIC", "STEP", "TRIAL", "TUNE_ATTR", "WORKER_ENV", "init_ray", "run_ray"]
+__all__ = ["METRIC", "STEP", "TRIAL", "TUNE_ATTR", "WORKER_ENV", "CONNECT_TIMEOUT_S", "check_resources", "init_ray",
+           "run_ray"]
 
 _logger = logging.getLogger(__name__)
 
@@ -178,16 +179,66 @@ def _temp_dir() -> str | None:
     return None if len(_ray_temp_base()) <= _MAX_TEMP_DIR else f"/tmp/ray-{os.getuid()}"
 
 
-def init_ray(address: str | None, cpus_needed: float) -> bool:
+#: Seconds a connection to ``--address`` may take before the cluster is called unreachable.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _probe(address: str) -> None:
+    """UsageError ``cannot reach the Ray cluster at HOST:PORT: <reason>`` unless a TCP connection to the
+    address's host and port opens within :data:`CONNECT_TIMEOUT_S` (``ray.init`` itself retries for minutes).
+    ``auto`` and addresses without a numeric port are left to Ray."""
+    import socket
+
+    from search.errors import UsageError
+
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise UsageError(f"cannot reach the Ray cluster at {target}: {reason} (--address)") from None
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """UsageError (one line) when one trial (or campaign worker) asks for more CPUs or GPUs than the whole
+    connected Ray cluster has (``--gpus-per-trial 1 but the Ray cluster has 0 GPUs``): Tune would wait for
+    them forever. Fractions are compared as they are (0.5 GPU fits a cluster of 1)."""
+    import ray
+
+    from search.errors import UsageError
+
+    have = ray.cluster_resources()
+    for flag, asked, key in (("--gpus-per-trial", gpus_per_trial, "GPU"), ("--cpus-per-trial", cpus_per_trial, "CPU")):
+        total = float(have.get(key, 0.0))
+        if asked > total + 1e-9:
+            raise UsageError(f"{flag} {asked:g} but the Ray cluster has {total:g} {key}{'' if total == 1 else 's'}")
+
+
+def init_ray(address: str | None, cpus_needed: float, *, cpus_per_trial: float | None = None,
+             gpus_per_trial: float | None = None) -> bool:
     """Connect to the Ray cluster at ``address``, or start a local one with at least ``cpus_needed`` CPUs,
     unless Ray is already initialised; returns whether this call started it (then the caller shuts it
     down). Workers get :data:`WORKER_ENV` and this package first on their PYTHONPATH (the node's own
-    PYTHONPATH after it), through Ray's runtime environment. Raises what ``ray.init`` raises (a cluster
-    that cannot be reached)."""
+    PYTHONPATH after it), through Ray's runtime environment.
+
+    An ``address`` that does not answer within :data:`CONNECT_TIMEOUT_S` is UsageError ``cannot reach the
+    Ray cluster at HOST:PORT`` (so is a connection ``ray.init`` gives up on); given ``cpus_per_trial`` /
+    ``gpus_per_trial``, a cluster without that much of either is UsageError naming both (:func:`check_resources`),
+    and a cluster started here is shut down again first."""
     import ray
 
+    from search.errors import UsageError
+
     if ray.is_initialized():
+        if cpus_per_trial is not None or gpus_per_trial is not None:
+            check_resources(cpus_per_trial or 0.0, gpus_per_trial or 0.0)
         return False
+    if address is not None:
+        _probe(address)
     package_root = str(Path(__file__).resolve().parents[2])
     python_path = f"{package_root}{os.pathsep}${{PYTHONPATH}}"  # Ray expands ${PYTHONPATH} on the node
     init: dict[str, Any] = dict(address=address, include_dashboard=False, log_to_driver=False,
@@ -198,7 +249,17 @@ def init_ray(address: str | None, cpus_needed: float) -> bool:
         temp_dir = _temp_dir()
         if temp_dir is not None:
             init["_temp_dir"] = temp_dir
-    ray.init(**init)
+    try:
+        ray.init(**init)
+    except (ConnectionError, TimeoutError) as exc:
+        reason = (" ".join(str(exc).split()) or type(exc).__name__)[:200]
+        raise UsageError(f"cannot reach the Ray cluster at {address}: {reason} (--address)") from None
+    if cpus_per_trial is not None or gpus_per_trial is not None:
+        try:
+            check_resources(cpus_per_trial or 0.0, gpus_per_trial or 0.0)
+        except UsageError:
+            ray.shutdown()
+            raise
     return True
 
 
@@ -220,7 +281,8 @@ def run_ray(spec: StudySpec, storage: StorageURL, setup: WorkerSetup, *, gpus_pe
     ``gpus_per_trial``); gpus_per_trial: GPUs per trial, fractions allowed (0: CPU); cpus_per_trial:
     CPUs per trial (also its torch threads); max_concurrent: trials at once; address: an existing Ray
     cluster (None: start a local one). The storage must be reachable from every node (a server
-    database or a shared file). Returns the study. Raises ValueError for bad resources, RuntimeError when
+    database or a shared file). Returns the study. Raises ValueError for bad resources, UsageError for a cluster
+    that cannot be reached or lacks what one trial asks for (:func:`init_ray`), RuntimeError when
     Ray trials failed, KeyboardInterrupt on Ctrl-C.
     """
     if gpus_per_trial < 0 or cpus_per_trial <= 0:
@@ -242,7 +304,8 @@ def run_ray(spec: StudySpec, storage: StorageURL, setup: WorkerSetup, *, gpus_pe
     import ray
     from ray import tune
 
-    started_here = init_ray(address, cpus_per_trial * max_concurrent)
+    started_here = init_ray(address, cpus_per_trial * max_concurrent, cpus_per_trial=cpus_per_trial,
+                            gpus_per_trial=gpus_per_trial)
     job = _Job(spec, storage, setup, threads=max(1, int(cpus_per_trial)), first_sample=len(study.trials))
     results_dir = tempfile.mkdtemp(prefix="are-tune-")
     try:

@@ -35,13 +35,15 @@ def run_campaign_ray(job: Job, *, gpus_per_worker: float = 0, cpus_per_worker: f
     """Run the campaign with ``max_concurrent`` Ray workers on the cluster at ``address`` (None: start a
     local one). The storage must be reachable from every node (a server database or a shared file). Workers
     get their environment through Ray's runtime environment (:func:`search.runners.ray.init_ray`). Raises
-    ValueError for bad resources, a worker's bad input as its own error, KeyboardInterrupt on Ctrl-C."""
+    ValueError for bad resources, UsageError for a cluster that cannot be reached or lacks the CPUs / GPUs
+    one worker asks for, a worker's bad input as its own error, KeyboardInterrupt on Ctrl-C."""
     import ray
 
     if gpus_per_worker < 0 or cpus_per_worker <= 0:
         raise ValueError(f"resources: expected gpus_per_trial >= 0 and cpus_per_trial > 0, "
                          f"got {gpus_per_worker} and {cpus_per_worker}")
-    started_here = init_ray(address, cpus_per_worker * max_concurrent)
+    started_here = init_ray(address, cpus_per_worker * max_concurrent, cpus_per_trial=cpus_per_worker,
+                            gpus_per_trial=gpus_per_worker)
     try:
         job = replace(job, setup=job.setup.on("cuda" if gpus_per_worker > 0 else "cpu"))
         task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_retries=MAX_RETRY)(_ray_worker)
