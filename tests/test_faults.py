@@ -600,3 +600,33 @@ def test_a_study_refuses_to_continue_on_changed_raw_files_and_old_studies_still_
     assert resumed.trials_added == 1
     stored = optuna.load_study(study_name=CANONICAL, storage=url).user_attrs[LAUNCH_ATTR][DATA_FILES_KEY]
     assert stored["files"]["transductive_valid.txt"] == sha(valid)
+
+
+def test_a_campaign_member_refuses_to_continue_on_changed_raw_files(tmp_path, data_root, text_root, checkpoint_root,
+                                                                   cache_dir):
+    """The same fault through a campaign: each member study records its own dataset's raw files; after Metafam's
+    validation file is cut in half, ``campaign resume`` is refused with the same one line before any trial runs."""
+    import shutil
+
+    import search.campaign as campaign
+    from search.errors import StudyError
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "Metafam", root / "Metafam")
+    valid = root / "Metafam" / "Metafam" / "raw" / "transductive_valid.txt"
+    inputs = dict(data_root=str(root), text_root=str(text_root), checkpoint_root=str(checkpoint_root),
+                  cache_dir=str(cache_dir), device="cpu", threads=1)
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    campaign.launch(name="d", datasets="Metafam", checkpoint="fusion", trials=1, pruner="none", storage=storage,
+                    **inputs)
+    whole = sha(valid)
+    lines = valid.read_text().splitlines(keepends=True)
+    valid.write_text("".join(lines[:len(lines) // 2]))
+    with pytest.raises(StudyError) as info:
+        campaign.resume("d", trials=2, storage=storage, **inputs)
+    assert str(info.value) == (
+        f"study {CANONICAL} was run on other raw files of Metafam:Metafam: transductive_valid.txt changed (sha256 "
+        f"{whole[:12]}..., now {sha(valid)[:12]}...); its trial values would not be comparable: restore the files, "
+        "or use another --storage or dataset name")
+    states = [t.state for t in optuna.load_study(study_name=CANONICAL, storage=storage).trials]
+    assert states.count(TrialState.COMPLETE) == 1 and TrialState.RUNNING not in states
