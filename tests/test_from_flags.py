@@ -90,3 +90,19 @@ def test_the_flags_weights_run_as_a_known_point_and_the_report_shows_them(tmp_pa
     assert rows["your flags (flags.yaml)"]["weights"] == [0.35, 0.6]
     assert rows["your flags (flags.yaml)"]["valid_source"] == "trial 3"
     assert "your flags (flags.yaml)" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def test_weights_outside_the_search_range_are_refused_naming_the_range(tmp_path, data_root, text_root,
+                                                                      checkpoint_root, cache_dir):
+    flags = tmp_path / "flags.yaml"
+    flags.write_text(FLAGS.replace("prompt_enhancer_weight: 0.6", "prompt_enhancer_weight: 2.5"))
+    db = tmp_path / "s.db"
+    with pytest.raises(search.errors.UsageError) as error:
+        search.launch(dataset=DATASET, checkpoint="fusion", trials=4, valid_pairs=40, storage=f"sqlite:///{db}",
+                      from_flags=flags, data_root=str(data_root), text_root=str(text_root),
+                      checkpoint_root=str(checkpoint_root), cache_dir=str(cache_dir), offline=True, device="cpu")
+    assert str(error.value) == (
+        f"{flags}: its fusion weights 0.35, 2.5 lie outside the search range (similarity_enhancer_weight [0, 1], "
+        f"prompt_enhancer_weight [0, 1]) of study {DATASET}/fixed: give --soft-high (up to --weight-cap) to take "
+        "them in")
+    assert not db.exists()  # the study the launch made, and its file, are removed again
