@@ -42,20 +42,21 @@ _logger = logging.getLogger(__name__)
 def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str, run: RunOptions,
          flags: str | os.PathLike | None, progress: bool, result_type: type[RunResult],
          recorded: dict[str, Any] | None = None, flags_point: Any = None) -> RunResult:
-    from are_model.data import resolve_dataset_name
-    from search.inputs.checkpoints import fusion_checkpoint
-    from search.runners.setup import WorkerSetup, known_points_only_warning
-    from search.study.budget import FINISHED, trial_counts
-
     from search.storage.state import require_regular_files
 
-    require_regular_files(url, writing=True)  # first: a storage that cannot be written is one line, not after loading
+    # first, before torch is imported (seconds on a loaded machine): a storage that cannot be written is one line
+    require_regular_files(url, writing=True)
     run = run.checked(options)
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
     ray_only = run.ray_resources()
     if flags is not None:  # before any trial runs: a FIFO or a device node is refused, not found at the end
         file_to_write(flags, "--flags")
+    from are_model.data import resolve_dataset_name
+    from search.inputs.checkpoints import fusion_checkpoint
+    from search.runners.setup import WorkerSetup, known_points_only_warning
+    from search.study.budget import FINISHED, trial_counts
+
     resolve_dataset_name(spec.dataset)
     path = fusion_checkpoint(spec.checkpoint, options, recorded)  # recorded: a resumed study's launch record
     device = "cpu" if run.ray else options.resolved_device()

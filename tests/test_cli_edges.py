@@ -78,6 +78,15 @@ def test_a_storage_in_a_missing_folder_is_refused_before_anything_loads(tmp_path
                        "--storage", f"journal:{tmp_path / 'missing' / 'dir' / 'x.log'}")
     assert status == 2 and "folder " + str(tmp_path / "missing") + " does not exist" in err, err
     assert not (tmp_path / "missing").exists()
+    # checked before torch is even imported (the slow part of a launch's start on a loaded machine)
+    code = ("import sys\nfrom search.cli import main\n"
+            f"status = main(['launch', '--dataset', 'Metafam', '--checkpoint', 'fusion', '--storage', {str(db)!r}])\n"
+            "print(status, 'torch' in sys.modules)\n")
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["2", "False"], (run.stdout, run.stderr)
 
 
 def test_an_export_folder_is_made_only_where_its_parent_exists(tmp_path, capsys):

@@ -150,16 +150,17 @@ def _dataset_sizes(spec: CampaignSpec, options: LoadOptions, *, quiet: bool = Tr
 
 def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: RunOptions,
          progress: bool | str | None) -> CampaignRunResult:
+    started = time.time()  # a time budget's clock runs from here (loading the datasets counts)
+    from search.storage.state import require_regular_files
+
+    # first, before torch is imported (seconds on a loaded machine): a storage that cannot be written is one line
+    require_regular_files(url, writing=True)
     from search.study.budget import FINISHED, recover_dead_trials, trial_counts
     from search.campaign.members import tag_member
     from search.runners.queue import Job, read_state
     from search.runners.setup import WorkerSetup, known_points_only_warning
     from search.study.stopping import stop_record
 
-    started = time.time()  # a time budget's clock runs from here (loading the datasets counts)
-    from search.storage.state import require_regular_files
-
-    require_regular_files(url, writing=True)  # first: a storage that cannot be written is one line, not after loading
     run = run.checked(opts)
     if run.ray:  # before anything is made: a missing extra is bad input
         import_extra("ray.tune", feature="--ray", extra="ray")
