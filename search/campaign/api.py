@@ -26,7 +26,6 @@ from search.results import BestTrial, ExportResult, StudyStatus, best_of
 from search.study.prepare import NewStudies, dataset_record, make_launch_record, prepare_study
 from search.study.spec import OPTIONS
 from search.values import folder_to_write
-from search.values import path as path_rule
 
 __all__ = ["CampaignStudy", "CampaignRunResult", "CampaignStatus", "launch", "resume", "status", "report", "export",
            "load_campaign"]
