@@ -54,6 +54,19 @@ def test_the_shipped_campaign_spec_is_valid():
         "NELLInductive:v1/learnable", "Metafam:Metafam/learnable"]
 
 
+def test_the_all_local_campaign_names_every_benchmark_graph_present(data_root):
+    """campaigns/all-local.yaml is 'every graph of the catalogue whose files are in the data root': it needs of
+    ../shared only that the data root holds the graphs it names, and that it names each one present."""
+    from are_model.data import resolve_dataset_name
+    from search.inputs.catalogue import catalogue
+
+    spec = load_campaign_spec(REPO / "campaigns" / "all-local.yaml")
+    present = {entry.name for entry in catalogue(data_root, None) if entry.present and entry.group != "other"}
+    assert {resolve_dataset_name(name) for name in spec.datasets} == present
+    assert spec.time_budget == 8 * 3600 and spec.study_names == [f"{resolve_dataset_name(name)}/fixed"
+                                                                  for name in spec.datasets]
+
+
 @pytest.mark.parametrize("values, message", [
     ({"datasets": "FBNELL", "checkpoint": "fusion", "trials": 2, "total_trials": 8}, "not both"),
     ({"datasets": "FBNELL", "checkpoint": "fusion", "speed": 2}, "unknown key 'speed'"),
