@@ -309,7 +309,8 @@ def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_
 
     found: an ``optuna.Study`` (opened read-only is enough); options: resolved :class:`LoadOptions`
     (the text encoder is the study's recorded one unless ``options.encoder`` is set); n_boot, seed: the
-    paired bootstrap's resamples and seed; progress: True or ``"bar"`` shows a bar on stderr. Every
+    paired bootstrap's resamples and seed; progress: True or ``"bar"`` shows a bar on stderr, ``"lines"`` a line
+    per evaluated setting (stderr off a terminal), False/None nothing. Every
     evaluation's ranks are kept in ``<options.cache_dir>/ranks`` (:class:`search.reports.rankcache.RankCache`),
     so a second report of the same settings runs no entity pass. Returns the
     :class:`search.reports.study.Report`; raises StudyError (e.g. no complete trial), CheckpointError,
@@ -334,5 +335,5 @@ def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_
                           batch_size=options.batch_size, cache_dir=options.cache_dir, download=options.download,
                           stage_seed=spec.seed)  # the trials' stage order, so a validation sample is theirs
     return write_report(found, context, Path(out), spec=spec, n_boot=n_boot, seed=seed,
-                        show_progress=progress in (True, "bar"),  # a bar on a terminal only
+                        show_progress="bar" if progress is True else (progress or None),
                         rank_cache=RankCache.under(options.cache_dir))

@@ -259,7 +259,7 @@ def test_report_of_a_real_study_names_its_mixed_verdict(tmp_path, data_root, tex
     write_old_studies(storage)
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-m", "search", "report", "Metafam/fixed", "--storage", str(storage),
-                             "--out", str(out), "--no-progress", "--data-root", str(data_root), "--text-root",
+                             "--out", str(out), "--data-root", str(data_root), "--text-root",
                              str(text_root), "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir),
                              "--device", "cpu", "--threads", "1"], capture_output=True, text=True, timeout=900,
                             cwd=Path(__file__).resolve().parents[1])
@@ -275,3 +275,9 @@ def test_report_of_a_real_study_names_its_mixed_verdict(tmp_path, data_root, tex
     assert line in result.stdout.splitlines()
     assert f"**{line.replace(':', ':**', 1)}" in (out / "summary.md").read_text()
     assert "Known points only" not in result.stdout
+    # off a terminal (stderr is a pipe here) the report still says how far it is: a line per evaluation
+    said = [line for line in result.stderr.splitlines() if line.startswith("report Metafam:Metafam/fixed: ")]
+    total = int(said[0].split(": ")[1].split()[0])
+    assert said[0].endswith("evaluations (a setting on a split) to run") and len(said) == total + 1, result.stderr
+    assert said[-1].startswith(f"report Metafam:Metafam/fixed: {total}/{total} test "), said
+    assert all(" MRR 0." in line and line.endswith(" s") for line in said[1:]), said

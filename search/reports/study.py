@@ -31,6 +31,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Sequence
@@ -165,8 +167,14 @@ def _version() -> str:
 # the report
 
 
+def _say(line: str) -> None:
+    """One progress line on stderr (a report's ``lines`` mode)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec: Any, n_boot: int = 2000,
-                 seed: int = 0, show_progress: bool = False, rank_cache: Any = None) -> Report:
+                 seed: int = 0, show_progress: bool | str | None = None, rank_cache: Any = None) -> Report:
     """Write the figures, ``summary.md`` and ``summary.json`` of ``study`` into ``out_dir``.
 
     context: the :class:`search.objectives.context.SearchContext` of the study's dataset and checkpoint (it
@@ -174,7 +182,9 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     study's :class:`search.study.spec.StudySpec` (its space bounds the weight figure; its sampler, pruner
     and seed are reported). n_boot, seed: resamples and seed of the bootstrap intervals. rank_cache: a
     :class:`search.reports.rankcache.RankCache` that keeps each evaluation's ranks on disk, so a second report of
-    the same settings runs no entity pass (None: every setting is evaluated).
+    the same settings runs no entity pass (None: every setting is evaluated). show_progress: ``"bar"`` (or True)
+    a bar on stderr, ``"lines"`` one line on stderr per setting evaluated (for a log file or a pipe: an entity
+    pass over a large test split takes minutes), None/False nothing.
     """
     name = StudyName.parse(study.study_name)
     if spec.mode != name.mode:
@@ -240,25 +250,32 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
                                                                          known_ranks, ranks_of)
     jobs = [("valid", row) for row in rows if row.valid_mrr is None] + [("test", row) for row in rows]
     bar = None
-    if show_progress:
+    if show_progress in (True, "bar"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc=f"report {name}", unit="setting", leave=False)
+    elif show_progress == "lines" and jobs:
+        _say(f"report {study.study_name}: {len(jobs)} evaluations (a setting on a split) to run")
     try:
-        for split, row in jobs:
+        for done, (split, row) in enumerate(jobs, start=1):
             if bar is not None:
                 bar.set_postfix_str(f"{split} {row.label}")
+            started = time.perf_counter()
             if split == "valid" and sample is not None:  # on the queries the trials' values are on
                 row.valid_mrr = float((1.0 / sample.ranks(row.weights).double()).mean())
                 row.valid_source = "evaluated on the sample"
-                continue
-            ranks = ranks_of(split, row.weights)
-            if split == "valid":
-                row.valid_mrr, row.valid_source = float((1.0 / ranks.double()).mean()), "evaluated"
             else:
-                row.test = ranking_metrics(ranks)
+                ranks = ranks_of(split, row.weights)
+                if split == "valid":
+                    row.valid_mrr, row.valid_source = float((1.0 / ranks.double()).mean()), "evaluated"
+                else:
+                    row.test = ranking_metrics(ranks)
             if bar is not None:
                 bar.update(1)
+            elif show_progress == "lines":
+                mrr = row.valid_mrr if split == "valid" else row.test["mrr"]
+                _say(f"report {study.study_name}: {done}/{len(jobs)} {split} {row.label}: MRR {mrr:.4f}, "
+                     f"{time.perf_counter() - started:.1f} s")
     finally:
         if bar is not None:
             bar.close()
