@@ -158,3 +158,27 @@ def test_the_race_stops_a_clearly_worse_known_point_and_says_why(tmp_path, optio
     full, _ = nell_context.evaluate("valid", [0.0, 0.0])
     best = max(t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
     assert full < best - 0.002                    # the prune was right on the whole split
+
+
+def test_a_learnable_trial_is_raced_after_each_epoch_but_the_last(tmp_path, options):
+    """Learnable mode races through its per-epoch validation: the known points (the checkpoint's 0.225/0.775 and
+    0.2/0.8 as initial weights) run to the end and keep their ranks; a start at 0.99/0.01 (fixed 0.99/0.01 ranks
+    0.301 on NELLInductive:v1's validation against 0.412 for the checkpoint's weights) is stopped after its first
+    of two epochs, and says why."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = tmp_path / "learnable.yaml"
+    spec.write_text(f"dataset: {DATASET}\ncheckpoint: fusion\nmode: learnable\ntrials: 2\npruner: paired\n"
+                    "valid_pairs: 200\nbudget: {epochs: 2, batches_per_epoch: 1}\n")
+    search.launch(spec, no_stop=True, storage=url, options=options)
+    study = optuna.load_study(study_name=f"{DATASET}/learnable", storage=url)
+    known = study.get_trials()
+    assert [t.state for t in known] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(RANKS_ATTR in t.user_attrs and len(t.intermediate_values) == 2 for t in known)
+    (share,) = [name for name in known[0].params if name.startswith("initial_")]
+    study.enqueue_trial({**known[0].params, share: 0.99})
+    search.resume(f"{DATASET}/learnable", trials=3, no_stop=True, storage=url, options=options)
+    raced = optuna.load_study(study_name=f"{DATASET}/learnable", storage=url).get_trials()[2]
+    assert raced.params[share] == 0.99 and raced.state == optuna.trial.TrialState.PRUNED
+    assert list(raced.intermediate_values) == [1]  # stopped after epoch 1 of 2
+    race = raced.user_attrs["race"]
+    assert race["prune"] and race["delta"] < -0.002 and race["incumbent"] in (0, 1)

@@ -16,6 +16,7 @@ entity passes, each trial is reported and pruned on its own and gets the value i
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -81,8 +82,8 @@ class FusionObjective:
         self.report = report
         #: the validation sample (pairs; None: the whole split) every trial of the study ranks
         self.sample = spec.valid_pairs
-        #: the paired race (pruner ``paired``): one look after each stage but the last
-        self.race = PairedRace(looks=max(1, self.budget.stages - 1)) if spec.pruner == "paired" else None
+        #: the paired race (pruner ``paired``): one look after each stage (fixed) or epoch (learnable) but the last
+        self.race = PairedRace(looks=max(1, self.budget.steps(spec.mode) - 1)) if spec.pruner == "paired" else None
         self.population = context.sample_size(SPLIT, self.sample)[1]
         # Build what every trial needs now, not inside the first trial (which would look slow and stay
         # RUNNING for the whole set-up).
@@ -130,10 +131,12 @@ class FusionObjective:
         return mrr
 
     def _look(self, trial: optuna.Trial, best: tuple[int, np.ndarray] | None, ranks: Tensor,
-              final: bool) -> optuna.TrialPruned | None:
+              final: bool, population: float | None = None) -> optuna.TrialPruned | None:
         """One look of the paired race of ``trial`` (its ranks so far [Q], 0: not ranked yet) against ``best``
         (the incumbent's number and ranks): the TrialPruned to raise when it is worse with confidence, else None.
-        The decision is stored as the trial's user attr ``race``."""
+        population: the queries the ranks are drawn from (None: the study's split or sample; ``math.inf`` for a
+        learnable trial's look, see :meth:`PairedRace.decide`). The decision is stored as the trial's user attr
+        ``race``."""
         if best is None or final or best[0] == trial.number:
             return None
         seen = (ranks > 0).cpu().numpy()
@@ -141,7 +144,7 @@ class FusionObjective:
         theirs = best[1][seen]
         if (theirs <= 0).any():  # the incumbent ranked other queries (another sample): no race
             return None
-        decision = self.race.decide(1.0 / mine, 1.0 / theirs, self.population)
+        decision = self.race.decide(1.0 / mine, 1.0 / theirs, self.population if population is None else population)
         if not decision.prune:
             return None
         trial.set_user_attr(RACE_ATTR, {**decision.to_attr(), "incumbent": best[0]})
@@ -207,15 +210,25 @@ class FusionObjective:
         else:
             model.use_learnable_fusion(settings.weights)
         values: list[float] = []
+        last: list[Tensor] = []  # the ranks after the last epoch validated
+        best = incumbent(trial.study) if self.race is not None else None
 
         def validate(epoch: int, tuned) -> bool:
             if config.body_lr is None:
                 # Only the fusion logits moved: the cached relation side of the checkpoint still holds.
-                mrr, _ = context.evaluate(SPLIT, tuned.fusion_weights().detach(), sample=self.sample)
+                mrr, ranks = context.evaluate(SPLIT, tuned.fusion_weights().detach(), sample=self.sample)
             else:
-                mrr, _ = context.evaluate(SPLIT, None, model=tuned, sample=self.sample)
+                mrr, ranks = context.evaluate(SPLIT, None, model=tuned, sample=self.sample)
             values.append(mrr)
-            self.report(trial, epoch + 1, mrr, epoch == config.epochs - 1)
+            last[:] = [ranks]
+            final = epoch == config.epochs - 1
+            self.report(trial, epoch + 1, mrr, final)
+            # The race after each epoch but the last: this trial's model so far against the incumbent's final
+            # one, on the same queries. It stops a trial whose deficit is confident now, assuming the epochs
+            # left do not overturn it (the assumption every pruner on intermediate values makes).
+            pruned = self._look(trial, best, ranks, final, population=math.inf) if best is not None else None
+            if pruned is not None:
+                raise pruned
             return False
 
         try:
@@ -225,6 +238,8 @@ class FusionObjective:
             trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         _logger.debug("trial %d: learned weights %s, validation MRR per epoch %s", trial.number,
                       settings.learned_weights, values)
+        if self.race is not None and last:
+            store_ranks(trial, last[0])  # it may be the incumbent of later trials
         return values[-1]
 
 

@@ -66,17 +66,18 @@ class RaceDecision:
         return f"{self.delta:+.4f} vs best after {self.queries} queries, p = {self.p:.3g}"
 
 
-def paired_standard_error(differences: np.ndarray, population: int) -> float:
+def paired_standard_error(differences: np.ndarray, population: float) -> float:
     """The standard error of the mean of ``differences`` ([n] floats), drawn without replacement from a split
-    of ``population`` queries (finite-population correction; 0 when the whole split is seen). Raises
-    ValueError for fewer than two differences or a population smaller than them."""
+    of ``population`` queries (finite-population correction; 0 when the whole split is seen; none for
+    ``math.inf``: the queries as a sample of the query distribution). Raises ValueError for fewer than two
+    differences or a population smaller than them."""
     d = np.asarray(differences, dtype=np.float64)
     n = d.size
     if n < 2:
         raise ValueError(f"a standard error needs at least 2 differences, got {n}")
     if population < n:
         raise ValueError(f"population {population} is smaller than the {n} differences")
-    fpc = (population - n) / (population - 1) if population > 1 else 0.0
+    fpc = 1.0 if math.isinf(population) else (population - n) / (population - 1) if population > 1 else 0.0
     return float(d.std(ddof=1) / math.sqrt(n) * math.sqrt(fpc))
 
 
@@ -104,10 +105,12 @@ class PairedRace:
         """The level each look's p-value is compared with (Bonferroni: ``alpha / looks``)."""
         return self.alpha / self.looks
 
-    def decide(self, trial_rr: np.ndarray, incumbent_rr: np.ndarray, population: int) -> RaceDecision:
+    def decide(self, trial_rr: np.ndarray, incumbent_rr: np.ndarray, population: float) -> RaceDecision:
         """Whether to stop a trial after ranking the queries of ``trial_rr`` ([n] reciprocal ranks, in (0, 1]),
         paired index by index with ``incumbent_rr`` ([n], the incumbent's on the same queries), out of a split
-        of ``population`` queries. Raises ValueError for arrays of different shapes."""
+        of ``population`` queries (``math.inf``: a learnable trial's look after an epoch, which ranks every
+        query; its question is whether the model so far is worse on the query distribution, so no
+        finite-population correction). Raises ValueError for arrays of different shapes."""
         a = np.asarray(trial_rr, dtype=np.float64)
         b = np.asarray(incumbent_rr, dtype=np.float64)
         if a.shape != b.shape or a.ndim != 1:
