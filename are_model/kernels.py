@@ -33,6 +33,24 @@ def available() -> bool:
     return numba is not None
 
 
+_launched = False
+
+
+def _threads() -> int:
+    """The threads a kernel call uses: torch's count (``torch.set_num_threads``, ``--threads``), at most numba's
+    pool. The first call launches numba's threading layer, whose OpenMP start-up sets the process's OpenMP
+    thread count to the whole pool -- torch's count too when both use the same OpenMP runtime (numba's ``omp``
+    layer beside torch's libgomp): a run told to use 1 thread went on with 2. Torch's count is put back here."""
+    global _launched
+    wanted = torch.get_num_threads()
+    if not _launched:
+        numba.get_num_threads()  # launches the layer
+        _launched = True
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+    return max(1, min(wanted, numba.config.NUMBA_NUM_THREADS))
+
+
 if numba is not None:
 
     @numba.njit(parallel=True, cache=True, nogil=True)
@@ -78,7 +96,7 @@ def aggregate_cpu(row_start: np.ndarray, sender: np.ndarray, edge_type: np.ndarr
     order; x, initial: [V, B, d] float32; relations: [K, G, d]; column_group: [B] int64. Returns [V, B, d].
     """
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(_threads())
     calls["aggregate"] += 1
     _aggregate(row_start, sender, edge_type, edge_weight, x.contiguous().numpy(), relations.contiguous().numpy(),
                column_group.numpy(), initial.expand_as(x).contiguous().numpy(), out.numpy())
@@ -89,7 +107,7 @@ def norm_relu_residual_cpu(hidden: torch.Tensor, layer_norm: torch.nn.LayerNorm,
     """ReLU(LayerNorm(hidden)) + residual in one pass. hidden, residual: [..., d] float32 contiguous."""
     dim = hidden.shape[-1]
     out = torch.empty_like(residual)
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(_threads())
     calls["norm_relu_residual"] += 1
     _norm_relu_residual(hidden.reshape(-1, dim).numpy(), layer_norm.weight.detach().numpy(),
                         layer_norm.bias.detach().numpy(), residual.reshape(-1, dim).numpy(),

@@ -154,3 +154,25 @@ def test_text_graph_thresholds_cosine_and_keeps_weights():
     assert edges == {(0, 1), (1, 0)}                      # symmetric, no self loops, zero vector isolated
     expected = float(torch.nn.functional.cosine_similarity(embeddings[0], embeddings[1], dim=0))
     torch.testing.assert_close(graph.edge_weight, torch.tensor([expected, expected]))
+
+
+def test_one_thread_stays_one_thread_after_the_kernels_start(data_root, text_root, checkpoint_root, cache_dir):
+    """``--threads 1`` (torch.set_num_threads(1)) holds for the whole run: numba's OpenMP start-up at the first
+    kernel call set the process's OpenMP count to the whole pool, so a 1-thread evaluation went on with 2
+    threads (found by a new user timing ``evaluate --threads 1``). A fresh process, as the command line is."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch, numba\n"
+            "from search.evaluate import evaluate\n"
+            "from search.options import LoadOptions\n"
+            f"options = LoadOptions(data_root={str(data_root)!r}, text_root={str(text_root)!r}, "
+            f"checkpoint_root={str(checkpoint_root)!r}, cache_dir={str(cache_dir)!r}, device='cpu', threads=1)\n"
+            "evaluate('Metafam', 'fusion', options, split='test')\n"
+            "from are_model import kernels\n"
+            "print(torch.get_num_threads(), numba.get_num_threads(), kernels.calls['aggregate'] > 0)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                            env={k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "1", "True"], result.stdout
