@@ -50,6 +50,10 @@ def test_python_launch_then_cli_resume_and_export(tmp_path, options):
     assert resumed.returncode == 0, resumed.stderr
     assert f"study {DATASET}/fixed: best trial" in resumed.stdout
     assert len(_finished(url, f"{DATASET}/fixed")) == 3
+    again = _cli("resume", "NELLInductive:v1/fixed", "--storage", url, options=options)  # its budget is spent
+    assert again.returncode == 0 and f"study {DATASET}/fixed already has its 3 trials: nothing to run; give " \
+        "--trials 8 (or more) to run more" in again.stdout, again.stdout + again.stderr
+    assert len(_finished(url, f"{DATASET}/fixed")) == 3
     flags = tmp_path / "flags.yaml"
     exported = _cli("export", f"{DATASET}/fixed", "--flags", str(flags), "--storage", url, options=options)
     assert exported.returncode == 0, exported.stderr

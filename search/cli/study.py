@@ -97,6 +97,10 @@ def _print_run(result: Any) -> int:
               + ("" if point["enqueued"] else " (not queued: the study has these settings already)"))
     if result.stop is not None:
         emit(f"stopped early after trial {result.stop['trial']}: {result.stop['reason']}")
+    finished = result.counts.get("COMPLETE", 0) + result.counts.get("PRUNED", 0)
+    if result.trials_added == 0 and result.stop is None and finished >= result.budget:
+        emit(f"study {result.study} already has its {result.budget} trials: nothing to run; give --trials "
+             f"{result.budget + 5} (or more) to run more")
     best = result.best
     if best is None:
         emit(f"study {result.study}: no complete trial ({counts_text(result.counts)})")
