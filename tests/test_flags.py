@@ -150,7 +150,8 @@ def test_best_trial_ignores_pruned_and_failed(fixed_study):
 
 def test_best_trial_without_complete_trial_names_the_study(storage):
     study = _study(storage, "FBNELL/learnable", [("pruned", 0.9, _settings(0.1, 0.9, 1e-3))])
-    with pytest.raises(NoCompleteTrialError, match=r"^study FBNELL/learnable has no complete trial to export$") as info:
+    with pytest.raises(NoCompleteTrialError, match=r"^study FBNELL/learnable has no complete trial \(pruned and failed ones have no value to "
+                                                  r"report or export\): run more with resume --trials$") as info:
         best_trial(study)
     assert info.value.exit_code == EXIT_NO_COMPLETE_TRIAL
 

@@ -100,7 +100,8 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
         if t.value is not None and math.isfinite(t.value)
     ]
     if not complete:
-        raise NoCompleteTrialError(f"study {study.study_name} has no complete trial to export")
+        raise NoCompleteTrialError(f"study {study.study_name} has no complete trial (pruned and failed ones have no "
+                                   f"value to report or export): run more with resume --trials")
     return copy.deepcopy(max(complete, key=lambda t: (t.value, -t.number)))
 
 
