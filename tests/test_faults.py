@@ -587,7 +587,7 @@ def test_a_study_refuses_to_continue_on_changed_raw_files_and_old_studies_still_
               "--cache-dir", str(cache_dir), "--device", "cpu", "--threads", "1", "--no-progress"]
     expected = (f"study {CANONICAL} was run on other raw files of Metafam:Metafam: transductive_valid.txt changed "
                 f"(sha256 {whole[:12]}..., now {sha(valid)[:12]}...); its trial values would not be comparable: "
-                "restore the files, or use another --storage or dataset name")
+                "restore the files, or use another --storage")
     assert one_error(cli("resume", STUDY, "--trials", "2", "--storage", url, *inputs, cwd=tmp_path,
                          timeout=600)) == expected
     assert one_error(cli("launch", "--dataset", "Metafam", "--checkpoint", "fusion", "--trials", "2", "--storage", url,
@@ -627,6 +627,6 @@ def test_a_campaign_member_refuses_to_continue_on_changed_raw_files(tmp_path, da
     assert str(info.value) == (
         f"study {CANONICAL} was run on other raw files of Metafam:Metafam: transductive_valid.txt changed (sha256 "
         f"{whole[:12]}..., now {sha(valid)[:12]}...); its trial values would not be comparable: restore the files, "
-        "or use another --storage or dataset name")
+        "or use another --storage")
     states = [t.state for t in optuna.load_study(study_name=CANONICAL, storage=storage).trials]
     assert states.count(TrialState.COMPLETE) == 1 and TrialState.RUNNING not in states

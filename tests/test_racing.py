@@ -139,7 +139,8 @@ def test_a_study_on_a_sample_ranks_the_same_queries_in_every_trial_and_resume(tm
         ranks = decode_ranks(trial.user_attrs[RANKS_ATTR])
         assert trial.value == pytest.approx(float((1.0 / ranks[ranks > 0]).mean()), abs=1e-12)
     assert 64 <= int(masks[0].sum()) < 828
-    with pytest.raises(StudyError, match="validation sample of 64 pairs, not a validation sample of 32 pairs"):
+    with pytest.raises(StudyError, match="validation sample of 64 pairs, not a validation sample of 32 pairs: .*; launch it "
+                                         "with the same validation budget \\(--valid-pairs 64\\) or use another --storage$"):
         search.launch(dataset=DATASET, checkpoint="fusion", trials=5, valid_pairs=32, storage=url, options=options)
 
 

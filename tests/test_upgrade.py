@@ -97,6 +97,5 @@ def test_a_relaunch_with_another_space_names_what_differs(old_storage, options):
         search.launch(dataset="Metafam", checkpoint="fusion", trials=5, soft_high=0.5, storage=old_storage,
                       options=options)
     assert str(info.value) == (f"study {FIXED} was run with another search space (prompt_enhancer_weight: soft_high "
-                               "1, now 0.5; similarity_enhancer_weight: soft_high 1, now 0.5); use another --storage "
-                               "or dataset name")
+                               "1, now 0.5; similarity_enhancer_weight: soft_high 1, now 0.5); use another --storage")
     assert _values(old_storage, FIXED) and search.status(storage=old_storage).studies[0].counts == {"COMPLETE": 4}

@@ -86,6 +86,11 @@ def data_file_changes(old: Any, new: Any) -> list[str]:
     return changes
 
 
+def _valid_pairs_option(pairs: int | None) -> str:
+    """How a user asks for a study's validation budget again: ``--valid-pairs N`` or no such option."""
+    return "no --valid-pairs" if pairs is None else f"--valid-pairs {pairs}"
+
+
 def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
     """Refuse to continue a study with another checkpoint, encoder, raw files of its dataset, validation
     budget, fine-tuning budget (learnable modes, once a trial finished) or space (StudyError, one line naming
@@ -98,11 +103,11 @@ def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> lis
         if changes:
             raise StudyError(f"study {study.study_name} was run on other raw files of {stored_files.get('dataset')}: "
                              f"{'; '.join(changes)}; its trial values would not be comparable: restore the files, "
-                             "or use another --storage or dataset name")
+                             "or use another --storage")
         old, new = stored_launch.get("checkpoint_sha256"), launch.get("checkpoint_sha256")
         if old and new and old != new:
             raise StudyError(f"study {study.study_name} was run with another checkpoint (sha256 {old[:12]}..., "
-                             f"now {new[:12]}...); use another --storage or dataset name")
+                             f"now {new[:12]}...); use another --storage")
         old, new = stored_launch.get("encoder_name"), launch.get("encoder_name")
         if old and new and old != new:
             raise StudyError(f"study {study.study_name} was run with text encoder {old}, now {new}: one study cannot "
@@ -115,19 +120,20 @@ def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> lis
             return "the whole validation split" if pairs is None else f"a validation sample of {pairs} pairs"
 
         raise StudyError(f"study {study.study_name} was searched on {words(stored.get('valid_pairs'))}, not "
-                         f"{words(spec.valid_pairs)}: its trial values would not be comparable; use another "
-                         "--storage or dataset name")
+                         f"{words(spec.valid_pairs)}: its trial values would not be comparable; launch it with the "
+                         f"same validation budget ({_valid_pairs_option(stored.get('valid_pairs'))}) or use another "
+                         "--storage")
     if isinstance(stored, dict) and spec.mode != "fixed" and study.get_trials(deepcopy=False, states=FINISHED):
         before, now = stored_spec(study).fine_tune_budget(), spec.fine_tune_budget()
         if before.runs_as() != now.runs_as():
             raise StudyError(f"study {study.study_name} fine-tuned its trials for {before.describe()}, not "
                              f"{now.describe()}: its trial values would not be comparable; launch it with the same "
-                             "budget (--budget-scale, the spec's budget) or use another --storage or dataset name")
+                             "budget (--budget-scale, the spec's budget) or use another --storage")
     if isinstance(stored, dict):
         changes = space_changes(stored_spec(study).search_space(), spec.search_space())
         if changes:
             raise StudyError(f"study {study.study_name} was run with another search space ({'; '.join(changes)}); "
-                             "use another --storage or dataset name")
+                             "use another --storage")
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))
     if finished > spec.trials:
         notes.append(f"study {study.study_name} already has {finished} finished trials, more than --trials "
