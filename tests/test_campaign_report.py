@@ -109,6 +109,7 @@ def campaign(tmp_path_factory, options) -> SimpleNamespace:
     with counting_entity_passes() as passes:
         second = write_campaign_report(studies, tmp / "again", options=options, n_boot=N_BOOT, seed=0, name="test")
         # the public API, after search.reports was imported: the package does not shadow search.report
+        (tmp / "single").mkdir()  # a report makes at most its own folder, not the folders above it
         singles = {name: search.report(name, out=tmp / "single" / name.replace("/", "_").replace(":", "_"),
                                        n_boot=N_BOOT, seed=0, storage=url, options=options)
                    for name in names if name != EMPTY}

@@ -203,7 +203,7 @@ def test_storage_state_of_missing_empty_and_real_files(tmp_path):
 
 
 def test_open_for_writing_creates_folder_file_schema_and_heartbeats(tmp_path):
-    path = tmp_path / "new" / "folder" / "s.db"
+    path = tmp_path / "new" / "s.db"  # its own folder is made (a tree of missing folders is refused: test_cli_edges)
     storage = open_storage(f"sqlite:///{path}")
     assert isinstance(storage, optuna.storages.RDBStorage)
     assert (storage.heartbeat_interval, storage.grace_period) == (15, 60)
