@@ -23,6 +23,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -157,19 +158,25 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     assert text.strip().endswith(f" --storage '{url}'"), text  # not the default storage: the hint names it
 
 
+def _two_worker_launch(db: Path, stderr: Any, cwd: Path, data_root: Path, text_root: Path, checkpoint_root: Path,
+                       cache_dir: Path) -> subprocess.Popen:
+    """A real 8-trial Metafam launch with two workers, in a session of its own (so its process group can be
+    signalled as ``timeout`` does), storing into ``db`` and writing its stderr to ``stderr``."""
+    inputs = ["--storage", f"sqlite:///{db}", "--data-root", str(data_root), "--text-root", str(text_root),
+              "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu"]
+    return subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint", "fusion",
+                             "--trials", "8", "--pruner", "none", "--workers", "2", *inputs],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
+                            start_new_session=True)
+
+
 def test_sigterm_to_the_process_group_with_two_workers_leaves_nothing_running(tmp_path, data_root, text_root,
                                                                                checkpoint_root, cache_dir):
     """``timeout`` and batch schedulers signal the whole process group: every worker gets SIGTERM from the
     sender and again from its driver. The second must not interrupt the first one's clean-up."""
-    db = tmp_path / "s.db"
-    inputs = ["--storage", f"sqlite:///{db}", "--data-root", str(data_root), "--text-root", str(text_root),
-              "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu"]
-    err = tmp_path / "launch.err"
+    db, err = tmp_path / "s.db", tmp_path / "launch.err"
     with open(err, "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
-                                    "fusion", "--trials", "8", "--pruner", "none", "--workers", "2", *inputs],
-                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
-                                   start_new_session=True)
+        process = _two_worker_launch(db, stderr, tmp_path, data_root, text_root, checkpoint_root, cache_dir)
         try:
             _wait_for_running_sampled_trial(db, process, err)
             os.killpg(process.pid, signal.SIGTERM)
@@ -190,15 +197,9 @@ def test_a_worker_killed_outright_leaves_its_trial_to_the_driver(tmp_path, data_
     """A worker that dies without its own clean-up (``kill -9``, the OOM killer) leaves its trial RUNNING; the
     driver, which outlives its workers, fails it and queues its settings again once they have all exited --
     here after a SIGTERM to the process group stops the other worker."""
-    db = tmp_path / "s.db"
-    inputs = ["--storage", f"sqlite:///{db}", "--data-root", str(data_root), "--text-root", str(text_root),
-              "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu"]
-    err = tmp_path / "launch.err"
+    db, err = tmp_path / "s.db", tmp_path / "launch.err"
     with open(err, "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
-                                    "fusion", "--trials", "8", "--pruner", "none", "--workers", "2", *inputs],
-                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
-                                   start_new_session=True)
+        process = _two_worker_launch(db, stderr, tmp_path, data_root, text_root, checkpoint_root, cache_dir)
         try:
             killed = _wait_for_running_sampled_trial(db, process, err)
             storage = _read_only_storage(db)
