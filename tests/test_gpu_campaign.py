@@ -6,7 +6,6 @@ the encoder either way; the test needs no [text] extra). The size check runs on 
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_gpu_check import HashEncoder  # the GPU check's model-free encoder, shared
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the lent GPU machine lacks even after the wheels are installed (see bench/gpu_check.py): the dry run
@@ -38,18 +38,6 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-class HashEncoder:
-    """Fixed 64-d vectors from each text's sha512 (bytes mapped to [-0.5, 0.5]): no model needed."""
-
-    name = "test-sha512"
-    dim = 64
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        rows = [torch.tensor(list(hashlib.sha512(text.encode("utf-8")).digest()), dtype=torch.float32) / 255 - 0.5
-                for text in texts]
-        return torch.stack(rows) if rows else torch.zeros(0, self.dim)
 
 
 def test_the_chosen_graphs_fit_what_the_device_tool_carries(data_root, fusion_path):
