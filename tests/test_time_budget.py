@@ -107,8 +107,12 @@ def test_a_timed_campaign_ends_on_time_with_nothing_running_and_resumes(tmp_path
     storage = f"sqlite:///{tmp_path / 'c.db'}"
     budget = 60.0
     start = time.perf_counter()
+    # a trial budget no 60 s can reach (and no early stop), so that the clock, not the budget, ends the run on
+    # any machine: in CI a faster machine ran both studies' default 40 trials inside 60 s, leaving the resume
+    # nothing to add
+    trials = 2000
     first = campaign.launch(name="t", datasets="Metafam,NELLInductive:v1", checkpoint="fusion", valid_pairs=32,
-                            time_budget=f"{budget:g}s", storage=storage, **inputs)
+                            trials=trials, no_stop=True, time_budget=f"{budget:g}s", storage=storage, **inputs)
     wall = time.perf_counter() - start
     assert wall <= 1.1 * budget, f"the campaign took {wall:.1f} s of a {budget:g} s budget"
     names = [s.study for s in first.studies]
@@ -120,13 +124,14 @@ def test_a_timed_campaign_ends_on_time_with_nothing_running_and_resumes(tmp_path
         assert study.user_attrs["spec"]["valid_pairs"] == 32
     done = {s.study: s.counts.get("COMPLETE", 0) + s.counts.get("PRUNED", 0) for s in first.studies}
     assert all(count >= 1 for count in done.values()), done
+    assert all(count < trials for count in done.values()), done  # the clock ended the run
     assert all(s.share is not None and s.seconds is not None for s in first.studies)
     shown = campaign.status("t", storage=storage)
     assert sum(t["seconds"] for t in shown.times.values()) <= budget
     assert all(t["share"] is not None for t in shown.times.values())
 
     spent = sum(t["seconds"] for t in shown.times.values())
-    more = spent + 90.0  # room for a resumed run to load both graphs and still start trials
+    more = spent + 45.0  # room for a resumed run to load both graphs and still start trials
     start = time.perf_counter()
     second = campaign.resume("t", time_budget=f"{more:g}s", storage=storage, **inputs)
     wall = time.perf_counter() - start
