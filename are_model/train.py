@@ -28,7 +28,12 @@ _FUSION_TENSORS = ("fusion_weights_logits", FREE_FUSION_KEY)
 
 @dataclass(frozen=True)
 class FineTuneConfig:
-    """How to fine-tune. body_lr None freezes everything but the fusion logits."""
+    """How to fine-tune. body_lr None freezes everything but the learnable fusion's parameters.
+
+    ULTRA's official inductive recipe (``config/inductive/inference.yaml`` of DeepGraphLearning/ULTRA: AdamW lr
+    5e-4 on every parameter, weight decay 0.01 by AdamW's default, batch 16, 256 strict negatives, adversarial
+    temperature 1) is ``FineTuneConfig(batch_size=16, num_negatives=256, body_lr=5e-4, body_weight_decay=0.01,
+    adversarial_temperature=1.0)`` on a model without learnable fusion (see bench/finetune_vs_official.py)."""
 
     epochs: int = 1
     batches_per_epoch: int | None = None  # None: one pass over the training triples
@@ -106,17 +111,22 @@ def adversarial_loss(scores: Tensor, temperature: float) -> Tensor:
 
 
 def _parameter_groups(model: AREModel, config: FineTuneConfig) -> list[dict]:
-    """AdamW groups: the fusion in force (softmax logits or free parameters), then the body if it trains.
+    """AdamW groups: the fusion in force (softmax logits or free parameters) when learnable, then the body if it
+    trains (``config.body_lr``).
 
     The body is every parameter but the fusion tensors (`fusion_weights_logits`, and `fusion_weights_free`
-    when present): a free fusion does not use the logits, so they stay out of both groups."""
-    if not model.learnable_fusion:
-        raise ValueError("fine-tuning needs learnable fusion: call model.use_learnable_fusion(...) "
-                         "or model.use_free_fusion(...) first")
+    when present): a free fusion does not use the logits, so they stay out of both groups. A model without
+    learnable fusion (ULTRA, SEMMA, or ARE with fixed weights) trains its body alone, as ULTRA's own
+    fine-tuning does. Raises ValueError when nothing would train (no learnable fusion and no ``body_lr``)."""
+    if not model.learnable_fusion and config.body_lr is None:
+        raise ValueError("nothing to fine-tune: call model.use_learnable_fusion(...) or model.use_free_fusion(...) "
+                         "first, or give FineTuneConfig.body_lr to train the body")
     fusion = dict(model.named_parameters())
     body = [p for name, p in model.named_parameters() if name not in _FUSION_TENSORS]
-    groups = [{"params": [fusion[name] for name in model.fusion_parameter_names()], "lr": config.fusion_lr,
-               "weight_decay": config.fusion_weight_decay, "name": "fusion"}]
+    groups = []
+    if model.learnable_fusion:
+        groups.append({"params": [fusion[name] for name in model.fusion_parameter_names()], "lr": config.fusion_lr,
+                       "weight_decay": config.fusion_weight_decay, "name": "fusion"})
     if config.body_lr is not None:
         groups.append({"params": body, "lr": config.body_lr, "weight_decay": config.body_weight_decay, "name": "body"})
     return groups
@@ -165,9 +175,11 @@ def fine_tune(model: AREModel, train: PreparedSplit, config: FineTuneConfig, *,
             model.eval()
             result.epochs_run = epoch + 1
             result.losses.append(total / batches)
-            result.fusion_weights.append(tuple(float(w) for w in model.fusion_weights().detach()))
-            log.info("epoch %d: loss %.4f, fusion weights %s", epoch + 1, result.losses[-1],
-                     " / ".join(f"{w:.4f}" for w in result.fusion_weights[-1]))
+            result.fusion_weights.append(tuple(float(w) for w in model.fusion_weights().detach())
+                                         if model.has_enhancers else ())
+            log.info("epoch %d: loss %.4f%s", epoch + 1, result.losses[-1],
+                     ", fusion weights " + " / ".join(f"{w:.4f}" for w in result.fusion_weights[-1])
+                     if result.fusion_weights[-1] else "")
             if on_epoch_end is not None and on_epoch_end(epoch, model):
                 result.stopped_early = True
                 break

@@ -117,6 +117,21 @@ def test_fine_tuning_is_deterministic_and_moves_only_the_fusion_when_frozen(chec
     assert runs[0][1][0].item() != pytest.approx(0.5)       # the weights moved
 
 
+def test_a_model_without_learnable_fusion_trains_its_body_as_ultra_does(checkpoint_root, metafam):
+    """ULTRA's own recipe (bench/finetune_vs_official.py): no fusion, every parameter trains at body_lr."""
+    train = prepare_split(metafam, "train")
+    model, _ = load_checkpoint(checkpoint_root / "ultra_3g.pth")
+    with pytest.raises(ValueError, match="nothing to fine-tune"):
+        fine_tune(model, train, FineTuneConfig(epochs=1, batches_per_epoch=1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = FineTuneConfig(epochs=1, batches_per_epoch=1, batch_size=4, num_negatives=16, body_lr=5e-4, seed=0)
+    result = fine_tune(model, train, config)
+    assert result.epochs_run == 1 and result.fusion_weights == [()] and result.losses[0] > 0
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    weights = {k for k, v in model.named_parameters()}
+    assert changed == weights  # AdamW's first step moves every parameter that has a gradient
+
+
 def test_queries_sharing_anchor_and_relation_are_scored_once(checkpoint_root, data_root, cache_dir):
     """NELLInductive:v1 test has 402 queries but 208 distinct (anchor, r'): one entity pass per pair,
     and every query ranked alone (its own padded batch) gets the rank it gets among all the others."""
