@@ -166,14 +166,16 @@ def test_fixed_fusion_on_ultra_is_one_line_error(checkpoint_root, data_root):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("case", ["missing path", "unknown name", "unknown dataset", "weights without fixed",
-                                  "fixed without weights", "learned on are-mix"])
+@pytest.mark.parametrize("case", ["missing path", "unknown name", "misspelt name", "unknown dataset",
+                                  "weights without fixed", "fixed without weights", "learned on are-mix"])
 def test_bad_input_is_one_line_error(capsys, case, tmp_path, data_root, checkpoint_root):
     dataset, checkpoint, extra, needle = "Metafam", str(checkpoint_root / "fusion.pth"), [], ""
     if case == "missing path":
         checkpoint, needle = str(tmp_path / "nope.pth"), "no such checkpoint file"
     elif case == "unknown name":
         checkpoint, needle = "ARE-V9", "unknown checkpoint 'ARE-V9'"
+    elif case == "misspelt name":
+        checkpoint, needle = "fusoin", "unknown checkpoint 'fusoin': did you mean 'fusion'?"
     elif case == "unknown dataset":
         dataset, needle = "Metafarm", "unknown dataset 'Metafarm'"
     elif case == "weights without fixed":

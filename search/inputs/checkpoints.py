@@ -21,6 +21,7 @@ folder a name is looked up in the root only, and downloading it is an error that
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from dataclasses import dataclass
@@ -183,7 +184,10 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
         looks_like_path = "/" in text or os.sep in text or path.suffix in (".pth", ".pt", ".ckpt")
         if looks_like_path:
             raise CheckpointError(f"{path}: no such checkpoint file")
-        raise CheckpointError(f"unknown checkpoint {text!r}: pass a .pth file or one of "
+        lower = {name.lower(): name for name in KNOWN_CHECKPOINTS}
+        close = [lower[c] for c in difflib.get_close_matches(text.strip().lower(), list(lower), n=1, cutoff=0.6)]
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise CheckpointError(f"unknown checkpoint {text!r}: {hint}pass a .pth file or one of "
                               + ", ".join(KNOWN_CHECKPOINTS))
     if root is not None:
         local = Path(root) / entry.file_name
