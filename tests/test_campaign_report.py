@@ -186,6 +186,12 @@ def test_fixed_row_is_the_best_known_point(campaign):
     assert row["baselines"]["checkpoint"]["weights"] == pytest.approx([0.2250, 0.7750], abs=5e-5)
     assert row["baselines"]["0/0"]["valid_source"] == "evaluated"  # no trial ran 0/0
     assert 0 < row["best"]["test_mrr"] < 1 and row["test_queries"] == 402
+    # the baseline that is the best setting ranks every query alike: said so, not shown as a "+0.0000" tie
+    same = [key for key in BASELINES if row["baselines"][key]["weights"] == row["best"]["weights"]]
+    assert same and all(row["deltas"][key]["delta"] == row["deltas"][key]["low"] == 0 for key in same)
+    cells = [line for line in (campaign.out / CAMPAIGN_MD).read_text().splitlines()
+             if line.startswith(f"| {DATASET} | inductive_e | fixed |")]
+    assert len(cells) == 1 and "0 (same ranks)" in cells[0] and "+0.0000 [+0.0000, +0.0000]" not in cells[0]
 
 
 def test_learnable_row_reports_the_learned_weights(campaign):

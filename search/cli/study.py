@@ -13,6 +13,7 @@ from search.cli.common import (add_inputs, add_run_options, add_search_options, 
                                print_export, progress_mode, run_options, search_keywords, settings_text, study_lines,
                                table)
 from search.errors import EXIT_NO_COMPLETE_TRIAL
+from search.reports.study_text import interval_text
 from search.study.bounds import growth_text
 from search.study.fusion_terms import FUSION_TERMS, joined, symbols, weights_text
 from search.values import non_negative_int, positive_int, weight
@@ -216,7 +217,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         diff = row["diff_vs_best"]
         rows.append((row["label"], joined(row["weights"], sep="/"), fmt_float(row["valid_mrr"]),
                      row["valid_source"], fmt_float(row["test"]["mrr"]), fmt_float(row["test"]["hits@10"]),
-                     "-" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"))
+                     "-" if diff is None else interval_text(diff["diff"], diff["low"], diff["high"])))
     emit(f"storage: {result.storage}")
     emit(table(rows, ("setting", symbols("/"), "valid MRR", "valid from", "test MRR", "test H@10",
                         "best - setting, test MRR [95% CI]")))

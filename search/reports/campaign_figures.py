@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from search.reports.plots import DPI
+from search.reports.study_text import interval_text
 from search.study.fusion_terms import FUSION_TERMS, KNOWN_WEIGHTS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
 
 __all__ = [
@@ -157,7 +158,7 @@ def delta_figure(rows: Sequence[dict[str, Any]], *, baseline: str = "checkpoint"
         ax.errorbar([delta["delta"]], [y], xerr=[[delta["delta"] - delta["low"]], [delta["high"] - delta["delta"]]],
                     fmt=_MODE_MARKERS.get(row["mode"], "D"), color=colour, ecolor=colour, markersize=7,
                     markeredgecolor="k", markeredgewidth=0.5, elinewidth=1.6, capsize=4, zorder=3)
-        ax.annotate(f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]"
+        ax.annotate(interval_text(delta["delta"], delta["low"], delta["high"])
                     + (" known points only" if row.get("known_points_only") else ""), (delta["high"], y),
                     xytext=(6, 0), textcoords="offset points", va="center", ha="left", fontsize=8, color="0.2")
         lows.append(delta["low"])

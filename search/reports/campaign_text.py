@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL, joined, symbols
+from search.reports.study_text import interval_text
 from search.study.names import MODES
 
 __all__ = ["BASELINES", "BASELINE_TITLES", "STATES", "fmt", "delta_text", "mixed_note", "trials_text", "sample_mark",
@@ -26,7 +27,7 @@ def delta_text(delta: dict[str, Any], known_only: bool = False) -> str:
     """A Δ cell: ``+0.0052 [+0.0013, +0.0091]``, bold with its verdict when the interval excludes 0 (a row of
     known points only never says win or loss: nothing was searched), ``‡ mixed`` when the best is worse on
     test MR or Hits@10 than that baseline."""
-    text = f"{delta['delta']:+.4f} [{delta['low']:+.4f}, {delta['high']:+.4f}]"
+    text = interval_text(delta["delta"], delta["low"], delta["high"])
     if delta["verdict"] != "tie" and not known_only:
         text = f"**{text}** {delta['verdict']}"
     return text + (" ‡ mixed" if delta.get("mixed") else "")

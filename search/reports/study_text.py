@@ -8,6 +8,7 @@ from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL,
 from search.study.spaces import SearchSpace
 
 __all__ = ["HISTORY_PNG", "WEIGHTS_PNG", "IMPORTANCES_PNG", "IMPORTANCE_METHOD_TEXT", "space_text", "fmt",
+           "interval_text",
            "summary_markdown", "known_points_only_text", "mixed_text", "sample_text", "sample_size_text",
            "sample_paragraph"]
 
@@ -27,6 +28,15 @@ def space_text(space: SearchSpace) -> str:
 
 def fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def interval_text(diff: float, low: float, high: float) -> str:
+    """A paired difference with its interval, ``+0.0052 [+0.0013, +0.0091]``; ``0 (same ranks)`` when the
+    difference and both ends are exactly 0: the two settings ranked every test query alike (the best setting
+    is that baseline, as when a known point wins), which is no tie of two measurements."""
+    if diff == low == high == 0:
+        return "0 (same ranks)"
+    return f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -75,7 +85,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for row in summary["settings"]:
         test = row["test"]
         diff = row["diff_vs_best"]
-        delta = "—" if diff is None else f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"
+        delta = "—" if diff is None else interval_text(diff["diff"], diff["low"], diff["high"])
         lines.append(
             f"| {row['label']} | {joined(row['weights'], sep=' | ')} | {fmt(row['valid_mrr'])} "
             f"| {row['valid_source']} | {fmt(test['mrr'])} | {fmt(test['mr'], 1)} | {fmt(test['hits@1'])} "
