@@ -214,6 +214,7 @@ def test_kill_9_then_resume_runs_exactly_the_remaining_budget(tmp_path, data_roo
                              cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert resumed.returncode == 0, resumed.stderr
     assert "campaign pair:" in resumed.stdout
+    assert f"next: are-search campaign report pair --storage 'sqlite:///{db}'" in resumed.stdout, resumed.stdout
     for name in STUDIES:
         trials = _trials(db, name)
         finished = [t for t in trials if t.state in FINISHED]

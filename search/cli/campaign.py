@@ -43,12 +43,15 @@ def _print_run(result: Any) -> int:
                      "-" if study.stop is None else f"stopped after trial {study.stop['trial']}")
                     + ((time_text(study.seconds, study.share),) if timed else ()))
     emit(table(rows, ("study", "done", "complete", "pruned", "failed", "best MRR", "best settings", "early stop")
-               + (("time / share",) if timed else ())))
+               + (("time spent / share",) if timed else ())))
     for study in result.studies:
         if study.stop is not None:
             emit(f"{study.study}: stopped early: {study.stop['reason']}")
     emit(f"campaign {result.campaign}: {result.trials_added} trial{'' if result.trials_added == 1 else 's'} finished in this run; "
           f"total budget {result.total_budget}")
+    storage = f" --storage '{result.storage}'"
+    emit(f"next: are-search campaign report {result.campaign}{storage} (bests vs baselines on test, per group); "
+         f"are-search campaign export {result.campaign} --out flags/{storage}")
     return EXIT_NO_COMPLETE_TRIAL if any(s.best is None for s in result.studies) else 0
 
 
