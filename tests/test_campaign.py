@@ -130,6 +130,22 @@ def test_mode_datasets_is_the_stored_form_of_a_modes_mapping():
     assert as_stored.study_names == ["FBNELL:FBNELL_v1/fixed", "Metafam:Metafam/fixed", "Metafam:Metafam/learnable"]
 
 
+def test_budget_scale_reaches_the_learnable_studies_only():
+    spec = campaign_from_values({"datasets": "Metafam", "checkpoint": "fusion", "budget_scale": 0.25,
+                                 "modes": ["fixed", "learnable", "learnable_free"]}, "campaigns/x.yaml")
+    scales = {s.mode: s.budget_scale for s in spec.study_specs()}
+    assert scales == {"fixed": 1.0, "learnable": 0.25, "learnable_free": 0.25}
+    # Metafam's official budget is 3 full epochs of ceil(13821 / 16) = 864 batches: a quarter is 216 per epoch
+    learnable = next(s for s in spec.study_specs() if s.mode == "learnable").fine_tune_budget()
+    assert learnable.epochs == 3 and learnable.batches(13821) == 216
+    assert merge_campaign_overrides(spec, budget_scale=0.5).budget_scale == 0.5
+    for values, message in (({"modes": "fixed", "budget_scale": 0.5}, "the campaign has none (modes: fixed)"),
+                            ({"modes": "learnable", "budget_scale": 0}, "expected a number in (0, 1], got 0")):
+        with pytest.raises(StudyError) as error:
+            campaign_from_values({"datasets": "Metafam", "checkpoint": "fusion", **values}, "campaigns/x.yaml")
+        assert str(error.value).startswith("campaigns/x.yaml: key 'budget_scale': ") and message in str(error.value)
+
+
 def test_campaign_overrides_are_named_options():
     spec = campaign_from_values({"datasets": "FBNELL", "checkpoint": "fusion"}, "campaigns/x.yaml")
     with pytest.raises(StudyError) as error:

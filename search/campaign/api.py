@@ -248,7 +248,7 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
            pruner: str | None = None, weight_cap: float | None = None, soft_high: float | None = None,
            no_stop: bool = False, stop_min_trials: int | None = None, stop_tolerance: float | None = None,
            warm_start_from: Any = None, warm_start_k: int | None = None, valid_pairs: int | None = None,
-           settings_per_pass: int | None = None, time_budget: str | None = None,
+           settings_per_pass: int | None = None, time_budget: str | None = None, budget_scale: float | None = None,
            storage: str | os.PathLike | None = None, workers: int | None = None, ray: bool = False,
            gpus_per_trial: float | None = None,
            cpus_per_trial: float | None = None, max_concurrent: int | None = None, address: str | None = None,
@@ -258,11 +258,12 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
 
     spec_file: a campaign spec (``campaigns/<name>.yaml``, see :mod:`search.campaign.spec`); keyword
     arguments override it. datasets: names (a list or ``"A,B"``); groups: benchmark groups
-    (``inductive_e``, ``inductive_er``, ``transductive``, ``pretraining``, ``all``); modes: ``fixed``
-    and/or ``learnable``; trials: per study, or total_trials: for the campaign (split, and given back by
+    (``inductive_e``, ``inductive_er``, ``transductive``, ``pretraining``, ``all``); modes: any of ``fixed``,
+    ``learnable``, ``learnable_free``; trials: per study, or total_trials: for the campaign (split, and given back by
     studies that stop early). valid_pairs: every study's validation budget; settings_per_pass: fixed-mode
     trials run together; time_budget: ``90s``, ``10m``, ``3h`` for the whole campaign, shared by cost
-    (:mod:`search.campaign.timing`). workers: local worker processes; ray and its options: Ray workers instead
+    (:mod:`search.campaign.timing`); budget_scale: S in (0, 1] on the learnable studies' official fine-tuning
+    batches per epoch (:mod:`search.study.finetune`). workers: local worker processes; ray and its options: Ray workers instead
     (see :mod:`search.runners.ray_queue`). Other arguments as :func:`search.launch`. Raises
     StudyError / UsageError / CheckpointError / DatasetError (one line; StudyError too, before anything is
     loaded, when the storage holds a campaign of this name with other datasets or modes); Ctrl-C re-queues the running
@@ -275,7 +276,8 @@ def launch(spec_file: str | os.PathLike | None = None, *, name: str | None = Non
                      total_trials=total_trials, seed=seed, sampler=sampler, pruner=pruner, weight_cap=weight_cap,
                      soft_high=soft_high, stop=False if no_stop else None, stop_min_trials=stop_min_trials,
                      stop_tolerance=stop_tolerance, warm_start_from=warm_start_from, warm_start_k=warm_start_k,
-                     valid_pairs=valid_pairs, settings_per_pass=settings_per_pass, time_budget=time_budget)
+                     valid_pairs=valid_pairs, settings_per_pass=settings_per_pass, time_budget=time_budget,
+                     budget_scale=budget_scale)
     spec = _spec(spec_file, overrides)
     opts = load_options(options, inputs)
     url = resolve_storage(storage, spec.storage)

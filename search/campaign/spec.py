@@ -59,7 +59,8 @@ class CampaignSpec:
     validation budget of every study (None: the whole split; a time budget may set a smaller one per study);
     ``settings_per_pass``: fixed-mode trials a worker runs together (learnable studies run one at a time);
     ``time_budget``: seconds of worker time for the whole campaign (None: no clock; see
-    :mod:`search.campaign.timing`)."""
+    :mod:`search.campaign.timing`); ``budget_scale``: the learnable studies' factor S on the official
+    fine-tuning batches per epoch (:mod:`search.study.finetune`; fixed-mode studies ignore it)."""
 
     name: str
     datasets: tuple[str, ...]
@@ -83,6 +84,7 @@ class CampaignSpec:
     valid_pairs: int | None = None
     settings_per_pass: int = 1
     time_budget: float | None = None
+    budget_scale: float = 1.0
 
     def pairs(self) -> list[tuple[str, str]]:
         """The campaign's (dataset, mode) pairs: datasets in order, modes in order within a dataset; a mode
@@ -110,7 +112,8 @@ class CampaignSpec:
         return [spec_from_values({"dataset": dataset, "checkpoint": self.checkpoint, "mode": mode,
                                   "trials": budgets[name], "budget": self.budget.get(mode, {}), **shared,
                                   "valid_pairs": self.valid_pairs,
-                                  "settings_per_pass": self.settings_per_pass if mode == "fixed" else 1},
+                                  "settings_per_pass": self.settings_per_pass if mode == "fixed" else 1,
+                                  "budget_scale": 1.0 if mode == "fixed" else self.budget_scale},
                                  f"campaign {self.name}")
                 for (dataset, mode), name in zip(pairs, names)]
 
@@ -270,6 +273,12 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
             if "valid_pairs" in given else None
         per_pass = positive_int(given.get("settings_per_pass", 1), f"{where}: key 'settings_per_pass'")
         time_budget = duration(given["time_budget"], f"{where}: key 'time_budget'") if "time_budget" in given else None
+        from search.study.finetune import check_budget_scale
+
+        budget_scale = check_budget_scale(given.get("budget_scale", 1.0), f"{where}: key 'budget_scale'")
+        if budget_scale != 1 and not any(mode != "fixed" for mode in modes):
+            raise StudyError(f"{where}: key 'budget_scale': scales the fine-tuning budget of the learnable modes, "
+                             f"and the campaign has none (modes: {', '.join(modes)})")
         storage = None
         if given.get("storage") is not None:
             storage = StorageURL.parse(given["storage"], base).url
@@ -277,7 +286,8 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
         spec = CampaignSpec(name=name, datasets=datasets, checkpoint=checkpoint, modes=modes, trials=trials,
                             total_trials=total, budget=budget, storage=storage,
                             warm_start_from=warm, warm_start_k=warm_k, mode_datasets=mode_datasets,
-                            valid_pairs=valid_pairs, settings_per_pass=per_pass, time_budget=time_budget, **shared)
+                            valid_pairs=valid_pairs, settings_per_pass=per_pass, time_budget=time_budget,
+                            budget_scale=budget_scale, **shared)
         # the study settings pass the study spec's own rules (names the key in the campaign's words)
         spec_from_values({"dataset": datasets[0], "checkpoint": checkpoint, "mode": modes[0], **shared,
                           "budget": spec.budget.get(modes[0], {})}, where)

@@ -77,8 +77,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
     return _print_run(launch(args.spec_file, name=args.name, datasets=args.datasets, groups=args.group,
                              checkpoint=args.checkpoint, modes=args.modes, trials=args.trials,
-                             total_trials=args.total_trials, settings_per_pass=args.settings_per_pass, time_budget=args.time_budget,
-                             **search_keywords(args), **run_options(args, campaign=True)))
+                             total_trials=args.total_trials, settings_per_pass=args.settings_per_pass,
+                             time_budget=args.time_budget, budget_scale=args.budget_scale, **search_keywords(args), **run_options(args, campaign=True)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -122,7 +122,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit(f"time budget {clock_text(result.spec.time_budget)}: "
              f"{clock_text(sum(t['seconds'] for t in result.times.values()))} spent (worker time; shares for one worker)")
     emit(table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
-                        "best settings", "time / share" if result.spec.time_budget is not None else "time")))
+                        "best settings", "time spent / share" if result.spec.time_budget is not None else "time spent")))
     for entry in result.studies:
         for line in study_lines(entry) + sample_lines(entry):
             emit(line)
@@ -161,6 +161,7 @@ def _duration_text(value: Any, what: str) -> str:
 
 def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     """Add ``campaign`` and its five commands to the main parser's ``commands``."""
+    from search.study.finetune import check_budget_scale
     from search.study.spec import DEFAULTS
     from search.values import non_negative_int, positive_int
 
@@ -180,7 +181,8 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
                    help="benchmark groups: inductive_e, inductive_er, transductive, pretraining or all")
     p.add_argument("--checkpoint", metavar="PATH|NAME",
                    help="required here or in the spec: an ARE checkpoint file or a known name (fusion, ARE-V3, ARE-V5)")
-    p.add_argument("--modes", metavar="fixed[,learnable]", help="fusion modes, one study each (default: fixed)")
+    p.add_argument("--modes", metavar="fixed[,learnable[,learnable_free]]",
+                   help="fusion modes, one study each (default: fixed)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--trials", type=arg_type(positive_int, "--trials"), metavar="N",
                         help=f"finished trials per study (default: {DEFAULTS['trials']})")
@@ -193,6 +195,9 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.add_argument("--valid-pairs", type=arg_type(positive_int, "--valid-pairs"), metavar="N",
                    help="every study's validation budget: its trials rank the same N (anchor, relation) pairs "
                         "(spec key valid_pairs; default: the whole split, or what a time budget sets)")
+    p.add_argument("--budget-scale", type=arg_type(check_budget_scale, "--budget-scale"), metavar="S",
+                   help="learnable studies: run S (0 < S <= 1) of the official per-dataset batches per epoch "
+                        "(spec key budget_scale; default 1: the official fine-tuning budget)")
     p.add_argument("--settings-per-pass", type=arg_type(positive_int, "--settings-per-pass"), metavar="K",
                    help="fixed-mode studies: K trials together, their settings sharing each entity pass "
                         "(spec key settings_per_pass, default 1)")
