@@ -321,6 +321,23 @@ def test_markdown(campaign):
             assert f"({row['report']}/summary.md)" in text and (campaign.out / row["report"] / "summary.md").is_file()
 
 
+def test_modes_side_by_side_take_their_numbers_from_the_study_rows(campaign):
+    from search.reports.campaign_text import fmt, joined
+
+    text = (campaign.out / CAMPAIGN_MD).read_text()
+    section = text.split("## Fusion modes side by side", 1)[1].split("\n## ", 1)[0]
+    rows = _rows(campaign.first)
+    fixed, learnable = rows[f"{DATASET}/fixed"], rows[f"{DATASET}/learnable"]
+    (line,) = [line for line in section.splitlines() if line.startswith(f"| {DATASET} |")]
+    own = fixed["baselines"]["checkpoint"]
+    assert f"| {joined(own['weights'])} : {fmt(own['test_mrr'])} |" in line
+    assert f"| {fmt(fixed['baselines']['0.2/0.8']['test_mrr'])} |" in line
+    for row in (fixed, learnable):
+        assert f"{joined(row['best']['weights'])} : {fmt(row['best']['test_mrr'])}, Δ " in line
+    assert "| best fixed | best learnable (softmax) |" in section and "learnable (free)" not in section
+    assert "Metafam:Metafam" not in section  # one mode only: not compared
+
+
 def test_figures_are_written_and_read_back(campaign):
     report = campaign.first
     assert set(report.figures) == set(campaign_figures.FIGURES) and not report.omitted

@@ -8,7 +8,7 @@ from search.reports.study_text import interval_text
 from search.study.names import MODES
 
 __all__ = ["BASELINES", "BASELINE_TITLES", "STATES", "fmt", "delta_text", "mixed_note", "trials_text", "sample_mark",
-           "sample_note", "weights_text", "campaign_markdown"]
+           "sample_note", "weights_text", "modes_section", "campaign_markdown"]
 
 #: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings`` ("0.2/0.8" and
 #: "0/0" are the fusion terms' reference point and no enhancement, :mod:`search.study.fusion_terms`).
@@ -85,6 +85,52 @@ def weights_text(row: dict[str, Any]) -> str:
     return f"learned {text}" if best["weights_kind"] == "learned" else text
 
 
+#: How the modes section names each fusion mode.
+MODE_TITLES = {"fixed": "best fixed", "learnable": "best learnable (softmax)", "learnable_free": "best learnable (free)"}
+
+
+def modes_section(rows: Sequence[dict[str, Any]], level: int) -> list[str]:
+    """``## Fusion modes side by side``: one line per dataset that ran more than one mode, with the checkpoint's
+    own weights and 0.2/0.8 (test MRR), then per mode the best setting (learned weights for a learnable mode),
+    its test MRR and its paired Δ vs own -- every number the one of the study's row (its own report). [] when
+    no dataset ran two modes."""
+    by_dataset: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_dataset.setdefault(row["dataset"], {})[row["mode"]] = row
+    shown = {dataset: modes for dataset, modes in by_dataset.items() if len(modes) > 1}
+    if not shown:
+        return []
+    modes = [mode for mode in MODES if any(mode in m for m in shown.values())]
+    lines = ["", "## Fusion modes side by side", "",
+             "Per dataset: the checkpoint's own fusion weights and the fixed reference point, then each mode's best "
+             f"setting ({symbols()}; a learnable mode's are the weights its best trial learned, evaluated as fixed "
+             f"weights), its test MRR and its Δ vs own [{level}% paired CI]. A learnable (softmax) mode's weights sum "
+             "to 1; the free mode's need not; fixed weights range over the search space.", "",
+             f"| dataset | own {symbols()} : test MRR | {REFERENCE_LABEL} test MRR | "
+             + " | ".join(MODE_TITLES[m] for m in modes) + " |",
+             "|---|---|---|" + "---|" * len(modes)]
+    for dataset, by_mode in shown.items():
+        done = [row for row in by_mode.values() if row["best"] is not None]
+        if done:
+            base = done[0]["baselines"]
+            own = f"{joined(base['checkpoint']['weights'])} : {fmt(base['checkpoint']['test_mrr'])}"
+            reference = fmt(base[REFERENCE_LABEL]["test_mrr"])
+        else:
+            own = reference = "—"
+        cells = []
+        for mode in modes:
+            row = by_mode.get(mode)
+            if row is None:
+                cells.append("not run")
+            elif row["best"] is None:
+                cells.append("no complete trial")
+            else:
+                cells.append(f"{joined(row['best']['weights'])} : {fmt(row['best']['test_mrr'])}, Δ "
+                             + delta_text(row["deltas"]["checkpoint"], bool(row.get("known_points_only"))))
+        lines.append(f"| {dataset} | {own} | {reference} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]],
               wins: dict[str, dict[str, Any]], plots: dict[str, tuple[str, str]], omitted: dict[str, str],
               bootstrap: dict[str, Any]) -> str:
@@ -156,6 +202,7 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
     if notes:
         lines += ["", "Notes:", ""] + [f"* {row['study']}: {row['note']}" for row in notes]
 
+    lines += modes_section(rows, level)
     lines += ["", "## Group means", ""]
     if groups:
         lines += [
