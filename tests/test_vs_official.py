@@ -68,3 +68,27 @@ def test_vs_official_tiny_run(data_root, checkpoint_root, tmp_path):
     assert result["ranks_equal"], result.get("first_mismatches")
     assert result["mrr_official"] == result["mrr_ours"] or not result["ranks_exactly_equal"]
     assert "queries/s" in run.stderr
+
+
+def test_finetune_vs_official_tiny_run(data_root, checkpoint_root, tmp_path):
+    """bench/finetune_vs_official.py end to end on 2 batches of FB15k237Inductive:v1, one seed: both sides load
+    the same model (equal zero-shot test MRR), both fine-tune (the MRR moves), and the table is written."""
+    if not (ULTRA / "script" / "run.py").is_file():
+        pytest.skip(f"no official ULTRA checkout at {ULTRA}")
+    env = dict(os.environ, ARE_DATA_ROOT=str(data_root), ARE_CHECKPOINT_ROOT=str(checkpoint_root),
+               ARE_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "finetune_vs_official.py"), "--dataset",
+                          "FB15k237Inductive:v1", "--seeds", "0", "--bpe", "2", "--fresh", "--jobs", "2",
+                          "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (line,) = run.stdout.strip().splitlines()
+    row = json.loads(line)
+    assert row["dataset"] == "FB15k237Inductive:v1" and row["batches_per_epoch"] == 2
+    official, ours = row["official"], row["ours"]
+    assert official["batches"] == ours["batches"] == 2 and official["seeds"] == ours["seeds"] == [0]
+    assert abs(official["zero_shot_mrr"] - ours["zero_shot_mrr"]) < 1e-3
+    for side in (official, ours):
+        assert side["mrr"][0] != pytest.approx(side["zero_shot_mrr"], abs=1e-6)
+    assert row["within"] == (row["band"][0] <= ours["mrr"][0] <= row["band"][1])
+    assert "| FB15k237Inductive:v1 | 1 × 2 batches | official |" in (tmp_path / "out" / "table.md").read_text()

@@ -78,7 +78,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return _print_run(launch(args.spec_file, name=args.name, datasets=args.datasets, groups=args.group,
                              checkpoint=args.checkpoint, modes=args.modes, trials=args.trials,
                              total_trials=args.total_trials, settings_per_pass=args.settings_per_pass,
-                             time_budget=args.time_budget, budget_scale=args.budget_scale, **search_keywords(args), **run_options(args, campaign=True)))
+                             time_budget=args.time_budget, budget_scale=args.budget_scale,
+                             **search_keywords(args), **run_options(args, campaign=True)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
