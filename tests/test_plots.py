@@ -6,6 +6,7 @@ real Metafam study.
 """
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import optuna
 import pytest
@@ -124,6 +125,9 @@ def test_fixed_weights_span_the_whole_space_not_the_sampled_cloud():
     points = _collection(ax, f"complete trial (colour: validation MRR; {below} below the scale: light grey)")
     assert len(points.get_offsets()) == 6
     assert sorted(points.get_array().tolist()) == values
+    legend = ax.get_legend()
+    (marker,) = [h for h, t in zip(legend.legend_handles, legend.get_texts()) if t.get_text().startswith("complete")]
+    assert tuple(marker.get_facecolor()[0]) == matplotlib.colormaps["viridis"](plots._LEGEND_SHADE)  # not grey
     assert fig.axes[1].get_ylabel() == (f"validation MRR\n(scale from the lower quartile {low:.4f} up;\n{below} "
                                         f"trial{'s' if below != 1 else ''} below it: light grey)")
     pruned = _collection(ax, plots.PRUNED_WEIGHTS_LABEL)       # hollow grey, outside the colour scale

@@ -69,6 +69,9 @@ IMPORTANCE_METHOD = (
     "decide where the best trials lie yet explain little of the overall variance, so the rankings can differ.")
 #: Complete trials from which the weights figure's colour scale starts at their lower quartile (:func:`colour_range`).
 COLOUR_CLIP_MIN_TRIALS = 4
+#: Where on the colour map the weights figure's legend draws its "complete trial" marker (not the first
+#: trial's colour, which may be the grey below the scale).
+_LEGEND_SHADE = 0.7
 #: The colour of a complete trial below the weights figure's colour scale.
 _BELOW_SCALE = "0.82"
 
@@ -429,6 +432,10 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
     what = "fixed fusion weights tried" if mode == "fixed" else "where fine-tuning started"
     ax.set_title(f"{study.study_name}: {what} ({len(complete)} complete, {len(pruned)} pruned)")
     _legend_below(ax, ncol=1)
+    legend = ax.get_legend()
+    for handle, text in zip(*((legend.legend_handles, legend.get_texts()) if legend is not None else ((), ()))):
+        if text.get_text().startswith("complete trial"):  # the legend would show the first trial's colour
+            handle.set_facecolor(matplotlib.colormaps["viridis"](_LEGEND_SHADE))
     return fig
 
 
