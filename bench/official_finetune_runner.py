@@ -15,8 +15,8 @@ what ``script/run.py``'s ``__main__`` block does, in the same order, with ULTRA'
    the training graph plus the validation targets, or the test one for ILPC / InGram, as run.py);
 5. ``train_and_validate`` of run.py (AdamW lr 5e-4 of the config, batch 16, 256 strict negatives, adversarial
    temperature 1; its DataLoader draws batches through a ``DistributedSampler``, shuffled with its own seed 0
-   and the epoch, whatever the run's seed), in a fresh working folder, where it writes ``model_epoch_<n>.pth``
-   and reloads the best epoch by validation MRR;
+   and the epoch, whatever the run's seed), in a working folder of this process's own, where it writes
+   ``model_epoch_<n>.pth`` and reloads the best epoch by validation MRR (the folder is removed afterwards);
 6. ``test`` of run.py on the test split with the test filter graph, ``return_metrics=True``.
 
 It also runs step 6 once before fine-tuning (zero-shot), so the output shows what fine-tuning changed.
@@ -120,7 +120,8 @@ def main() -> None:
             in_test[0] += time.perf_counter() - begin
 
     run.test = timed_test  # train_and_validate looks test() up in run.py's namespace
-    folder = work / f"finetune-{cls_name}-{version or 'all'}-seed{args.seed}"
+    # a folder of this process's own (runs may go on side by side in one work dir); removed at the end
+    folder = work / f"finetune-{cls_name}-{version or 'all'}-seed{args.seed}-pid{os.getpid()}"
     folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
     triples = train_data.target_edge_index.shape[1]
@@ -132,9 +133,11 @@ def main() -> None:
     run.test = official_test
     finetuned = metrics_of(run.test(cfg, model, test_data, device=device, logger=logger, filtered_data=test_filtered,
                                     return_metrics=True))
+    os.chdir(work)
     for name in os.listdir(folder):  # the epoch checkpoints run.py wrote (each the size of the model)
         if name.startswith("model_epoch_"):
             (folder / name).unlink()
+    folder.rmdir()
     proto.write(json.dumps({"side": "official", "dataset": args.dataset, "seed": args.seed, "epochs": args.epochs,
                             "batches": batches, "train_triples": int(triples), "zero_shot": zero_shot,
                             "finetuned": finetuned, "finetune_seconds": round(seconds, 2),

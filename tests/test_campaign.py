@@ -67,6 +67,15 @@ def test_the_all_local_campaign_names_every_benchmark_graph_present(data_root):
                                                                   for name in spec.datasets]
 
 
+def test_the_fusion_modes_campaign_runs_three_modes_on_four_graphs_at_a_tenth_of_the_official_budget():
+    spec = load_campaign_spec(REPO / "campaigns" / "fusion-modes.yaml")
+    assert spec.modes == ("fixed", "learnable", "learnable_free") and len(spec.study_names) == 12
+    budgets = {str(s.name): s.fine_tune_budget() for s in spec.study_specs() if s.mode != "fixed"}
+    metafam = budgets["Metafam:Metafam/learnable_free"]  # run_many.py: 3 full epochs of 864 batches
+    assert metafam.epochs == 3 and metafam.batches(13821) == 86
+    assert budgets["FB15k237Inductive:v1/learnable"].epochs == 1
+
+
 @pytest.mark.parametrize("values, message", [
     ({"datasets": "FBNELL", "checkpoint": "fusion", "trials": 2, "total_trials": 8}, "not both"),
     ({"datasets": "FBNELL", "checkpoint": "fusion", "speed": 2}, "unknown key 'speed'"),
