@@ -33,7 +33,14 @@ class FineTuneConfig:
     ULTRA's official inductive recipe (``config/inductive/inference.yaml`` of DeepGraphLearning/ULTRA: AdamW lr
     5e-4 on every parameter, weight decay 0.01 by AdamW's default, batch 16, 256 strict negatives, adversarial
     temperature 1) is ``FineTuneConfig(batch_size=16, num_negatives=256, body_lr=5e-4, body_weight_decay=0.01,
-    adversarial_temperature=1.0)`` on a model without learnable fusion (see bench/finetune_vs_official.py)."""
+    adversarial_temperature=1.0)`` on a model without learnable fusion (see bench/finetune_vs_official.py).
+
+    The order of the training triples: each epoch a permutation drawn from the run's generator (seeded by
+    ``seed``, which also draws the negatives); with ``order_seed`` set, epoch e's permutation is instead
+    ``torch.randperm(n, generator=torch.Generator().manual_seed(order_seed + e))``, the order torch's
+    ``DistributedSampler(shuffle=True, seed=order_seed)`` gives on one process -- ULTRA's ``run.py`` trains in
+    that order with ``order_seed`` 0 whatever its ``--seed`` -- so a run can see the triples in the order an
+    official run does, its ``seed`` moving only the negatives."""
 
     epochs: int = 1
     batches_per_epoch: int | None = None  # None: one pass over the training triples
@@ -45,6 +52,7 @@ class FineTuneConfig:
     body_weight_decay: float = 0.01
     adversarial_temperature: float = 1.0
     seed: int = 0
+    order_seed: int | None = None  # None: shuffle with the run's generator (seed); else see the class doc
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "num_negatives"):
@@ -156,7 +164,12 @@ def fine_tune(model: AREModel, train: PreparedSplit, config: FineTuneConfig, *,
     try:
         for epoch in range(config.epochs):
             model.train()
-            order = torch.randperm(triples.shape[0], generator=generator, device=triples.device)
+            if config.order_seed is None:
+                order = torch.randperm(triples.shape[0], generator=generator, device=triples.device)
+            else:
+                order = torch.randperm(triples.shape[0],
+                                       generator=torch.Generator().manual_seed(config.order_seed + epoch))
+                order = order.to(triples.device)
             steps = range(batches)
             if progress:
                 steps = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)

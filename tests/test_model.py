@@ -132,6 +132,26 @@ def test_a_model_without_learnable_fusion_trains_its_body_as_ultra_does(checkpoi
     assert changed == weights  # AdamW's first step moves every parameter that has a gradient
 
 
+def test_order_seed_trains_in_the_order_of_torchs_distributed_sampler(checkpoint_root, metafam):
+    """order_seed=0: the triples come in the order ULTRA's run.py draws them (DistributedSampler, seed 0)."""
+    from torch.utils.data import DistributedSampler
+
+    train = prepare_split(metafam, "train")
+    model, _ = load_checkpoint(checkpoint_root / "ultra_3g.pth")
+    seen = []
+    model.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[1][:, 0].clone()))
+    for seed in (0, 1):  # the run's seed moves the negatives, not the order
+        config = FineTuneConfig(epochs=2, batches_per_epoch=1, batch_size=4, num_negatives=4, body_lr=5e-4,
+                                seed=seed, order_seed=0)
+        fine_tune(model, train, config)
+    sampler = DistributedSampler(range(train.triples.shape[0]), num_replicas=1, rank=0)
+    expected = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        expected.append(train.triples[list(sampler)[:4]])
+    assert [batch.tolist() for batch in seen] == [e.tolist() for e in expected] * 2
+
+
 def test_queries_sharing_anchor_and_relation_are_scored_once(checkpoint_root, data_root, cache_dir):
     """NELLInductive:v1 test has 402 queries but 208 distinct (anchor, r'): one entity pass per pair,
     and every query ranked alone (its own padded batch) gets the rank it gets among all the others."""
