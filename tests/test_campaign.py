@@ -148,7 +148,7 @@ def test_budget_scale_reaches_the_learnable_studies_only():
     learnable = next(s for s in spec.study_specs() if s.mode == "learnable").fine_tune_budget()
     assert learnable.epochs == 3 and learnable.batches(13821) == 216
     assert merge_campaign_overrides(spec, budget_scale=0.5).budget_scale == 0.5
-    for values, message in (({"modes": "fixed", "budget_scale": 0.5}, "the campaign has none (modes: fixed)"),
+    for values, message in (({"modes": "fixed", "budget_scale": 0.5}, "has none (modes: fixed; got 0.5)"),
                             ({"modes": "learnable", "budget_scale": 0}, "expected a number in (0, 1], got 0")):
         with pytest.raises(StudyError) as error:
             campaign_from_values({"datasets": "Metafam", "checkpoint": "fusion", **values}, "campaigns/x.yaml")

@@ -278,7 +278,7 @@ def campaign_from_values(values: Mapping[str, Any], where: str, *, base: Path | 
         budget_scale = check_budget_scale(given.get("budget_scale", 1.0), f"{where}: key 'budget_scale'")
         if budget_scale != 1 and not any(mode != "fixed" for mode in modes):
             raise StudyError(f"{where}: key 'budget_scale': scales the fine-tuning budget of the learnable modes, "
-                             f"and the campaign has none (modes: {', '.join(modes)})")
+                             f"and the campaign has none (modes: {', '.join(modes)}; got {budget_scale:g})")
         storage = None
         if given.get("storage") is not None:
             storage = StorageURL.parse(given["storage"], base).url
