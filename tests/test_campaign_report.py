@@ -256,8 +256,12 @@ def test_a_budget_of_known_points_only_is_said_at_launch_and_in_every_report(cam
             (single.out_dir / "summary.md").read_text()
     text = (campaign.out / CAMPAIGN_MD).read_text()
     assert (f"**Known points only:** {DATASET}/fixed, {DATASET}/learnable ran only the known points" in text)
-    study_lines = [line for line in text.splitlines() if line.startswith(f"| {DATASET} |")]
+    studies = text.split("## Studies", 1)[1].split("\n## ", 1)[0]  # its table; the modes section says it too
+    study_lines = [line for line in studies.splitlines() if line.startswith(f"| {DATASET} |")]
     assert len(study_lines) == 2 and all("(known points only)" in line for line in study_lines)
+    modes = text.split("## Fusion modes side by side", 1)[1].split("\n## ", 1)[0]
+    (modes_line,) = [line for line in modes.splitlines() if line.startswith(f"| {DATASET} |")]
+    assert modes_line.count("(known points only)") == 2
     assert not any(" win " in line or " loss " in line or "** win" in line or "** loss" in line for line in study_lines)
     assert all(campaign.first.wins[key]["known_only"] == 2 and campaign.first.wins[key]["win"] == 0
                for key in BASELINES)

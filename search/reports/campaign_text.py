@@ -125,8 +125,10 @@ def modes_section(rows: Sequence[dict[str, Any]], level: int) -> list[str]:
             elif row["best"] is None:
                 cells.append("no complete trial")
             else:
+                known_only = bool(row.get("known_points_only"))
                 cells.append(f"{joined(row['best']['weights'])} : {fmt(row['best']['test_mrr'])}, Δ "
-                             + delta_text(row["deltas"]["checkpoint"], bool(row.get("known_points_only"))))
+                             + delta_text(row["deltas"]["checkpoint"], known_only)
+                             + (" (known points only)" if known_only else ""))
         lines.append(f"| {dataset} | {own} | {reference} | " + " | ".join(cells) + " |")
     return lines
 
