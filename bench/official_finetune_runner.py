@@ -29,8 +29,6 @@ metrics (mrr, hits@1, hits@3, hits@10 over head and tail queries of the test spl
 """
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -39,39 +37,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from official_runner import filter_graph, layout_data  # noqa: E402  (the sibling file: ULTRA's data layout)
+from official_runner import common_parser, filter_graph, layout_data, start_worker  # noqa: E402  (the sibling file)
 
 METRICS = ("mrr", "hits@1", "hits@3", "hits@10")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ultra-root", required=True)
-    parser.add_argument("--dataset", required=True, help="are-search canonical name, Class[:version]")
-    parser.add_argument("--setting", required=True, choices=["inductive", "transductive"])
-    parser.add_argument("--data-root", required=True)
-    parser.add_argument("--work-dir", required=True)
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--threads", type=int, required=True)
+    parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--bpe", type=int, default=None, help="batches per epoch (default: a full pass)")
     args = parser.parse_args()
-
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    work = Path(args.work_dir).resolve()
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(work / "torch_extensions"))
-    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # see bench/official_runner.py
+    proto, run, work = start_worker(args)
     import torch
 
-    torch.set_num_threads(args.threads)
     ultra_root = Path(args.ultra_root).resolve()
-    sys.path.insert(0, str(ultra_root))
-    spec = importlib.util.spec_from_file_location("ultra_official_run", ultra_root / "script" / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
     from torch_geometric.data import Data
     from ultra import datasets, util
     from ultra.models import Ultra

@@ -109,8 +109,9 @@ def filter_graph(cfg, dataset, valid_data, test_data, Data, torch):
                 num_nodes=dataset[0].num_nodes)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every official worker takes (this one, bench/official_finetune_runner.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--ultra-root", required=True)
     parser.add_argument("--dataset", required=True, help="are-search canonical name, Class[:version]")
     parser.add_argument("--setting", required=True, choices=["inductive", "transductive"])
@@ -118,20 +119,16 @@ def main() -> None:
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=None, help="test triples per batch (default: the config's)")
-    parser.add_argument("--limit-triples", type=int, default=None)
-    args = parser.parse_args()
+    return parser
 
-    # Keep fd 1 for the protocol; everything printed by ULTRA, torch or the compiler goes to stderr.
+
+def start_worker(args: argparse.Namespace):
+    """(protocol stream, ULTRA's script/run.py as a module, work dir): fd 1 kept for the protocol and everything
+    printed by ULTRA, torch or the compiler sent to stderr; torch's threads, rspmm's build folder and ULTRA's
+    checkout on sys.path set up; run.py loaded (its functions defined, its __main__ block not run)."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-
-    def reply(payload: dict) -> None:
-        proto.write(json.dumps(payload) + "\n")
-        proto.flush()
-
     work = Path(args.work_dir).resolve()
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(work / "torch_extensions"))
     # ULTRA was written for torch < 2.6, whose torch.load unpickled anything: its datasets reload their own
@@ -145,7 +142,25 @@ def main() -> None:
     sys.path.insert(0, str(ultra_root))
     spec = importlib.util.spec_from_file_location("ultra_official_run", ultra_root / "script" / "run.py")
     run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)  # defines test(); its __main__ block does not run
+    spec.loader.exec_module(run)
+    return proto, run, work
+
+
+def main() -> None:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=None, help="test triples per batch (default: the config's)")
+    parser.add_argument("--limit-triples", type=int, default=None)
+    args = parser.parse_args()
+
+    proto, run, work = start_worker(args)  # run.test() is what is timed
+    import torch
+
+    def reply(payload: dict) -> None:
+        proto.write(json.dumps(payload) + "\n")
+        proto.flush()
+
+    ultra_root = Path(args.ultra_root).resolve()
     from torch_geometric.data import Data
     from ultra import datasets, tasks, util
     from ultra.models import Ultra
