@@ -125,6 +125,7 @@ def test_fixed_weights_span_the_whole_space_not_the_sampled_cloud():
     points = _collection(ax, f"complete trial (colour: validation MRR; {below} below the scale: light grey)")
     assert len(points.get_offsets()) == 6
     assert sorted(points.get_array().tolist()) == values
+    fig.canvas.draw()  # the colour as drawn: a colour-mapped handle is repainted at draw time
     legend = ax.get_legend()
     (marker,) = [h for h, t in zip(legend.legend_handles, legend.get_texts()) if t.get_text().startswith("complete")]
     assert tuple(marker.get_facecolor()[0]) == matplotlib.colormaps["viridis"](plots._LEGEND_SHADE)  # not grey

@@ -435,6 +435,7 @@ def weights_figure(study: optuna.Study, space: SearchSpace, *, markers: Sequence
     legend = ax.get_legend()
     for handle, text in zip(*((legend.legend_handles, legend.get_texts()) if legend is not None else ((), ()))):
         if text.get_text().startswith("complete trial"):  # the legend would show the first trial's colour
+            handle.set_array(None)  # else the colour map paints the handle again when the figure is drawn
             handle.set_facecolor(matplotlib.colormaps["viridis"](_LEGEND_SHADE))
     return fig
 
