@@ -96,6 +96,30 @@ def test_time_spent_counts_trials_run_together_once():
     assert clock.spent == 19.0 and clock.per_trial == 5.0  # measured mean replaces the probe's estimate
 
 
+def test_trials_of_one_study_on_two_workers_count_on_both():
+    """Two workers (processes, named by the trials' owner attrs) running trials of one study side by side
+    spend twice the wall time: the fusion-modes campaign's FBNELL learnable study, run by two workers, was
+    charged half its cost and ran 10 trials on a share that afforded 5. Trials one worker ran together in
+    one step still count once."""
+    start = dt.datetime(2026, 1, 1, 12, 0, 0)
+
+    def trial(k, a, b, pid):
+        return optuna.trial.FrozenTrial(
+            number=k, state=TrialState.COMPLETE, value=0.5, datetime_start=start + dt.timedelta(seconds=a),
+            datetime_complete=start + dt.timedelta(seconds=b), params={"x": 0.1},
+            distributions={"x": FloatDistribution(0, 1)}, intermediate_values={}, trial_id=k, system_attrs={},
+            user_attrs={} if pid is None else {"worker_host": "h", "worker_pid": pid, "worker_started_at": 1.0})
+
+    side_by_side = [trial(0, 0, 100, 11), trial(1, 5, 105, 12), trial(2, 100, 200, 11), trial(3, 105, 205, 12)]
+    assert trial_seconds(side_by_side) == (400.0, 4)
+    clock = study_clock("S", side_by_side, {"setup_s": 0.0}, finished=4, running=0, stopped=False, cap=10)
+    assert clock.per_trial == 100.0  # what a trial costs a worker, not half of it
+    one_step = [trial(0, 0, 100, 11), trial(1, 0, 100, 11), trial(2, 0, 100, 12)]
+    assert trial_seconds(one_step) == (200.0, 3)
+    unowned = [trial(0, 0, 100, None), trial(1, 50, 100, None)]  # no owner recorded: one worker's, as before
+    assert trial_seconds(unowned) == (100.0, 2)
+
+
 def test_a_timed_campaign_ends_on_time_with_nothing_running_and_resumes(tmp_path, data_root, text_root,
                                                                          checkpoint_root, cache_dir, require_dataset):
     import search.campaign as campaign

@@ -7,10 +7,12 @@ stored as the study's user attr ``cost`` (:data:`COST_ATTR`). Once trials have f
 mean -- the time the study's trials ran divided by how many finished -- replaces the estimate.
 
 **Time spent.** A study's time is its set-up (building the model's graphs and relation side, the cost
-probe; recorded in ``cost``) plus the wall time during which at least one of its trials ran (the union
-of its trials' start-to-end intervals, so K trials run together in one step count once). The campaign's
-time is the sum over its studies: with one worker that is its wall time less what loading the datasets
-at the start takes; with W workers the campaign's clock runs W times as fast.
+probe; recorded in ``cost``) plus, for each worker that ran its trials, the wall time during which at
+least one of them ran on that worker (the union of their start-to-end intervals, so K trials run together
+in one step count once), summed over workers (two workers running trials of one study side by side spend
+twice the time; the worker is the process a trial's owner attrs name, :func:`search.study.budget.owner_attrs`).
+The campaign's time is the sum over its studies: with one worker that is its wall time less what loading
+the datasets at the start takes; with W workers the campaign's clock runs W times as fast.
 
 **The rule.** Time budget T, W workers, S studies: every study gets an equal share T·W/S. A study that
 needs less -- it stopped early, or reaching its trial budget (``trials`` / ``total_trials``) costs less
@@ -89,20 +91,40 @@ class TimeShare:
     trials: int
 
 
+def _worker_of(trial: FrozenTrial) -> tuple[Any, ...]:
+    """The process that ran ``trial`` (host, pid, start time from its owner attrs); ``()`` for a trial that
+    names none (written before owners were recorded): such trials are taken as one worker's."""
+    attrs = trial.user_attrs
+    if attrs.get("worker_pid") is None:
+        return ()
+    return (attrs.get("worker_host"), attrs.get("worker_pid"),
+            attrs.get("worker_started_at", attrs.get("worker_start")))
+
+
 def trial_seconds(trials: Iterable[FrozenTrial]) -> tuple[float, int]:
-    """(seconds during which at least one of ``trials`` ran, how many of them ran to an end): the union of
-    their [start, complete] intervals, over trials with both times (FAIL ones too: their time was spent)."""
-    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials
-                   if t.datetime_start is not None and t.datetime_complete is not None)
-    total, end = 0.0, None
-    for start, stop in spans:
-        if end is None or start >= end:
-            total += (stop - start).total_seconds()
-            end = stop
-        elif stop > end:
-            total += (stop - end).total_seconds()
-            end = stop
-    return total, len(spans)
+    """(worker seconds ``trials`` took, how many of them ran to an end), over trials with both a start and an
+    end time (FAIL ones too: their time was spent).
+
+    Per worker (:func:`_worker_of`), the union of its trials' [start, complete] intervals (K trials it ran
+    together in one step count once); summed over workers, so trials run side by side on two workers count
+    twice, as they took two workers' time."""
+    by_worker: dict[tuple[Any, ...], list[tuple[Any, Any]]] = {}
+    count = 0
+    for t in trials:
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            by_worker.setdefault(_worker_of(t), []).append((t.datetime_start, t.datetime_complete))
+            count += 1
+    total = 0.0
+    for spans in by_worker.values():
+        end = None
+        for start, stop in sorted(spans):
+            if end is None or start >= end:
+                total += (stop - start).total_seconds()
+                end = stop
+            elif stop > end:
+                total += (stop - end).total_seconds()
+                end = stop
+    return total, count
 
 
 def study_clock(name: str, trials: Sequence[FrozenTrial], cost: Mapping[str, Any] | None, *, finished: int,
