@@ -159,7 +159,7 @@ def delta_figure(rows: Sequence[dict[str, Any]], *, baseline: str = "checkpoint"
                     fmt=_MODE_MARKERS.get(row["mode"], "D"), color=colour, ecolor=colour, markersize=7,
                     markeredgecolor="k", markeredgewidth=0.5, elinewidth=1.6, capsize=4, zorder=3)
         ax.annotate(interval_text(delta["delta"], delta["low"], delta["high"])
-                    + (" known points only" if row.get("known_points_only") else ""), (delta["high"], y),
+                    + (", known points only" if row.get("known_points_only") else ""), (delta["high"], y),
                     xytext=(6, 0), textcoords="offset points", va="center", ha="left", fontsize=8, color="0.2")
         lows.append(delta["low"])
         highs.append(delta["high"])
