@@ -164,3 +164,15 @@ def test_a_timed_campaign_ends_on_time_with_nothing_running_and_resumes(tmp_path
     for study in second.studies:
         assert study.counts.get("RUNNING", 0) == 0
         assert study.counts.get("COMPLETE", 0) + study.counts.get("PRUNED", 0) >= done[study.study]
+
+
+def test_a_study_that_spent_more_than_an_equal_share_keeps_it_and_the_others_share_the_rest():
+    """A resumed campaign whose first study overran its share (there: trials charged at half their cost) must
+    not hand the others equal shares of the whole budget again: the time it spent is gone."""
+    over = StudyClock("over", finished=10, running=0, stopped=False, cap=40, floor=2, spent=60.0, per_trial=6.0)
+    fresh = [StudyClock(name, finished=0, running=0, stopped=False, cap=40, floor=2, spent=0.0, per_trial=5.0)
+             for name in ("b", "c")]
+    shares = allocate_time(100.0, [over, *fresh])
+    assert shares["over"].share == 60.0 and shares["over"].trials == 10  # no more trials: it is over its share
+    assert shares["b"].share == shares["c"].share == 20.0 and shares["b"].trials == 4
+    assert sum(s.share for s in shares.values()) == 100.0

@@ -17,7 +17,9 @@ the datasets at the start takes; with W workers the campaign's clock runs W time
 **The rule.** Time budget T, W workers, S studies: every study gets an equal share T·W/S. A study that
 needs less -- it stopped early, or reaching its trial budget (``trials`` / ``total_trials``) costs less
 than its share -- keeps what it needs and the rest is shared equally among the others, again until no
-study is given more than it can use (water filling). A study's trial budget is then what its share
+study is given more than it can use (water filling); a study that has already spent more than an equal
+share (trials in flight when the budget changed, a resumed run with a smaller budget) keeps what it spent,
+which the others no longer share. A study's trial budget is then what its share
 affords at its cost per trial, but at least its floor -- its known points (the checkpoint's own weights and
 0.2/0.8 in fixed mode), so every study has its baselines -- and at most its trial budget. Where even the
 floor at full validation would not fit a share, the study's validation budget is set so that it does
@@ -149,16 +151,20 @@ def allocate_time(budget: float, clocks: Sequence[StudyClock]) -> dict[str, Time
     shares: dict[str, float] = {}
     left, open_ = float(budget), sorted(clocks, key=lambda c: c.need())
     while open_:
-        equal = left / len(open_)
-        clock = open_[0]
-        if clock.need() <= equal:  # needs less than an equal part: keeps what it needs, the rest goes on
-            shares[clock.name] = clock.need()
-            left -= clock.need()
-            open_.pop(0)
-            continue
-        for clock in open_:
-            shares[clock.name] = equal
-        break
+        equal = max(0.0, left) / len(open_)
+        # a study that needs less than an equal part keeps what it needs; one that has spent more already (its
+        # trials in flight when the budget changed, a resumed run) keeps what it spent: that time is gone, and
+        # the others share what is left
+        # (the overspent first: they lower what the others get, so one that needs less is judged after them)
+        settled = [c for c in open_ if c.spent >= equal] or [c for c in open_ if c.need() <= equal][:1]
+        if not settled:
+            for clock in open_:
+                shares[clock.name] = equal
+            break
+        for clock in settled:
+            shares[clock.name] = clock.spent if clock.spent >= equal else clock.need()
+            left -= shares[clock.name]
+        open_ = [c for c in open_ if c.name not in shares]
     out = {}
     for clock in clocks:
         share = shares[clock.name]
