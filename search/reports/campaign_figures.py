@@ -324,7 +324,7 @@ def weight_plane_figure(rows: Sequence[dict[str, Any]]) -> Figure:
                        markeredgecolor=colour, markeredgewidth=1.6, label=f"baseline {label}")
                 for label, _, _, shape, colour in baselines]
     handles.append(Line2D([], [], linestyle="--", color="0.55", linewidth=1.0,
-                          label=f"{symbols(' + ')} = 1 (learned weights lie here)"))
+                          label=f"{symbols(' + ')} = 1 (softmax-learned weights lie here)"))
     _legend_below(fig, handles, ncol=2)
     obstacles = [(x, y) for _, x, y, _, _ in baselines]
     _place_labels(ax, labels, obstacles)
