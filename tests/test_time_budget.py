@@ -16,8 +16,8 @@ from optuna.trial import TrialState
 from optuna.distributions import FloatDistribution
 
 from search.campaign.spec import campaign_from_values, merge_campaign_overrides
-from search.campaign.timing import (COST_ATTR, MIN_VALID_PAIRS, StudyClock, allocate_time, choose_valid_pairs,
-                                    study_clock, trial_seconds)
+from search.campaign.timing import (COST_ATTR, MIN_VALID_PAIRS, TRIAL_OVERHEAD_S, StudyClock, allocate_time,
+                                    choose_valid_pairs, estimated_trial_seconds, study_clock, trial_seconds)
 from search.errors import StudyError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,3 +176,30 @@ def test_a_study_that_spent_more_than_an_equal_share_keeps_it_and_the_others_sha
     assert shares["over"].share == 60.0 and shares["over"].trials == 10  # no more trials: it is over its share
     assert shares["b"].share == shares["c"].share == 20.0 and shares["b"].trials == 4
     assert sum(s.share for s in shares.values()) == 100.0
+
+
+@pytest.mark.parametrize("mode", ["learnable", "learnable_free"])
+def test_a_learnable_study_s_probe_counts_its_fine_tuning(mode, nell_context):
+    """A learnable trial fine-tunes before each validation: its probe times a training batch and the record
+    says how many a trial runs, so the estimate is near what a real trial takes (the fusion-modes campaign's
+    learnable studies were estimated by their validation pass alone, 30-40 times too cheap, and ran over
+    their shares)."""
+    from search.objectives.fusion import FusionObjective
+    from search.runners.cost import probe_cost
+    from search.study.spec import spec_from_values
+
+    spec = spec_from_values({"dataset": "NELLInductive:v1", "checkpoint": "fusion", "mode": mode, "valid_pairs": 64,
+                             "budget": {"epochs": 2, "batches_per_epoch": 6}}, "t")
+    study = optuna.create_study(direction="maximize")
+    cost = probe_cost(study, spec, nell_context, share=3600.0, floor=2, setup_s=0.0)
+    assert study.user_attrs[COST_ATTR] == cost
+    assert cost["batches"] == 12 and cost["validations"] == 2 and cost["seconds_per_batch"] > 0
+    assert cost["pairs"] == 64
+    estimate = estimated_trial_seconds(cost)
+    validation_only = cost["seconds_per_pair"] * cost["pairs"] + TRIAL_OVERHEAD_S
+    start = time.perf_counter()
+    study.optimize(FusionObjective(spec, nell_context), n_trials=1)
+    took = time.perf_counter() - start
+    assert study.trials[0].state == TrialState.COMPLETE
+    assert 0.5 <= took / estimate <= 2.0, (took, estimate)
+    assert took > 3 * validation_only, (took, validation_only)  # what the probe used to estimate

@@ -2,7 +2,9 @@
 
 **Cost.** Before a study of a timed campaign runs its first trial, the worker that takes it measures its cost
 (:mod:`search.runners.cost`): seconds per validation pair on this device, timed on one entity pass of a few
-pairs, and the pairs a trial ranks (the whole split, or its validation budget ``valid_pairs``). It is
+pairs, and the pairs a trial ranks (the whole split, or its validation budget ``valid_pairs``); for a
+learnable study also seconds per fine-tuning batch, and the batches and validations (one per epoch) a trial
+runs (:func:`estimated_trial_seconds`). It is
 stored as the study's user attr ``cost`` (:data:`COST_ATTR`). Once trials have finished, the measured
 mean -- the time the study's trials ran divided by how many finished -- replaces the estimate.
 
@@ -44,6 +46,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 __all__ = ["COST_ATTR", "MIN_VALID_PAIRS", "TRIAL_OVERHEAD_S", "StudyClock", "TimeShare", "trial_seconds",
+           "estimated_trial_seconds",
            "study_clock", "allocate_time", "choose_valid_pairs", "eta_seconds"]
 
 #: The study user attr holding its measured cost: ``seconds_per_pair`` (one entity pass, this device),
@@ -129,6 +132,15 @@ def trial_seconds(trials: Iterable[FrozenTrial]) -> tuple[float, int]:
     return total, count
 
 
+def estimated_trial_seconds(cost: Mapping[str, Any]) -> float:
+    """A trial's seconds as the probe's ``cost`` record estimates them: its validation passes (``validations``,
+    1 for a fixed-mode trial) of ``pairs`` pairs at ``seconds_per_pair``, plus a learnable trial's fine-tuning
+    (``batches`` at ``seconds_per_batch``), plus :data:`TRIAL_OVERHEAD_S`."""
+    passes = int(cost.get("validations", 1))
+    tuning = float(cost.get("seconds_per_batch", 0.0)) * int(cost.get("batches", 0))
+    return float(cost["seconds_per_pair"]) * int(cost["pairs"]) * passes + tuning + TRIAL_OVERHEAD_S
+
+
 def study_clock(name: str, trials: Sequence[FrozenTrial], cost: Mapping[str, Any] | None, *, finished: int,
                 running: int, stopped: bool, cap: int) -> StudyClock:
     """The :class:`StudyClock` of a study from its trials and its ``cost`` record (None: not measured yet)."""
@@ -140,7 +152,7 @@ def study_clock(name: str, trials: Sequence[FrozenTrial], cost: Mapping[str, Any
     if done:
         per_trial = ran / count if count else None
     elif cost and cost.get("seconds_per_pair") is not None:
-        per_trial = float(cost["seconds_per_pair"]) * int(cost["pairs"]) + TRIAL_OVERHEAD_S
+        per_trial = estimated_trial_seconds(cost)
     return StudyClock(name, finished, running, stopped, cap, floor, setup + ran, per_trial)
 
 
