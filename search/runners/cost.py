@@ -30,6 +30,14 @@ __all__ = ["measure_pass", "measure_fine_tuning", "probe_cost", "add_setup_secon
 _logger = logging.getLogger(__name__)
 
 
+def _synchronize(context: SearchContext) -> None:
+    """Wait for ``context``'s CUDA device to finish its queued work (nothing on the CPU), so a timer reads it."""
+    if context.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(context.device)
+
+
 def measure_pass(context: SearchContext, limit: int | None = None) -> tuple[float, int]:
     """(seconds per validation pair, pairs timed) on ``context``'s device: one warm-up batch untimed, then two
     batches (at most the split's pairs, or ``limit``) timed. The model's own fusion weights are used (a
@@ -37,24 +45,11 @@ def measure_pass(context: SearchContext, limit: int | None = None) -> tuple[floa
     split_pairs = len(context.pairs(SPLIT))
     pairs = min(split_pairs, 2 * context.batch_size, limit or split_pairs)
     context.evaluate(SPLIT, sample=min(pairs, context.batch_size))
-    if context.device.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(context.device)
+    _synchronize(context)
     start = time.perf_counter()
     context.evaluate(SPLIT, sample=pairs)
-    if context.device.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(context.device)
+    _synchronize(context)
     return (time.perf_counter() - start) / max(1, pairs), pairs
-
-
-def _synchronize(context: SearchContext) -> None:
-    if context.device.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(context.device)
 
 
 def measure_fine_tuning(context: SearchContext, spec: StudySpec) -> dict[str, Any]:
