@@ -191,8 +191,9 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
                         help="finished trials for the whole campaign, split evenly; a study that stops early "
                              "gives the rest of its share to the others")
     p.add_argument("--time-budget", type=arg_type(_duration_text, "--time-budget"), metavar="90s|10m|3h",
-                   help="worker time for the whole campaign, shared equally among the studies by their measured "
-                        "cost per trial (spec key time_budget; see docs/campaigns.md)")
+                   help="worker time for the whole campaign (with --workers W, about 1/W of it in wall time), in "
+                        "equal shares per study, each share buying trials at the study's measured cost per trial "
+                        "(spec key time_budget; see docs/campaigns.md)")
     p.add_argument("--valid-pairs", type=arg_type(positive_int, "--valid-pairs"), metavar="N",
                    help="every study's validation budget: its trials rank the same N (anchor, relation) pairs "
                         "(spec key valid_pairs; default: the whole split, or what a time budget sets)")
