@@ -56,13 +56,16 @@ def small_study(tmp_path_factory, data_root: Path, text_root: Path, checkpoint_r
     with contextlib.redirect_stdout(out):
         status = main(["-q", "launch", "--dataset", "metafam", "--checkpoint", str(checkpoint_root / "fusion.pth"),
                        "--mode", "fixed", "--trials", str(STUDY_TRIALS), "--pruner", "none", "--seed", "0",
-                       "--storage", url, *_inputs(data_root, text_root, cache_dir)])
+                       "--storage", url, "--flags", str(folder / "launch-flags.yaml"),
+                       *_inputs(data_root, text_root, cache_dir)])
     lines = out.getvalue().splitlines()
     assert status == 0, out.getvalue()
     assert lines[0] == f"storage: {url}", lines
     summary = _study_line(lines)
     assert summary.startswith(f"study {CANONICAL}: best trial "), lines
     assert f"({STUDY_TRIALS} complete; {STUDY_TRIALS} finished in this run)" in summary, lines
+    # the next step names the flags file this launch wrote, not a default one
+    assert f"--flags {folder / 'launch-flags.yaml'} --storage" in lines[-1], lines
     return url
 
 

@@ -112,8 +112,9 @@ def _print_run(result: Any) -> int:
         flags = result.exported.flags
         emit(f"exported to {result.exported.path}: " + ", ".join(f"{k}: {v}" for k, v in flags.items()))
     storage = f" --storage '{result.storage}'"
+    target = result.exported.path if result.exported is not None else "flags.yaml"  # the file this run wrote
     emit(f"next: are-search report {result.study}{storage} (best vs baselines on test); are-search export "
-         f"{result.study} --flags flags.yaml{storage}; optuna-dashboard {result.storage}")
+         f"{result.study} --flags {target}{storage}; optuna-dashboard {result.storage}")
     return 0
 
 
