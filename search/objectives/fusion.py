@@ -25,7 +25,7 @@ import numpy as np
 import optuna
 from torch import Tensor
 
-from are_model.train import FineTuneConfig, fine_tune
+from are_model.train import fine_tune
 from search.study.bounds import read_bounds
 from search.objectives.context import SearchContext
 from search.errors import StudyError
@@ -198,10 +198,9 @@ class FusionObjective:
     def _learnable(self, trial: optuna.Trial, settings: TrialSettings) -> float:
         context, budget = self.context, self.budget
         train_triples = int(context.split("train").triples.shape[0])
-        config = FineTuneConfig(epochs=budget.epochs, batches_per_epoch=budget.batches(train_triples),
-                                batch_size=budget.batch_size, num_negatives=budget.negatives,
-                                fusion_lr=settings.fusion_lr, fusion_weight_decay=settings.fusion_weight_decay,
-                                body_lr=settings.body_lr, seed=self.spec.seed)
+        config = budget.fine_tune_config(train_triples, fusion_lr=settings.fusion_lr,
+                                         fusion_weight_decay=settings.fusion_weight_decay, body_lr=settings.body_lr,
+                                         seed=self.spec.seed)
         settings.fine_tune = {**asdict(config), "budget": budget.describe(train_triples)}
         trial.set_user_attr(SETTINGS_ATTR, settings.to_attr())
         model = context.fresh_model()

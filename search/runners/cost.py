@@ -61,11 +61,13 @@ def measure_fine_tuning(context: SearchContext, spec: StudySpec) -> dict[str, An
     the checkpoint's own weights and the body trained: the dearer case (a trial that freezes the body still
     back-propagates through it to the fusion weights). Nothing of the study's model or trials changes.
     """
-    from are_model.train import FineTuneConfig, fine_tune
+    from dataclasses import replace
+
+    from are_model.train import fine_tune
 
     budget = spec.fine_tune_budget()
     train = context.split("train")
-    batches = budget.batches(int(train.triples.shape[0]))
+    trial = budget.fine_tune_config(int(train.triples.shape[0]), fusion_lr=1e-3, body_lr=1e-6, seed=spec.seed)
     model = context.fresh_model()
     if spec.mode == "learnable_free":
         model.use_free_fusion()
@@ -73,17 +75,15 @@ def measure_fine_tuning(context: SearchContext, spec: StudySpec) -> dict[str, An
         model.use_learnable_fusion()
 
     def run(count: int) -> None:
-        fine_tune(model, train, FineTuneConfig(epochs=1, batches_per_epoch=count, batch_size=budget.batch_size,
-                                               num_negatives=budget.negatives, fusion_lr=1e-3, body_lr=1e-6,
-                                               seed=spec.seed))
+        fine_tune(model, train, replace(trial, epochs=1, batches_per_epoch=count))
 
     run(1)
     _synchronize(context)
     start = time.perf_counter()
     run(2)
     _synchronize(context)
-    return {"seconds_per_batch": (time.perf_counter() - start) / 2, "batches": budget.epochs * batches,
-            "validations": budget.epochs}
+    return {"seconds_per_batch": (time.perf_counter() - start) / 2, "batches": trial.epochs * trial.batches_per_epoch,
+            "validations": trial.epochs}
 
 
 def probe_cost(study: optuna.Study, spec: StudySpec, context: SearchContext, *, share: float, floor: int,

@@ -130,6 +130,15 @@ class Budget:
         full = self.batches_per_epoch if self.batches_per_epoch is not None else -(-train_triples // self.batch_size)
         return max(1, round(self.scale * full))
 
+    def fine_tune_config(self, train_triples: int, **optimiser: Any) -> Any:
+        """The :class:`are_model.train.FineTuneConfig` of a trial under this budget on a training split of
+        ``train_triples`` triples: its epochs, batches per epoch (:meth:`batches`), batch size and negatives,
+        with ``optimiser``'s keys (fusion_lr, body_lr, fusion_weight_decay, seed, ...) as given."""
+        from are_model.train import FineTuneConfig
+
+        return FineTuneConfig(epochs=self.epochs, batches_per_epoch=self.batches(train_triples),
+                              batch_size=self.batch_size, num_negatives=self.negatives, **optimiser)
+
     def runs_as(self) -> tuple[Any, ...]:
         """What decides the batches a trial runs, whatever the dataset's size: (epochs, batch_size, negatives,
         per epoch), per epoch being ``("given", n)`` or ``("scaled", table's batches or None, scale)``. Two
