@@ -242,3 +242,60 @@ def test_a_live_local_worker_is_never_failed_and_a_killed_one_is(cli, tmp_path):
     assert retry.state == TrialState.COMPLETE and retry.params == trials[number].params
     assert len([t for t in trials if t.state in FINISHED]) == 3
     assert time.monotonic() - started < 600
+
+
+# A worker that asks one trial through the trial step's own ask, then waits (stdin) or kills itself with
+# SIGKILL before it can record itself as the trial's owner: the gap a SIGKILL can land in.
+ASK = """
+import os, signal, sys
+import optuna
+from search.runners.step import _ask
+from search.storage import open_storage
+study = optuna.load_study(study_name=sys.argv[2], storage=open_storage(sys.argv[1]))
+trial = _ask(study)
+print(trial.number, flush=True)
+if sys.argv[3] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.stdin.readline()
+"""
+
+
+def test_a_worker_killed_between_asking_and_recording_its_owner_leaves_a_trial_known_dead(tmp_path):
+    """The SIGKILL of a campaign's workers can land after Optuna made a trial RUNNING but before the worker
+    recorded itself on it. The worker recorded, before asking, that it asks: its trial is 'dead' at once
+    (not 'unknown' for 10 minutes) and is failed, and an enqueued known point it held is queued again; a
+    live asker's trial stays untouched."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    study.enqueue_trial({"x": 0.25})  # a known point: the killed worker pops it
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+
+    def ask(how: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", ASK, url, "s", how], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    killed = ask("kill")
+    assert int(killed.stdout.readline()) == 0 and killed.wait(timeout=60) == -signal.SIGKILL
+    time.sleep(1.5)  # past the slack within which a later asker still counts as a possible owner
+    holder = ask("hold")
+    try:
+        assert int(holder.stdout.readline()) == 1
+        reader = optuna.load_study(study_name="s", storage=open_storage(url))
+        cases = {entry.number: entry for entry in running_trials(reader)}
+        assert cases[0].case == "dead" and f"pid {killed.pid} on this host, which is gone" in cases[0].why
+        assert cases[1].case == "unknown"  # its asker lives: it may record itself any moment
+
+        check = settle_stale(reader)
+        assert [entry.number for entry in check.failed] == [0]
+        trials = reader.get_trials(deepcopy=False)
+        assert [t.state for t in trials[:2]] == [TrialState.FAIL, TrialState.RUNNING]
+        (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == 0]
+        assert retry.state == TrialState.WAITING and retry.system_attrs["fixed_params"] == {"x": 0.25}
+
+        holder.kill()
+        assert holder.wait(timeout=60) == -signal.SIGKILL
+        assert [e.case for e in running_trials(reader)] == ["dead"]
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()

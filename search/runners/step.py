@@ -5,7 +5,8 @@
 each one's settings suggested before the next is asked, so the sampler sees the earlier ones running -- the
 GP's pending points, TPE's constant liar -- and spreads the K proposals). For each trial, in this order:
 
-1. its owner is recorded (:func:`search.study.budget.mark_trial_owner`) as soon as it is asked: Optuna
+1. its owner is recorded (:func:`search.study.budget.mark_trial_owner`) as soon as it is asked (and, before
+   it is asked, that this process asks, :func:`search.study.budget.mark_asking`): Optuna
    samples a trial's settings at its first suggestion, so a worker killed while its sampler works (a GP
    fit takes seconds) leaves a trial that :func:`search.study.budget.recover_dead_trials` knows is dead;
    heartbeats are sent while it runs (server and SQLite storages);
@@ -44,15 +45,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.compat import heartbeat_enabled, heartbeat_thread, storage_of
 from search.study.bounds import grow_bounds
-from search.study.budget import mark_trial_owner, within_budget
+from search.study.budget import FIXED_PARAMS, mark_asking, mark_trial_owner, within_budget
 from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
 
 __all__ = ["StepStart", "run_step", "requeue_interrupted"]
 
 _logger = logging.getLogger(__name__)
-
-#: The system attr in which Optuna keeps an enqueued trial's settings until they are suggested.
-FIXED_PARAMS = "fixed_params"
 
 
 @dataclass(frozen=True)
@@ -131,7 +129,10 @@ def run_step(study: optuna.Study, objective: Any, total_trials: int, *, size: in
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
-    """``study.ask()`` without Optuna's warning that heartbeats belong to ``optimize`` (they are sent here)."""
+    """``study.ask()`` without Optuna's warning that heartbeats belong to ``optimize`` (they are sent here),
+    after recording that this process asks (:func:`search.study.budget.mark_asking`: a kill before the owner is
+    recorded leaves a trial known dead)."""
+    mark_asking(study)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
         return study.ask()

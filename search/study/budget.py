@@ -3,16 +3,20 @@
 A budget counts *finished* trials (COMPLETE + PRUNED); FAIL trials do not count (their retries do,
 once they finish). Each running trial records its owner (host, pid, process start time) so that a
 worker killed on this host is noticed at once (:func:`recover_dead_trials`, through psutil: any OS that
-psutil supports); trials of other hosts
+psutil supports). A trial has no owner for the few milliseconds between its creation and that record; each
+process records in the study, before it asks, that it is asking (:func:`mark_asking`), so a trial whose
+asker was killed in that gap is known dead too (:func:`asker_dead`). Trials of other hosts
 are left to Optuna's heartbeat (RDB storages, see :mod:`search.storage`), and those that nothing can
 vouch for (a journal storage, no heartbeat) to :mod:`search.study.stale`.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import os
 import socket
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -20,6 +24,7 @@ import psutil
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from search.compat import storage_of, study_id
 from search.errors import StudyError
 from search.storage import MAX_RETRY
 
@@ -30,6 +35,10 @@ __all__ = [
     "mark_trial_owner",
     "owner_attrs",
     "owner_dead",
+    "Asker",
+    "mark_asking",
+    "askers",
+    "asker_dead",
     "in_progress",
     "fail_and_requeue",
     "recover_dead_trials",
@@ -41,6 +50,8 @@ _logger = logging.getLogger(__name__)
 
 #: The states that count towards a budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: The system attr in which Optuna keeps an enqueued trial's settings until they are suggested.
+FIXED_PARAMS = "fixed_params"
 
 
 class BudgetReached(optuna.exceptions.OptunaError):
@@ -103,16 +114,16 @@ def owner_dead(trial: FrozenTrial) -> bool:
     its pid.
     """
     attrs = trial.user_attrs
-    pid = attrs.get("worker_pid")
-    if (
-        attrs.get("worker_host") != socket.gethostname()
-        or attrs.get("worker_trial") != trial.number
-        or not isinstance(pid, int)
-        or isinstance(pid, bool)
-        or pid <= 0
-    ):
+    if attrs.get("worker_host") != socket.gethostname() or attrs.get("worker_trial") != trial.number:
         return False  # another host's trial, or no owner recorded yet: leave it to the heartbeat
-    if pid == os.getpid():
+    return _process_gone(attrs.get("worker_pid"), attrs.get("worker_started_at"))
+
+
+def _process_gone(pid: Any, started_at: Any) -> bool:
+    """True when the process ``pid`` of this host, started at ``started_at`` (seconds since the epoch; None:
+    unknown), is provably gone: no such pid, a zombie, or the pid now held by a process started at another
+    time. False for a bad pid, this process, or someone else's live process."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
         return False
     try:
         process = psutil.Process(pid)
@@ -123,18 +134,89 @@ def owner_dead(trial: FrozenTrial) -> bool:
         return True
     except psutil.AccessDenied:
         return False  # someone else's live process: nothing proves the owner dead
-    recorded = attrs.get("worker_started_at")
-    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
-        return abs(recorded - started) > START_TOLERANCE_S  # the pid now belongs to someone else
+    if isinstance(started_at, (int, float)) and not isinstance(started_at, bool):
+        return abs(started_at - started) > START_TOLERANCE_S  # the pid now belongs to someone else
     return False
+
+
+#: The study system attr prefix under which each process that asks trials records itself (:func:`mark_asking`).
+ASKER_PREFIX = "asker:"
+#: Seconds of slack between an asker's clock reading and the trial's start time when matching the two; a
+#: wider slack only counts more processes as a trial's possible asker, which can never make a live trial dead.
+ASKER_SLACK_S = 1.0
+
+
+@dataclass(frozen=True)
+class Asker:
+    """A process that asks trials of a study, as it last recorded itself (:func:`mark_asking`).
+
+    host, pid, started_at: the process (start time in seconds since the epoch, None when unreadable);
+    asked_at: when it last began to ask a trial (this host's local time, the clock Optuna stamps a trial's
+    ``datetime_start`` with).
+    """
+
+    host: str
+    pid: int
+    started_at: float | None
+    asked_at: _dt.datetime
+
+
+def mark_asking(study: optuna.Study) -> None:
+    """Record in ``study`` (a system attr ``asker:<host>:<pid>``, one per process, overwritten) that this process
+    is about to ask a trial; call it right before ``study.ask()``.
+
+    Optuna creates a trial (or pops a WAITING one) RUNNING, and only then can its owner be recorded
+    (:func:`mark_trial_owner`); a process killed in between leaves a RUNNING trial with no owner. This record,
+    made first, names the processes that may have asked such a trial: those whose latest record is no later
+    than the trial's start (a process that asked again since has recorded its earlier trial's owner).
+    """
+    pid = os.getpid()
+    host = socket.gethostname()
+    started = _started_at(pid)
+    value = {"host": host, "pid": pid, "started_at": None if started is None else round(started, 3),
+             "asked_at": _dt.datetime.now().isoformat()}
+    storage_of(study).set_study_system_attr(study_id(study), f"{ASKER_PREFIX}{host}:{pid}", value)
+
+
+def askers(study: optuna.Study) -> list[Asker]:
+    """Every process that recorded itself asking trials of ``study`` (:func:`mark_asking`); records that do not
+    parse are skipped."""
+    found: list[Asker] = []
+    attrs = storage_of(study).get_study_system_attrs(study_id(study))
+    for key, value in attrs.items():
+        if not key.startswith(ASKER_PREFIX) or not isinstance(value, dict):
+            continue
+        try:
+            found.append(Asker(str(value["host"]), int(value["pid"]), value.get("started_at"),
+                               _dt.datetime.fromisoformat(value["asked_at"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+def asker_dead(trial: FrozenTrial, recorded: list[Asker]) -> Asker | None:
+    """For a RUNNING ``trial`` with no owner recorded: the asker that left it, when every process that may have
+    asked it (``recorded`` askers whose latest ask began no later than the trial's start, plus
+    :data:`ASKER_SLACK_S`) ran on this host and is gone; else None (an owner recorded, no start time, no such
+    asker, or one that is alive or of another host: nothing proves the trial dead)."""
+    attrs = trial.user_attrs
+    if attrs.get("worker_trial") == trial.number or trial.datetime_start is None:
+        return None
+    start = trial.datetime_start.replace(tzinfo=None) + _dt.timedelta(seconds=ASKER_SLACK_S)
+    candidates = [a for a in recorded if a.asked_at.replace(tzinfo=None) <= start]
+    here = socket.gethostname()
+    if not candidates or any(a.host != here or not _process_gone(a.pid, a.started_at) for a in candidates):
+        return None
+    return max(candidates, key=lambda a: a.asked_at)
 
 
 def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, max_retry: int = MAX_RETRY) -> bool:
     """Set the RUNNING ``trial`` to FAIL and queue its parameters once more; False when it was not RUNNING.
 
     The retry is a WAITING trial with ``user_attrs={"retry_of": number, "retry_count": n}`` that the next
-    optimize runs first -- unless ``trial`` was already the ``max_retry``-th retry of its settings, or has
-    no parameters yet (it died before sampling: there is nothing to repeat). ``why`` says in words why the
+    optimize runs first, with the trial's parameters, or those it was enqueued with when it died before
+    suggesting them (a known point, a retry) -- unless ``trial`` was already the ``max_retry``-th retry of
+    its settings, or has neither (it died before sampling: there is nothing to repeat). ``why`` says in words why the
     trial is failed (for the log). Another process that finishes or fails the trial first wins: then
     nothing is changed here and False is returned.
     """
@@ -143,17 +225,18 @@ def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, max_r
     except (UpdateFinishedTrialError, ValueError):
         return False  # another process finished or failed it first
     retry_count = int(trial.user_attrs.get("retry_count", 0)) + 1
+    params = dict(trial.params) or dict(trial.system_attrs.get(FIXED_PARAMS) or {})
     if retry_count > max_retry:
         _logger.warning("study %s: trial %d (%s) failed %d times with params %s; not retrying it again",
-                        study.study_name, trial.number, why, retry_count, trial.params)
+                        study.study_name, trial.number, why, retry_count, params)
         return True
-    if not trial.params:
+    if not params:
         _logger.info("study %s: failed trial %d (%s); it had no parameters yet, nothing to re-queue",
                      study.study_name, trial.number, why)
         return True
-    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number, "retry_count": retry_count},
+    study.enqueue_trial(params, user_attrs={"retry_of": trial.number, "retry_count": retry_count},
                         skip_if_exists=False)
-    _logger.info("study %s: failed trial %d (%s) and re-queued %s", study.study_name, trial.number, why, trial.params)
+    _logger.info("study %s: failed trial %d (%s) and re-queued %s", study.study_name, trial.number, why, params)
     return True
 
 
@@ -161,8 +244,8 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
     """Fail the RUNNING trials whose worker died and re-queue their parameters once.
 
     Trials of other hosts are left to Optuna's heartbeat (:func:`optuna.storages.fail_stale_trials`,
-    run here too); a RUNNING trial owned by a dead process of this host is set to FAIL now and its
-    params are enqueued (:func:`fail_and_requeue`). COMPLETE and PRUNED trials are never touched.
+    run here too); a RUNNING trial owned by a dead process of this host, or with no owner and only dead
+    askers of this host (:func:`asker_dead`), is set to FAIL now and its params are enqueued (:func:`fail_and_requeue`). COMPLETE and PRUNED trials are never touched.
     Returns the numbers of the trials failed. Trials whose worker is neither provably alive nor
     provably dead are :mod:`search.study.stale`'s.
     """
@@ -171,10 +254,14 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     failed: list[int] = []
+    recorded = askers(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not owner_dead(trial):
+        if owner_dead(trial):
+            why = f"left running by dead pid {trial.user_attrs.get('worker_pid')}"
+        elif (asker := asker_dead(trial, recorded)) is not None:
+            why = f"asked by dead pid {asker.pid}, which was killed before it recorded itself as the owner"
+        else:
             continue
-        why = f"left running by dead pid {trial.user_attrs.get('worker_pid')}"
         if fail_and_requeue(study, trial, why, max_retry=max_retry):
             failed.append(trial.number)
     stale = {

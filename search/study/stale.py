@@ -6,7 +6,8 @@ whose worker is gone would block a study for good. Each RUNNING trial is put in 
 * ``alive`` -- its worker is a live process of this host (pid and process start time match);
 * ``heartbeat`` -- an RDB storage holds a heartbeat of it younger than the grace period (another
   host's worker that is alive);
-* ``dead`` -- its worker was a process of this host that is gone (failed at once by
+* ``dead`` -- its worker was a process of this host that is gone, or no worker was recorded and every
+  process that may have asked it is a process of this host that is gone (failed at once by
   :func:`search.study.budget.recover_dead_trials`);
 * ``silent`` -- its heartbeat is older than the grace period (failed by Optuna's heartbeat check);
 * ``unknown`` -- nothing can tell: another host's worker on a journal storage (journals keep no
@@ -40,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.compat import heartbeat_ages, trial_id
 from search.errors import StudyError
 from search.storage import GRACE_PERIOD_S
-from search.study.budget import FINISHED, fail_and_requeue, owner_dead, recover_dead_trials
+from search.study.budget import FINISHED, Asker, asker_dead, askers, fail_and_requeue, owner_dead, recover_dead_trials
 
 __all__ = [
     "STALE_FACTOR",
@@ -119,7 +120,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60 else "")
 
 
-def _classify(trial: FrozenTrial, heartbeat_s: float | None, now: _dt.datetime) -> RunningTrial:
+def _classify(trial: FrozenTrial, heartbeat_s: float | None, now: _dt.datetime, recorded: list[Asker]) -> RunningTrial:
     attrs = trial.user_attrs
     owner_recorded = attrs.get("worker_trial") == trial.number
     host = attrs.get("worker_host") if owner_recorded else None
@@ -132,6 +133,8 @@ def _classify(trial: FrozenTrial, heartbeat_s: float | None, now: _dt.datetime) 
             case, why = "dead", f"its worker, pid {pid} on this host, is gone"
         else:
             case, why = "alive", f"its worker, pid {pid} on this host, is alive"
+    elif not owner_recorded and (asker := asker_dead(trial, recorded)) is not None:
+        case, why = "dead", f"it was asked by pid {asker.pid} on this host, which is gone, before a worker was recorded"
     elif heartbeat_s is not None and heartbeat_s <= HEARTBEAT_GRACE_S:
         case, why = "heartbeat", f"its worker sent a heartbeat {_duration(heartbeat_s)} ago"
     elif heartbeat_s is not None:
@@ -154,7 +157,8 @@ def running_trials(study: optuna.Study, *, now: _dt.datetime | None = None) -> l
     if not trials:
         return []
     beats = heartbeat_ages(study)  # by trial id
-    return [_classify(trial, beats.get(trial_id(trial)), now) for trial in sorted(trials, key=lambda t: t.number)]
+    recorded = askers(study)
+    return [_classify(trial, beats.get(trial_id(trial)), now, recorded) for trial in sorted(trials, key=lambda t: t.number)]
 
 
 def stale_bound_s(study: optuna.Study) -> float | None:
