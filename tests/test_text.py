@@ -401,6 +401,33 @@ def test_codex_labels(data_root: Path, text_root: Path, dataset: str, minilm) ->
     assert (emb.abs().sum(dim=1) > 0).all()
 
 
+@pytest.mark.parametrize("dataset", ["WKIngram:50", "WKIngram:75", "WKIngram:100", "CoDExSmall", "CoDExMedium"])
+def test_wikidata_labels_map_graph_one_to_one(require_dataset, text_root: Path, dataset: str) -> None:
+    """Every relation P-id in the graph's raw files has a label in the shipped table, and the labels are the
+    graph's relation-text keys one to one (each P-id its own key, every key used).
+
+    Needs from ../shared: the graph's raw files under ARE_DATA_ROOT (datasets/WKIngram/<v>/raw/*.txt,
+    datasets/CoDEx*/raw/*.txt; via ``require_dataset``: a missing graph is skipped unless the root's SHA256SUMS
+    lists it or CI=true, then it fails) and relation_texts/gpt-4o-2024-11-20/<text key>.json under ARE_TEXT_ROOT.
+    Before the WKIngram ids were added, 73 of WKIngram:50's 113 P-ids had no label (hence zero text vectors).
+    """
+    from are_model.data import get_spec
+
+    spec = get_spec(dataset)
+    raw_dir = require_dataset(dataset)
+    pids: dict[str, None] = {}
+    for raw in spec.files:
+        for pid in _relations(raw_dir / raw.local_name):
+            pids.setdefault(pid, None)
+    labels = wikidata_labels()
+    keys = set(load_relation_texts(spec.text_key, text_root, download=False).cleaned)
+    assert pids and [p for p in pids if p not in labels] == []
+    mapped = [labels[p] for p in pids]
+    assert [(p, labels[p]) for p in pids if labels[p] not in keys] == []
+    assert len(set(mapped)) == len(mapped)  # one key per P-id
+    assert set(mapped) == keys  # and no key left over
+
+
 def test_codex_large_labels_and_collisions(text_root: Path, fbnell_texts, minilm) -> None:
     labels = wikidata_labels()
     large = load_relation_texts("CoDExLarge", text_root, download=False)

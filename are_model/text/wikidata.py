@@ -3,7 +3,8 @@
 Wikidata-keyed graphs (CoDEx-S/M/L, WDsinger, WKIngram) name relations by P-id, while SEMMA's relation
 texts are keyed by the English labels that the live ``wbgetentities`` API returned. The table shipped
 in ``wikidata_labels.json`` freezes those labels (CC0 data); see its ``_about`` entry for provenance.
-It covers every relation of CoDExSmall, CoDExMedium and CoDExLarge.
+It covers every relation of CoDExSmall, CoDExMedium, CoDExLarge and WKIngram:50/75/100 (each graph's
+P-ids map one to one onto the keys of its gpt-4o-2024-11-20 relation-text JSON).
 """
 from __future__ import annotations
 
