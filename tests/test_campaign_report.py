@@ -222,6 +222,9 @@ def test_groups_and_wins(campaign):
         (row,) = [r for r in done if r["mode"] == group["mode"]]
         assert group["best"]["test_mrr"] == row["best"]["test_mrr"]
         assert group["delta"]["0/0"] == row["deltas"]["0/0"]["delta"]
+        # ULTRA's published inductive_e mean of ultra_3g, over all 18 graphs of the group (ours: 1)
+        assert group["published"] == {"checkpoint": "ultra_3g", "test_mrr": 0.430, "test_hits@10": 0.566,
+                                      "graphs": 18}
     for key in BASELINES:  # a study of known points only is counted apart, never as a win, tie or loss
         counts = report.wins[key]
         assert counts["win"] + counts["tie"] + counts["loss"] + counts["known_only"] == len(done)
@@ -318,6 +321,8 @@ def test_markdown(campaign):
     assert f"| {DATASET} | inductive_e | fixed |" in text and f"| {DATASET} | inductive_e | learnable |" in text
     assert "| Metafam:Metafam | inductive_er | fixed | 1 fail |" in text
     assert "learned " in text  # the learnable row shows learned weights
+    own, best = campaign.first.groups[0]["baselines"]["checkpoint"]["test_mrr"], campaign.first.groups[0]["best"]["test_mrr"]
+    assert f"| inductive_e | fixed | 1 / 18 | {own:.4f} | {best:.4f} | 0.430 |" in text  # next to the published mean
     for name in campaign_figures.FIGURES:
         assert f"]({name})" in text  # every figure linked, none omitted: NELLInductive:v1 ran in both modes
     for row in campaign.first.rows:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from are_model.fileio import atomic_write_bytes
 from search.errors import StudyError
 from search.reports.campaign_text import BASELINES, STATES, campaign_markdown
+from search.reports.published import published_mean
 from search.study.fusion_terms import FUSION_TERMS, NONE_LABEL, REFERENCE_LABEL
 from search.study.names import MODES, StudyName
 
@@ -227,7 +228,9 @@ def _mean(values: Sequence[float]) -> float | None:
 def group_means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (group, mode), over the rows with a best setting: how many datasets, and the unweighted means of
     the best's validation MRR, test MRR and Hits@10, of each baseline's test MRR and Hits@10, and of the
-    difference best − baseline. Groups in :data:`GROUP_ORDER`, modes fixed then learnable."""
+    difference best − baseline; ``published``: the group's published zero-shot mean
+    (:func:`search.reports.published.published_mean`, None where none is published). Groups in
+    :data:`GROUP_ORDER`, modes fixed then learnable."""
     from are_model.data.registry import GROUP_ORDER
 
     done = [row for row in rows if row["best"] is not None]
@@ -249,6 +252,7 @@ def group_means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                                 "test_hits@10": _mean([r["baselines"][key]["test_hits@10"] for r in members])}
                           for key in BASELINES},
             "delta": {key: _mean([r["deltas"][key]["delta"] for r in members]) for key in BASELINES},
+            "published": published_mean(group),
         })
     return groups
 

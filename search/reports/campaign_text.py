@@ -8,7 +8,7 @@ from search.reports.study_text import interval_text
 from search.study.names import MODES
 
 __all__ = ["BASELINES", "BASELINE_TITLES", "STATES", "fmt", "delta_text", "mixed_note", "trials_text", "sample_mark",
-           "sample_note", "weights_text", "modes_section", "campaign_markdown"]
+           "sample_note", "weights_text", "modes_section", "published_section", "campaign_markdown"]
 
 #: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings`` ("0.2/0.8" and
 #: "0/0" are the fusion terms' reference point and no enhancement, :mod:`search.study.fusion_terms`).
@@ -133,6 +133,31 @@ def modes_section(rows: Sequence[dict[str, Any]], level: int) -> list[str]:
     return lines
 
 
+def published_section(groups: Sequence[dict[str, Any]]) -> list[str]:
+    """The lines that set each group mean next to the group's published zero-shot mean
+    (:mod:`search.reports.published`), with how many of the group's graphs each mean runs over; none when no
+    group of the campaign has a published mean."""
+    from search.reports.published import PUBLISHED_CHECKPOINT, PUBLISHED_SOURCE
+
+    rows = [g for g in groups if g.get("published")]
+    if not rows:
+        return []
+    lines = ["", f"Published zero-shot means of `{PUBLISHED_CHECKPOINT}` ({PUBLISHED_SOURCE}), the body every ARE "
+             "checkpoint starts from: no ARE or SEMMA group means are published. The published mean runs over all "
+             "the group's graphs, ours over those the campaign ran, so the two differ in population as well as in "
+             "model.", "",
+             f"| group | mode | graphs (ours / published) | own test MRR | best test MRR | "
+             f"published {PUBLISHED_CHECKPOINT} test MRR | own test H@10 | best test H@10 "
+             f"| published {PUBLISHED_CHECKPOINT} test H@10 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for g in rows:
+        pub, own = g["published"], g["baselines"]["checkpoint"]
+        lines.append(f"| {g['group']} | {g['mode']} | {g['datasets']} / {pub['graphs']} | {fmt(own['test_mrr'])} "
+                     f"| {fmt(g['best']['test_mrr'])} | {pub['test_mrr']:.3f} | {fmt(own['test_hits@10'])} "
+                     f"| {fmt(g['best']['test_hits@10'])} | {pub['test_hits@10']:.3f} |")
+    return lines
+
+
 def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]],
               wins: dict[str, dict[str, Any]], plots: dict[str, tuple[str, str]], omitted: dict[str, str],
               bootstrap: dict[str, Any]) -> str:
@@ -224,6 +249,7 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
                          f"| {fmt(base[REFERENCE_LABEL]['test_mrr'])} | {fmt(base[NONE_LABEL]['test_mrr'])} "
                          f"| {delta['checkpoint']:+.4f} | {delta[REFERENCE_LABEL]:+.4f} | {delta[NONE_LABEL]:+.4f} "
                          f"| {fmt(g['best']['test_hits@10'])} |")
+        lines += published_section(groups)
     else:
         lines.append("No study has a complete trial.")
 
