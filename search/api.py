@@ -278,11 +278,13 @@ def export(study: str | None = None, *, flags: str | os.PathLike | None = None,
 
 def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
            storage: str | os.PathLike | None = None, progress: bool = False, options: LoadOptions | None = None,
-           **inputs: Any) -> ReportResult:
+           test_pairs: int | None = None, **inputs: Any) -> ReportResult:
     """Plots and summary of ``study``, and its best setting against the baselines on the test split.
 
     out: the report folder (default ``./studies/reports/<dataset>_<mode>``); n_boot, seed: the paired
-    bootstrap's resamples and seed. The storage is only read.
+    bootstrap's resamples and seed; test_pairs: rank the test split on a seeded, stratified sample of this
+    many (anchor, relation) pairs where it has more (None: the whole split). The storage is only read.
+    Raises UsageError for a test_pairs that is not a positive integer.
     """
     from search.storage import load_study
     from search.values import non_negative_int, positive_int
@@ -292,6 +294,7 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
         raise TypeError(f"report() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     n_boot = positive_int(n_boot, "--n-boot")
     seed = non_negative_int(seed, "--seed")
+    test_pairs = None if test_pairs is None else positive_int(test_pairs, "--test-pairs")
     url = resolve_storage(storage)
     found = load_study(_open_read_only(url), StudyName.parse(study), where=url.safe)
     opts = load_options(options, inputs)
@@ -299,18 +302,20 @@ def report(study: str, *, out: str | os.PathLike | None = None, n_boot: int = 20
     folder = folder_to_write(out if out is not None else
                              DEFAULT_STUDIES_DIR / "reports" / f"{name.dataset.replace(':', '_')}_{name.mode}", "--out",
                              parents=out is None)
-    written = report_study(found, folder, options=opts, n_boot=n_boot, seed=seed, progress=progress)
+    written = report_study(found, folder, options=opts, n_boot=n_boot, seed=seed, progress=progress,
+                           test_pairs=test_pairs)
     return ReportResult(found.study_name, url.safe, written.out_dir, list(written.files), written.summary)
 
 def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_boot: int = 2000, seed: int = 0,
-                 progress: bool | str = False) -> Any:
+                 progress: bool | str = False, test_pairs: int | None = None) -> Any:
     """Write the report of an opened study into ``out``: the one code path of :func:`report` and of a
     campaign's cross-dataset report (:mod:`search.reports.campaign`).
 
     found: an ``optuna.Study`` (opened read-only is enough); options: resolved :class:`LoadOptions`
     (the text encoder is the study's recorded one unless ``options.encoder`` is set); n_boot, seed: the
     paired bootstrap's resamples and seed; progress: True or ``"bar"`` shows a bar on stderr, ``"lines"`` a line
-    per evaluated setting (stderr off a terminal), False/None nothing. Every
+    per evaluated setting (stderr off a terminal), False/None nothing; test_pairs: rank the test split on a
+    sample of this many pairs where it has more (None: the whole split). Every
     evaluation's ranks are kept in ``<options.cache_dir>/ranks`` (:class:`search.reports.rankcache.RankCache`),
     so a second report of the same settings runs no entity pass. Returns the
     :class:`search.reports.study.Report`; raises StudyError (e.g. no complete trial), CheckpointError,
@@ -336,4 +341,4 @@ def report_study(found: Any, out: str | os.PathLike, *, options: LoadOptions, n_
                           stage_seed=spec.seed)  # the trials' stage order, so a validation sample is theirs
     return write_report(found, context, Path(out), spec=spec, n_boot=n_boot, seed=seed,
                         show_progress="bar" if progress is True else (progress or None),
-                        rank_cache=RankCache.under(options.cache_dir))
+                        rank_cache=RankCache.under(options.cache_dir), test_pairs=test_pairs)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import TrialState
 
@@ -281,3 +282,40 @@ def test_report_of_a_real_study_names_its_mixed_verdict(tmp_path, data_root, tex
     assert said[0].endswith("evaluations (a setting on a split) to run") and len(said) == total + 1, result.stderr
     assert said[-1].startswith(f"report Metafam:Metafam/fixed: {total}/{total} test "), said
     assert all(" MRR 0." in line and line.endswith(" s") for line in said[1:]), said
+
+
+def test_a_test_sample_ranks_every_setting_on_the_same_pairs_and_says_so(built, report, tmp_path):
+    """report --test-pairs: every setting's test figures are those of the full test ranks restricted to one
+    seeded, stratified sample of test pairs (the context's order, as a validation sample is drawn); the
+    intervals pair the same queries; summary.json and summary.md name the sample; a second report of it
+    reads the sample's ranks from the rank cache (no entity pass)."""
+    from search.reports.rankcache import RankCache
+    from are_model.evaluate import ranking_metrics
+
+    spec, context, study = built
+    cache = RankCache(tmp_path / "ranks")
+    sampled = write_report(study, context, tmp_path / "sampled", spec=spec, n_boot=1000, seed=0, test_pairs=40,
+                           rank_cache=cache)
+    test = sampled.summary["test_sample"]
+    assert test["pairs"] == 40 and test["split_pairs"] > 40 and test["split_queries"] == 368
+    assert 40 <= test["queries"] < 368 and test["seed"] == context.stage_seed
+    plan_pairs = context.pairs("test")
+    index = torch.sort(plan_pairs.queries_of(context.stage_plan("test", 1, 40).order)[0]).values
+    full = {row["label"]: row for row in report.summary["settings"]}
+    for row in sampled.summary["settings"]:
+        _, ranks = context.evaluate("test", list(row["weights"]))  # the whole split, as the full report ranks it
+        expected = ranking_metrics(ranks[index])
+        assert row["test"]["num_queries"] == test["queries"]
+        assert row["test"]["mrr"] == pytest.approx(expected["mrr"], abs=1e-12), row["label"]
+        assert row["valid_mrr"] == full[row["label"]]["valid_mrr"]  # validation is not sampled by it
+    assert "| test | a sample: 40 of" in (sampled.out_dir / "summary.md").read_text()
+    assert "**Tested on a sample:**" in (sampled.out_dir / "summary.md").read_text()
+    assert report.summary["test_sample"] is None
+    hits = cache.hits
+    again = write_report(study, context, tmp_path / "again", spec=spec, n_boot=1000, seed=0, test_pairs=40,
+                         rank_cache=cache)
+    assert cache.hits - hits == 4 and again.summary["settings"] == sampled.summary["settings"]  # 4 settings
+    # a sample no smaller than the split is the whole split
+    whole = write_report(study, context, tmp_path / "whole", spec=spec, n_boot=1000, seed=0, test_pairs=10_000)
+    assert whole.summary["test_sample"] is None
+    assert [r["test"] for r in whole.summary["settings"]] == [r["test"] for r in report.summary["settings"]]

@@ -381,11 +381,12 @@ def export(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike,
 
 def report(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike | None = None, n_boot: int = 2000, seed: int = 0,
            storage: str | os.PathLike | None = None, progress: bool | str | None = False,
-           options: LoadOptions | None = None, **inputs: Any) -> Any:
+           options: LoadOptions | None = None, test_pairs: int | None = None, **inputs: Any) -> Any:
     """The cross-dataset report of the campaign in ``out`` (default ``./studies/reports/campaign_<name>``):
     ``campaign.md``, ``campaign.csv``, figures, and each study's own report under ``studies/``.
-    ``campaign`` as for :func:`status`. Returns :class:`search.reports.campaign.CampaignReport`. The storage
-    is only read."""
+    ``campaign`` as for :func:`status`; test_pairs: each study's test split is ranked on a sample of this many
+    pairs where it has more (None: whole splits; UsageError unless a positive integer). Returns
+    :class:`search.reports.campaign.CampaignReport`. The storage is only read."""
     import optuna
 
     from search.reports.campaign import write_campaign_report
@@ -398,6 +399,7 @@ def report(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike 
         raise TypeError(f"report() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     n_boot = positive_int(n_boot, "--n-boot")
     seed = non_negative_int(seed, "--seed")
+    test_pairs = None if test_pairs is None else positive_int(test_pairs, "--test-pairs")
     spec, url, names = load_campaign(campaign, storage)
     backend = open_storage(url, read_only=True)
     studies = [optuna.load_study(study_name=name, storage=backend) for name in names]
@@ -411,4 +413,5 @@ def report(campaign: str | os.PathLike | None = None, *, out: str | os.PathLike 
                                stop_record(study) is not None) for study in studies]
     _, times = _times(spec, url, progress_, allocate(spec, progress_))
     return write_campaign_report(studies, folder, options=load_options(options, inputs), n_boot=n_boot, seed=seed,
-                                 progress=progress in (True, "bar"), name=spec.name, times=times)
+                                 progress=progress in (True, "bar"), name=spec.name, times=times,
+                                 test_pairs=test_pairs)

@@ -70,7 +70,8 @@ STUDIES_DIR = "studies"
 #: The columns of ``campaign.csv`` on a study's validation sample (empty for a study on the whole split): its
 #: pairs and queries, the split's, and the standard error of a paired MRR difference at that size.
 _SAMPLE_COLUMNS = ("valid_sample_pairs", "valid_split_pairs", "valid_sample_queries", "valid_split_queries",
-                   "valid_paired_se")
+                   "valid_paired_se", "test_sample_pairs", "test_split_pairs", "test_sample_queries",
+                   "test_split_queries")
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
         "test_queries": best_setting["test"]["num_queries"],
         "report": f"{STUDIES_DIR}/{folder}",
         "valid_sample": summary.get("valid_sample"),
+        "test_sample": summary.get("test_sample"),
         "known_points_only": bool(summary.get("known_points_only")),
         "note": summary.get("note"),
     }
@@ -198,6 +200,7 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
         "test_queries": None,
         "report": None,
         "valid_sample": _stored_sample(stored),
+        "test_sample": None,
         "known_points_only": False,
         "note": note,
     }
@@ -327,6 +330,9 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     flat.update({"valid_sample_pairs": sample.get("pairs"), "valid_split_pairs": sample.get("split_pairs"),
                  "valid_sample_queries": sample.get("queries"), "valid_split_queries": sample.get("split_queries"),
                  "valid_paired_se": paired.get("se")})
+    test = row.get("test_sample") or {}
+    flat.update({"test_sample_pairs": test.get("pairs"), "test_split_pairs": test.get("split_pairs"),
+                 "test_sample_queries": test.get("queries"), "test_split_queries": test.get("split_queries")})
     time = row.get("time") or {}
     flat.update({"time_s": time.get("seconds"), "time_share_s": time.get("share"), "trial_s": time.get("per_trial")})
     flat.update({"test_queries": row["test_queries"], "report": row["report"], "note": row["note"]})
@@ -353,7 +359,8 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 
 def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, options: "LoadOptions", n_boot: int = 2000,
                           seed: int = 0, progress: bool = False, name: str | None = None,
-                          times: Mapping[str, dict[str, Any]] | None = None) -> CampaignReport:
+                          times: Mapping[str, dict[str, Any]] | None = None,
+                          test_pairs: int | None = None) -> CampaignReport:
     """Write the cross-dataset report of ``studies`` into ``out_dir``; see the module doc for the files.
 
     studies: ``optuna.Study`` objects named ``<dataset>/<mode>`` (opened read-only is enough); options:
@@ -361,7 +368,9 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     seed: the paired bootstrap's resamples and seed (as ``are-search report``); progress: bars on stderr;
     name: the campaign's name (title and ``campaign`` of the JSON); times: study name -> its time record
     (``seconds`` spent, ``share`` of the time budget or None, ``per_trial`` seconds or None; see
-    :func:`search.campaign.api.status`), shown as each row's ``time`` (None where not given).
+    :func:`search.campaign.api.status`), shown as each row's ``time`` (None where not given); test_pairs:
+    each study's test split is ranked on a sample of this many pairs where it has more (as ``report
+    --test-pairs``; None: whole splits).
 
     Each row (``CampaignReport.rows``) holds ``dataset`` (the study name's dataset part, verbatim),
     ``mode``, ``study``, ``group``, ``checkpoint`` (file name), ``profile``, ``encoder``, ``trials``
@@ -374,7 +383,8 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     ``low`` / ``high`` and ``verdict`` win / tie / loss), ``ci95`` (``low`` / ``high`` of the difference
     against the checkpoint's own setting), ``test_queries``, ``report`` (the study's report folder,
     relative to ``out_dir``), ``valid_sample`` (the report's: the validation sample the study searched on,
-    its size and the standard error of a paired MRR difference at that size; None for the whole split) and
+    its size and the standard error of a paired MRR difference at that size; None for the whole split),
+    ``test_sample`` (the test sample the report ranked, None for the whole split) and
     ``note``. MRRs are fractions in [0, 1]; every number is the one of the
     study's ``summary.json``. A study without a complete trial gets ``best``, ``baselines``, ``deltas``,
     ``ci95`` None and a ``note`` saying why (likewise a study whose report fails with a one-line
@@ -411,7 +421,7 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
         _logger.info("campaign report: study %d/%d, %s", index, len(studies), study_name)
         try:
             written = report_study(study, out / STUDIES_DIR / folder, options=options, n_boot=n_boot, seed=seed,
-                                   progress=progress)
+                                   progress=progress, test_pairs=test_pairs)
         except StudyError as error:
             _logger.warning("campaign report: %s not reported: %s", study_name, error)
             rows.append(_empty_row(study_name, study, f"not reported: {error}"))

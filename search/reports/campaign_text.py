@@ -8,7 +8,7 @@ from search.reports.study_text import interval_text
 from search.study.names import MODES
 
 __all__ = ["BASELINES", "BASELINE_TITLES", "STATES", "fmt", "delta_text", "mixed_note", "trials_text", "sample_mark",
-           "sample_note", "weights_text", "modes_section", "published_section", "campaign_markdown"]
+           "test_mark", "sample_note", "weights_text", "modes_section", "published_section", "campaign_markdown"]
 
 #: Baseline key (in rows, groups and wins) -> its label in a study report's ``settings`` ("0.2/0.8" and
 #: "0/0" are the fusion terms' reference point and no enhancement, :mod:`search.study.fusion_terms`).
@@ -53,6 +53,11 @@ def trials_text(counts: dict[str, int]) -> str:
 
 def sample_mark(row: dict[str, Any]) -> str:
     return " †" if row.get("valid_sample") else ""
+
+
+def test_mark(row: dict[str, Any]) -> str:
+    """`` §`` after a test figure ranked on the study's test sample (``report --test-pairs``)."""
+    return " §" if row.get("test_sample") else ""
 
 
 def sample_note(sample: dict[str, Any]) -> str:
@@ -197,7 +202,7 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
         deltas = [delta_text(row["deltas"][key], known_only) for key in BASELINES]
         lines.append(f"| {row['dataset']} | {row['group']} | {row['mode']} | {trials_text(row['trials'])}"
                      f"{' (known points only)' if known_only else ''} "
-                     f"| {weights_text(row)} | {fmt(best['valid_mrr'])}{sample_mark(row)} | {fmt(best['test_mrr'])} "
+                     f"| {weights_text(row)} | {fmt(best['valid_mrr'])}{sample_mark(row)} | {fmt(best['test_mrr'])}{test_mark(row)} "
                      f"| {fmt(best['test_hits@10'])} | {' | '.join(deltas)} "
                      f"| [summary]({row['report']}/summary.md) |")
     owns = sorted({(row["checkpoint"], tuple(row["baselines"]["checkpoint"]["weights"]))
@@ -207,9 +212,17 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
                   + "; ".join(f"{checkpoint} {joined(w)}" for checkpoint, w in owns) + "."]
     sampled = [row for row in rows if row.get("valid_sample")]
     if sampled:
-        lines += ["", "Validation samples (a valid MRR marked † is on the study's sample, not the whole split; "
-                      "test numbers are always the whole test split's):", ""]
+        lines += ["", "Validation samples (a valid MRR marked † is on the study's sample, not the whole split):", ""]
         lines += [f"* {row['study']}: {sample_note(row['valid_sample'])}" for row in sampled]
+    tested = [row for row in rows if row.get("test_sample")]
+    if tested:
+        lines += ["", "Test samples (a test MRR marked § and its Δ intervals are on the same seeded, stratified "
+                      "sample of the study's test pairs for every setting, not the whole split: "
+                      "`campaign report --test-pairs`):", ""]
+        lines += [f"* {row['study']}: {t['pairs']} of {t['split_pairs']} pairs ({t['queries']} of "
+                  f"{t['split_queries']} queries), seed {t['seed']}" for row in tested if (t := row['test_sample'])]
+    else:
+        lines += ["", "Test numbers are the whole test split's."]
     timed = [row for row in rows if row.get("time")]
     if timed:
         lines += ["", "Time per study (set-up and trials; a share is the study's part of the campaign's time "

@@ -15,6 +15,9 @@ The key (:meth:`RankCache.key`) names everything that can change a rank:
 * ``encoder``: the text encoder's name (``minilm``, ``jina:<revision>``, ``vectors:<sha256>``);
 * ``checkpoint_sha256``: the checkpoint file's content hash;
 * ``weights``: the exact fusion weights (``float.hex`` of each; None for the model's own fusion);
+* ``sample``: for a split ranked on a sample (a report's test sample), its size in pairs and the seed of
+  the stratified order it is the head of (``{"pairs": N, "seed": S}``; absent for the whole split: then the
+  ranks of the queries outside the sample are 0);
 * ``batch_size``: rank_queries' ranks are independent of how queries are batched only at one batch
   size (every entity pass has exactly ``batch_size`` rows; another size changes the products' shapes
   and so, in float rounding, possibly a tie-sensitive rank);
@@ -133,9 +136,10 @@ class RankCache:
         """The cache in ``<cache_dir>/ranks``, or None without a cache dir (then nothing is cached)."""
         return None if cache_dir is None else cls(Path(cache_dir) / RANKS_DIR)
 
-    def key(self, context: Any, split: str, weights: Sequence[float] | None) -> dict[str, Any]:
+    def key(self, context: Any, split: str, weights: Sequence[float] | None, *, sample: int | None = None) -> dict[str, Any]:
         """The key of ranking ``split`` of ``context`` (a :class:`search.objectives.context.SearchContext`) with ``weights``
-        ((w_sim, w_prompt), or None for the model's own fusion). Prepares the split if needed (no entity pass)."""
+        ((w_sim, w_prompt), or None for the model's own fusion), on its first ``sample`` pairs of the context's
+        seeded order (None: the whole split). Prepares the split if needed (no entity pass)."""
         from are_model import kernels
         from are_model.data.cache import LOADER_VERSION
 
@@ -144,7 +148,7 @@ class RankCache:
         if known is None or known[0] is not prepared:
             known = self._fingerprints[id(prepared)] = (prepared, split_fingerprint(prepared))
         numba = getattr(kernels, "numba", None)
-        return {
+        key = {
             "version": RANK_CACHE_VERSION,
             "dataset": context.dataset,
             "split": split,
@@ -160,14 +164,19 @@ class RankCache:
             "numba": getattr(numba, "__version__", None) if kernels.available() else None,
             "code": code_fingerprint(),
         }
+        if sample is not None:
+            key["sample"] = {"pairs": int(sample), "seed": context.stage_seed}
+        return key
 
     def path(self, key: dict[str, Any]) -> Path:
         """The file of ``key``: ``<folder>/<sha256 of the key's JSON>.pt``."""
         return self.folder / f"{hashlib.sha256(_text(key).encode()).hexdigest()}.pt"
 
-    def get(self, context: Any, split: str, weights: Sequence[float] | None) -> Tensor | None:
-        """The cached ranks [Q] (int64, CPU) of this evaluation, or None (not cached, unreadable, stale)."""
-        key = self.key(context, split, weights)
+    def get(self, context: Any, split: str, weights: Sequence[float] | None, *,
+            sample: int | None = None) -> Tensor | None:
+        """The cached ranks [Q] (int64, CPU; 0 outside a ``sample``) of this evaluation, or None (not cached,
+        unreadable, stale)."""
+        key = self.key(context, split, weights, sample=sample)
         path = self.path(key)
         ranks = None
         if path.is_file():
@@ -188,9 +197,10 @@ class RankCache:
             self.hits += 1
         return ranks
 
-    def put(self, context: Any, split: str, weights: Sequence[float] | None, ranks: Tensor) -> Path:
+    def put(self, context: Any, split: str, weights: Sequence[float] | None, ranks: Tensor, *,
+            sample: int | None = None) -> Path:
         """Store ``ranks`` [Q] of this evaluation (atomically); returns the file."""
-        key = self.key(context, split, weights)
+        key = self.key(context, split, weights, sample=sample)
         payload = {"key": _text(key), "ranks": ranks.detach().cpu().to(torch.int64).clone()}
         return atomic_write(self.path(key), lambda tmp: torch.save(payload, tmp))
 

@@ -19,7 +19,9 @@ trial measured is ranked on the sample), ``summary.json`` holds ``valid_sample``
 sample and of the split, and the standard error of a paired MRR difference at that size: best against
 0.2/0.8 on the sample's queries, finite-population corrected against the split's queries,
 :func:`search.pruners.paired.paired_standard_error`), and ``summary.md`` and the history figure name it.
-The test numbers are always the whole test split's.
+The test numbers are the whole test split's, unless the report is asked for a test sample (``report
+--test-pairs N``: for graphs whose whole test split takes hours on this device): then every setting is ranked
+on the same N test pairs, ``summary.json`` holds ``test_sample`` and ``summary.md`` says so.
 
 This is the only place the test split is used, and only to report settings chosen on validation.
 A learnable (or learnable_free) study's best trial is reported through the fusion weights its fine-tuning
@@ -174,7 +176,8 @@ def _say(line: str) -> None:
 
 
 def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec: Any, n_boot: int = 2000,
-                 seed: int = 0, show_progress: bool | str | None = None, rank_cache: Any = None) -> Report:
+                 seed: int = 0, show_progress: bool | str | None = None, rank_cache: Any = None,
+                 test_pairs: int | None = None) -> Report:
     """Write the figures, ``summary.md`` and ``summary.json`` of ``study`` into ``out_dir``.
 
     context: the :class:`search.objectives.context.SearchContext` of the study's dataset and checkpoint (it
@@ -184,7 +187,11 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     :class:`search.reports.rankcache.RankCache` that keeps each evaluation's ranks on disk, so a second report of
     the same settings runs no entity pass (None: every setting is evaluated). show_progress: ``"bar"`` (or True)
     a bar on stderr, ``"lines"`` one line on stderr per setting evaluated (for a log file or a pipe: an entity
-    pass over a large test split takes minutes), None/False nothing.
+    pass over a large test split takes minutes), None/False nothing. test_pairs: rank the test split on a
+    sample of this many (anchor, relation) pairs when it has more (:class:`_TestSample`: the head of the
+    context's seeded order, stratified by relation and direction; every setting ranks the same queries, so
+    the paired intervals stay paired), for graphs whose whole test split would take hours on this device;
+    None: the whole split. ``summary.json`` holds ``test_sample`` (None for the whole split).
     """
     name = StudyName.parse(study.study_name)
     if spec.mode != name.mode:
@@ -246,6 +253,14 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
             cache.append((split, weights, ranks))
         return ranks
 
+    test = _TestSample(context, test_pairs, known_ranks, rank_cache) if test_pairs is not None else None
+    if test is not None and test.pairs >= test.split_pairs:
+        test = None  # the sample would be the whole split
+
+    def test_ranks(weights: tuple[float, ...]) -> Tensor:
+        """The test ranks of ``weights``: on the test sample's queries (its ``index`` order), else the split's."""
+        return ranks_of("test", weights) if test is None else test.ranks(weights)
+
     sample = None if spec.valid_pairs is None else _ValidationSample.of(study, context, spec, fixed_trials,
                                                                          known_ranks, ranks_of)
     jobs = [("valid", row) for row in rows if row.valid_mrr is None] + [("test", row) for row in rows]
@@ -264,12 +279,11 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
             if split == "valid" and sample is not None:  # on the queries the trials' values are on
                 row.valid_mrr = float((1.0 / sample.ranks(row.weights).double()).mean())
                 row.valid_source = "evaluated on the sample"
-            else:
+            elif split == "valid":
                 ranks = ranks_of(split, row.weights)
-                if split == "valid":
-                    row.valid_mrr, row.valid_source = float((1.0 / ranks.double()).mean()), "evaluated"
-                else:
-                    row.test = ranking_metrics(ranks)
+                row.valid_mrr, row.valid_source = float((1.0 / ranks.double()).mean()), "evaluated"
+            else:
+                row.test = ranking_metrics(test_ranks(row.weights))
             if bar is not None:
                 bar.update(1)
             elif show_progress == "lines":
@@ -280,9 +294,9 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         if bar is not None:
             bar.close()
 
-    best_ranks = ranks_of("test", best_row.weights)
+    best_ranks = test_ranks(best_row.weights)
     for row in rows[1:]:
-        interval = paired_bootstrap(best_ranks, ranks_of("test", row.weights), n_boot=n_boot, seed=seed,
+        interval = paired_bootstrap(best_ranks, test_ranks(row.weights), n_boot=n_boot, seed=seed,
                                     confidence=CONFIDENCE)
         row.diff_vs_best = {"diff": interval.diff, "low": interval.low, "high": interval.high,
                             "excludes_zero": interval.excludes_zero}
@@ -324,6 +338,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "budget": spec.fine_tune_budget().for_mode(spec.mode),
         "budget_text": _budget_text(spec, best_settings),
         "valid_sample": valid_sample,
+        "test_sample": None if test is None else test.summary(),
         "growth": growth_history(study),
         "stop": stop_record(study),
         "trials": trial_counts(study),
@@ -344,6 +359,47 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     files += [out / "summary.md", out / "summary.json"]
     _logger.info("report of %s written to %s", name, out)
     return Report(out, files, summary, figures)
+
+
+class _TestSample:
+    """A report's test sample: the first ``limit`` pairs of the context's seeded, stratified order of the test
+    split (:meth:`search.objectives.context.SearchContext.stage_plan`, the order a validation sample is drawn
+    in), ``index`` its queries' positions in the split [Q], and each setting's ranks there: from the whole
+    split's ranks when the report or its rank cache has them, else from ranking the sample alone (kept in the
+    rank cache under the sample's key)."""
+
+    def __init__(self, context: Any, limit: int, known: Any, rank_cache: Any) -> None:
+        pairs = context.pairs("test")
+        order = context.stage_plan("test", 1, limit).order.to(pairs.starts.device)
+        self.index = torch.sort(pairs.queries_of(order)[0]).values.cpu()
+        self.pairs, self.split_pairs = int(order.numel()), len(pairs)
+        self.queries, self.split_queries = int(self.index.numel()), len(context.split("test").queries)
+        self.context, self.limit, self.seed = context, int(limit), context.stage_seed
+        self._known, self._cache = known, rank_cache
+        self._ranked: list[tuple[tuple[float, ...], Tensor]] = []
+
+    def ranks(self, weights: tuple[float, ...]) -> Tensor:
+        """The ranks [q] of the sample's queries (in ``index`` order) with fixed ``weights``."""
+        for ranked, ranks in self._ranked:
+            if _same(ranked, weights):
+                return ranks
+        full = self._known("test", weights)
+        if full is None and self._cache is not None:
+            full = self._cache.get(self.context, "test", weights, sample=self.limit)
+        if full is None:
+            _, full = self.context.evaluate("test", list(weights), sample=self.limit)
+            if self._cache is not None:
+                self._cache.put(self.context, "test", weights, full, sample=self.limit)
+        ranks = full[self.index]
+        if not bool((ranks > 0).all()):
+            raise RuntimeError(f"test sample of {self.context.dataset}: a sampled query was not ranked")
+        self._ranked.append((weights, ranks))
+        return ranks
+
+    def summary(self) -> dict[str, Any]:
+        """``test_sample`` of summary.json: the sample's pairs and queries, the split's, and the seed."""
+        return {"pairs": self.pairs, "split_pairs": self.split_pairs, "queries": self.queries,
+                "split_queries": self.split_queries, "seed": self.seed, "stratified_by": "relation, head/tail"}
 
 
 class _ValidationSample:

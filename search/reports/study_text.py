@@ -9,7 +9,7 @@ from search.study.spaces import SearchSpace
 
 __all__ = ["HISTORY_PNG", "WEIGHTS_PNG", "IMPORTANCES_PNG", "IMPORTANCE_METHOD_TEXT", "space_text", "fmt",
            "interval_text",
-           "summary_markdown", "known_points_only_text", "mixed_text", "sample_text", "sample_size_text",
+           "summary_markdown", "known_points_only_text", "mixed_text", "sample_text", "sample_size_text", "test_sample_text",
            "sample_paragraph"]
 
 #: The figure files of a report.
@@ -59,6 +59,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| search space | {summary['space_text']} |",
         f"| trials | {trials} |",
         f"| validation | {validation} |",
+        f"| test | {test_sample_text(summary.get('test_sample'))} |",
         *([f"| fine-tuning budget | {summary['budget_text']} |"] if summary.get("budget_text") else []),
         f"| best | trial {summary['best']['trial']}, validation MRR {summary['best']['value']:.4f} |",
         "",
@@ -68,6 +69,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += ["", known_points_only_text(summary)]
     if sample:
         lines += ["", sample_paragraph(sample)]
+    if summary.get("test_sample"):
+        test = summary["test_sample"]
+        lines += ["", f"**Tested on a sample:** every setting below was ranked on the same {test['pairs']} of the "
+                      f"{test['split_pairs']} test (anchor, relation) pairs ({test['queries']} of {test['split_queries']} "
+                      f"queries; seeded with {test['seed']}, stratified by relation and direction), so every test "
+                      "figure and interval here is the sample's (`report --test-pairs`)."]
     for growth in summary.get("growth") or []:
         lines += ["", f"**Range grown:** {growth['param']} {growth['side']} bound {growth['from']:g} → {growth['to']:g} "
                       f"before trial {growth['trial']}, because the best trial ({growth['best_trial']}, validation "
@@ -161,6 +168,11 @@ def sample_text(sample: dict[str, Any] | None) -> str | None:
     """``validation sample: 64 of 624 pairs (87 of 828 queries)`` for a report's ``valid_sample``; None for
     a study searched on the whole split."""
     return None if not sample else f"validation sample: {sample_size_text(sample)}"
+
+
+def test_sample_text(sample: dict[str, Any] | None) -> str:
+    """``the whole split`` or ``a sample: 500 of 9,000 pairs (...)`` for a report's ``test_sample``."""
+    return "the whole split" if not sample else f"a sample: {sample_size_text(sample)}"
 
 
 def sample_size_text(sample: dict[str, Any]) -> str:
