@@ -236,7 +236,8 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
                       "to search."]
     mixed = [(row["study"], note) for row in rows if row["best"] is not None and (note := mixed_note(row))]
     if mixed:
-        lines += ["", "‡ **Mixed verdicts** (better on test MRR, worse on another test metric; MR: lower is better):",
+        lines += ["", "‡ **Mixed verdicts** (a higher test MRR, a win or a tie as its Δ cell says, but worse on another "
+                      "test metric; MR: lower is better):",
                   ""] + [f"* {study}: {note}" for study, note in mixed]
     notes = [row for row in rows if row["note"] and row["best"] is not None]
     if notes:

@@ -485,9 +485,10 @@ MIXED_METRICS = (("mr", "MR", False), ("hits@10", "Hits@10", True))
 
 def mixed_verdicts(rows: Sequence[SettingResult]) -> list[dict[str, Any]]:
     """The baselines the best setting (``rows[0]``) beats on test MRR but trails on test MR or Hits@10: one
-    ``{"against": label, "mrr": [best, baseline], "worse_on": {"mr": [best, baseline], ...}}`` each (point
-    estimates of the whole test split; MR is better when lower). Empty when no verdict is mixed (or when a
-    row has no test numbers)."""
+    ``{"against": label, "mrr": [best, baseline], "tie": bool, "worse_on": {"mr": [best, baseline], ...}}``
+    each (point estimates on the test queries; MR is better when lower). ``tie``: the paired interval of the
+    MRR difference (``diff_vs_best``, set before this is called) contains 0, so the higher MRR is no win.
+    Empty when no verdict is mixed (or when a row has no test numbers)."""
     best = rows[0].test
     mixed = []
     for row in rows[1:]:
@@ -497,7 +498,8 @@ def mixed_verdicts(rows: Sequence[SettingResult]) -> list[dict[str, Any]]:
         worse = {key: [best[key], other[key]] for key, _, higher in MIXED_METRICS
                  if (best[key] < other[key] if higher else best[key] > other[key])}
         if worse:
-            mixed.append({"against": row.label, "mrr": [best["mrr"], other["mrr"]], "worse_on": worse})
+            tie = row.diff_vs_best is not None and not row.diff_vs_best["excludes_zero"]
+            mixed.append({"against": row.label, "mrr": [best["mrr"], other["mrr"]], "tie": tie, "worse_on": worse})
     return mixed
 
 

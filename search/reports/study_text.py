@@ -155,11 +155,15 @@ def known_points_only_text(summary: dict[str, Any]) -> str:
 
 def mixed_text(mixed: dict[str, Any]) -> str:
     """``**Mixed verdict against 0.2/0.8:** the best is better on test MRR (0.3974 vs 0.3951) but worse on
-    test MR (75.7 vs 74.8)`` for one entry of a report's ``mixed`` (:func:`search.reports.study.mixed_verdicts`)."""
+    test MR (75.7 vs 74.8)`` for one entry of a report's ``mixed`` (:func:`search.reports.study.mixed_verdicts`);
+    "ties on test MRR" where the MRR difference's interval contains 0."""
     names = {"mr": ("MR", 1), "hits@10": ("Hits@10", 4)}
     worse = " and ".join(f"test {names[key][0]} ({fmt(a, names[key][1])} vs {fmt(b, names[key][1])}"
                          f"{', lower is better' if key == 'mr' else ''})" for key, (a, b) in mixed["worse_on"].items())
     best, other = mixed["mrr"]
+    if mixed.get("tie"):  # a higher point estimate whose interval contains 0 is no win
+        return (f"**Mixed verdict against {mixed['against']}:** the best ties on test MRR ({fmt(best)} vs "
+                f"{fmt(other)}, its interval contains 0) and is worse on {worse}.")
     return (f"**Mixed verdict against {mixed['against']}:** the best is better on test MRR ({fmt(best)} vs "
             f"{fmt(other)}) but worse on {worse}.")
 
