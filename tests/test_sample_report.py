@@ -180,6 +180,31 @@ def test_the_cli_report_and_the_campaign_report_name_the_sample(searched, report
             f"queries); standard error of a paired validation-MRR difference at this size "
             f"{sample['paired']['se']:.4f}") in markdown
     assert np.isfinite(sample["paired"]["se"])
+    assert "test numbers are the whole test split's" in out and "Test numbers are the whole test split's." in markdown
+
+
+def test_a_test_sample_is_named_by_the_cli_report_and_marked_in_the_campaign_report(searched, options, tmp_path,
+                                                                                     capsys):
+    """--test-pairs: the CLI says the test numbers are on a sample (its size and seed); the campaign report
+    marks each such test MRR with § and lists the sample, and campaign.csv gives its size."""
+    url, _, study, _, inputs = searched
+    assert main(["report", NAME, "--out", str(tmp_path / "cli"), "--n-boot", "200", "--test-pairs", "50",
+                 "--storage", url, *inputs]) == 0
+    summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    test = summary["test_sample"]
+    assert test["pairs"] == 50 and test["split_queries"] == 402
+    assert (f"test numbers are on a test sample of 50 of {test['split_pairs']} pairs ({test['queries']} of 402 "
+            f"queries), seed {test['seed']}: every setting ranked on the same pairs") in capsys.readouterr().out
+    campaign = write_campaign_report([study], tmp_path / "campaign", options=options, n_boot=200, seed=0,
+                                     name="sample", test_pairs=50)
+    (row,) = campaign.rows
+    assert row["test_sample"] == test and row["test_queries"] == test["queries"]
+    markdown = (tmp_path / "campaign" / CAMPAIGN_MD).read_text()
+    assert f"| {row['best']['test_mrr']:.4f} § |" in markdown
+    assert f"* {NAME}: 50 of {test['split_pairs']} pairs ({test['queries']} of 402 queries), seed {test['seed']}" in markdown
+    with open(tmp_path / "campaign" / CAMPAIGN_CSV, newline="") as handle:
+        (line,) = list(csv.DictReader(handle))
+    assert (line["test_sample_pairs"], line["test_split_queries"]) == ("50", "402")
 
 
 def test_status_names_the_sample_from_the_stored_spec(searched, capsys):

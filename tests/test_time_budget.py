@@ -165,6 +165,23 @@ def test_a_timed_campaign_ends_on_time_with_nothing_running_and_resumes(tmp_path
         assert study.counts.get("RUNNING", 0) == 0
         assert study.counts.get("COMPLETE", 0) + study.counts.get("PRUNED", 0) >= done[study.study]
 
+    # the report puts each study's probed speed against its graph's size (cost_vs_edges.png, campaign.csv)
+    from search.reports.campaign_figures import COST_PNG
+
+    report = campaign.report("t", out=tmp_path / "report", n_boot=200, storage=storage, **inputs)
+    ax = report.figures[COST_PNG].axes[0]
+    drawn = sorted((round(float(x), 6), round(float(y), 6)) for c in ax.collections for x, y in c.get_offsets())
+    rows = {row["study"]: row for row in report.rows}
+    for name in names:
+        cost = optuna.load_study(study_name=name, storage=storage).user_attrs[COST_ATTR]
+        assert rows[name]["cost"] == cost
+        assert rows[name]["graphs"]["valid"]["edges"] % 2 == 0  # each fact and its inverse
+    assert drawn == sorted((round(float(rows[n]["graphs"]["valid"]["edges"]), 6),
+                            round(1.0 / rows[n]["cost"]["seconds_per_pair"], 6)) for n in names)
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    csv_text = (tmp_path / "report" / "campaign.csv").read_text()
+    assert ",valid_edges," in csv_text.splitlines()[0] and ",seconds_per_pair," in csv_text.splitlines()[0]
+
 
 def test_a_study_that_spent_more_than_an_equal_share_keeps_it_and_the_others_share_the_rest():
     """A resumed campaign whose first study overran its share (there: trials charged at half their cost) must

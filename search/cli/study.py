@@ -193,7 +193,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def sample_line(sample: dict[str, Any]) -> str:
-    """A report's validation sample in one line: its size and the standard error of a paired MRR difference."""
+    """A report's validation sample in one line: its size and the standard error of a paired MRR difference
+    (the test numbers' own line, :func:`test_line`, says where they come from)."""
     from search.reports.study_text import sample_text
 
     line = f"searched on a {sample_text(sample)}: every validation MRR above is the sample's"
@@ -201,7 +202,17 @@ def sample_line(sample: dict[str, Any]) -> str:
     if paired is not None:
         line += (f"; standard error of a paired MRR difference at this size {paired['se']:.4f} "
                  f"({paired['setting']} - {paired['against']}: {paired['delta']:+.4f})")
-    return line + "; test numbers are the whole test split's"
+    return line
+
+
+def test_line(sample: dict[str, Any] | None) -> str:
+    """Where a report's test numbers come from: the whole split, or its test sample (``--test-pairs``)."""
+    from search.reports.study_text import sample_size_text
+
+    if not sample:
+        return "test numbers are the whole test split's"
+    return (f"test numbers are on a test sample of {sample_size_text(sample)}, seed {sample['seed']}: every setting "
+            "ranked on the same pairs")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -232,6 +243,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         emit(mixed_text(mixed).replace("**", ""))
     if summary.get("valid_sample"):
         emit(sample_line(summary["valid_sample"]))
+    emit(test_line(summary.get("test_sample")))
     ranges = ", ".join(f"{name} [{b['low']:g}, {b['high']:g}]" for name, b in summary["space"].items())
     grown = "; ".join(f"{g['param']} {g['side']} {g['from']:g} -> {g['to']:g} before trial {g['trial']} "
                       f"(best trial {g['best_trial']} sat on it)" for g in summary["growth"])

@@ -71,7 +71,8 @@ STUDIES_DIR = "studies"
 #: pairs and queries, the split's, and the standard error of a paired MRR difference at that size.
 _SAMPLE_COLUMNS = ("valid_sample_pairs", "valid_split_pairs", "valid_sample_queries", "valid_split_queries",
                    "valid_paired_se", "test_sample_pairs", "test_split_pairs", "test_sample_queries",
-                   "test_split_queries")
+                   "test_split_queries", "valid_entities", "valid_edges", "test_entities", "test_edges",
+                   "seconds_per_pair", "cost_device")
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def _row_from_summary(name: StudyName, summary: dict[str, Any], folder: str) -> 
         "report": f"{STUDIES_DIR}/{folder}",
         "valid_sample": summary.get("valid_sample"),
         "test_sample": summary.get("test_sample"),
+        "graphs": summary.get("graphs"),
         "known_points_only": bool(summary.get("known_points_only")),
         "note": summary.get("note"),
     }
@@ -201,9 +203,20 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
         "report": None,
         "valid_sample": _stored_sample(stored),
         "test_sample": None,
+        "graphs": None,
+        "cost": _cost_of(study),
         "known_points_only": False,
         "note": note,
     }
+
+
+def _cost_of(study: Any) -> dict[str, Any] | None:
+    """The study's cost record as a time-budgeted campaign's probe stored it (:data:`search.campaign.timing.COST_ATTR`:
+    ``seconds_per_pair``, ``pairs``, ``device``, ...), or None."""
+    from search.campaign.timing import COST_ATTR
+
+    cost = study.user_attrs.get(COST_ATTR)
+    return dict(cost) if isinstance(cost, dict) else None
 
 
 def _stored_sample(stored: Any) -> dict[str, Any] | None:
@@ -333,6 +346,11 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     test = row.get("test_sample") or {}
     flat.update({"test_sample_pairs": test.get("pairs"), "test_split_pairs": test.get("split_pairs"),
                  "test_sample_queries": test.get("queries"), "test_split_queries": test.get("split_queries")})
+    graphs, cost = row.get("graphs") or {}, row.get("cost") or {}
+    for split in ("valid", "test"):
+        size = graphs.get(split) or {}
+        flat.update({f"{split}_entities": size.get("entities"), f"{split}_edges": size.get("edges")})
+    flat.update({"seconds_per_pair": cost.get("seconds_per_pair"), "cost_device": cost.get("device")})
     time = row.get("time") or {}
     flat.update({"time_s": time.get("seconds"), "time_share_s": time.get("share"), "trial_s": time.get("per_trial")})
     flat.update({"test_queries": row["test_queries"], "report": row["report"], "note": row["note"]})
@@ -384,7 +402,10 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     against the checkpoint's own setting), ``test_queries``, ``report`` (the study's report folder,
     relative to ``out_dir``), ``valid_sample`` (the report's: the validation sample the study searched on,
     its size and the standard error of a paired MRR difference at that size; None for the whole split),
-    ``test_sample`` (the test sample the report ranked, None for the whole split) and
+    ``test_sample`` (the test sample the report ranked, None for the whole split), ``graphs`` (``valid`` /
+    ``test`` -> entities, relations, edges of the split's graph, inverse edges included), ``cost`` (the
+    study's cost record from a time-budgeted campaign's probe: ``seconds_per_pair`` on ``device``..., or
+    None) and
     ``note``. MRRs are fractions in [0, 1]; every number is the one of the
     study's ``summary.json``. A study without a complete trial gets ``best``, ``baselines``, ``deltas``,
     ``ci95`` None and a ``note`` saying why (likewise a study whose report fails with a one-line
@@ -426,7 +447,7 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
             _logger.warning("campaign report: %s not reported: %s", study_name, error)
             rows.append(_empty_row(study_name, study, f"not reported: {error}"))
             continue
-        rows.append(_row_from_summary(study_name, written.summary, folder))
+        rows.append({**_row_from_summary(study_name, written.summary, folder), "cost": _cost_of(study)})
         study_files += list(written.files)
     for row in rows:
         row["time"] = (times or {}).get(row["study"])

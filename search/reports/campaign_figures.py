@@ -13,6 +13,8 @@ a test can read back its axes, labels and points; :func:`search.reports.plots.sa
   the axes reach past 1 when a best lies beyond.
 * :func:`fixed_vs_learnable_figure` (``fixed_vs_learnable.png``) -- only when some dataset has a best in
   both modes: its test MRR in each mode side by side, with the checkpoint's own setting marked.
+* :func:`cost_figure` (``cost_vs_edges.png``) -- only when two or more datasets have a cost record (a
+  campaign with a time budget): validation pairs ranked per second against the validation graph's edges.
 """
 from __future__ import annotations
 
@@ -40,13 +42,15 @@ __all__ = [
     "delta_figure",
     "weight_plane_figure",
     "fixed_vs_learnable_figure",
+    "cost_figure",
 ]
 
 DELTA_PNG = "delta_test_mrr.png"
 PLANE_PNG = "weight_plane.png"
 MODES_PNG = "fixed_vs_learnable.png"
+COST_PNG = "cost_vs_edges.png"
 #: Every figure a campaign report may hold, in the order campaign.md lists them.
-FIGURES = (DELTA_PNG, PLANE_PNG, MODES_PNG)
+FIGURES = (DELTA_PNG, PLANE_PNG, MODES_PNG, COST_PNG)
 #: file name -> (title, one-line caption) for campaign.md.
 CAPTIONS: dict[str, tuple[str, str]] = {
     DELTA_PNG: ("Δ test MRR against the checkpoint's own setting",
@@ -61,6 +65,11 @@ CAPTIONS: dict[str, tuple[str, str]] = {
     MODES_PNG: ("Fixed against learnable fusion",
                 "For each dataset searched in both modes, the test MRR of the best fixed setting and of the best "
                 "learnable trial's learned weights, with the checkpoint's own setting as a black tick."),
+    COST_PNG: ("Ranking speed against graph size",
+               "Per study with a cost record (a campaign with a time budget probes each study before its first "
+               "trial), validation (anchor, relation) pairs ranked per second against the edges of the graph they "
+               "are ranked on (inverse edges included), both axes logarithmic, coloured by benchmark group; the "
+               "dashed line is a cost proportional to the edges through the median study."),
 }
 
 _MODE_MARKERS = {"fixed": "o", "learnable": "s"}
@@ -399,6 +408,66 @@ def fixed_vs_learnable_figure(rows: Sequence[dict[str, Any]]) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
+# cost against graph size
+
+
+def costed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with a cost record (``cost.seconds_per_pair`` > 0) and the size of the validation graph it was
+    probed on (``graphs.valid.edges``), one per dataset (the first in row order: the modes of a dataset rank
+    on one graph)."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        cost, graphs = row.get("cost") or {}, row.get("graphs") or {}
+        per_pair, edges = cost.get("seconds_per_pair"), (graphs.get("valid") or {}).get("edges")
+        if row["dataset"] in seen or not per_pair or per_pair <= 0 or not edges:
+            continue
+        seen.add(row["dataset"])
+        out.append(row)
+    return out
+
+
+def cost_figure(rows: Sequence[dict[str, Any]]) -> Figure:
+    """Validation pairs per second (1 / ``cost.seconds_per_pair``) against the validation graph's edges, one
+    point per dataset of :func:`costed`, log-log, coloured by group, each labelled with its dataset and
+    entities; a dashed line of slope −1 (a cost proportional to the edges) through the median point. The
+    devices of the cost records are named in the title. ValueError with fewer than two such datasets."""
+    points = costed(rows)
+    if len(points) < 2:
+        raise ValueError("fewer than two studies have a cost record and a graph size")
+    fig = _figure(8.6, 7.0)
+    ax = fig.subplots()
+    xs = [row["graphs"]["valid"]["edges"] for row in points]
+    ys = [1.0 / row["cost"]["seconds_per_pair"] for row in points]
+    for row, x, y in zip(points, xs, ys):
+        ax.scatter([x], [y], s=50, color=_group_colour(row["group"]), edgecolors="k", linewidths=0.5, zorder=4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    order = sorted(range(len(points)), key=lambda i: xs[i] * ys[i])
+    mid = order[len(order) // 2]
+    low, high = min(xs) / 1.5, max(xs) * 1.5
+    ax.plot([low, high], [xs[mid] * ys[mid] / low, xs[mid] * ys[mid] / high], linestyle="--", color="0.55",
+            linewidth=1.0, zorder=1)
+    ax.set_xlim(low, high)
+    ax.set_ylim(min(ys) / 2.5, max(ys) * 2.5)
+    ax.set_xlabel("edges of the validation graph (inverse edges included)")
+    ax.set_ylabel("validation pairs ranked per second")
+    ax.grid(alpha=0.25, which="both")
+    devices = sorted({str(row["cost"].get("device") or "?") for row in points})
+    ax.set_title(f"Ranking speed of {len(points)} datasets against graph size (device {', '.join(devices)}; "
+                 "each study's cost probe)", fontsize=10)
+    labels = [(x, y, f"{row['dataset']} ({row['graphs']['valid']['entities']:,} ent.)", _group_colour(row["group"]))
+              for row, x, y in zip(points, xs, ys)]
+    handles = [Line2D([], [], linestyle="none", marker="o", markersize=8, markerfacecolor=_group_colour(g),
+                      markeredgecolor="k", markeredgewidth=0.5, label=f"group {g}") for g in _group_order(points)]
+    handles.append(Line2D([], [], linestyle="--", color="0.55", linewidth=1.0,
+                          label="cost ∝ edges (through the median dataset)"))
+    _legend_below(fig, handles, ncol=3)
+    _place_labels(ax, labels)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def campaign_figures(rows: Sequence[dict[str, Any]]) -> CampaignFigures:
@@ -414,4 +483,9 @@ def campaign_figures(rows: Sequence[dict[str, Any]]) -> CampaignFigures:
         drawn.figures[MODES_PNG] = fixed_vs_learnable_figure(rows)
     else:
         drawn.omitted[MODES_PNG] = "not drawn: no dataset has a complete study in both fixed and learnable mode"
+    if len(costed(rows)) >= 2:
+        drawn.figures[COST_PNG] = cost_figure(rows)
+    else:
+        drawn.omitted[COST_PNG] = ("not drawn: fewer than two studies have a cost record (only a campaign with a "
+                                   "time budget probes its studies' cost)")
     return drawn

@@ -339,6 +339,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "budget_text": _budget_text(spec, best_settings),
         "valid_sample": valid_sample,
         "test_sample": None if test is None else test.summary(),
+        "graphs": {split: graph_size(context.split(split).graph) for split in ("valid", "test")},
         "growth": growth_history(study),
         "stop": stop_record(study),
         "trials": trial_counts(study),
@@ -359,6 +360,13 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
     files += [out / "summary.md", out / "summary.json"]
     _logger.info("report of %s written to %s", name, out)
     return Report(out, files, summary, figures)
+
+
+def graph_size(graph: Any) -> dict[str, int]:
+    """``{"entities", "relations", "edges"}`` of a split's graph (:class:`are_model.data.graph.GraphContext`):
+    its nodes, its relations with their inverses (2R) and its directed edges, inverse edges included."""
+    return {"entities": int(graph.num_nodes), "relations": int(graph.num_relations),
+            "edges": int(graph.edge_index.shape[1])}
 
 
 class _TestSample:
