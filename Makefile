@@ -26,6 +26,10 @@ test: install
 	$(BIN)/python -m pytest -q
 
 quickstart: install
+ifeq ($(ARE_CHECKPOINT_ROOT),)
+	@echo "note: no $(SHARED)/datasets here and ARE_DATA_ROOT, ARE_TEXT_ROOT, ARE_CHECKPOINT_ROOT are not set:" \
+	      "are-search downloads what it needs from the public sources (README, Quick start, says how to point them at local copies)"
+endif
 	$(BIN)/are-search launch --dataset FBNELL --checkpoint fusion --mode fixed --trials 16 --flags flags.yaml
 
 bench: install

@@ -513,7 +513,7 @@ def test_launch_refuses_ultra_and_another_checkpoint(capsys, study_url, data_roo
     _assert_one_line_error(status, err, "another checkpoint")
 
 
-def test_download_is_verified_and_atomic(tmp_path, checkpoint_root):
+def test_download_is_verified_and_atomic(tmp_path, checkpoint_root, monkeypatch):
     # file:// URLs go through the same urllib code path as the published https:// ones (no network here)
     from are_model.checkpoint import CheckpointError
     from search.inputs.checkpoints import (KNOWN_CHECKPOINTS, CheckpointDownloadError, download_checkpoint,
@@ -534,6 +534,14 @@ def test_download_is_verified_and_atomic(tmp_path, checkpoint_root):
         download_checkpoint(missing, tmp_path / "cache2")
     assert sorted(p.name for p in cache.iterdir()) == ["fusion.pth"]  # no partial files left behind
     assert not any((tmp_path / "cache2").iterdir())
+    # a failed download with no checkpoint root set says where a local copy would be read from
+    monkeypatch.setitem(KNOWN_CHECKPOINTS, "fusion", missing)
+    with pytest.raises(CheckpointDownloadError) as error:
+        resolve_checkpoint("fusion", cache_dir=tmp_path / "cache3")
+    assert str(error.value).startswith("cannot download checkpoint 'fusion' from file://")
+    assert str(error.value).endswith("; no checkpoint root is set: point --checkpoint-root or ARE_CHECKPOINT_ROOT at "
+                                     "a folder that holds fusion.pth")
+    monkeypatch.undo()
     # a verified file in the cache is used by name, without a root and without downloading
     assert resolve_checkpoint("fusion", cache_dir=cache, download=False) == cache / "fusion.pth"
     with pytest.raises(CheckpointError, match="downloading is off"):

@@ -95,7 +95,8 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     out, err = tmp_path / "launch.out", tmp_path / "launch.err"
     with open(out, "w") as stdout, open(err, "w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
-                                    "fusion", "--trials", str(TRIALS), "--pruner", "none", *inputs],
+                                    "fusion", "--trials", str(TRIALS), "--pruner", "none", "--flags", "flags.yaml",
+                                    *inputs],
                                    cwd=tmp_path, stdout=stdout, stderr=stderr, env=dict(os.environ),
                                    preexec_fn=_default_sigint)
         try:
@@ -121,7 +122,9 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     finished_before = [t.number for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert finished_before == list(range(interrupted))
 
-    resumed = subprocess.run([sys.executable, "-m", "search", "resume", STUDY, *inputs], cwd=tmp_path,
+    assert not (tmp_path / "flags.yaml").exists()  # the interrupted launch did not reach its export
+    resumed = subprocess.run([sys.executable, "-m", "search", "resume", STUDY, *inputs, "--flags", "flags.yaml"],
+                             cwd=tmp_path,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.splitlines()[0] == f"storage: {url}"
@@ -155,7 +158,9 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     said = [line for line in text.strip().splitlines() if not re.match(rf"{re.escape(CANONICAL)} trial \d+: ", line)]
     assert len(said) <= 3, text
     assert f"resume {STUDY}" in text or f"resume {CANONICAL}" in text, text
-    assert text.strip().endswith(f" --storage '{url}'"), text  # not the default storage: the hint names it
+    # not the default storage: the hint names it, and the flags file the launch would have written at its end
+    assert text.strip().endswith(f" --storage '{url}' --flags flags.yaml"), text
+    assert "similarity_enhancer_weight" in (tmp_path / "flags.yaml").read_text()  # the resume wrote them
 
 
 def _two_worker_launch(db: Path, stderr: Any, cwd: Path, data_root: Path, text_root: Path, checkpoint_root: Path,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from typing import Sequence
 
@@ -66,8 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"{PROG}: {what}: finished trials are kept, the interrupted ones do not count; "
                              f"continue with: {PROG} campaign resume {study[len('campaign '):]}{storage}\n")
         elif study:
+            flags = getattr(args, "flags", None)  # the run would have written them at its end: so will the resume
+            again = f" --flags {shlex.quote(str(flags))}" if flags else ""
             sys.stderr.write(f"{PROG}: {what}: finished trials are kept, the interrupted one does not count; "
-                             f"continue with: {PROG} resume {study}{storage}\n")
+                             f"continue with: {PROG} resume {study}{storage}{again}\n")
         else:
             sys.stderr.write(f"{PROG}: {what}\n")
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

@@ -169,7 +169,8 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
     An existing file wins. Otherwise a known name is looked up in ``root``, then in ``cache_dir``, then
     downloaded into ``cache_dir`` when ``download`` is true (None: no cache, so nothing to download into).
     Raises CheckpointError (one line) for a missing path, an unknown name, no cache to download into or
-    a failed download.
+    a failed download (CheckpointDownloadError; without a ``root`` it names ``--checkpoint-root`` and
+    ``ARE_CHECKPOINT_ROOT``).
     """
     text = os.fspath(value)
     if not text.strip():
@@ -211,7 +212,14 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
     if cache is None:
         raise CheckpointError(f"checkpoint {entry.name!r} {found} and there is no download cache to fetch it into "
                               f"(pass cache_dir; source: {entry.url})")
-    return download_checkpoint(entry, cache, progress=progress)
+    try:
+        return download_checkpoint(entry, cache, progress=progress)
+    except CheckpointDownloadError as error:
+        if root is not None:
+            raise
+        # no root was given: say where a local copy would be read from (a new user's first failure)
+        raise CheckpointDownloadError(f"{error}; no checkpoint root is set: point --checkpoint-root or "
+                                      f"ARE_CHECKPOINT_ROOT at a folder that holds {entry.file_name}") from None
 
 
 def checkpoint_file(value: str, options: "LoadOptions", recorded: Mapping[str, Any] | None = None) -> Path:
@@ -248,7 +256,7 @@ def checkpoint_file(value: str, options: "LoadOptions", recorded: Mapping[str, A
                 _logger.info("checkpoint %s is not here; using %s, the same file by sha256", value, found)
                 return found
         raise CheckpointError(f"{missing}; nor is {name} with sha256 {sha256[:12]}... (the study's checkpoint) in "
-                              f"{options.checkpoint_root or 'the checkpoint root'} or among the published "
+                              f"{options.checkpoint_root or 'a checkpoint root (none set)'} or among the published "
                               "checkpoints") from None
 
 
