@@ -34,14 +34,17 @@ def delta_text(delta: dict[str, Any], known_only: bool = False) -> str:
 
 
 def mixed_note(row: dict[str, Any]) -> str | None:
-    """``vs own: worse on test MR (75.7 vs 74.8)`` for each baseline of ``row`` with a mixed verdict, or None."""
+    """``vs own: better on test MRR but worse on test MR (75.7 vs 74.8)`` for each baseline of ``row`` with a mixed
+    verdict ("a higher test MRR, a tie," where the Δ interval contains 0), or None."""
     parts = []
     for key, title in BASELINE_TITLES.items():
-        worse = ((row.get("deltas") or {}).get(key) or {}).get("mixed")
+        delta = (row.get("deltas") or {}).get(key) or {}
+        worse = delta.get("mixed")
         if worse:
             metrics = " and ".join(f"test {'MR' if m == 'mr' else 'Hits@10'} ({a:.{1 if m == 'mr' else 4}f} vs "
                                    f"{b:.{1 if m == 'mr' else 4}f})" for m, (a, b) in worse.items())
-            parts.append(f"vs {title}: better on test MRR but worse on {metrics}")
+            mrr = "better on test MRR" if delta.get("verdict") == "win" else "a higher test MRR, a tie,"
+            parts.append(f"vs {title}: {mrr} but worse on {metrics}")
     return "; ".join(parts) or None
 
 
@@ -270,7 +273,7 @@ def campaign_markdown(report_name: str | None, rows: Sequence[dict[str, Any]], g
     lines += ["", "## Wins, ties and losses", "",
               f"Best setting against each baseline, by its {level}% interval of Δ test MRR: win above 0, loss "
               "below 0, tie containing 0; a study of known points only searched nothing and is counted apart; "
-              "mixed: of the others, those better on test MRR but worse on test MR or Hits@10.", "",
+              "mixed: of the others, those with a higher test MRR (a win or a tie) but worse on test MR or Hits@10.", "",
               "| baseline | mode | win | tie | loss | known points only | mixed |", "|---|---|---|---|---|---|---|"]
     modes = sorted({mode for w in wins.values() for mode in w["by_mode"]},
                    key=lambda m: MODES.index(m) if m in MODES else len(MODES))
