@@ -18,6 +18,7 @@ import json
 import numpy as np
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState, create_trial
 
 from search.api import report_study
@@ -215,3 +216,34 @@ def test_status_names_the_sample_from_the_stored_spec(searched, capsys):
     assert main(["status", "--storage", url]) == 0
     assert f"{NAME}: searched on a validation sample of {PAIRS} pairs (every trial ranks the same pairs" \
         in capsys.readouterr().out
+
+
+def _whole_pairs(sample, pairs) -> set[int]:
+    """The pairs a sample's queries belong to, checked to be whole: every query of each such pair is in the sample."""
+    held = set(pairs.query_pair[sample.index].tolist())
+    assert sorted(torch.nonzero(torch.isin(pairs.query_pair, torch.tensor(sorted(held)))).flatten().tolist()) \
+        == sample.index.tolist()
+    return held
+
+
+def test_one_helper_draws_the_validation_sample_and_a_test_sample(searched, nell_context):
+    """_ValidationSample and _TestSample take their queries from one helper (search.reports.study._Sample): on
+    real splits the validation sample holds exactly the queries the study's trials ranked, and each sample is
+    its first N pairs, whole, with the split's counts; a seed other than the context's draws other pairs."""
+    from search.reports.study import _Sample, _TestSample, _ValidationSample
+
+    _, _, study, _, _ = searched
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    ranked = np.flatnonzero(decode_ranks(complete[0].user_attrs[RANKS_ATTR]) > 0)
+    valid = _ValidationSample(nell_context, PAIRS, 0, [], None, None)
+    assert isinstance(valid, _Sample) and valid.index.tolist() == ranked.tolist()
+    assert (valid.pairs, valid.split_pairs, valid.queries, valid.split_queries) == (PAIRS, 624, len(ranked), 828)
+    assert len(_whole_pairs(valid, nell_context.pairs("valid"))) == PAIRS
+    test = _TestSample(nell_context, 50, None, None)
+    assert isinstance(test, _Sample) and (test.pairs, test.split_queries, test.seed) == (50, 402, 0)
+    assert len(_whole_pairs(test, nell_context.pairs("test"))) == 50 and test.queries == test.index.numel()
+    assert test.summary() == {"pairs": 50, "split_pairs": test.split_pairs, "queries": test.queries,
+                              "split_queries": 402, "seed": 0, "stratified_by": "relation, head/tail"}
+    other = _Sample(nell_context, "valid", PAIRS, 5)  # drawn here, not the context's own order
+    assert len(_whole_pairs(other, nell_context.pairs("valid"))) == PAIRS and other.seed == 5
+    assert other.index.tolist() != valid.index.tolist()

@@ -369,7 +369,38 @@ def graph_size(graph: Any) -> dict[str, int]:
             "edges": int(graph.edge_index.shape[1])}
 
 
-class _TestSample:
+class _Sample:
+    """The first ``limit`` pairs of a seeded, stratified order of one split's (anchor, relation) pairs
+    (:func:`search.objectives.context.stage_plan`, one stage), and the queries they hold.
+
+    index: the sample's queries' positions in the split [Q_s] (int64, CPU, ascending); pairs / split_pairs:
+    the sample's pairs (``min(limit, P)``) and the split's (P); queries / split_queries: Q_s and the split's
+    Q. The order is the context's own (:meth:`search.objectives.context.SearchContext.stage_plan`, kept
+    there) when ``seed`` is the context's ``stage_seed``, else one drawn here with ``seed``: the same pairs
+    either way. Prepares the split if the context has not yet.
+    """
+
+    def __init__(self, context: Any, split: str, limit: int, seed: int) -> None:
+        queries, pairs = context.split(split).queries, context.pairs(split)
+        if seed == getattr(context, "stage_seed", None):
+            plan = context.stage_plan(split, 1, limit)
+        else:
+            plan = stage_plan(queries, pairs, 1, seed=seed, limit=limit)
+        order = plan.order.to(pairs.starts.device)
+        self.index = torch.sort(pairs.queries_of(order)[0]).values.cpu()
+        self.pairs, self.split_pairs = int(order.numel()), len(pairs)
+        self.queries, self.split_queries = int(self.index.numel()), len(queries)
+        self.context, self.limit, self.seed = context, int(limit), seed
+        self._ranked: list[tuple[tuple[float, ...], Tensor]] = []
+
+    def _sizes(self) -> dict[str, Any]:
+        """The sample's pairs and queries, the split's, the seed and what the order is stratified by (the
+        keys a summary's ``valid_sample`` and ``test_sample`` share)."""
+        return {"pairs": self.pairs, "split_pairs": self.split_pairs, "queries": self.queries,
+                "split_queries": self.split_queries, "seed": self.seed, "stratified_by": "relation, head/tail"}
+
+
+class _TestSample(_Sample):
     """A report's test sample: the first ``limit`` pairs of the context's seeded, stratified order of the test
     split (:meth:`search.objectives.context.SearchContext.stage_plan`, the order a validation sample is drawn
     in), ``index`` its queries' positions in the split [Q], and each setting's ranks there: from the whole
@@ -377,14 +408,8 @@ class _TestSample:
     rank cache under the sample's key)."""
 
     def __init__(self, context: Any, limit: int, known: Any, rank_cache: Any) -> None:
-        pairs = context.pairs("test")
-        order = context.stage_plan("test", 1, limit).order.to(pairs.starts.device)
-        self.index = torch.sort(pairs.queries_of(order)[0]).values.cpu()
-        self.pairs, self.split_pairs = int(order.numel()), len(pairs)
-        self.queries, self.split_queries = int(self.index.numel()), len(context.split("test").queries)
-        self.context, self.limit, self.seed = context, int(limit), context.stage_seed
+        super().__init__(context, "test", limit, context.stage_seed)
         self._known, self._cache = known, rank_cache
-        self._ranked: list[tuple[tuple[float, ...], Tensor]] = []
 
     def ranks(self, weights: tuple[float, ...]) -> Tensor:
         """The ranks [q] of the sample's queries (in ``index`` order) with fixed ``weights``."""
@@ -406,11 +431,10 @@ class _TestSample:
 
     def summary(self) -> dict[str, Any]:
         """``test_sample`` of summary.json: the sample's pairs and queries, the split's, and the seed."""
-        return {"pairs": self.pairs, "split_pairs": self.split_pairs, "queries": self.queries,
-                "split_queries": self.split_queries, "seed": self.seed, "stratified_by": "relation, head/tail"}
+        return self._sizes()
 
 
-class _ValidationSample:
+class _ValidationSample(_Sample):
     """The validation sample a study searched on: its queries, and each setting's ranks on them.
 
     The sample is the first ``valid_pairs`` pairs of the study's seeded, stratified order
@@ -424,14 +448,8 @@ class _ValidationSample:
 
     def __init__(self, context: Any, limit: int, seed: int, stored: list[tuple[tuple[float, ...], np.ndarray]],
                  known: Any, ranks_of: Any) -> None:
-        queries, pairs = context.split("valid").queries, context.pairs("valid")
-        order = stage_plan(queries, pairs, 1, seed=seed, limit=limit).order.to(pairs.starts.device)
-        self.index = torch.sort(pairs.queries_of(order)[0]).values.cpu()
-        self.pairs, self.split_pairs = int(order.numel()), len(pairs)
-        self.queries, self.split_queries = int(self.index.numel()), len(queries)
-        self.context, self.limit, self.seed, self.stored = context, limit, seed, stored
-        self._known, self._ranks_of = known, ranks_of
-        self._ranked: list[tuple[tuple[float, ...], Tensor]] = []
+        super().__init__(context, "valid", limit, seed)
+        self.stored, self._known, self._ranks_of = stored, known, ranks_of
 
     @classmethod
     def of(cls, study: optuna.Study, context: Any, spec: Any, fixed_trials: list[tuple[tuple[float, ...], FrozenTrial]],
@@ -474,9 +492,7 @@ class _ValidationSample:
             paired = {"setting": best.label, "against": against.label, "delta": float(d.mean()),
                       "se": paired_standard_error(d, self.split_queries), "queries": self.queries,
                       "population": self.split_queries, "correction": "finite population"}
-        return {"pairs": self.pairs, "split_pairs": self.split_pairs, "queries": self.queries,
-                "split_queries": self.split_queries, "seed": self.seed, "stratified_by": "relation, head/tail",
-                "paired": paired}
+        return {**self._sizes(), "paired": paired}
 
 
 def known_points_only(study: optuna.Study) -> bool:
