@@ -321,3 +321,35 @@ def test_a_test_sample_ranks_every_setting_on_the_same_pairs_and_says_so(built, 
     whole = write_report(study, context, tmp_path / "whole", spec=spec, n_boot=1000, seed=0, test_pairs=10_000)
     assert whole.summary["test_sample"] is None
     assert [r["test"] for r in whole.summary["settings"]] == [r["test"] for r in report.summary["settings"]]
+
+
+def test_the_validation_graph_s_size_comes_from_the_cost_record_without_preparing_the_split(built, tmp_path,
+                                                                                           monkeypatch):
+    """The cost probe records the size of the validation graph it ranks on (entities, relations and edges with
+    their inverses, as summary.json's ``graphs``); a report reads it there and never asks the context for the
+    validation split when nothing else needs it (preparing it cost minutes on ConceptNet100k); a cost record
+    from before the sizes has the split prepared, as before, to the same numbers."""
+    from search.campaign.timing import COST_ATTR, graph_size
+    from search.reports.rankcache import RankCache
+    from search.runners.cost import probe_cost
+
+    spec, context, study = built
+    probed = optuna.create_study(study_name=study.study_name, direction="maximize")  # a copy: `built` stays as is
+    probed.add_trials(study.get_trials())
+    cost = probe_cost(probed, spec, context, share=3600.0, floor=3, setup_s=0.0)
+    sizes = {split: graph_size(context.split(split).graph) for split in ("valid", "test")}
+    assert {key: cost[key] for key in ("entities", "relations", "edges")} == sizes["valid"]
+    assert probed.user_attrs[COST_ATTR] == cost and sizes["valid"]["edges"] % 2 == 0  # each fact and its inverse
+    asked: list[str] = []
+    split = context.split
+    monkeypatch.setattr(context, "split", lambda name: asked.append(name) or split(name))
+    cache = RankCache(tmp_path / "ranks")
+    new = write_report(probed, context, tmp_path / "new", spec=spec, n_boot=200, seed=0, test_pairs=40,
+                       rank_cache=cache)
+    assert new.summary["graphs"] == sizes
+    assert "test" in asked and "valid" not in asked, asked
+    probed.set_user_attr(COST_ATTR, {key: value for key, value in cost.items() if key not in sizes["valid"]})
+    asked.clear()
+    old = write_report(probed, context, tmp_path / "old", spec=spec, n_boot=200, seed=0, test_pairs=40,
+                       rank_cache=cache)
+    assert old.summary["graphs"] == sizes and "valid" in asked

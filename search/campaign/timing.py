@@ -45,20 +45,32 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-__all__ = ["COST_ATTR", "MIN_VALID_PAIRS", "TRIAL_OVERHEAD_S", "StudyClock", "TimeShare", "trial_seconds",
-           "estimated_trial_seconds",
+__all__ = ["COST_ATTR", "GRAPH_SIZE_KEYS", "graph_size", "MIN_VALID_PAIRS", "TRIAL_OVERHEAD_S", "StudyClock",
+           "TimeShare", "trial_seconds", "estimated_trial_seconds",
            "study_clock", "allocate_time", "choose_valid_pairs", "eta_seconds"]
 
 #: The study user attr holding its measured cost: ``seconds_per_pair`` (one entity pass, this device),
 #: ``pairs`` (ranked by one trial), ``split_pairs`` (the whole validation split), ``valid_pairs`` (the
 #: validation budget set, or None), ``setup_s`` (set-up and probe seconds, summed over the workers that
-#: took the study up), ``device``.
+#: took the study up), ``device``, and the validation graph's ``entities``, ``relations`` and ``edges``
+#: (:func:`graph_size`; absent from records written before they were added).
 COST_ATTR = "cost"
+#: The keys of :func:`graph_size`, which a cost record holds too.
+GRAPH_SIZE_KEYS = ("entities", "relations", "edges")
 #: The smallest validation budget a time budget sets (fewer pairs make an MRR too noisy to compare).
 MIN_VALID_PAIRS = 32
 #: Seconds a trial costs besides ranking its pairs (the sampler's proposal, storage writes), in the estimate
 #: made before any trial of the study finished.
 TRIAL_OVERHEAD_S = 1.0
+
+
+def graph_size(graph: Any) -> dict[str, int]:
+    """``{"entities", "relations", "edges"}`` of a split's graph (:class:`are_model.data.graph.GraphContext`):
+    its nodes, its relations with their inverses (2R) and its directed edges, inverse edges included. The
+    cost probe records the validation graph's (:mod:`search.runners.cost`), a report each split's
+    (``graphs`` of :func:`search.reports.study.write_report`'s summary)."""
+    return {"entities": int(graph.num_nodes), "relations": int(graph.num_relations),
+            "edges": int(graph.edge_index.shape[1])}
 
 
 @dataclass(frozen=True)

@@ -403,7 +403,8 @@ def write_campaign_report(studies: Sequence[Any], out_dir: str | Path, *, option
     relative to ``out_dir``), ``valid_sample`` (the report's: the validation sample the study searched on,
     its size and the standard error of a paired MRR difference at that size; None for the whole split),
     ``test_sample`` (the test sample the report ranked, None for the whole split), ``graphs`` (``valid`` /
-    ``test`` -> entities, relations, edges of the split's graph, inverse edges included), ``cost`` (the
+    ``test`` -> entities, relations, edges of the split's graph, inverse edges included; ``valid`` as the cost
+    record holds it where it does, :func:`search.reports.study.graph_sizes`), ``cost`` (the
     study's cost record from a time-budgeted campaign's probe: ``seconds_per_pair`` on ``device``..., or
     None) and
     ``note``. MRRs are fractions in [0, 1]; every number is the one of the

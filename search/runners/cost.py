@@ -20,7 +20,7 @@ from typing import Any
 
 import optuna
 
-from search.campaign.timing import COST_ATTR, choose_valid_pairs
+from search.campaign.timing import COST_ATTR, choose_valid_pairs, graph_size
 from search.objectives.context import SearchContext
 from search.objectives.fusion import SPLIT
 from search.study.spec import SPEC_ATTR, StudySpec
@@ -94,7 +94,9 @@ def probe_cost(study: optuna.Study, spec: StudySpec, context: SearchContext, *, 
     floor of trials; setup_s: the seconds its set-up took (context, relation side), added to the record's
     ``setup_s`` with the probe's own time. A study none of whose trials ran yet gets the validation budget
     :func:`search.campaign.timing.choose_valid_pairs` picks (stored in its ``spec`` user attr too);
-    otherwise its budget stays as it is.
+    otherwise its budget stays as it is. The record also holds the size of the validation graph the probe
+    ranked on (``entities``, ``relations`` with inverses, ``edges`` with inverses:
+    :func:`search.campaign.timing.graph_size`), which a report reads instead of preparing the split.
     """
     start = time.perf_counter()
     per_pair, timed = measure_pass(context, spec.valid_pairs)
@@ -109,7 +111,7 @@ def probe_cost(study: optuna.Study, spec: StudySpec, context: SearchContext, *, 
     old = study.user_attrs.get(COST_ATTR) or {}
     record = {"seconds_per_pair": per_pair, "timed_pairs": timed, "split_pairs": split_pairs,
               "pairs": min(split_pairs, valid_pairs or split_pairs), "valid_pairs": valid_pairs,
-              "device": str(context.device),
+              "device": str(context.device), **graph_size(context.split(SPLIT).graph),
               "setup_s": float(old.get("setup_s", 0.0)) + setup_s + time.perf_counter() - start}
     record.update(tuning)
     study.set_user_attr(COST_ATTR, record)
