@@ -9,8 +9,8 @@ Exit statuses (also in the README):
 ====  =======================================================================================
 0     success
 1     an internal failure (a bug, or a worker process that crashed): a traceback is printed
-2     bad input: an option, a study spec, a flags.yaml, a storage, a dataset, a checkpoint, a
-      missing optional extra
+2     bad input: an option, a study spec, a flags.yaml, a storage, a dataset, relation texts, a
+      checkpoint (also one that could not be downloaded), a missing optional extra
 3     the study ended without a single complete trial (nothing to report or export)
 130   interrupted (Ctrl-C): finished trials are kept, the interrupted one does not count (its
       settings are queued again when it had any); ``resume`` continues the study

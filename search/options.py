@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from search.storage import StorageURL
 
 __all__ = ["LoadOptions", "RunOptions", "ENV_VARS", "INPUT_KEYS", "STORAGE_ENV", "DEFAULT_STUDIES_DIR",
-           "load_options", "resolve_storage"]
+           "default_data_root", "load_options", "resolve_storage"]
 
 #: option -> the environment variable it falls back to.
 ENV_VARS = {
@@ -49,6 +49,11 @@ STORAGE_ENV = "ARE_STORAGE"
 INPUT_KEYS = ("data_root", "text_root", "checkpoint_root", "cache_dir", "encoder", "offline", "device",
               "batch_size", "threads")
 _PATHS = ("data_root", "text_root", "checkpoint_root", "cache_dir", "jina_path")
+
+
+def default_data_root(cache_dir: str | os.PathLike) -> str:
+    """The data root used when none is given: ``raw/`` under the cache folder (filled by downloads)."""
+    return str(Path(cache_dir) / "raw")
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class LoadOptions:
         for key in _PATHS:
             if values.get(key) is not None:
                 values[key] = str(path(values[key], "--" + key.replace("_", "-"), base))
-        values.setdefault("data_root", str(Path(values["cache_dir"]) / "raw"))
+        values.setdefault("data_root", default_data_root(values["cache_dir"]))
         encoder = values.get("encoder")
         if isinstance(encoder, str) and encoder.startswith("jina:"):
             local = encoder[len("jina:"):]  # a local copy, or a hub id left as it is

@@ -355,6 +355,55 @@ def test_checkpoint_offline_makes_no_attempt(tmp_path, calls):
     assert calls == [] and not (tmp_path / "cache").exists()
 
 
+# ------------------------------------------------------------------------------------------ the unset root
+
+
+def test_a_failed_download_names_the_root_that_is_not_set(data_root, text_root, checkpoint_root, tmp_path,
+                                                          monkeypatch, capsys):
+    """A raw dataset file or relation texts that cannot be downloaded (file:// URLs to a missing folder), with
+    their root not set, end ``evaluate`` in one line (exit 2) naming the root's option and variable and the file's
+    place under it, in the words a checkpoint's failed download uses; with the root set, the line has no hint.
+    (The texts' failure was a RuntimeError traceback, exit 1; the dataset's named no root.)"""
+    from are_model.data import resolve_dataset_name
+    from search.cli import main
+
+    nowhere = tmp_path / "nowhere"
+    name = resolve_dataset_name("Metafam")
+    spec = get_spec(name)
+    monkeypatch.setenv("ARE_CHECKPOINT_ROOT", str(checkpoint_root))
+    command = ["evaluate", "--dataset", "Metafam", "--checkpoint", "fusion", "--split", "valid", "--device", "cpu",
+               "--cache-dir", str(tmp_path / "cache")]
+
+    def error(*extra: str) -> str:
+        assert main([*command, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith("are-search evaluate: error: "), err
+        return err
+
+    # the dataset: no data root set (its default under the cache), then one given
+    monkeypatch.delenv("ARE_DATA_ROOT", raising=False)
+    monkeypatch.setitem(DATASETS, name, _served_from(spec, nowhere))
+    first = spec.relpath(spec.files[0])
+    err = error()
+    assert f"could not download {spec.files[0].local_name} from {nowhere.as_uri()}/" in err
+    assert err.endswith(f"; no data root is set: point --data-root or ARE_DATA_ROOT at a folder that holds {first}")
+    err = error("--data-root", str(tmp_path / "mine"))
+    assert str(tmp_path / "mine" / first) in err and "no data root is set" not in err
+    monkeypatch.undo()
+
+    # the relation texts: the real data, no text root set, then one given that lacks the file
+    monkeypatch.setenv("ARE_CHECKPOINT_ROOT", str(checkpoint_root))
+    monkeypatch.setenv("ARE_DATA_ROOT", str(data_root))
+    monkeypatch.delenv("ARE_TEXT_ROOT", raising=False)
+    monkeypatch.setattr(relation_texts, "SEMMA_TEXT_URL", nowhere.as_uri() + "/{llm}/{text_key}.json")
+    err = error()
+    assert f"could not download relation texts from {nowhere.as_uri()}/{DEFAULT_LLM}/Metafam-Metafam.json" in err
+    assert err.endswith(f"; no text root is set: point --text-root or ARE_TEXT_ROOT at a folder that holds "
+                        f"{DEFAULT_LLM}/Metafam-Metafam.json")
+    err = error("--text-root", str(tmp_path / "texts"))
+    assert "could not download relation texts" in err and "no text root is set" not in err
+
+
 # ------------------------------------------------------------------------------------------ fetch_url
 
 

@@ -393,14 +393,14 @@ def _download_group(spec: DatasetSpec, root: Path, url: str, wanted: list[tuple[
             _extract(spec, archive, url, raw, dest, expected, pins, key)
     except FetchError as exc:  # the URL and the reason, with the dataset, the file and what to do instead
         raise DownloadError(f"{spec.name}: could not download {raw.local_name} from {exc.url}: {exc.reason}; "
-                            f"place the file at {dest} by hand") from None
+                            f"place the file at {dest} by hand", wanted=spec.relpath(raw)) from None
     except DownloadError:  # a refused download or a malformed pins file: its own one line
         raise
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DownloadError(
             f"{spec.name}: could not download {raw.local_name} from {_source(raw)}: {type(exc).__name__}: "
-            f"{reason}; place the file at {dest} by hand") from None
+            f"{reason}; place the file at {dest} by hand", wanted=spec.relpath(raw)) from None
 
 
 def ensure_raw_files(spec: DatasetSpec, root: str | os.PathLike, *, download: bool = True,
@@ -422,7 +422,8 @@ def ensure_raw_files(spec: DatasetSpec, root: str | os.PathLike, *, download: bo
     Raises:
         MissingRawFileError: a required file is missing and ``download`` is False.
         HashMismatchError: a downloaded file is not the pinned one (nothing is written).
-        DownloadError: a required file is missing and could not be downloaded.
+        DownloadError: a required file is missing and could not be downloaded (its ``wanted``: the file's
+            path relative to ``root``).
     """
     root = Path(root)
     raw_dir = spec.raw_dir(root)

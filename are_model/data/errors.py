@@ -37,4 +37,15 @@ class MissingRawFileError(FileNotFoundError):
 
 
 class DownloadError(FileNotFoundError):
-    """A raw file is absent and could not be downloaded (the message says where to put it by hand)."""
+    """A raw file is absent and could not be downloaded (the message says where to put it by hand).
+
+    Attributes:
+        wanted: when the error is about one missing file, its path relative to the root folder it is read
+            from (``Metafam/Metafam/raw/transductive_train.txt`` under a data root, ``<llm>/<text_key>.json``
+            under a text root), where a copy placed by hand is used without downloading; None otherwise (a
+            malformed pins file, a refused download).
+    """
+
+    def __init__(self, message: str, *, wanted: str | None = None) -> None:
+        super().__init__(message)
+        self.wanted = wanted

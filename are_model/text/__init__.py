@@ -12,7 +12,8 @@ missing raises :class:`MissingExtraError` (one line with the pip command).
 from __future__ import annotations
 
 from .extras import MissingExtraError
-from .relation_texts import RelationTextError, RelationTexts, load_relation_texts, parse_relation_texts
+from .relation_texts import (RelationTextDownloadError, RelationTextError, RelationTexts, load_relation_texts,
+                             parse_relation_texts)
 from .wikidata import is_wikidata_pid, wikidata_labels
 
 from ..lazy import lazy_exports
@@ -37,6 +38,7 @@ __all__ = [
     "MiniLMEncoder",
     "MissingExtraError",
     "PrecomputedEmbeddings",
+    "RelationTextDownloadError",
     "RelationTextError",
     "RelationTexts",
     "TextEncoder",

@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.errors import DownloadError
 from ..fileio import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,14 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 class RelationTextError(ValueError):
     """A relation-text file is malformed (bad JSON, missing key, wrong value type)."""
+
+
+class RelationTextDownloadError(DownloadError, RuntimeError):
+    """Relation texts that are not at hand and could not be downloaded: one line naming the URL and the reason.
+
+    A :class:`~are_model.data.DownloadError` (``wanted``: ``<llm>/<text_key>.json``, the file's place under a
+    text root, when a copy there would do), and a RuntimeError as this failure was before it had a class.
+    """
 
 
 @dataclass(frozen=True)
@@ -109,15 +118,18 @@ def _check_name(kind: str, value: str) -> None:
 
 
 def _download(url: str, dest: Path | None, *, pins_folder: Path | None = None, pin_key: str | None = None,
-              progress: bool = False) -> bytes:
+              wanted: str | None = None, progress: bool = False) -> bytes:
     """The file at ``url``, checked, and written atomically to ``dest`` unless that is None.
+
+    A failed download raises :class:`RelationTextDownloadError` carrying ``wanted`` (the file's place under a
+    text root, ``<llm>/<text_key>.json``); a malformed pins file raises one with no ``wanted``.
 
     The download goes through :func:`are_model.data.download.fetch_url` (pooch): a file that does not
     parse as relation texts never lands, and the file is pinned in ``<pins_folder>/pins.json`` under
     ``pin_key`` on its first download and checked against that pin on every later one. Without ``dest``
     the file is fetched into a scratch folder, read and discarded (no pin: there is nowhere to keep it).
     """
-    from ..data.download import DownloadError, FetchError, HashMismatchError, Pins, fetch_url
+    from ..data.download import FetchError, HashMismatchError, Pins, fetch_url
 
     def check(tmp: Path) -> None:  # never land a bad file
         parse_relation_texts(tmp.read_bytes(), url)
@@ -135,16 +147,16 @@ def _download(url: str, dest: Path | None, *, pins_folder: Path | None = None, p
     except (HashMismatchError, RelationTextError):
         raise
     except FetchError as exc:  # the URL and the reason in a few words
-        raise RuntimeError(f"could not download relation texts from {exc.url}: {exc.reason} "
-                           "(offline? put the file under the text root as <llm>/<text_key>.json instead)") from None
+        raise RelationTextDownloadError(
+            f"could not download relation texts from {exc.url}: {exc.reason} "
+            "(offline? put the file under the text root as <llm>/<text_key>.json instead)", wanted=wanted) from None
     except DownloadError as exc:  # e.g. a malformed pins file
-        raise RuntimeError(f"could not download relation texts from {url}: {exc}") from None
+        raise RelationTextDownloadError(f"could not download relation texts from {url}: {exc}") from None
     except (OSError, ValueError) as exc:  # requests' errors are OSErrors; pooch raises ValueError too
         reason = " ".join(str(getattr(exc, "reason", None) or exc).split()) or type(exc).__name__
-        raise RuntimeError(
+        raise RelationTextDownloadError(
             f"could not download relation texts from {url}: {reason} "
-            "(offline? put the file under the text root as <llm>/<text_key>.json instead)"
-        ) from None
+            "(offline? put the file under the text root as <llm>/<text_key>.json instead)", wanted=wanted) from None
 
 
 def load_relation_texts(
@@ -173,7 +185,8 @@ def load_relation_texts(
         RelationTextError: malformed JSON or a missing/ill-typed key (the message names file and key).
         FileNotFoundError: the file is absent and ``download`` is False (also when neither ``root``
             nor ``cache_dir`` is given: the message says so).
-        RuntimeError: the download failed.
+        RelationTextDownloadError: the download failed (a DownloadError and a RuntimeError; its ``wanted`` is
+            ``<llm>/<text_key>.json``).
         HashMismatchError: the downloaded file is not the one pinned in ``<cache_dir>/pins.json`` (one
             line naming the file and both sha256; nothing is written).
     """
@@ -202,5 +215,5 @@ def load_relation_texts(
         raise FileNotFoundError(f"relation texts '{text_key}' ({llm}) not found; looked at: {', '.join(searched)}")
     url = SEMMA_TEXT_URL.format(llm=llm, text_key=text_key)
     data = _download(url, cached, pins_folder=None if cache_dir is None else Path(cache_dir),
-                     pin_key=f"{llm}/{text_key}.json", progress=progress)
+                     pin_key=f"{llm}/{text_key}.json", wanted=f"{llm}/{text_key}.json", progress=progress)
     return parse_relation_texts(data, url)

@@ -137,11 +137,14 @@ def _refuse_changed_relaunch(spec: CampaignSpec, url: Any) -> None:
 def _dataset_sizes(spec: CampaignSpec, options: LoadOptions, *, quiet: bool = True) -> dict[str, int]:
     """Each dataset's validation fact graph size in triples (loads, and so checks, every dataset up front)."""
     from are_model.data import load_dataset
+    from search.inputs.roots import naming_unset_root, root_is_set
 
     sizes = {}
+    data_root_set = root_is_set("data_root", options.data_root, options.cache_dir)
     with quiet_dataset_reports(quiet):  # local workers load them again and say what their files hold
         for name in spec.datasets:
-            data = load_dataset(name, options.data_root, cache_dir=options.cache_dir, download=options.download)
+            with naming_unset_root("data_root", data_root_set):
+                data = load_dataset(name, options.data_root, cache_dir=options.cache_dir, download=options.download)
             sizes[name] = int(data.valid.edge_index.size(1)) * max(1, int(data.valid.target_edge_index.size(1)))
             del data
     return sizes

@@ -32,6 +32,7 @@ from are_model.checkpoint import CheckpointError
 from are_model.data.download import HashMismatchError, fetch_url
 from are_model.fileio import sha256_file
 from search.errors import UsageError
+from search.inputs.roots import unset_root_hint
 from search.values import path as path_rule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -218,8 +219,7 @@ def resolve_checkpoint(value: str | os.PathLike, *, root: str | os.PathLike | No
         if root is not None:
             raise
         # no root was given: say where a local copy would be read from (a new user's first failure)
-        raise CheckpointDownloadError(f"{error}; no checkpoint root is set: point --checkpoint-root or "
-                                      f"ARE_CHECKPOINT_ROOT at a folder that holds {entry.file_name}") from None
+        raise CheckpointDownloadError(f"{error}; {unset_root_hint('checkpoint_root', entry.file_name)}") from None
 
 
 def checkpoint_file(value: str, options: "LoadOptions", recorded: Mapping[str, Any] | None = None) -> Path:

@@ -39,6 +39,7 @@ from are_model.data import load_dataset
 from are_model.evaluate import QueryPairs, QuerySet, query_pairs, rank_queries
 from are_model.model import AREModel, RelationSide
 from are_model.pipeline import PreparedSplit, TextOptions, default_batch_size, prepare_split
+from search.inputs.roots import naming_unset_root, root_is_set
 
 __all__ = ["StagePlan", "stage_plan", "SearchContext", "get_context", "clear_contexts"]
 
@@ -125,7 +126,8 @@ class SearchContext:
         start = time.perf_counter()
         self.device = torch.device(device)
         self.checkpoint_path = str(checkpoint_path)
-        self.data = load_dataset(dataset, data_root, cache_dir=cache_dir, download=download)
+        with naming_unset_root("data_root", root_is_set("data_root", data_root, cache_dir)):
+            self.data = load_dataset(dataset, data_root, cache_dir=cache_dir, download=download)
         self.model, self.info = load_checkpoint(checkpoint_path, self.device)
         self.model.requires_grad_(False)
         self.text = text if text is not None else TextOptions(cache_dir=None if cache_dir is None else str(cache_dir))
@@ -159,7 +161,8 @@ class SearchContext:
         if name not in self._splits:
             start = time.perf_counter()
             text = None if self.profile == "ultra" else self.text
-            self._splits[name] = prepare_split(self.data, name, text=text, device=self.device)
+            with naming_unset_root("text_root", root_is_set("text_root", self.text.root)):
+                self._splits[name] = prepare_split(self.data, name, text=text, device=self.device)
             _logger.info("%s %s prepared in %.1fs (%d queries)", self.dataset, name, time.perf_counter() - start,
                          len(self._splits[name].queries))
         return self._splits[name]

@@ -72,8 +72,10 @@ def dataset_stats(dataset: str, options: LoadOptions) -> GraphStats:
     :func:`are_model.data.load_dataset`).
     """
     from are_model.data import load_dataset
+    from search.inputs.roots import naming_unset_root, root_is_set
 
-    data = load_dataset(dataset, options.data_root, cache_dir=options.cache_dir, download=options.download)
+    with naming_unset_root("data_root", root_is_set("data_root", options.data_root, options.cache_dir)):
+        data = load_dataset(dataset, options.data_root, cache_dir=options.cache_dir, download=options.download)
     return graph_stats(data)
 
 
