@@ -290,7 +290,8 @@ def test_a_test_sample_ranks_every_setting_on_the_same_pairs_and_says_so(built, 
     """report --test-pairs: every setting's test figures are those of the full test ranks restricted to one
     seeded, stratified sample of test pairs (the context's order, as a validation sample is drawn); the
     intervals pair the same queries; summary.json and summary.md name the sample; a second report of it
-    reads the sample's ranks from the rank cache (no entity pass)."""
+    reads the sample's ranks from the rank cache (no entity pass). Each sampled lookup counts once in the
+    cache's hits or misses: a miss of the whole split's ranks, which it tries first, is not one more miss."""
     from search.reports.rankcache import RankCache
     from are_model.evaluate import ranking_metrics
 
@@ -303,9 +304,12 @@ def test_a_test_sample_ranks_every_setting_on_the_same_pairs_and_says_so(built, 
     assert 40 <= test["queries"] < 368 and test["seed"] == context.stage_seed
     plan_pairs = context.pairs("test")
     index = torch.sort(plan_pairs.queries_of(context.stage_plan("test", 1, 40).order)[0]).values
+    assert (cache.hits, cache.misses) == (0, 4)  # 4 settings, each looked up once (and found nowhere)
+    whole = RankCache(tmp_path / "whole")  # a cache holding the whole split's ranks of each setting
     full = {row["label"]: row for row in report.summary["settings"]}
     for row in sampled.summary["settings"]:
         _, ranks = context.evaluate("test", list(row["weights"]))  # the whole split, as the full report ranks it
+        whole.put(context, "test", row["weights"], ranks)
         expected = ranking_metrics(ranks[index])
         assert row["test"]["num_queries"] == test["queries"]
         assert row["test"]["mrr"] == pytest.approx(expected["mrr"], abs=1e-12), row["label"]
@@ -317,6 +321,10 @@ def test_a_test_sample_ranks_every_setting_on_the_same_pairs_and_says_so(built, 
     again = write_report(study, context, tmp_path / "again", spec=spec, n_boot=1000, seed=0, test_pairs=40,
                          rank_cache=cache)
     assert cache.hits - hits == 4 and again.summary["settings"] == sampled.summary["settings"]  # 4 settings
+    assert cache.misses == 4  # no new miss: the whole split's ranks, looked up first, are not in the cache
+    from_whole = write_report(study, context, tmp_path / "from_whole", spec=spec, n_boot=1000, seed=0,
+                              test_pairs=40, rank_cache=whole)
+    assert (whole.hits, whole.misses) == (4, 0) and from_whole.summary["settings"] == sampled.summary["settings"]
     # a sample no smaller than the split is the whole split
     whole = write_report(study, context, tmp_path / "whole", spec=spec, n_boot=1000, seed=0, test_pairs=10_000)
     assert whole.summary["test_sample"] is None

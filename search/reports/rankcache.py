@@ -30,7 +30,10 @@ The key (:meth:`RankCache.key`) names everything that can change a rank:
 A file is read only when its stored key equals the wanted one and its ranks have the split's length;
 an unreadable or mismatching file is ignored (and overwritten). Files are written with the project's
 atomic write (:func:`are_model.fileio.atomic_write`), so concurrent reports never read half a file.
-``hits`` and ``misses`` count the lookups of one instance.
+``hits`` and ``misses`` count the lookups of one instance: one count per lookup that reads the disk. A lookup
+that tries one key and falls back to another on a miss (a report's test sample: the whole split's ranks,
+then the sample's) counts a hit where either is found and one miss where neither is: its first try is a
+``get(..., count_miss=False)``.
 """
 from __future__ import annotations
 
@@ -173,9 +176,10 @@ class RankCache:
         return self.folder / f"{hashlib.sha256(_text(key).encode()).hexdigest()}.pt"
 
     def get(self, context: Any, split: str, weights: Sequence[float] | None, *,
-            sample: int | None = None) -> Tensor | None:
+            sample: int | None = None, count_miss: bool = True) -> Tensor | None:
         """The cached ranks [Q] (int64, CPU; 0 outside a ``sample``) of this evaluation, or None (not cached,
-        unreadable, stale)."""
+        unreadable, stale). A hit adds one to ``hits``, a miss one to ``misses`` unless ``count_miss`` is
+        False (a first try that another ``get`` follows on a miss, so that the lookup counts one miss)."""
         key = self.key(context, split, weights, sample=sample)
         path = self.path(key)
         ranks = None
@@ -192,7 +196,7 @@ class RankCache:
             except Exception as error:  # an unreadable file is rebuilt, never fatal
                 _logger.warning("ignoring unreadable rank cache %s (%s: %s)", path, type(error).__name__, error)
         if ranks is None:
-            self.misses += 1
+            self.misses += int(count_miss)
         else:
             self.hits += 1
         return ranks

@@ -235,12 +235,13 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
 
     cache: list[tuple[str, tuple[float, ...], Tensor]] = []
 
-    def known_ranks(split: str, weights: tuple[float, ...]) -> Tensor | None:
-        """The whole split's ranks of ``weights`` when this report or the rank cache has them (no evaluation)."""
+    def known_ranks(split: str, weights: tuple[float, ...], count_miss: bool = True) -> Tensor | None:
+        """The whole split's ranks of ``weights`` when this report or the rank cache has them (no evaluation);
+        count_miss: False where another rank-cache lookup follows a miss (:meth:`RankCache.get`)."""
         for s, w, ranks in cache:
             if s == split and _same(w, weights):
                 return ranks
-        ranks = None if rank_cache is None else rank_cache.get(context, split, weights)
+        ranks = None if rank_cache is None else rank_cache.get(context, split, weights, count_miss=count_miss)
         if ranks is not None:
             cache.append((split, weights, ranks))
         return ranks
@@ -429,7 +430,7 @@ class _TestSample(_Sample):
         for ranked, ranks in self._ranked:
             if _same(ranked, weights):
                 return ranks
-        full = self._known("test", weights)
+        full = self._known("test", weights, count_miss=False)  # a miss counts once, in the sample's lookup
         if full is None and self._cache is not None:
             full = self._cache.get(self.context, "test", weights, sample=self.limit)
         if full is None:
@@ -481,11 +482,12 @@ class _ValidationSample(_Sample):
         for ranked, ranks in self._ranked:
             if _same(ranked, weights):
                 return ranks
-        full = self._known("valid", weights)
-        if full is None and getattr(self.context, "stage_seed", None) == self.seed:
-            _, full = self.context.evaluate("valid", list(weights), sample=self.limit)  # as the trials ranked it
-        if full is None:
-            full = self._ranks_of("valid", weights)
+        if getattr(self.context, "stage_seed", None) == self.seed:
+            full = self._known("valid", weights)
+            if full is None:
+                _, full = self.context.evaluate("valid", list(weights), sample=self.limit)  # as the trials ranked it
+        else:
+            full = self._ranks_of("valid", weights)  # it looks the whole split up first, once
         ranks = full[self.index]
         self._ranked.append((weights, ranks))
         return ranks
