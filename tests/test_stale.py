@@ -40,6 +40,7 @@ from search.study.stale import (
     stale_bound_s,
 )
 from search.compat import trial_id
+from search.study.budget import ASKER_CLEARED, ASKER_PREFIX, askers
 from search.storage import create_or_load_study, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -295,7 +296,34 @@ def test_a_worker_killed_between_asking_and_recording_its_owner_leaves_a_trial_k
         holder.kill()
         assert holder.wait(timeout=60) == -signal.SIGKILL
         assert [e.case for e in running_trials(reader)] == ["dead"]
+        # its trial failed, no RUNNING trial may have been asked by either dead process: both records are cleared
+        assert [entry.number for entry in settle_stale(reader).failed] == [1]
+        assert askers(reader) == []
+        records = _asker_records(reader)
+        assert len(records) == 2 and set(records.values()) == {ASKER_CLEARED}
+        assert {key.split(":")[2] for key in records} == {str(killed.pid), str(holder.pid)}
     finally:
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def _asker_records(study: optuna.Study) -> dict:
+    """The study's asker records (:func:`search.study.budget.mark_asking`), cleared ones included."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return {key: value for key, value in attrs.items() if key.startswith(ASKER_PREFIX)}
+
+
+def test_workers_that_ran_trials_leave_no_live_asker_records(cli, tmp_path):
+    """Each process that asks trials records itself in the study first (the kill -9 guarantee above), and clears
+    the record once its trials have their owners: after two worker processes ran a launch and a resume, the
+    study holds one cleared record per worker process and no live one (they grew by one per process for good)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    for command in ((*LAUNCH, "--trials", "4"), ("resume", STUDY, "--trials", "6")):
+        done = cli.run(*command, "--workers", "2", "--storage", url)
+        assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name=CANONICAL, storage=open_storage(url, read_only=True))
+    assert len([t for t in study.trials if t.state in FINISHED]) == 6
+    records = _asker_records(study)
+    assert len(records) >= 2, records  # one per worker process that asked (up to two per run)
+    assert askers(study) == [] and set(records.values()) == {ASKER_CLEARED}

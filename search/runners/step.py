@@ -6,7 +6,8 @@ each one's settings suggested before the next is asked, so the sampler sees the 
 GP's pending points, TPE's constant liar -- and spreads the K proposals). For each trial, in this order:
 
 1. its owner is recorded (:func:`search.study.budget.mark_trial_owner`) as soon as it is asked (and, before
-   it is asked, that this process asks, :func:`search.study.budget.mark_asking`): Optuna
+   it is asked, that this process asks, :func:`search.study.budget.mark_asking`, a record cleared once the
+   step's trials have their owners, :func:`search.study.budget.done_asking`): Optuna
    samples a trial's settings at its first suggestion, so a worker killed while its sampler works (a GP
    fit takes seconds) leaves a trial that :func:`search.study.budget.recover_dead_trials` knows is dead;
    heartbeats are sent while it runs (server and SQLite storages);
@@ -45,7 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.compat import heartbeat_enabled, heartbeat_thread, storage_of
 from search.study.bounds import grow_bounds
-from search.study.budget import FIXED_PARAMS, mark_asking, mark_trial_owner, within_budget
+from search.study.budget import FIXED_PARAMS, done_asking, mark_asking, mark_trial_owner, within_budget
 from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
 
 __all__ = ["StepStart", "run_step", "requeue_interrupted"]
@@ -107,6 +108,7 @@ def run_step(study: optuna.Study, objective: Any, total_trials: int, *, size: in
                 if not _start(study, trial, total_trials, on_start):
                     break
                 runnable.append((trial, objective.suggest(trial) if size > 1 else None))
+            done_asking(study)  # every trial asked has its owner: this process's asker record is needed no more
             outcomes = _evaluate(objective, runnable, together=size > 1)
         for (trial, _), outcome in zip(runnable, outcomes):
             _tell(study, trial, outcome)

@@ -5,7 +5,9 @@ once they finish). Each running trial records its owner (host, pid, process star
 worker killed on this host is noticed at once (:func:`recover_dead_trials`, through psutil: any OS that
 psutil supports). A trial has no owner for the few milliseconds between its creation and that record; each
 process records in the study, before it asks, that it is asking (:func:`mark_asking`), so a trial whose
-asker was killed in that gap is known dead too (:func:`asker_dead`). Trials of other hosts
+asker was killed in that gap is known dead too (:func:`asker_dead`); the record is cleared again once the
+trials it asked have their owners (:func:`done_asking`), and recovery clears those of dead processes that no
+trial may need (:func:`prune_askers`), so a study does not keep one record per process that ever asked. Trials of other hosts
 are left to Optuna's heartbeat (RDB storages, see :mod:`search.storage`), and those that nothing can
 vouch for (a journal storage, no heartbeat) to :mod:`search.study.stale`.
 """
@@ -24,7 +26,7 @@ import psutil
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.compat import storage_of, study_id
+from search.compat import storage_of, study_id, trial_id
 from search.errors import StudyError
 from search.storage import MAX_RETRY
 
@@ -36,9 +38,12 @@ __all__ = [
     "owner_attrs",
     "owner_dead",
     "Asker",
+    "ASKER_CLEARED",
     "mark_asking",
+    "done_asking",
     "askers",
     "asker_dead",
+    "prune_askers",
     "in_progress",
     "fail_and_requeue",
     "recover_dead_trials",
@@ -141,6 +146,10 @@ def _process_gone(pid: Any, started_at: Any) -> bool:
 
 #: The study system attr prefix under which each process that asks trials records itself (:func:`mark_asking`).
 ASKER_PREFIX = "asker:"
+#: The value of a cleared asker record (:func:`done_asking`, :func:`prune_askers`). Optuna's storages (RDB,
+#: journal, in-memory) can set a study system attr but not delete one, so a record is overwritten with this,
+#: which :func:`askers` skips.
+ASKER_CLEARED = None
 #: Seconds of slack between an asker's clock reading and the trial's start time when matching the two; a
 #: wider slack only counts more processes as a trial's possible asker, which can never make a live trial dead.
 ASKER_SLACK_S = 1.0
@@ -152,35 +161,54 @@ class Asker:
 
     host, pid, started_at: the process (start time in seconds since the epoch, None when unreadable);
     asked_at: when it last began to ask a trial (this host's local time, the clock Optuna stamps a trial's
-    ``datetime_start`` with).
+    ``datetime_start`` with); key: the study system attr that holds the record.
     """
 
     host: str
     pid: int
     started_at: float | None
     asked_at: _dt.datetime
+    key: str = ""
+
+
+def _own_asker_key() -> tuple[str, str, int, float | None]:
+    """This process's asker record key ``asker:<host>:<pid>:<start time>`` (``asker:<host>:<pid>`` when the start
+    time cannot be read), with the host, pid and start time. The start time keeps a later process that re-uses
+    the pid off a dead one's key, so clearing the dead one's record (:func:`prune_askers`) never clears its."""
+    pid = os.getpid()
+    host = socket.gethostname()
+    started = _started_at(pid)
+    started = None if started is None else round(started, 3)
+    key = f"{ASKER_PREFIX}{host}:{pid}" + ("" if started is None else f":{started}")
+    return key, host, pid, started
 
 
 def mark_asking(study: optuna.Study) -> None:
-    """Record in ``study`` (a system attr ``asker:<host>:<pid>``, one per process, overwritten) that this process
-    is about to ask a trial; call it right before ``study.ask()``.
+    """Record in ``study`` (a system attr ``asker:<host>:<pid>:<start time>``, one per process, overwritten) that
+    this process is about to ask a trial; call it right before ``study.ask()``, and :func:`done_asking` once the
+    trials asked have their owners recorded.
 
     Optuna creates a trial (or pops a WAITING one) RUNNING, and only then can its owner be recorded
     (:func:`mark_trial_owner`); a process killed in between leaves a RUNNING trial with no owner. This record,
     made first, names the processes that may have asked such a trial: those whose latest record is no later
     than the trial's start (a process that asked again since has recorded its earlier trial's owner).
     """
-    pid = os.getpid()
-    host = socket.gethostname()
-    started = _started_at(pid)
-    value = {"host": host, "pid": pid, "started_at": None if started is None else round(started, 3),
-             "asked_at": _dt.datetime.now().isoformat()}
-    storage_of(study).set_study_system_attr(study_id(study), f"{ASKER_PREFIX}{host}:{pid}", value)
+    key, host, pid, started = _own_asker_key()
+    value = {"host": host, "pid": pid, "started_at": started, "asked_at": _dt.datetime.now().isoformat()}
+    storage_of(study).set_study_system_attr(study_id(study), key, value)
+
+
+def done_asking(study: optuna.Study) -> None:
+    """Clear this process's asker record of ``study`` (:data:`ASKER_CLEARED`); call it only once every trial it
+    asked since :func:`mark_asking` has its owner recorded (:func:`mark_trial_owner`), as the trial step does
+    after its asks. Such a process can have asked no trial that lacks an owner, so no trial needs its record."""
+    key, _, _, _ = _own_asker_key()
+    storage_of(study).set_study_system_attr(study_id(study), key, ASKER_CLEARED)
 
 
 def askers(study: optuna.Study) -> list[Asker]:
-    """Every process that recorded itself asking trials of ``study`` (:func:`mark_asking`); records that do not
-    parse are skipped."""
+    """Every process with a live record of asking trials of ``study`` (:func:`mark_asking`); cleared records
+    (:data:`ASKER_CLEARED`) and records that do not parse are skipped."""
     found: list[Asker] = []
     attrs = storage_of(study).get_study_system_attrs(study_id(study))
     for key, value in attrs.items():
@@ -188,7 +216,7 @@ def askers(study: optuna.Study) -> list[Asker]:
             continue
         try:
             found.append(Asker(str(value["host"]), int(value["pid"]), value.get("started_at"),
-                               _dt.datetime.fromisoformat(value["asked_at"])))
+                               _dt.datetime.fromisoformat(value["asked_at"]), key))
         except (KeyError, TypeError, ValueError):
             continue
     return found
@@ -202,12 +230,46 @@ def asker_dead(trial: FrozenTrial, recorded: list[Asker]) -> Asker | None:
     attrs = trial.user_attrs
     if attrs.get("worker_trial") == trial.number or trial.datetime_start is None:
         return None
-    start = trial.datetime_start.replace(tzinfo=None) + _dt.timedelta(seconds=ASKER_SLACK_S)
-    candidates = [a for a in recorded if a.asked_at.replace(tzinfo=None) <= start]
+    candidates = _possible_askers(trial, recorded)
     here = socket.gethostname()
     if not candidates or any(a.host != here or not _process_gone(a.pid, a.started_at) for a in candidates):
         return None
     return max(candidates, key=lambda a: a.asked_at)
+
+
+def _possible_askers(trial: FrozenTrial, recorded: list[Asker]) -> list[Asker]:
+    """The ``recorded`` askers that may have asked ``trial``: their latest ask began no later than its start
+    (plus :data:`ASKER_SLACK_S`); all of them when the trial has no start time."""
+    if trial.datetime_start is None:
+        return list(recorded)
+    start = trial.datetime_start.replace(tzinfo=None) + _dt.timedelta(seconds=ASKER_SLACK_S)
+    return [a for a in recorded if a.asked_at.replace(tzinfo=None) <= start]
+
+
+def _no_owner(trial: FrozenTrial) -> bool:
+    return trial.user_attrs.get("worker_trial") != trial.number
+
+
+def prune_askers(study: optuna.Study) -> list[Asker]:
+    """Clear (:data:`ASKER_CLEARED`) the asker records of ``study`` whose process ran on this host and is gone,
+    unless it may have asked a RUNNING trial that has no owner recorded (then the record is what proves that
+    trial dead, :func:`asker_dead`); returns the askers cleared. A record of another host, or of a live process,
+    is left alone: its process clears it (:func:`done_asking`)."""
+    here = socket.gethostname()
+    gone = [a for a in askers(study) if a.host == here and a.key and _process_gone(a.pid, a.started_at)]
+    if not gone:
+        return []
+    # read after the askers were found gone: every trial a gone asker made exists by now
+    unowned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _no_owner(t)]
+    needed = {a.key for trial in unowned for a in _possible_askers(trial, gone)}
+    cleared = [a for a in gone if a.key not in needed]
+    storage = storage_of(study)
+    for asker in cleared:
+        storage.set_study_system_attr(study_id(study), asker.key, ASKER_CLEARED)
+    if cleared:
+        _logger.debug("study %s: cleared the asker records of gone pids %s", study.study_name,
+                      ", ".join(str(a.pid) for a in cleared))
+    return cleared
 
 
 def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, why: str, *, max_retry: int = MAX_RETRY) -> bool:
@@ -254,16 +316,20 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     failed: list[int] = []
+    # the trials before the askers: a trial read here was asked after its asker's record was written, so the
+    # record is read below unless it was cleared since -- and then the trial has its owner (checked again)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     recorded = askers(study)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in running:
         if owner_dead(trial):
             why = f"left running by dead pid {trial.user_attrs.get('worker_pid')}"
-        elif (asker := asker_dead(trial, recorded)) is not None:
+        elif (asker := asker_dead(trial, recorded)) is not None and _still_unowned(study, trial):
             why = f"asked by dead pid {asker.pid}, which was killed before it recorded itself as the owner"
         else:
             continue
         if fail_and_requeue(study, trial, why, max_retry=max_retry):
             failed.append(trial.number)
+    prune_askers(study)
     stale = {
         t.number
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
@@ -272,6 +338,12 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int = MAX_RETRY) -> l
     if stale:
         _logger.info("study %s: heartbeat failed stale trials %s", study.study_name, sorted(stale))
     return sorted(set(failed) | stale)
+
+
+def _still_unowned(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Whether ``trial``, as stored now, is RUNNING with no owner recorded."""
+    now = storage_of(study).get_trial(trial_id(trial))
+    return now.state == TrialState.RUNNING and _no_owner(now)
 
 
 def in_progress(trial: FrozenTrial) -> bool:
