@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .layers import Workspace
 from .model import AREModel, GraphContext, RelationSide
 
 HITS_AT = (1, 3, 10)
@@ -233,6 +234,7 @@ def _rank_settings(model: AREModel, graph: GraphContext, queries: QuerySet, filt
     setting = torch.arange(count, device=device).unsqueeze(1)                                    # [K, 1]
     per_pass = batch_size // count
     ranks = torch.zeros(count, len(queries), dtype=torch.long, device=device)
+    workspace = Workspace() if device.type == "cpu" else None  # every pass has the same shape: reuse its memory
     # In pair order (sorted by relation): each batch uses few relation representations.
     starts = range(0, selected.numel(), per_pass)
     if progress:
@@ -244,7 +246,7 @@ def _rank_settings(model: AREModel, graph: GraphContext, queries: QuerySet, filt
         padded = torch.cat([batch.repeat(count), batch[-1:].expand(padding)])
         rows = torch.cat([rows, rows[-1:].expand(padding)])
         scores = model.entity_scores(graph, fused, rows, pairs.anchors[padded], pairs.relations[padded],
-                                     projected=projected)
+                                     projected=projected, workspace=workspace)
         index, position = pairs.queries_of(batch)                                                 # [M]
         true_rows, true_entities = filters.true_answers(queries.anchors[index], queries.query_relations[index])
         matched = index.numel()

@@ -84,24 +84,80 @@ class MessagePlan:
                            [t.to(device) for t in self.edge_types], self.num_nodes, self.csr)
 
 
+@dataclass(frozen=True)
+class Boundary:
+    """A boundary condition with one non-zero row per query column: column b holds ``value[b]`` at node
+    ``node[b]`` and zeros elsewhere (NBFNet's indicator boundary: the query's vector at its source node).
+
+    node: [B] int64; value: [B, d]. The CPU kernel adds it without writing out the [V, B, d] tensor;
+    `dense` gives that tensor for the other paths (it keeps value's autograd graph).
+    """
+
+    node: Tensor
+    value: Tensor
+
+    def dense(self, num_nodes: int, out: Tensor | None = None) -> Tensor:
+        """The boundary as [V, B, d] (V = num_nodes), written into ``out`` (a [V, B, d] buffer) when given."""
+        out = self.value.new_zeros(num_nodes, *self.value.shape) if out is None else out.zero_()
+        return out.index_put_((self.node, torch.arange(self.node.numel(), device=self.node.device)), self.value)
+
+
+class Workspace:
+    """Scratch buffers that one evaluation reuses across its layers and entity passes (CPU inference).
+
+    Every entity pass of `are_model.evaluate.rank_queries` has the same shape, so its [V, B, d] states can
+    live in the same memory from pass to pass. Besides saving the allocations, this saves the page faults of
+    fresh memory: glibc maps every block over 32 MiB anew and the kernel zeroes each of its pages on first
+    touch, which on FB15k237 ([14541, 16, 64] floats, 60 MiB) cost as much as a layer's arithmetic.
+    A tensor a layer returns from a workspace is overwritten by later calls that use the same workspace.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Tensor] = {}
+
+    def buffer(self, name: str, shape: tuple[int, ...], avoid: Tensor | None = None) -> Tensor:
+        """A float32 CPU buffer of ``shape`` named ``name`` (its old contents undefined); with ``avoid``, one
+        of two buffers of that name whose memory is not ``avoid``'s (ping-pong states)."""
+        for key in ((name,) if avoid is None else (name + ":a", name + ":b")):
+            found = self._buffers.get(key)
+            if found is None or found.shape != torch.Size(shape):
+                found = self._buffers[key] = torch.empty(shape, dtype=torch.float32)
+            if avoid is None or found.data_ptr() != avoid.data_ptr():
+                return found
+        raise AssertionError("unreachable: two distinct buffers cannot both be `avoid`")
+
+
+def _fast_path(x: Tensor, *tensors: Tensor) -> bool:
+    """Whether the compiled CPU kernels serve this call: CPU float32 inference without gradients."""
+    return (kernels.available() and x.device.type == "cpu" and x.dtype == torch.float32
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors))))
+
+
 def relational_aggregate(plan: MessagePlan, x: Tensor, relations: Tensor, group_sizes: list[int] | None = None,
-                         initial: Tensor | None = None) -> Tensor:
+                         initial: Tensor | Boundary | None = None, out: Tensor | None = None) -> Tensor:
     """Sum of distmult messages into ``edge_index[0]`` from ``edge_index[1]`` (see module docstring).
 
     x: [V, B, d]. relations: [K, d] (shared by every query) or [K, G, d] with ``group_sizes`` (G
-    consecutive column blocks of the batch, block g using relations[:, g]). initial: [V, B, d] added
-    to the result (the layer's boundary), or None. Returns A (+ initial): [V, B, d].
+    consecutive column blocks of the batch, block g using relations[:, g]). initial: added to the result
+    (the layer's boundary): [V, B, d], [V, 1, d] (the same for every column), a `Boundary`, or None.
+    out: a [V, B, d] buffer for the CPU kernel to write into (ignored on the other paths).
+    Returns A (+ initial): [V, B, d].
     """
     num_nodes, batch, dim = x.shape
+    boundary_value = initial.value if isinstance(initial, Boundary) else initial
     inplace = not (torch.is_grad_enabled() and (x.requires_grad or relations.requires_grad))
-    if inplace and plan.csr is not None and x.device.type == "cpu" and x.dtype == torch.float32 and kernels.available():
+    if plan.csr is not None and _fast_path(x, relations, *([] if boundary_value is None else [boundary_value])):
         if group_sizes is None:
             relations, column_group = relations.unsqueeze(1), torch.zeros(batch, dtype=torch.long)
         else:
             column_group = torch.repeat_interleave(torch.arange(len(group_sizes)), torch.tensor(group_sizes))
-        initial = x.new_zeros(1, 1, 1) if initial is None else initial
-        return kernels.aggregate_cpu(*plan.csr, x, relations.detach().float(), column_group, initial)
-    out = torch.zeros_like(x) if initial is None else initial.clone()
+        if isinstance(initial, Boundary):
+            return kernels.aggregate_cpu(*plan.csr, x, relations.float(), column_group,
+                                         boundary=(initial.node, initial.value), out=out)
+        return kernels.aggregate_cpu(*plan.csr, x, relations.float(), column_group, initial, out=out)
+    if isinstance(initial, Boundary):
+        initial = initial.dense(num_nodes)
+    out = torch.zeros_like(x) if initial is None else initial.expand_as(x).clone()
     flat = x.reshape(num_nodes, batch * dim)
     for matrix, receiver, edge_type in zip(plan.matrices, plan.receivers, plan.edge_types):
         summed = torch.sparse.mm(matrix, flat).view(-1, batch, dim)                 # [u, B, d]
@@ -147,17 +203,29 @@ class RelationalConv(nn.Module):
             return self.relation_projection(relation_reprs)
         return self.relation.weight
 
-    def forward(self, x: Tensor, boundary: Tensor, plan: MessagePlan, relations: Tensor,
-                group_sizes: list[int] | None = None) -> Tensor:
+    def forward(self, x: Tensor, boundary: Tensor | Boundary, plan: MessagePlan, relations: Tensor,
+                group_sizes: list[int] | None = None, workspace: Workspace | None = None) -> Tensor:
         """One layer with its shortcut: ReLU(LN(W [X ; A + U] + c)) + X.
 
-        x, boundary: [V, B, d]; relations, group_sizes: see `relational_aggregate`. Returns [V, B, d].
+        x: [V, B, d]; boundary: U as [V, B, d], [V, 1, d] or a `Boundary`; relations, group_sizes: see
+        `relational_aggregate`; workspace: buffers to compute in at CPU inference (the result is then one of
+        them). Returns [V, B, d].
         """
+        weight = self.linear.weight
+        boundary_value = boundary.value if isinstance(boundary, Boundary) else boundary
+        if _fast_path(x, weight, relations, boundary_value) and x.is_contiguous():
+            # W [X ; M] + c as two products into one buffer; c is added inside the LayerNorm kernel. Fresh
+            # buffers when no workspace is given.
+            shape, rows = tuple(x.shape), x.shape[0] * x.shape[1]
+            take = (lambda name, size, avoid=None: torch.empty(size)) if workspace is None else workspace.buffer
+            aggregated = relational_aggregate(plan, x, relations, group_sizes, initial=boundary,
+                                              out=take("aggregate", shape))
+            hidden = torch.mm(x.view(rows, self.dim), weight[:, : self.dim].T, out=take("hidden", (rows, self.dim)))
+            hidden.addmm_(aggregated.view(rows, self.dim), weight[:, self.dim:].T)
+            return kernels.norm_relu_residual_cpu(hidden, self.linear.bias, self.layer_norm, x,
+                                                  out=take("state", shape, x))
         aggregated = relational_aggregate(plan, x, relations, group_sizes, initial=boundary)
         # W [X ; M] computed as two products, which avoids materialising the concatenation.
-        weight = self.linear.weight
         hidden = torch.addmm(self.linear.bias, x.reshape(-1, self.dim), weight[:, : self.dim].T)
         hidden = torch.addmm(hidden, aggregated.view(-1, self.dim), weight[:, self.dim:].T)
-        if not torch.is_grad_enabled() and x.device.type == "cpu" and kernels.available() and x.is_contiguous():
-            return kernels.norm_relu_residual_cpu(hidden, self.layer_norm, x)
         return torch.relu(self.layer_norm(hidden.view_as(x))) + x

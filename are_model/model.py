@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from .enhancers import PromptEnhancer, SimilarityEnhancer, fusion_logits_from_weights
 from .fusion import FREE_FUSION_KEY, free_fusion_parameters, free_fusion_weights
 from .graphs import RelationGraph, build_relation_graph, build_text_graph
-from .layers import MessagePlan
+from .layers import MessagePlan, Workspace
 from .prompt_graph import PromptGraphSizer
 from .semma import Combiner, SemanticRelationNBFNet
 from .ultra import EntityNBFNet, RelationNBFNet
@@ -318,15 +318,16 @@ class AREModel(nn.Module):
     # ------------------------------------------------------------------------------------ entity side
     def entity_scores(self, graph: GraphContext, fused: Tensor, repr_index: Tensor, anchors: Tensor,
                       query_relations: Tensor, plan: MessagePlan | None = None,
-                      projected: list[Tensor] | None = None) -> Tensor:
+                      projected: list[Tensor] | None = None, workspace: Workspace | None = None) -> Tensor:
         """Logits [B, N] of every entity answering (anchor, query_relation, ?).
 
         fused: [U, R', d] from `fuse`; repr_index: [B] row of `fused` per query; query_relations: [B]
         r' (r + R for head queries). plan overrides the fact graph (e.g. after easy-edge removal);
-        projected: `project_relations(fused)`, to reuse across batches.
+        projected: `project_relations(fused)`, to reuse across batches; workspace: buffers reused from batch to
+        batch at CPU inference (:class:`are_model.layers.Workspace`).
         """
         return self.entity_model(graph.plan if plan is None else plan, fused, repr_index, anchors, query_relations,
-                                 projected)
+                                 projected, workspace)
 
     def project_relations(self, fused: Tensor) -> list[Tensor]:
         """The entity NBFNet's per-layer relation vectors of every row of `fused` [U, R', d]."""

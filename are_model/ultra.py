@@ -5,7 +5,8 @@ import torch
 from torch import Tensor, nn
 
 from .graphs import RelationGraph
-from .layers import MessagePlan, RelationalConv
+from . import kernels
+from .layers import Boundary, MessagePlan, RelationalConv, Workspace
 
 
 class RelationNBFNet(nn.Module):
@@ -22,10 +23,9 @@ class RelationNBFNet(nn.Module):
 
     def forward(self, graph: RelationGraph, query_relations: Tensor) -> Tensor:
         """query_relations: [B] forward relation ids. Returns Z_str: [B, R', d]."""
-        batch = query_relations.numel()
-        boundary = torch.zeros(graph.num_nodes, batch, self.dim, device=query_relations.device)
-        boundary[query_relations, torch.arange(batch, device=query_relations.device)] = 1.0
-        x = boundary
+        ones = torch.ones(query_relations.numel(), self.dim, device=query_relations.device)
+        boundary = Boundary(query_relations, ones)
+        x = boundary.dense(graph.num_nodes)
         for layer in self.layers:
             x = layer(x, boundary, graph.plan, layer.edge_type_vectors())
         return x.transpose(0, 1)
@@ -53,13 +53,15 @@ class EntityNBFNet(nn.Module):
         return [layer.edge_type_vectors(per_type) for layer in self.layers]
 
     def forward(self, plan: MessagePlan, relation_reprs: Tensor, repr_index: Tensor, anchors: Tensor,
-                query_relations: Tensor, projected: list[Tensor] | None = None) -> Tensor:
+                query_relations: Tensor, projected: list[Tensor] | None = None,
+                workspace: Workspace | None = None) -> Tensor:
         """Scores of every node as the answer of each query, in tail-prediction form.
 
         plan: the fact graph's `MessagePlan`; relation_reprs: [U, R', d] relation representations;
         repr_index: [B] which of the U each query uses; anchors: [B] the known entity h' of
         (h', r', ?); query_relations: [B] r' (r for tail queries, r + R for head queries);
-        projected: `project(relation_reprs)` if already computed. Returns logits [B, N].
+        projected: `project(relation_reprs)` if already computed; workspace: buffers reused from call to call
+        at CPU inference (see `Workspace`). Returns logits [B, N].
         """
         # Queries sharing a representation form consecutive column blocks, so each layer projects the
         # U representations once and multiplies messages block-wise (no per-query copy of P).
@@ -68,23 +70,31 @@ class EntityNBFNet(nn.Module):
         used, group_sizes = torch.unique_consecutive(repr_index, return_counts=True)
         group_sizes = group_sizes.tolist()
         per_type = relation_reprs[used].transpose(0, 1)                          # [R', G, d]
-        batch = anchors.numel()
         query = relation_reprs[repr_index, query_relations]                     # [B, d]
-        boundary = torch.zeros(plan.num_nodes, batch, self.dim, device=anchors.device, dtype=query.dtype)
-        boundary[anchors, torch.arange(batch, device=anchors.device)] = query
-        x = boundary
+        boundary = Boundary(anchors, query)
+        shape = (plan.num_nodes, anchors.numel(), self.dim)
+        x = boundary.dense(plan.num_nodes, None if workspace is None or query.requires_grad else
+                           workspace.buffer("boundary", shape))
         for k, layer in enumerate(self.layers):
             vectors = layer.edge_type_vectors(per_type) if projected is None else projected[k][:, used]
-            x = layer(x, boundary, plan, vectors, group_sizes)
-        scores = self.score(x, query)
+            x = layer(x, boundary, plan, vectors, group_sizes, workspace)
+        scores = self.score(x, query, workspace)
         return scores[torch.argsort(order)]
 
-    def score(self, x: Tensor, query: Tensor) -> Tensor:
+    def score(self, x: Tensor, query: Tensor, workspace: Workspace | None = None) -> Tensor:
         """MLP on [x ; query] for every node; x: [N, B, d], query: [B, d] -> [B, N].
 
-        The first linear layer is split so that the query half is computed once per query, not per node.
+        The first linear layer is split so that the query half is computed once per query, not per node. At
+        CPU inference the node half is one product (into ``workspace`` when given) and ReLU, the query half
+        and the last layer run in one compiled pass (`kernels.relu_dot_cpu`).
         """
         first, last = self.mlp[0], self.mlp[2]
         node_weight, query_weight = first.weight[:, : self.dim], first.weight[:, self.dim:]
+        if (kernels.available() and x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
+                and not (torch.is_grad_enabled() and (x.requires_grad or query.requires_grad or first.weight.requires_grad))):
+            rows = x.shape[0] * x.shape[1]
+            out = None if workspace is None else workspace.buffer("score_hidden", (rows, node_weight.shape[0]))
+            hidden = torch.mm(x.view(rows, self.dim), node_weight.T, out=out)
+            return kernels.relu_dot_cpu(hidden, query @ query_weight.T + first.bias, last.weight[0], float(last.bias))
         hidden = torch.relu(x @ node_weight.T + (query @ query_weight.T + first.bias))  # [N, B, 2d]
         return (hidden @ last.weight.T).squeeze(-1).T + last.bias

@@ -10,7 +10,7 @@ import torch
 
 from are_model import kernels
 from are_model.graphs import build_relation_graph, build_text_graph
-from are_model.layers import MessagePlan, RelationalConv, relational_aggregate
+from are_model.layers import Boundary, MessagePlan, RelationalConv, Workspace, relational_aggregate
 
 
 @pytest.fixture
@@ -176,3 +176,55 @@ def test_one_thread_stays_one_thread_after_the_kernels_start(data_root, text_roo
                             env={k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["1", "1", "True"], result.stdout
+
+
+def test_a_sparse_boundary_and_a_workspace_give_the_layer_s_dense_result(kernel_calls, monkeypatch):
+    """A `Boundary` (one non-zero row per column) is added by the kernel without its dense form, and a
+    `Workspace` only changes where the result lives: both equal the torch path on the dense boundary."""
+    edge_index, edge_type, weight = _random_graph(num_types=4)
+    plan = MessagePlan.build(edge_index, edge_type, 50, weight)
+    torch.manual_seed(1)
+    layer = RelationalConv(dim=8, num_edge_types=4).eval()
+    boundary = Boundary(torch.tensor([3, 3, 49]), torch.randn(3, 8))
+    dense = boundary.dense(50)
+    assert torch.equal(dense[3, :2], boundary.value[:2]) and torch.equal(dense[49, 2], boundary.value[2])
+    assert int((dense != 0).any(-1).sum()) == 3
+    workspace = Workspace()
+    with torch.no_grad():
+        first = layer(dense, boundary, plan, layer.edge_type_vectors(), workspace=workspace)
+        second = layer(first, boundary, plan, layer.edge_type_vectors(), workspace=workspace)
+        # ping-pong: the second layer neither wrote into its input nor returned new memory each time
+        assert second.data_ptr() != first.data_ptr()
+        third = layer(second, boundary, plan, layer.edge_type_vectors(), workspace=workspace)
+        assert third.data_ptr() == first.data_ptr()
+        expected_second = layer(layer(dense, dense, plan, layer.edge_type_vectors()), dense, plan,
+                                layer.edge_type_vectors())
+    assert kernel_calls() == {"aggregate": 5, "norm_relu_residual": 5}
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    with torch.no_grad():
+        torch_second = layer(layer(dense, boundary, plan, layer.edge_type_vectors()), boundary, plan,
+                             layer.edge_type_vectors())
+    assert kernel_calls() == {"aggregate": 5, "norm_relu_residual": 5}
+    torch.testing.assert_close(expected_second, torch_second, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(second, torch_second, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(second, dense)
+
+
+def test_the_entity_head_kernel_equals_the_torch_mlp(monkeypatch):
+    """EntityNBFNet.score: the compiled ReLU + last layer equals the torch MLP on [x ; query]."""
+    from are_model.ultra import EntityNBFNet
+
+    torch.manual_seed(2)
+    model = EntityNBFNet(dim=8, num_layers=1).eval()
+    x, query = torch.randn(30, 4, 8), torch.randn(4, 8)
+    start = kernels.calls["relu_dot"]
+    with torch.no_grad():
+        fast = model.score(x, query)
+        reference = model.mlp(torch.cat([x, query.expand(30, 4, 8)], -1)).squeeze(-1).T   # [B, N]
+    assert kernels.calls["relu_dot"] == start + 1
+    assert fast.shape == (4, 30)
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    with torch.no_grad():
+        torch.testing.assert_close(model.score(x, query), reference, rtol=1e-5, atol=1e-5)
+    assert kernels.calls["relu_dot"] == start + 1
