@@ -66,7 +66,16 @@ def test_status_given_no_campaign_uses_the_only_one(tmp_path, capsys):
     empty = _campaign_storage(tmp_path / "none.db", [])
     optuna.create_study(study_name="plain", storage=open_storage(StorageURL.parse(empty)))
     assert main(["campaign", "status", "--storage", empty]) == 2
-    assert capsys.readouterr().err.endswith(f"are-search campaign status: error: no campaign in {empty}\n")
+    start = ("start one with: are-search campaign launch --datasets A,B --checkpoint fusion (or a spec: are-search "
+             "campaign launch campaigns/local-six.yaml), or pass the --storage that holds yours\n")
+    err = capsys.readouterr().err
+    assert err.endswith(f"are-search campaign status: error: no campaign in {empty}; {start}") and err.count("\n") == 1
+    # a storage that does not exist: one line too, with the command that starts a campaign
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    assert main(["campaign", "status", "--storage", missing]) == 2
+    err = capsys.readouterr().err
+    assert err == f"are-search campaign status: error: no campaign: storage {missing} (does not exist); {start}"
+    assert not (tmp_path / "missing.db").exists()
 
 
 def _setup(data_root, text_root, checkpoint_root, cache_dir) -> WorkerSetup:

@@ -112,9 +112,11 @@ def load_campaign(campaign: str | os.PathLike | None, storage: str | os.PathLike
         recover_storage(url)
     state = storage_state(url)
     if state.state in ("missing", "empty"):
+        from search.campaign.members import START_HINT
         from search.errors import StudyError
 
-        raise StudyError(("no campaign" if name is None else f"no campaign {name!r}") + f": storage {state.describe()}")
+        raise StudyError(("no campaign" if name is None else f"no campaign {name!r}") + f": storage {state.describe()}"
+                         f"; {START_HINT}")
     backend = open_storage(url, read_only=True)
     if name is None:
         name = only_campaign(backend, where=url.safe)

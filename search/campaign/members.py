@@ -15,7 +15,11 @@ from search.campaign.spec import CAMPAIGN_ATTR, CampaignSpec, campaign_from_valu
 from search.errors import StudyError
 from search.storage import list_studies
 
-__all__ = ["tag_member", "campaign_names", "only_campaign", "find_campaign", "refuse_changed_relaunch"]
+__all__ = ["START_HINT", "tag_member", "campaign_names", "only_campaign", "find_campaign", "refuse_changed_relaunch"]
+
+#: What an error about a storage that holds no campaign adds: how to start one, or where else to look.
+START_HINT = ("start one with: are-search campaign launch --datasets A,B --checkpoint fusion (or a spec: "
+              "are-search campaign launch campaigns/local-six.yaml), or pass the --storage that holds yours")
 
 
 def tag_member(study: optuna.Study, spec: CampaignSpec) -> None:
@@ -45,7 +49,7 @@ def only_campaign(storage: optuna.storages.BaseStorage, *, where: str) -> str:
     if len(names) == 1:
         return names[0]
     if not names:
-        raise StudyError(f"no campaign in {where}")
+        raise StudyError(f"no campaign in {where}; {START_HINT}")
     raise StudyError(f"{where} holds {len(names)} campaigns: name one of {', '.join(names)}")
 
 
@@ -61,8 +65,9 @@ def find_campaign(storage: optuna.storages.BaseStorage, name: str, *, where: str
         if isinstance(stored, dict):
             members[summary.study_name] = stored
     if not members:
-        known = ", ".join(campaign_names(storage)) or "none"
-        raise StudyError(f"no campaign {name!r} in {where} (campaigns there: {known})")
+        known = ", ".join(campaign_names(storage))
+        raise StudyError(f"no campaign {name!r} in {where} (campaigns there: {known})" if known
+                         else f"no campaign {name!r} in {where} (campaigns there: none); {START_HINT}")
     stored = next(iter(members.values()))
     values = {key: value for key, value in stored.items() if value is not None and key != "storage"}
     spec = campaign_from_values(values, f"campaign {name} in {where}")
