@@ -114,7 +114,8 @@ def _run(spec: StudySpec, url: StorageURL, options: LoadOptions, *, encoder: str
         from search.flags.export import export_study
 
         exported = export_study(study, path_rule(flags, "--flags"))
-    return result_type(study.study_name, url.safe, created, after - before, spec.trials, trial_counts(study), best,
+    return result_type(study.study_name, url.safe, created, after - before, spec.trials,
+                       trial_counts(study, interrupted=True), best,
                        notes, exported, stop_record(study), growth_history(study)[grown_before:], warm_start)
 
 def launch(spec_file: str | os.PathLike | None = None, *, dataset: str | None = None, checkpoint: str | None = None,
@@ -241,7 +242,7 @@ def status(*, storage: str | os.PathLike | None = None) -> StatusResult:
         stored = study.user_attrs.get(SPEC_ATTR) if isinstance(study.user_attrs.get(SPEC_ATTR), dict) else {}
         stop = stop_record(study)
         entries.append(StudyStatus(summary.study_name, stored.get("checkpoint"), stored.get("trials"),
-                                   trial_counts(study), best_of(study),
+                                   trial_counts(study, interrupted=True), best_of(study),
                                    {name: bound.to_attr() for name, bound in read_bounds(study).items()},
                                    growth_history(study), None if stop is None else stop.get("reason"),
                                    stale=[t for t in running_trials(study) if not t.provably_alive],

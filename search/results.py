@@ -40,6 +40,7 @@ class RunResult:
     created: bool
     trials_added: int
     budget: int
+    #: Trials by state name, the FAIL trials of an interrupted run apart as ``INTERRUPTED``.
     counts: dict[str, int]
     best: BestTrial | None
     notes: list[str] = field(default_factory=list)
@@ -66,6 +67,7 @@ class StudyStatus:
     study: str
     checkpoint: str | None
     budget: int | None
+    #: Trials by state name, the FAIL trials of an interrupted run (Ctrl-C, SIGTERM) apart as ``INTERRUPTED``.
     counts: dict[str, int]
     best: BestTrial | None
     space: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -121,6 +121,18 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     assert retry.system_attrs.get("fixed_params") == failed.params  # an enqueued trial's params, until it runs
     finished_before = [t.number for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert finished_before == list(range(interrupted))
+    # status counts the interrupted trial apart: it says so, not "failed 1"
+    assert failed.user_attrs.get("interrupted") is True
+    shown = subprocess.run([sys.executable, "-m", "search", "status", "--storage", url, "--json"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    (entry,) = json.loads(shown.stdout)["studies"]
+    assert entry["trials"].get("INTERRUPTED") == 1 and "FAIL" not in entry["trials"], entry["trials"]
+    shown = subprocess.run([sys.executable, "-m", "search", "status", "--storage", url], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    header, _, row = shown.stdout.splitlines()[1:4]
+    cells = dict(zip(re.split(r"\s{2,}", header.strip()), re.split(r"\s{2,}", row.strip())))
+    assert (cells["failed"], cells["interrupted"]) == ("0", "1"), shown.stdout
 
     assert not (tmp_path / "flags.yaml").exists()  # the interrupted launch did not reach its export
     resumed = subprocess.run([sys.executable, "-m", "search", "resume", STUDY, *inputs, "--flags", "flags.yaml"],
@@ -128,6 +140,7 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.splitlines()[0] == f"storage: {url}"
+    assert "1 interrupted" in resumed.stdout and " fail" not in resumed.stdout, resumed.stdout
 
     study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
     trials = study.get_trials(deepcopy=False)

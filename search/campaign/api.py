@@ -229,7 +229,8 @@ def _run(spec: CampaignSpec, url: Any, opts: LoadOptions, *, encoder: str, run: 
     for state in states:
         study = studies[state.name]
         after += len(study.get_trials(deepcopy=False, states=FINISHED))
-        rows.append(CampaignStudy(state.name, created[state.name], state.spec.trials, trial_counts(study),
+        rows.append(CampaignStudy(state.name, created[state.name], state.spec.trials,
+                                  trial_counts(study, interrupted=True),
                                   best_of(study), stop_record(study),
                                   None if state.clock is None else state.clock.spent,
                                   None if state.share is None else state.share.share))

@@ -38,11 +38,12 @@ def _print_run(result: Any) -> int:
         counts, best = study.counts, study.best
         done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         rows.append((study.study, f"{done}/{study.budget}", counts.get("COMPLETE", 0), counts.get("PRUNED", 0),
-                     counts.get("FAIL", 0), "-" if best is None else f"{best.value:.4f}",
+                     counts.get("FAIL", 0), counts.get("INTERRUPTED", 0), "-" if best is None else f"{best.value:.4f}",
                      "-" if best is None else settings_text(best.settings),
                      "-" if study.stop is None else f"stopped after trial {study.stop['trial']}")
                     + ((time_text(study.seconds, study.share),) if timed else ()))
-    emit(table(rows, ("study", "done", "complete", "pruned", "failed", "best MRR", "best settings", "early stop")
+    emit(table(rows, ("study", "done", "complete", "pruned", "failed", "interrupted", "best MRR", "best settings",
+                      "early stop")
                + (("time spent / share",) if timed else ())))
     for study in result.studies:
         if study.stop is not None:
@@ -109,7 +110,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts, best = entry.counts, entry.best
         done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         rows.append((entry.study, f"{done}/{entry.budget}", counts.get("COMPLETE", 0), counts.get("PRUNED", 0),
-                     counts.get("FAIL", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
+                     counts.get("FAIL", 0), counts.get("INTERRUPTED", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
                      "-" if best is None else f"{best.value:.4f}", "-" if best is None else settings_text(best.settings),
                      time_text((result.times.get(entry.study) or {}).get("seconds"),
                                (result.times.get(entry.study) or {}).get("share"))))
@@ -122,7 +123,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if result.spec.time_budget is not None:
         emit(f"time budget {clock_text(result.spec.time_budget)}: "
              f"{clock_text(sum(t['seconds'] for t in result.times.values()))} spent (worker time; shares for one worker)")
-    emit(table(rows, ("study", "done", "complete", "pruned", "failed", "running/queued", "best MRR",
+    emit(table(rows, ("study", "done", "complete", "pruned", "failed", "interrupted", "running/queued", "best MRR",
                         "best settings", "time spent / share" if result.spec.time_budget is not None else "time spent")))
     for entry in result.studies:
         for line in study_lines(entry) + sample_lines(entry):

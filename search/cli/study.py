@@ -180,11 +180,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         done = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         budget = f"/{entry.budget}" if entry.budget else ""
         rows.append((entry.study, entry.checkpoint or "-", f"{done}{budget}", counts.get("COMPLETE", 0),
-                     counts.get("PRUNED", 0), counts.get("FAIL", 0), counts.get("RUNNING", 0) + counts.get("WAITING", 0),
+                     counts.get("PRUNED", 0), counts.get("FAIL", 0), counts.get("INTERRUPTED", 0),
+                     counts.get("RUNNING", 0) + counts.get("WAITING", 0),
                      "-" if best is None else f"{best.value:.4f}", "-" if best is None else best.trial,
                      "-" if best is None else settings_text(best.settings)))
     emit(f"storage: {result.storage}")
-    emit(table(rows, ("study", "checkpoint", "done", "complete", "pruned", "failed", "running/queued",
+    emit(table(rows, ("study", "checkpoint", "done", "complete", "pruned", "failed", "interrupted", "running/queued",
                         "best MRR", "trial", "best settings")))
     for entry in result.studies:
         for line in study_lines(entry) + sample_lines(entry):

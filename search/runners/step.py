@@ -44,9 +44,10 @@ import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.compat import heartbeat_enabled, heartbeat_thread, storage_of
+from search.compat import heartbeat_enabled, heartbeat_thread, storage_of, trial_id
 from search.study.bounds import grow_bounds
-from search.study.budget import FIXED_PARAMS, done_asking, mark_asking, mark_trial_owner, within_budget
+from search.study.budget import (FIXED_PARAMS, INTERRUPTED_ATTR, done_asking, mark_asking, mark_trial_owner,
+                                 within_budget)
 from search.study.stopping import StopRule, record_stop, stop_reason, stop_record
 
 __all__ = ["StepStart", "run_step", "requeue_interrupted"]
@@ -211,7 +212,9 @@ def requeue_interrupted(study: optuna.Study, start: StepStart, asked: Collection
     asked, before the step held it -- then the RUNNING trial with no owner or this process as owner that is
     new since ``start`` or was WAITING then (:meth:`StepStart.may_have_started`) is the step's too. A trial
     interrupted before its settings were suggested is re-queued with the settings it was enqueued with (a
-    known point, a retry); one with none is failed only (the sampler proposes anew). The retry is a WAITING
+    known point, a retry); one with none is failed only (the sampler proposes anew). A trial failed here carries
+    the user attr ``interrupted`` (:data:`search.study.budget.INTERRUPTED_ATTR`), so that ``status`` counts it
+    apart from failures. The retry is a WAITING
     trial with user attrs ``retry_of`` (the failed trial) and ``retry_count`` (one more than the failed
     trial's). A trial another process settled meanwhile is left alone: nothing is queued twice.
     """
@@ -222,7 +225,8 @@ def requeue_interrupted(study: optuna.Study, start: StepStart, asked: Collection
         caught_asking = asking and start.may_have_started(trial) and owner in (None, os.getpid())
         if trial.number not in mine and not caught_asking:
             continue
-        try:
+        try:  # said before it is failed: a finished trial takes no attrs (status counts it apart from failures)
+            storage_of(study).set_trial_user_attr(trial_id(trial), INTERRUPTED_ATTR, True)
             study.tell(trial.number, state=TrialState.FAIL)
         except (UpdateFinishedTrialError, ValueError):
             continue  # finished or failed meanwhile, by another process

@@ -33,6 +33,8 @@ from search.storage import MAX_RETRY
 __all__ = [
     "FINISHED",
     "BudgetReached",
+    "INTERRUPTED",
+    "INTERRUPTED_ATTR",
     "trial_counts",
     "mark_trial_owner",
     "owner_attrs",
@@ -63,11 +65,22 @@ class BudgetReached(optuna.exceptions.OptunaError):
     """Raised by an objective whose trial lies beyond the study's trial budget (see within_budget)."""
 
 
-def trial_counts(study: optuna.Study) -> dict[str, int]:
-    """How many trials of ``study`` are in each state, e.g. ``{"COMPLETE": 12, "PRUNED": 4}``."""
+#: The user attr of a trial failed because its run was interrupted (Ctrl-C, SIGTERM), set before it is failed
+#: (:func:`search.runners.step.requeue_interrupted`); its settings run again as a retry.
+INTERRUPTED_ATTR = "interrupted"
+#: The key under which :func:`trial_counts` counts those trials apart from ``FAIL`` (``interrupted=True``).
+INTERRUPTED = "INTERRUPTED"
+
+
+def trial_counts(study: optuna.Study, *, interrupted: bool = False) -> dict[str, int]:
+    """How many trials of ``study`` are in each state, e.g. ``{"COMPLETE": 12, "PRUNED": 4}``; with ``interrupted``,
+    the FAIL trials of an interrupted run (user attr :data:`INTERRUPTED_ATTR`) count as ``INTERRUPTED``, not FAIL."""
     counts: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+        key = trial.state.name
+        if interrupted and trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR):
+            key = INTERRUPTED
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 
