@@ -230,6 +230,12 @@ def test_inspect_are_mix_shows_similarity_enhancer(capsys, checkpoint_root):
     assert [round(enhancer[k], 4) for k in ("theta", "lambda", "tau", "kappa")] == [0.5898, 0.0407, 0.7759, 0.6375]
     status, out, _ = _run(capsys, ["inspect", str(checkpoint_root / "ARE-V3.pth")])
     assert "θ 0.5898" in out and "λ 0.0407" in out and "τ 0.7759" in out and "κ 0.6375" in out
+    # the symbols are explained on one line after the table
+    (legend,) = [line for line in out.splitlines() if line.startswith("similarity enhancer: ")]
+    assert all(f"{symbol} " in legend for symbol in "θλτκ") and "softmax temperature" in legend
+    assert out.rstrip("\n").splitlines()[-1] == legend
+    status, out, _ = _run(capsys, ["inspect", str(checkpoint_root / "ultra_3g.pth")])
+    assert status == 0 and "similarity enhancer: " not in out  # no enhancer, no legend
 
 
 def test_checkpoint_names_resolve_through_env_root(capsys, monkeypatch, checkpoint_root, tmp_path):

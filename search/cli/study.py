@@ -82,7 +82,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         rows.append(("similarity", f"θ {s['theta']:.4f}  λ {lam}  τ {s['tau']:.4f}  κ {s['kappa']:.4f} "
                                    f"({s['variant']})"))
     emit(table(rows))
+    if result["similarity_enhancer"] is not None:
+        emit(SIMILARITY_LEGEND)
     return 0
+
+
+#: What the symbols of ``inspect``'s similarity row stand for (the similarity enhancer, are_model.enhancers).
+SIMILARITY_LEGEND = ("similarity enhancer: θ threshold (relations whose cosine to the query relation exceeds it are "
+                     "its neighbours), λ mixing strength (mix variant only), τ softmax temperature, κ similarity "
+                     "weight scale; (delta / mix) its variant")
 
 
 def _print_run(result: Any) -> int:
