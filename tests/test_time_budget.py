@@ -220,3 +220,36 @@ def test_a_learnable_study_s_probe_counts_its_fine_tuning(mode, nell_context):
     assert study.trials[0].state == TrialState.COMPLETE
     assert 0.5 <= took / estimate <= 2.0, (took, estimate)
     assert took > 3 * validation_only, (took, validation_only)  # what the probe used to estimate
+
+
+def test_a_resumed_study_keeps_the_validation_budget_its_probe_chose(tmp_path):
+    """A time-budgeted campaign's probe may give a study a validation sample (here 411 pairs, as FB15k237 got in
+    the all-local campaign); resuming the campaign, whose specs ask for no sample, must keep it, not refuse the
+    study as searched on another budget. A smaller budget asked explicitly is still refused."""
+    import dataclasses
+
+    from optuna.distributions import FloatDistribution
+
+    from search.errors import StudyError
+    from search.study.prepare import check_compatible, keep_chosen_valid_pairs
+    from search.study.spec import SPEC_ATTR, spec_from_values
+
+    spec = spec_from_values({"dataset": "FB15k237", "checkpoint": "fusion"}, "test")
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="FB15k237/fixed",
+                                direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {**spec.to_attr(), "valid_pairs": 411})
+    study.set_user_attr(COST_ATTR, {"seconds_per_pair": 0.2, "pairs": 411, "split_pairs": 8737, "valid_pairs": 411})
+    study.add_trial(optuna.trial.create_trial(params={"w": 0.2}, distributions={"w": FloatDistribution(0, 1)},
+                                              value=0.3))
+    with pytest.raises(StudyError, match="validation sample of 411 pairs"):
+        check_compatible(study, spec, {})                                   # what a resume met before
+    kept = keep_chosen_valid_pairs(study, spec)
+    assert kept.valid_pairs == 411 and check_compatible(study, kept, {}) == []
+    assert keep_chosen_valid_pairs(study, dataclasses.replace(spec, valid_pairs=1000)).valid_pairs == 411
+    smaller = dataclasses.replace(spec, valid_pairs=100)
+    assert keep_chosen_valid_pairs(study, smaller) is smaller
+    with pytest.raises(StudyError, match="not a validation sample of 100 pairs"):
+        check_compatible(study, smaller, {})
+    # a sample the user chose (no cost record names it) is not the probe's: nothing is adopted
+    study.set_user_attr(COST_ATTR, {"seconds_per_pair": 0.2, "pairs": 8737, "split_pairs": 8737, "valid_pairs": None})
+    assert keep_chosen_valid_pairs(study, spec) is spec

@@ -3,6 +3,7 @@ that met bad input before any of its trials finished.
 
 * :func:`make_launch_record` -- the study user attr ``launch`` (checkpoint sha256, encoder);
 * :func:`dataset_record` -- its part naming the dataset's raw files by sha256;
+* :func:`keep_chosen_valid_pairs` -- a resumed study keeps the validation budget its cost probe chose;
 * :func:`check_compatible` -- refuse another checkpoint, encoder, raw files or search space on a stored study;
 * :func:`prepare_study` -- open or create the study of a spec, store its spec and launch record;
 * :class:`NewStudies` -- remove again the studies (and storage file) a run made, on bad input;
@@ -24,7 +25,7 @@ from search.study.spec import SPEC_ATTR, StudySpec, stored_spec
 from search.study.stopping import clear_stop
 
 __all__ = ["LAUNCH_ATTR", "DATA_FILES_KEY", "encoder_name", "make_launch_record", "dataset_record",
-           "data_file_changes", "check_compatible", "space_changes", "prepare_study",
+           "data_file_changes", "keep_chosen_valid_pairs", "check_compatible", "space_changes", "prepare_study",
            "NewStudies", "warm_start_inputs"]
 
 _logger = logging.getLogger(__name__)
@@ -89,6 +90,32 @@ def data_file_changes(old: Any, new: Any) -> list[str]:
 def _valid_pairs_option(pairs: int | None) -> str:
     """How a user asks for a study's validation budget again: ``--valid-pairs N`` or no such option."""
     return "no --valid-pairs" if pairs is None else f"--valid-pairs {pairs}"
+
+
+def keep_chosen_valid_pairs(study: Any, spec: StudySpec) -> StudySpec:
+    """``spec`` with the validation budget a time-budgeted campaign's cost probe chose for ``study``, when it chose
+    one and the run asks for none or for a larger one.
+
+    The probe picks a study's budget once, before its first trial (:func:`search.runners.cost.probe_cost`: the
+    ``valid_pairs`` of its cost record, also written into its stored spec), never above what the campaign asked;
+    a resumed campaign's specs hold only what the campaign asks, so without this every such study would be
+    refused by :func:`check_compatible` as searched on another validation budget. A smaller budget asked
+    explicitly is left to that refusal.
+    """
+    import dataclasses
+
+    from search.campaign.timing import COST_ATTR
+
+    stored, cost = study.user_attrs.get(SPEC_ATTR), study.user_attrs.get(COST_ATTR)
+    if not (isinstance(stored, dict) and isinstance(cost, dict)):
+        return spec
+    chosen = stored.get("valid_pairs")
+    if chosen is None or cost.get("valid_pairs") != chosen or spec.valid_pairs == chosen:
+        return spec
+    if spec.valid_pairs is not None and spec.valid_pairs < chosen:
+        return spec
+    _logger.info("study %s keeps the validation budget of %d pairs its cost probe chose", study.study_name, chosen)
+    return dataclasses.replace(spec, valid_pairs=int(chosen))
 
 
 def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
@@ -186,6 +213,8 @@ def prepare_study(spec: StudySpec, url: StorageURL, path: Path, launch_record: d
     study, created = open_study(spec, url, path)
     if new is not None and created:
         new.add(study)
+    if not created:
+        spec = keep_chosen_valid_pairs(study, spec)
     notes = [] if created else check_compatible(study, spec, launch_record)
     if not notes:
         clear_stop(study)  # a new run checks the stopping rule again
