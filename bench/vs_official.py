@@ -60,12 +60,12 @@ CUDA (`--device cuda`): both sides on the same GPU; the official side JIT-builds
 machine needs nvcc (CUDA_HOME) and ninja besides the CUDA torch; the venv is redone when the interpreter or
 its site-packages differ from the ones it was made for.
 
-Measured on this project's 2-core AVX2 CPU (Intel Xeon, torch 2.13 CPU), shared with other jobs (load average
-6-7 during every run; 2-thread runs suffer most from that, OpenMP on both sides): FBNELL test, 1194 queries:
-1 thread 14.1 vs 34.9 q/s, 2.47x (rounds 2.42x, 2.55x); 2 threads 4.6 vs 14.3 q/s, 3.11x (rounds 2.33x, 4.18x,
-not to be trusted). FB15k237Inductive:v1 test, 822 queries: 1 thread 54.0 vs 151.3 q/s, 2.80x (2.82x, 2.78x);
-2 threads 6.5 vs 22.8 q/s, 3.51x (4.21x, 2.96x). Ranks: FB15k237Inductive:v1 exactly equal; FBNELL 4 of 1194
-differ (by 1, 1, 3, 3), each inside the official near-tie band, MRR 0.47341 on both sides.
+Measured on this project's 2-core CPU (Intel Xeon with AVX-512, torch 2.13 CPU), 2026-12-06, after the kernel work of
+are_model.kernels (687e667): FBNELL test, 1194 queries: 1 thread 30.7 vs 158.7 q/s, 5.18x (rounds 5.23x, 5.12x);
+2 threads 62.2 vs 310.0 q/s, 4.98x. FB15k237Inductive:v1 test, 822 queries: 1 thread 156.1 vs 673.1 q/s, 4.31x
+(4.20x, 4.42x); 2 threads 266.2 vs 1073.9 q/s, 4.03x. Ranks: FBNELL 4 of 1194 differ (by 1, 1, 3, 3), FB15k237Inductive:v1
+1 of 822 (by 1), each inside the official near-tie band; MRR 0.47341 both, 0.48626 / 0.48627. The JSON lines are in
+bench/results/vs-official-cpu/. Before that work: 2.47x and 2.80x at 1 thread.
 """
 from __future__ import annotations
 
