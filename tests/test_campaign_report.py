@@ -472,3 +472,25 @@ def test_figures_of_fixed_studies_only():
         campaign_figures.fixed_vs_learnable_figure(rows)
     nothing = campaign_figures.campaign_figures([{**rows[0], "best": None}])
     assert not nothing.figures and set(nothing.omitted) == set(campaign_figures.FIGURES)
+
+
+def test_the_modes_figure_sets_both_learned_modes_against_fixed():
+    """A dataset searched in fixed, learnable and learnable_free mode shows all three (the free mode was left out
+    before); one with only fixed and learnable_free is drawn too, and a fixed-only dataset is not."""
+    rows = [_row("FBNELL:FBNELL_v1", "fixed", "inductive_er", [0.2, 0.8], 0.01),
+            _row("FBNELL:FBNELL_v1", "learnable", "inductive_er", [0.3, 0.7], 0.02),
+            _row("FBNELL:FBNELL_v1", "learnable_free", "inductive_er", [0.5, 1.1], 0.035),
+            _row("Metafam:Metafam", "fixed", "inductive_er", [0.0, 3.0], 0.07),
+            _row("Metafam:Metafam", "learnable_free", "inductive_er", [0.1, 0.9], 0.005),
+            _row("WN18RRInductive:v1", "fixed", "inductive_e", [0.2, 0.8], 0.0)]
+    assert [(fixed["dataset"], [r["mode"] for r in learned]) for fixed, learned in campaign_figures.paired_modes(rows)] \
+        == [("FBNELL:FBNELL_v1", ["learnable", "learnable_free"]), ("Metafam:Metafam", ["learnable_free"])]
+    ax = campaign_figures.fixed_vs_learnable_figure(rows).axes[0]
+    markers = {(line.get_marker(), round(float(line.get_xdata()[0]), 9)) for line in ax.lines
+               if len(line.get_xdata()) == 1}
+    assert markers == {("o", 0.41), ("s", 0.42), ("D", 0.435), ("o", 0.47), ("D", 0.405)}
+    notes = [t.get_text() for t in ax.texts if "own setting" in t.get_text()]
+    assert notes == ["learnable − fixed: +0.0100\nfree − fixed: +0.0250\nown setting: 0.4000",
+                     "free − fixed: -0.0650\nown setting: 0.4000"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["FBNELL:FBNELL_v1", "Metafam:Metafam"]
+    assert any("learnable_free mode" in text.get_text() for text in ax.figure.legends[0].get_texts())

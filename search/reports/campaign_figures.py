@@ -12,7 +12,8 @@ a test can read back its axes, labels and points; :func:`search.reports.plots.sa
   dataset, coloured by group, with the baselines 0.2/0.8, 0/0 and each checkpoint's own setting marked;
   the axes reach past 1 when a best lies beyond.
 * :func:`fixed_vs_learnable_figure` (``fixed_vs_learnable.png``) -- only when some dataset has a best in
-  both modes: its test MRR in each mode side by side, with the checkpoint's own setting marked.
+  fixed mode and in a learned mode (``learnable``, ``learnable_free``): its test MRR in each mode side by side,
+  with the checkpoint's own setting marked.
 * :func:`cost_figure` (``cost_vs_edges.png``) -- only when two or more datasets have a cost record (a
   campaign with a time budget): validation pairs ranked per second against the validation graph's edges.
 """
@@ -72,14 +73,14 @@ CAPTIONS: dict[str, tuple[str, str]] = {
                "dashed line is a cost proportional to the edges through the median study."),
 }
 
-_MODE_MARKERS = {"fixed": "o", "learnable": "s"}
+_MODE_MARKERS = {"fixed": "o", "learnable": "s", "learnable_free": "D"}
 _VERDICT_COLOURS = {"win": "tab:green", "tie": "0.45", "loss": "tab:red", "known_only": "tab:cyan"}
 _VERDICT_TEXT = {"win": "interval above 0 (win)", "tie": "interval contains 0 (tie)",
                  "loss": "interval below 0 (loss)",
                  "known_only": "known points only: nothing searched (no win, tie or loss)"}
 _GROUP_COLOURS = {"pretraining": "tab:blue", "transductive": "tab:orange", "inductive_e": "tab:green",
                   "inductive_er": "tab:purple", "other": "tab:gray"}
-_MODE_COLOURS = {"fixed": "tab:blue", "learnable": "tab:orange"}
+_MODE_COLOURS = {"fixed": "tab:blue", "learnable": "tab:orange", "learnable_free": "tab:purple"}
 
 
 @dataclass
@@ -344,48 +345,61 @@ def weight_plane_figure(rows: Sequence[dict[str, Any]]) -> Figure:
 # fixed vs learnable
 
 
-def paired_modes(rows: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(fixed row, learnable row) of every dataset with a best setting in both modes, in row order."""
+#: The learned modes a dataset's fixed study is set against, in drawing order (top to bottom within a dataset).
+LEARNED_MODES = ("learnable", "learnable_free")
+_LEARNED_WORDS = {"learnable": "learnable", "learnable_free": "free"}
+
+
+def paired_modes(rows: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(fixed row, its dataset's learned-mode rows) of every dataset with a best setting in fixed mode and in at
+    least one learned mode (``learnable``: softmax weights; ``learnable_free``: free non-negative weights), in
+    row order; the learned rows in the order of :data:`LEARNED_MODES`."""
     done = _done(rows)
     pairs = []
     for row in done:
         if row["mode"] != "fixed":
             continue
-        other = [r for r in done if r["dataset"] == row["dataset"] and r["mode"] == "learnable"]
-        if other:
-            pairs.append((row, other[0]))
+        learned = [r for mode in LEARNED_MODES for r in done if r["dataset"] == row["dataset"] and r["mode"] == mode][:2]
+        if learned:
+            pairs.append((row, learned))
     return pairs
 
 
 def fixed_vs_learnable_figure(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Per dataset searched in both modes: the test MRR of the best fixed setting (circle, just below the
-    dataset's line), of the best learnable trial's learned weights (square, just above) and of the
-    checkpoint's own setting (black bar), each labelled with its value and weights; on the right the
-    difference learnable − fixed and the own setting's test MRR.
-    ValueError when no dataset has both."""
+    """Per dataset searched in fixed mode and in a learned mode: the test MRR of the best fixed setting (circle,
+    just below the dataset's line), of the learned weights of the best trial of each learned mode (``learnable``:
+    square; ``learnable_free``: diamond; above it) and of the checkpoint's own setting (black bar), each labelled
+    with its value and weights; on the right each learned mode's difference to fixed and the own setting's test
+    MRR. ValueError when no dataset has both."""
     pairs = paired_modes(rows)
     if not pairs:
         raise ValueError("no dataset has a best setting in both fixed and learnable mode")
-    fig = _figure(8.8, 2.3 + 0.75 * len(pairs))
+    modes_drawn = sorted({r["mode"] for _, learned in pairs for r in learned}, key=LEARNED_MODES.index)
+    fig = _figure(8.8, 2.3 + (0.75 + 0.25 * (len(modes_drawn) - 1)) * len(pairs))
     ax = fig.subplots()
     values = []
-    for index, (fixed, learnable) in enumerate(pairs):
-        a, b = fixed["best"]["test_mrr"], learnable["best"]["test_mrr"]
+    for index, (fixed, learned) in enumerate(pairs):
         own = fixed["baselines"]["checkpoint"]["test_mrr"]
-        values += [a, b, own]
-        # fixed just below the dataset's line, learnable just above (the y axis runs downwards), so equal
-        # values stay visible; the own setting a black bar across both
-        ax.plot([own, own], [index - 0.32, index + 0.32], color="k", linewidth=2.4, zorder=2)
-        for value, row, mode, y in ((a, fixed, "fixed", index + 0.14), (b, learnable, "learnable", index - 0.14)):
+        points = [(fixed, index + 0.14 * len(learned))] + [
+            (row, index + 0.14 * len(learned) - 0.28 * (k + 1)) for k, row in enumerate(learned)]
+        values += [own] + [row["best"]["test_mrr"] for row, _ in points]
+        # fixed just below the dataset's line, the learned modes above it (the y axis runs downwards), so equal
+        # values stay visible; the own setting a black bar across all
+        ax.plot([own, own], [index - 0.2 - 0.14 * len(learned), index + 0.2 + 0.14 * len(learned)], color="k",
+                linewidth=2.4, zorder=2)
+        for row, y in points:
+            value, mode = row["best"]["test_mrr"], row["mode"]
             weights = joined(row["best"]["weights"], ".3f", "/")
             ax.plot([value], [y], marker=_MODE_MARKERS[mode], markersize=9, color=_MODE_COLOURS[mode],
                     markeredgecolor="k", markeredgewidth=0.5, linestyle="none", zorder=3)
-            kind = "learned " if mode == "learnable" else ""
+            kind = "learned " if mode != "fixed" else ""
             ax.annotate(f"{value:.4f} ({kind}{weights})", (value, y), xytext=(9, 0),
                         textcoords="offset points", ha="left", va="center", fontsize=8, color=_MODE_COLOURS[mode],
                         bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85),
                         zorder=4)
-        ax.annotate(f"learnable − fixed: {b - a:+.4f}\nown setting: {own:.4f}", (1.01, index),
+        base = fixed["best"]["test_mrr"]
+        lines = [f"{_LEARNED_WORDS[row['mode']]} − fixed: {row['best']['test_mrr'] - base:+.4f}" for row in learned]
+        ax.annotate("\n".join(lines + [f"own setting: {own:.4f}"]), (1.01, index),
                     xycoords=("axes fraction", "data"), ha="left", va="center", fontsize=9)
     low, high = min(values), max(values)
     span = high - low if high - low > 1e-4 else 0.004
@@ -395,14 +409,15 @@ def fixed_vs_learnable_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     ax.set_yticklabels([fixed["dataset"] for fixed, _ in pairs])
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel(f"test MRR (labels: MRR and the {symbols('/')} it was ranked with)")
-    _note_left_out(ax, [], title="Fixed against learnable fusion: test MRR of each mode's best setting")
+    _note_left_out(ax, [], title="Fixed against learned fusion: test MRR of each mode's best setting")
+    labels = {"learnable": "learnable mode (softmax): learned weights of the best trial",
+              "learnable_free": "learnable_free mode (free weights): learned weights of the best trial"}
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=9, color=_MODE_COLOURS["fixed"],
-                      markeredgecolor="k", markeredgewidth=0.5, label="fixed mode: best setting"),
-               Line2D([], [], linestyle="none", marker="s", markersize=9, color=_MODE_COLOURS["learnable"],
-                      markeredgecolor="k", markeredgewidth=0.5,
-                      label="learnable mode: learned weights of the best trial"),
-               Line2D([], [], linestyle="none", marker="|", markersize=14, markeredgewidth=2.4, color="k",
-                      label="the checkpoint's own setting")]
+                      markeredgecolor="k", markeredgewidth=0.5, label="fixed mode: best setting")]
+    handles += [Line2D([], [], linestyle="none", marker=_MODE_MARKERS[mode], markersize=9, color=_MODE_COLOURS[mode],
+                       markeredgecolor="k", markeredgewidth=0.5, label=labels[mode]) for mode in modes_drawn]
+    handles.append(Line2D([], [], linestyle="none", marker="|", markersize=14, markeredgewidth=2.4, color="k",
+                          label="the checkpoint's own setting"))
     _legend_below(fig, handles, ncol=2)
     return fig
 
