@@ -52,4 +52,7 @@ def naming_unset_root(key: str, is_set: bool) -> Iterator[None]:
         wanted = getattr(error, "wanted", None)
         if is_set or wanted is None:
             raise
-        raise type(error)(f"{error}; {unset_root_hint(key, wanted)}", wanted=wanted) from None
+        # the same error object, its one line extended: every DownloadError subclass keeps its type and
+        # attributes, whatever its constructor takes
+        error.args = (f"{error}; {unset_root_hint(key, wanted)}",)
+        raise
