@@ -15,9 +15,12 @@ runs on the CPU) it times, in one process, alone:
   squares without intercept, L = 6 layers), with ``fit_ratio`` = measured / fitted per graph: a graph whose
   pass costs more than its entities and edges say shows as a ratio well above 1.
 
-Prints one JSON line per graph and one for the fit (``a_ns`` per entity-row-layer, ``b_ns`` per edge-row-layer),
-then a table. Roots: --data-root / --checkpoint-root / --cache-dir, else ARE_DATA_ROOT, ARE_CHECKPOINT_ROOT,
-ARE_CACHE_DIR. Run it with nothing else on the machine: the parts are memory-bound and feel any other load.
+``entities`` and ``edges`` are those of the graph a test query is answered on (the test split's fact graph, inverse
+edges included: for an inductive graph its inference graph, smaller than what ``are-search datasets`` counts over
+all files). The fit needs three graphs or more to say anything (two fit two coefficients exactly; the table then
+says so). Prints one JSON line per graph and one for the fit (``a_ns`` per entity-row-layer, ``b_ns`` per
+edge-row-layer), then a table. Roots: --data-root / --checkpoint-root / --cache-dir, else ARE_DATA_ROOT,
+ARE_CHECKPOINT_ROOT, ARE_CACHE_DIR. Run it with nothing else on the machine: the parts are memory-bound and feel any other load.
 """
 from __future__ import annotations
 
@@ -113,8 +116,10 @@ def fit(results: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS)
-    parser.add_argument("--checkpoint", default=None, help="default: $ARE_CHECKPOINT_ROOT/ultra_3g.pth")
-    parser.add_argument("--data-root", default=os.environ.get("ARE_DATA_ROOT"))
+    parser.add_argument("--checkpoint", default=None, help="a .pth file (default: <checkpoint root>/ultra_3g.pth)")
+    parser.add_argument("--checkpoint-root", default=os.environ.get("ARE_CHECKPOINT_ROOT"),
+                        help="default: $ARE_CHECKPOINT_ROOT")
+    parser.add_argument("--data-root", default=os.environ.get("ARE_DATA_ROOT"), help="default: $ARE_DATA_ROOT")
     parser.add_argument("--cache-dir", default=os.environ.get("ARE_CACHE_DIR"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16, help="rows per entity pass (16: the CPU default)")
@@ -122,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.data_root is None:
         parser.error("no data root: pass --data-root or set ARE_DATA_ROOT")
-    checkpoint = args.checkpoint or os.path.join(os.environ.get("ARE_CHECKPOINT_ROOT", "."), "ultra_3g.pth")
+    checkpoint = args.checkpoint or os.path.join(args.checkpoint_root or ".", "ultra_3g.pth")
     if not os.path.exists(checkpoint):
         parser.error(f"checkpoint {checkpoint} not found: pass --checkpoint or set ARE_CHECKPOINT_ROOT")
     import torch
@@ -149,6 +154,9 @@ def main() -> None:
     print(f"pass ~ {summary['a_ns_per_entity_row_layer']} ns x entities x rows x layers + "
           f"{summary['b_ns_per_edge_row_layer']} ns x edges x rows x layers "
           f"(measured / fitted {summary['min_fit_ratio']}-{summary['max_fit_ratio']})", file=sys.stderr)
+    if len(results) < 3:
+        print("(with fewer than three graphs the fit is exact and the ratios say nothing: pass more --datasets)",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

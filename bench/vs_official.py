@@ -357,11 +357,11 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[str, str, str, str, str]:
     checkpoint = Path(args.checkpoint).expanduser()
     if not checkpoint.is_file():
         if options.checkpoint_root is None:
-            raise SystemExit("vs_official: no checkpoint root: pass --checkpoint-root or set ARE_CHECKPOINT_ROOT")
+            raise ValueError("no checkpoint root: pass --checkpoint-root or set ARE_CHECKPOINT_ROOT")
         stem = args.checkpoint if args.checkpoint.endswith(".pth") else args.checkpoint + ".pth"
         checkpoint = Path(options.checkpoint_root) / stem
     if not checkpoint.is_file():
-        raise SystemExit(f"vs_official: checkpoint {checkpoint} not found")
+        raise ValueError(f"--checkpoint: {checkpoint} not found")
     return name, setting, str(checkpoint.resolve()), str(options.data_root), str(options.cache_dir)
 
 
@@ -399,12 +399,16 @@ def main() -> None:
         print(f"vs_official: official environment ready: {venv_python(official_venv)}", file=sys.stderr)
         return
     if args.rounds < 1:
-        raise SystemExit("vs_official: --rounds must be >= 1")
+        parser.error("--rounds must be >= 1")
     ultra_root = Path(args.ultra_root).resolve()
-    if not (ultra_root / "script" / "run.py").is_file():
-        raise SystemExit(f"vs_official: no official ULTRA checkout at {ultra_root} (script/run.py missing)")
-    setup(official_venv)
-    name, setting, checkpoint, data_root, cache_dir = resolve_inputs(args)
+    if not (ultra_root / "script" / "run.py").is_file():  # bad input: exit 2, naming the option
+        parser.error(f"--ultra-root: no official ULTRA checkout at {ultra_root} (script/run.py missing); point "
+                     "--ultra-root at a checkout of https://github.com/DeepGraphLearning/ULTRA")
+    try:
+        name, setting, checkpoint, data_root, cache_dir = resolve_inputs(args)
+    except (ValueError, KeyError) as error:  # an unknown dataset, a missing checkpoint: bad input, exit 2
+        parser.error(str(error).strip("'\""))
+    setup(official_venv)  # after the inputs are known good: it may take a minute the first time
     limit_triples = None if args.limit_queries is None else max(1, args.limit_queries // 2)
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),

@@ -14,6 +14,8 @@ Exit statuses (also in the README):
 3     the study ended without a single complete trial (nothing to report or export)
 130   interrupted (Ctrl-C): finished trials are kept, the interrupted one does not count (its
       settings are queued again when it had any); ``resume`` continues the study
+141   the reader of standard output went away (``are-search datasets | head``): nothing more is
+      printed, as for any command killed by SIGPIPE
 143   terminated (SIGTERM, e.g. from ``timeout``, a batch scheduler or ``kill``): as Ctrl-C
 ====  =======================================================================================
 """
@@ -25,6 +27,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_NO_COMPLETE_TRIAL",
     "EXIT_INTERRUPTED",
+    "EXIT_BROKEN_PIPE",
     "EXIT_TERMINATED",
     "AreSearchError",
     "UsageError",
@@ -47,6 +50,7 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_COMPLETE_TRIAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 EXIT_TERMINATED = 143
 
 

@@ -602,3 +602,15 @@ def test_results_on_stdout_logs_on_stderr(study_url, checkpoint_root):
     assert lines[0] == f"storage: {study_url}" and _study_line(lines).endswith("0 finished in this run)"), lines
     assert not [line for line in lines if re.match(r"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) ", line)], lines
     assert re.search(r"^\d\d:\d\d:\d\d INFO ", result.stderr, re.M) and "storage:" not in result.stderr
+
+
+def test_a_reader_that_goes_away_is_no_bad_input(data_root, text_root):
+    """`are-search datasets | head`: the reader closes the pipe; the command stops quietly with 141 (as a command
+    killed by SIGPIPE would), not 'error: [Errno 32] Broken pipe' and the bad-input status 2."""
+    env = {**os.environ, "ARE_DATA_ROOT": str(data_root), "ARE_TEXT_ROOT": str(text_root)}
+    process = subprocess.Popen([sys.executable, "-m", "search", "datasets"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    process.stdout.close()  # gone before the first line is written: every write meets EPIPE
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 141, err.decode()
+    assert b"error" not in err and b"Traceback" not in err, err.decode()

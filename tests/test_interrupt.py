@@ -141,6 +141,13 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.splitlines()[0] == f"storage: {url}"
     assert "1 interrupted" in resumed.stdout and " fail" not in resumed.stdout, resumed.stdout
+    if signum == signal.SIGINT:  # the report counts it as status does (it said "fail 1"), once is enough
+        reported = subprocess.run([sys.executable, "-m", "search", "report", STUDY, *inputs, "--out", "report",
+                                   "--n-boot", "100"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert reported.returncode == 0, reported.stderr
+        summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+        assert summary["trials"].get("INTERRUPTED") == 1 and "FAIL" not in summary["trials"], summary["trials"]
+        assert "interrupted 1" in (tmp_path / "report" / "summary.md").read_text()
 
     study = optuna.load_study(study_name=CANONICAL, storage=f"sqlite:///file:{db}?mode=ro&uri=true")
     trials = study.get_trials(deepcopy=False)

@@ -20,7 +20,7 @@ from typing import Sequence
 from search.version import __version__
 from search.cli import campaign, study
 from search.cli.common import PROG, Parser, add_root_arguments, common_parser, one_line, option_words
-from search.errors import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, on_sigterm_raise,
+from search.errors import (EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, on_sigterm_raise,
                            user_error_types)
 from search.logs import configure_logging, level_for
 
@@ -54,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = on_sigterm_raise()  # SIGTERM (timeout, a batch scheduler, kill) ends a run as Ctrl-C does
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:  # `are-search datasets | head`: the reader is gone, which is no bad input
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return EXIT_BROKEN_PIPE
     except user_error_types() as error:  # evaluated when an error arrives: the types of what has run
         _logger.debug("%s failed", args.command, exc_info=True)
         sys.stderr.write(f"{command_prog(args)}: error: {option_words(one_line(error))}\n")

@@ -93,6 +93,15 @@ SIMILARITY_LEGEND = ("similarity enhancer: θ threshold (relations whose cosine 
                      "weight scale; (delta / mix) its variant")
 
 
+def _dashboard_hint(storage: str) -> str:
+    """``optuna-dashboard <storage>`` when it is installed, else how to install it (the ``[dashboard]`` extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna_dashboard") is not None:
+        return f"optuna-dashboard {storage}"
+    return f"optuna-dashboard {storage} (after pip install 'are-search[dashboard]')"
+
+
 def _print_run(result: Any) -> int:
     emit(f"storage: {result.storage}")
     for note in result.notes:
@@ -122,7 +131,7 @@ def _print_run(result: Any) -> int:
     storage = f" --storage '{result.storage}'"
     target = result.exported.path if result.exported is not None else "flags.yaml"  # the file this run wrote
     emit(f"next: are-search report {result.study}{storage} (best vs baselines on test); are-search export "
-         f"{result.study} --flags {target}{storage}; optuna-dashboard {result.storage}")
+         f"{result.study} --flags {target}{storage}; {_dashboard_hint(result.storage)}")
     return 0
 
 

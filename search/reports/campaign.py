@@ -194,7 +194,7 @@ def _empty_row(name: StudyName, study: Any, note: str) -> dict[str, Any]:
         "checkpoint": file_name(stored.get("checkpoint")) if isinstance(stored, dict) else None,
         "profile": None,
         "encoder": launch.get("encoder_name") if isinstance(launch, dict) else None,
-        "trials": trial_counts(study),
+        "trials": trial_counts(study, interrupted=True),
         "best": None,
         "baselines": None,
         "ci95": None,

@@ -16,7 +16,7 @@ BASELINES: dict[str, str] = {"checkpoint": "checkpoint", REFERENCE_LABEL: REFERE
 #: How tables and figures name each baseline.
 BASELINE_TITLES: dict[str, str] = {"checkpoint": "own", REFERENCE_LABEL: REFERENCE_LABEL, NONE_LABEL: NONE_LABEL}
 #: The trial states counted in ``campaign.csv`` (one column each).
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+STATES = ("COMPLETE", "PRUNED", "FAIL", "INTERRUPTED", "RUNNING", "WAITING")
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

@@ -344,7 +344,7 @@ def write_report(study: optuna.Study, context: Any, out_dir: str | Path, *, spec
         "graphs": graph_sizes(study, context),
         "growth": growth_history(study),
         "stop": stop_record(study),
-        "trials": trial_counts(study),
+        "trials": trial_counts(study, interrupted=True),
         "best": {"trial": best.number, "value": float(best.value), "params": dict(best.params),
                  "settings": _portable_settings(best_settings)},
         "note": note,
