@@ -127,10 +127,12 @@ class Workspace:
         raise AssertionError("unreachable: two distinct buffers cannot both be `avoid`")
 
 
-def _fast_path(x: Tensor, *tensors: Tensor) -> bool:
-    """Whether the compiled CPU kernels serve this call: CPU float32 inference without gradients."""
+def use_cpu_kernels(x: Tensor, *tensors: Tensor | None) -> bool:
+    """Whether the compiled CPU kernels (:mod:`are_model.kernels`) serve a call on ``x`` [V, B, d] that also
+    reads ``tensors`` (None entries ignored): numba is there, x is a float32 CPU tensor, and autograd needs no
+    gradient of any of them (the kernels run outside autograd)."""
     return (kernels.available() and x.device.type == "cpu" and x.dtype == torch.float32
-            and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors))))
+            and not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *tensors))))
 
 
 def relational_aggregate(plan: MessagePlan, x: Tensor, relations: Tensor, group_sizes: list[int] | None = None,
@@ -146,7 +148,7 @@ def relational_aggregate(plan: MessagePlan, x: Tensor, relations: Tensor, group_
     num_nodes, batch, dim = x.shape
     boundary_value = initial.value if isinstance(initial, Boundary) else initial
     inplace = not (torch.is_grad_enabled() and (x.requires_grad or relations.requires_grad))
-    if plan.csr is not None and _fast_path(x, relations, *([] if boundary_value is None else [boundary_value])):
+    if plan.csr is not None and use_cpu_kernels(x, relations, boundary_value):
         if group_sizes is None:
             relations, column_group = relations.unsqueeze(1), torch.zeros(batch, dtype=torch.long)
         else:
@@ -213,7 +215,7 @@ class RelationalConv(nn.Module):
         """
         weight = self.linear.weight
         boundary_value = boundary.value if isinstance(boundary, Boundary) else boundary
-        if _fast_path(x, weight, relations, boundary_value) and x.is_contiguous():
+        if use_cpu_kernels(x, weight, relations, boundary_value) and x.is_contiguous():
             # W [X ; M] + c as two products into one buffer; c is added inside the LayerNorm kernel. Fresh
             # buffers when no workspace is given.
             shape, rows = tuple(x.shape), x.shape[0] * x.shape[1]

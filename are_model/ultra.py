@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from .graphs import RelationGraph
 from . import kernels
-from .layers import Boundary, MessagePlan, RelationalConv, Workspace
+from .layers import Boundary, MessagePlan, RelationalConv, Workspace, use_cpu_kernels
 
 
 class RelationNBFNet(nn.Module):
@@ -90,8 +90,7 @@ class EntityNBFNet(nn.Module):
         """
         first, last = self.mlp[0], self.mlp[2]
         node_weight, query_weight = first.weight[:, : self.dim], first.weight[:, self.dim:]
-        if (kernels.available() and x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
-                and not (torch.is_grad_enabled() and (x.requires_grad or query.requires_grad or first.weight.requires_grad))):
+        if use_cpu_kernels(x, query, first.weight, last.weight) and x.is_contiguous():
             rows = x.shape[0] * x.shape[1]
             out = None if workspace is None else workspace.buffer("score_hidden", (rows, node_weight.shape[0]))
             hidden = torch.mm(x.view(rows, self.dim), node_weight.T, out=out)
