@@ -253,3 +253,21 @@ def test_a_resumed_study_keeps_the_validation_budget_its_probe_chose(tmp_path):
     # a sample the user chose (no cost record names it) is not the probe's: nothing is adopted
     study.set_user_attr(COST_ATTR, {"seconds_per_pair": 0.2, "pairs": 8737, "split_pairs": 8737, "valid_pairs": None})
     assert keep_chosen_valid_pairs(study, spec) is spec
+
+
+def test_time_that_finished_studies_leave_goes_to_one_that_already_spent_more_than_an_equal_share():
+    """Budget 400 s over three studies: two are done (110 s and 105 s, nothing more to run) and one has spent 150 s,
+    more than an equal share (133 s), and needs 350 s. It must get the 185 s the others leave, not be frozen at what
+    it spent: the old rule settled it at 150 s as 'overspent' before the others gave their time back and left 35 s
+    to nobody (the resumed all-local campaign ended with 15 of its 140 min never shared out that way)."""
+    done_a = _clock("a", spent=110.0, per_trial=10.0, cap=20, finished=20)
+    done_b = _clock("b", spent=105.0, per_trial=10.0, cap=20, finished=20)
+    busy = _clock("c", spent=150.0, per_trial=10.0, cap=20, finished=0)
+    shares = allocate_time(400.0, [done_a, done_b, busy])
+    assert shares["a"].share == 110.0 and shares["b"].share == 105.0
+    assert shares["c"].share == pytest.approx(185.0, abs=0.01)
+    assert shares["c"].trials == 3                        # 35 s more at 10 s a trial
+    assert sum(s.share for s in shares.values()) == pytest.approx(400.0, abs=0.01)
+    # and when even what was spent exceeds the budget, nobody gets more than it spent
+    over = allocate_time(300.0, [done_a, done_b, busy])
+    assert {name: s.share for name, s in over.items()} == {"a": 110.0, "b": 105.0, "c": 150.0}

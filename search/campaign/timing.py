@@ -20,8 +20,9 @@ the datasets at the start takes; with W workers the campaign's clock runs W time
 needs less -- it stopped early, or reaching its trial budget (``trials`` / ``total_trials``) costs less
 than its share -- keeps what it needs and the rest is shared equally among the others, again until no
 study is given more than it can use (water filling); a study that has already spent more than an equal
-share (trials in flight when the budget changed, a resumed run with a smaller budget) keeps what it spent,
-which the others no longer share. A study's trial budget is then what its share
+share (trials in flight when the budget changed, a resumed run, trials dearer than their estimate) keeps
+what it spent, which the others no longer share. In one formula: every study's share is
+``min(max(L, spent), need)`` for the one level L at which the shares sum to T·W. A study's trial budget is then what its share
 affords at its cost per trial, but at least its floor -- its known points (the checkpoint's own weights and
 0.2/0.8 in fixed mode), so every study has its baselines -- and at most its trial budget. Where even the
 floor at full validation would not fit a share, the study's validation budget is set so that it does
@@ -171,24 +172,34 @@ def study_clock(name: str, trials: Sequence[FrozenTrial], cost: Mapping[str, Any
 def allocate_time(budget: float, clocks: Sequence[StudyClock]) -> dict[str, TimeShare]:
     """Study name -> its share of ``budget`` seconds (worker seconds: the time budget times the workers) and
     the trial budget the share affords (see the module doc). A study whose cost is unknown gets a budget of
-    one trial more than it has (at least its floor), so that a worker takes it up and measures it."""
-    shares: dict[str, float] = {}
-    left, open_ = float(budget), sorted(clocks, key=lambda c: c.need())
-    while open_:
-        equal = max(0.0, left) / len(open_)
-        # a study that needs less than an equal part keeps what it needs; one that has spent more already (its
-        # trials in flight when the budget changed, a resumed run) keeps what it spent: that time is gone, and
-        # the others share what is left
-        # (the overspent first: they lower what the others get, so one that needs less is judged after them)
-        settled = [c for c in open_ if c.spent >= equal] or [c for c in open_ if c.need() <= equal][:1]
-        if not settled:
-            for clock in open_:
-                shares[clock.name] = equal
-            break
-        for clock in settled:
-            shares[clock.name] = clock.spent if clock.spent >= equal else clock.need()
-            left -= shares[clock.name]
-        open_ = [c for c in open_ if c.name not in shares]
+    one trial more than it has (at least its floor), so that a worker takes it up and measures it.
+
+    The shares are water filling with a floor and a ceiling per study: one level L for all, each study's share
+    ``min(max(L, spent), need)`` -- never less than it already spent (that time is gone), never more than it
+    can use -- with L the level at which the shares sum to the budget (every study gets its need when the
+    needs fit; only what it spent when even that does not), solved exactly on the piecewise-linear sum."""
+    lows = [max(0.0, c.spent) for c in clocks]
+    highs = [max(low, c.need()) for low, c in zip(lows, clocks)]
+
+    def total(level: float) -> float:
+        return sum(min(max(level, low), high) for low, high in zip(lows, highs))
+
+    if not clocks:
+        return {}
+    if total(math.inf) <= budget:      # every need fits (an unknown need is inf and never does)
+        level = math.inf
+    elif total(0.0) >= budget:         # what was spent already exceeds the budget: nobody gets more
+        level = 0.0
+    else:                              # total() is piecewise linear between the lows and highs: solve exactly
+        previous = 0.0
+        for point in sorted({v for v in lows + highs if 0.0 < v < math.inf}) + [math.inf]:
+            if total(point) >= budget:
+                break
+            previous = point
+        # on (previous, point) a study's share is the level exactly when it is neither above its low nor at its high
+        active = sum(1 for low, high in zip(lows, highs) if low <= previous and high >= point)
+        level = previous + (budget - total(previous)) / active
+    shares = {c.name: min(max(level, lo), hi) for c, lo, hi in zip(clocks, lows, highs)}
     out = {}
     for clock in clocks:
         share = shares[clock.name]
