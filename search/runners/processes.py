@@ -12,13 +12,12 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.queues
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from search.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Terminated, WorkerError, on_sigterm_raise, user_error_types
+from search.interrupts import interrupts_held
 
 __all__ = ["STOP_GRACE_S", "cpu_threads", "run_workers", "worker_body"]
 
@@ -96,18 +95,12 @@ def _stop(processes: Sequence[multiprocessing.process.BaseProcess], grace_s: flo
 
 
 def _after(after: Callable[[], None] | None) -> None:
-    """Run ``after`` (see :func:`run_workers`) with SIGTERM and Ctrl-C held off, so that a second signal cannot cut
-    the clean-up short; a signal that arrives meanwhile is delivered once it is done."""
-    if after is None:
-        return
-    if threading.current_thread() is not threading.main_thread():
-        after()
-        return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        after()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    """Run ``after`` (see :func:`run_workers`) with SIGTERM and Ctrl-C held (:func:`search.interrupts.interrupts_held`),
+    so that a second signal cannot cut the clean-up short; a signal that arrives meanwhile is raised once it is
+    done."""
+    if after is not None:
+        with interrupts_held():
+            after()
 
 
 def _drain(errors: multiprocessing.queues.SimpleQueue) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from optuna.storages.journal import JournalFileBackend
 
 from search.errors import StorageError
+from search.interrupts import interrupts_held
 from search.storage.url import StorageURL
 
 __all__ = ["JournalFile", "drop_partial_line"]
@@ -119,17 +120,19 @@ class JournalFile(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         """Append ``logs``, one JSON line each, under the journal's lock, after dropping a cut last line
-        (:func:`drop_partial_line`); StorageError when the file cannot be written (a full disk)."""
+        (:func:`drop_partial_line`); StorageError when the file cannot be written (a full disk). Ctrl-C and
+        SIGTERM are held until the lock is released (:func:`search.interrupts.interrupts_held`)."""
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode("utf-8")
         try:
-            self._lock.acquire()
-            try:
-                drop_partial_line(self._file_path, self.storage_url.safe)
-                with open(self._file_path, "ab") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            finally:
-                self._lock.release()
+            with interrupts_held():  # Ctrl-C between taking and releasing the lock would leave it taken
+                self._lock.acquire()
+                try:
+                    drop_partial_line(self._file_path, self.storage_url.safe)
+                    with open(self._file_path, "ab") as handle:
+                        handle.write(data)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                finally:
+                    self._lock.release()
         except OSError as exc:
             raise StorageError(f"cannot write storage {self.storage_url.safe}: {exc.strerror or exc}") from None

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from search.interrupts import interrupts_held
 from search.storage.rdb import NamedRDBStorage
 
 __all__ = ["file_lock", "lock_path_for", "LockedSQLiteStorage", "lock_path_of"]
@@ -26,12 +27,13 @@ __all__ = ["file_lock", "lock_path_for", "LockedSQLiteStorage", "lock_path_of"]
 @contextlib.contextmanager
 def file_lock(lock_path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive inter-process lock on ``lock_path`` (the file and its folder are created if missing;
-    ``filelock``); blocks until the lock is free."""
+    ``filelock``); blocks until the lock is free. Ctrl-C and SIGTERM are held until it is released
+    (:func:`search.interrupts.interrupts_held`): one taken but not yet recorded would stay taken."""
     from filelock import FileLock
 
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path)):
+    with interrupts_held(), FileLock(str(lock_path)):
         yield
 
 

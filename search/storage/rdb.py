@@ -10,6 +10,7 @@ failure, and an SQLAlchemy OperationalError that escapes a session, into a
 masked; ``cannot read`` for a method that only reads) -- which the command line prints as one line,
 exit 2, and which a launch answers by removing what it made (:class:`search.study.prepare.NewStudies`).
 An SQLite file left with a hot journal is named as such (:func:`search.storage.state.hot_journal_error`).
+Each call runs whole, Ctrl-C and SIGTERM held until it returns (:func:`search.interrupts.interrupts_held`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Callable
 import optuna
 
 from search.errors import StorageError
+from search.interrupts import interrupts_held
 from search.storage.url import StorageURL, scrub
 
 __all__ = ["NamedRDBStorage", "storage_failure"]
@@ -67,7 +69,8 @@ def _named(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: "NamedRDBStorage", *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            with interrupts_held():  # Ctrl-C in a read would leave its statement holding the file's lock
+                return method(self, *args, **kwargs)
         except Exception as exc:  # only a database failure is turned into one line (_reason)
             if isinstance(exc, StorageError):
                 raise
