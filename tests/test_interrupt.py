@@ -73,6 +73,22 @@ def _wait_for_running_sampled_trial(db: Path, process: subprocess.Popen, stderr:
     raise AssertionError(f"no sampled trial was running after {WAIT_S:.0f} s:\n{stderr.read_text()}")
 
 
+def _wait(process: subprocess.Popen, timeout: float, stderr: Path) -> int:
+    """``process``'s exit status once it ends within ``timeout`` seconds. Otherwise every process of its group
+    (it runs in a session of its own, or alone) prints each thread's Python stack (``-X faulthandler``: SIGABRT)
+    and the test fails with its stderr, so that a hang says where it is."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            group = os.getpgid(process.pid)
+            os.killpg(group, signal.SIGABRT) if group == process.pid else process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        raise AssertionError(f"still running {timeout:.0f} s after the signal; its stacks:\n{stderr.read_text()}") from None
+
+
 def _default_sigint() -> None:
     """In the child: Ctrl-C as a terminal delivers it. A suite started in the background (``cmd &`` from a
     script) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
@@ -94,15 +110,15 @@ def test_ctrl_c_requeues_the_trial_and_resume_completes_the_budget(signum, statu
               str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu", "--threads", "2"]
     out, err = tmp_path / "launch.out", tmp_path / "launch.err"
     with open(out, "w") as stdout, open(err, "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint",
-                                    "fusion", "--trials", str(TRIALS), "--pruner", "none", "--flags", "flags.yaml",
+        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "search", "launch", "--dataset",
+                                    "Metafam", "--checkpoint", "fusion", "--trials", str(TRIALS), "--pruner", "none", "--flags", "flags.yaml",
                                     *inputs],
                                    cwd=tmp_path, stdout=stdout, stderr=stderr, env=dict(os.environ),
                                    preexec_fn=_default_sigint)
         try:
             interrupted = _wait_for_running_sampled_trial(db, process, err)
             process.send_signal(signum)
-            status = process.wait(timeout=120)
+            status = _wait(process, 120, err)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -189,7 +205,8 @@ def _two_worker_launch(db: Path, stderr: Any, cwd: Path, data_root: Path, text_r
     signalled as ``timeout`` does), storing into ``db`` and writing its stderr to ``stderr``."""
     inputs = ["--storage", f"sqlite:///{db}", "--data-root", str(data_root), "--text-root", str(text_root),
               "--checkpoint-root", str(checkpoint_root), "--cache-dir", str(cache_dir), "--device", "cpu"]
-    return subprocess.Popen([sys.executable, "-m", "search", "launch", "--dataset", "Metafam", "--checkpoint", "fusion",
+    return subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "search", "launch", "--dataset", "Metafam",
+                             "--checkpoint", "fusion",
                              "--trials", "8", "--pruner", "none", "--workers", "2", *inputs],
                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ),
                             start_new_session=True)
@@ -205,7 +222,7 @@ def test_sigterm_to_the_process_group_with_two_workers_leaves_nothing_running(tm
         try:
             _wait_for_running_sampled_trial(db, process, err)
             os.killpg(process.pid, signal.SIGTERM)
-            status = process.wait(timeout=120)
+            status = _wait(process, 120, err)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -234,7 +251,7 @@ def test_a_worker_killed_outright_leaves_its_trial_to_the_driver(tmp_path, data_
             assert pid != process.pid
             os.kill(pid, signal.SIGKILL)
             os.killpg(process.pid, signal.SIGTERM)
-            status = process.wait(timeout=180)
+            status = _wait(process, 180, err)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
