@@ -43,6 +43,7 @@ from search.runners.setup import WorkerSetup, open_study
 from search.runners.step import run_step
 from search.storage import StorageURL
 from search.study.budget import FINISHED, in_progress, recover_dead_trials
+from search.study.prepare import chosen_valid_pairs
 from search.study.spec import SPEC_ATTR, StudySpec
 from search.study.stopping import StopRule, stop_record
 
@@ -118,9 +119,8 @@ def read_state(job: Job, studies: Mapping[str, optuna.Study]) -> list[StudyState
         shares = {name: TimeShare(share.share, 0) for name, share in shares.items()}
     states = []
     for k, ((spec, finished, running, stopped), clock) in enumerate(zip(counts, clocks)):
-        cost = costs[clock.name]
-        if isinstance(cost, Mapping) and "valid_pairs" in cost:  # the validation budget the probe set
-            spec = replace(spec, valid_pairs=cost["valid_pairs"])
+        if (chosen := chosen_valid_pairs(studies[clock.name], spec)) is not None:  # the probe's, as prepare keeps it
+            spec = replace(spec, valid_pairs=chosen)
         states.append(StudyState(replace(spec, trials=shares[clock.name].trials), k, finished, running, stopped,
                                  clock, shares[clock.name]))
     return states

@@ -3,7 +3,8 @@ that met bad input before any of its trials finished.
 
 * :func:`make_launch_record` -- the study user attr ``launch`` (checkpoint sha256, encoder);
 * :func:`dataset_record` -- its part naming the dataset's raw files by sha256;
-* :func:`keep_chosen_valid_pairs` -- a resumed study keeps the validation budget its cost probe chose;
+* :func:`chosen_valid_pairs`, :func:`keep_chosen_valid_pairs` -- a resumed study keeps the validation budget its
+  cost probe chose (the campaign queue reads it so too);
 * :func:`check_compatible` -- refuse another checkpoint, encoder, raw files or search space on a stored study;
 * :func:`prepare_study` -- open or create the study of a spec, store its spec and launch record;
 * :class:`NewStudies` -- remove again the studies (and storage file) a run made, on bad input;
@@ -25,7 +26,7 @@ from search.study.spec import SPEC_ATTR, StudySpec, stored_spec
 from search.study.stopping import clear_stop
 
 __all__ = ["LAUNCH_ATTR", "DATA_FILES_KEY", "encoder_name", "make_launch_record", "dataset_record",
-           "data_file_changes", "keep_chosen_valid_pairs", "check_compatible", "space_changes", "prepare_study",
+           "data_file_changes", "chosen_valid_pairs", "keep_chosen_valid_pairs", "check_compatible", "space_changes", "prepare_study",
            "NewStudies", "warm_start_inputs"]
 
 _logger = logging.getLogger(__name__)
@@ -92,9 +93,9 @@ def _valid_pairs_option(pairs: int | None) -> str:
     return "no --valid-pairs" if pairs is None else f"--valid-pairs {pairs}"
 
 
-def keep_chosen_valid_pairs(study: Any, spec: StudySpec) -> StudySpec:
-    """``spec`` with the validation budget a time-budgeted campaign's cost probe chose for ``study``, when it chose
-    one and the run asks for none or for a larger one.
+def chosen_valid_pairs(study: Any, spec: StudySpec) -> int | None:
+    """The validation budget (pairs) a time-budgeted campaign's cost probe chose for ``study``, when it chose one
+    and ``spec`` asks for none or for a larger one; else None (keep ``spec``'s).
 
     The probe picks a study's budget once, before its first trial (:func:`search.runners.cost.probe_cost`: the
     ``valid_pairs`` of its cost record, also written into its stored spec), never above what the campaign asked;
@@ -102,20 +103,28 @@ def keep_chosen_valid_pairs(study: Any, spec: StudySpec) -> StudySpec:
     refused by :func:`check_compatible` as searched on another validation budget. A smaller budget asked
     explicitly is left to that refusal.
     """
-    import dataclasses
-
     from search.campaign.timing import COST_ATTR
 
     stored, cost = study.user_attrs.get(SPEC_ATTR), study.user_attrs.get(COST_ATTR)
     if not (isinstance(stored, dict) and isinstance(cost, dict)):
-        return spec
+        return None
     chosen = stored.get("valid_pairs")
     if chosen is None or cost.get("valid_pairs") != chosen or spec.valid_pairs == chosen:
-        return spec
+        return None
     if spec.valid_pairs is not None and spec.valid_pairs < chosen:
+        return None
+    return int(chosen)
+
+
+def keep_chosen_valid_pairs(study: Any, spec: StudySpec) -> StudySpec:
+    """``spec`` with the validation budget of :func:`chosen_valid_pairs`, said once in the log, when there is one."""
+    import dataclasses
+
+    chosen = chosen_valid_pairs(study, spec)
+    if chosen is None:
         return spec
     _logger.info("study %s keeps the validation budget of %d pairs its cost probe chose", study.study_name, chosen)
-    return dataclasses.replace(spec, valid_pairs=int(chosen))
+    return dataclasses.replace(spec, valid_pairs=chosen)
 
 
 def check_compatible(study: Any, spec: StudySpec, launch: dict[str, Any]) -> list[str]:
