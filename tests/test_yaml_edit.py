@@ -193,7 +193,12 @@ REFUSED = [
      "key 'similarity_enhancer_weight': its value &w is also used at line 3 (*w)"),
     ("tab as indentation", "run: ultra\n\tk: 0\n", 2, "write spaces instead of the tab"),
     ("tab before a value", "run: ultra\nsimilarity_enhancer_weight:\t0.2\n", 2, "write spaces instead of the tab"),
-    ("unclosed quote", 'run: ultra\nLLM: "gpt4o\nk: 0\n', 4, "not valid YAML"),
+    # the line where the quote opens, or the key without its ':' (not the line after, where the scanner gave up:
+    # this file has no line 4)
+    ("unclosed quote", 'run: ultra\nLLM: "gpt4o\nk: 0\n', 2,
+     "not valid YAML: while scanning a quoted scalar, found unexpected end of stream"),
+    ("key without its colon", "run: ultra\nk\nm: 0\n", 2,
+     "not valid YAML: while scanning a simple key, could not find expected ':'"),
     ("flag key the readers disagree on", "{similarity_enhancer_weight: 0.1, prompt_enhancer_weight:}\n", 1,
      "key 'prompt_enhancer_weight' is read differently by YAML 1.2 and by PyYAML"),
     ("unknown tag", "run: !python/name:os.system x\n", 1, "not valid YAML"),

@@ -55,7 +55,7 @@ from ruamel.yaml.events import (
 from are_model.fileio import NotWritableError, atomic_write_bytes, check_writable_file
 from search.errors import FlagsError, YamlError
 from search.values import as_number
-from search.flags.yamlio import load_yaml_text
+from search.flags.yamlio import load_yaml_text, syntax_error
 
 __all__ = [
     "COMMENT_MARKER",
@@ -193,10 +193,8 @@ def _node(events: list, i: int, anchors: dict[str, _Node], doc: _Document) -> tu
 
 
 def _yaml_error(exc: YAMLError, where: str) -> FlagsError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    at = f"{where}:{mark.line + 1}" if mark is not None else where
-    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-    return FlagsError(f"{at}: not valid YAML: {' '.join(str(problem).split())}")
+    line, words = syntax_error(exc)
+    return FlagsError(f"{where}:{line}: not valid YAML: {words}" if line is not None else f"{where}: not valid YAML: {words}")
 
 
 def _policy(text: str, where: str) -> Any:

@@ -28,7 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from search.errors import YamlError
 
-__all__ = ["read_yaml", "read_text", "load_yaml_text", "kind_of"]
+__all__ = ["read_yaml", "read_text", "load_yaml_text", "kind_of", "syntax_error"]
 
 
 def _loader() -> YAML:
@@ -37,16 +37,34 @@ def _loader() -> YAML:
     return yaml
 
 
+def syntax_error(exc: YAMLError) -> tuple[int | None, str]:
+    """(line, words) of the YAML syntax error ``exc``: the line (1-based; None without a mark) a reader should
+    look at and the parser's words on one line. For a scanner error (a key without its ':', a quote never
+    closed) that line is where the token being scanned starts, and the words say which token ("while scanning
+    a simple key, could not find expected ':'"): the scanner only fails at the line after it, or at the end of
+    the file. Otherwise it is where the parser stopped."""
+    from ruamel.yaml.scanner import ScannerError
+
+    problem_mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) if isinstance(exc, MarkedYAMLError) else None
+    words = " ".join(str(problem or (str(exc).splitlines() or [type(exc).__name__])[0]).split())
+    context = getattr(exc, "context", None)
+    if isinstance(exc, ScannerError) and context_mark is not None:
+        if context and problem_mark is not None and problem_mark.line != context_mark.line:
+            words = f"{' '.join(str(context).split())}, {words}"
+        return context_mark.line + 1, words
+    mark = problem_mark or context_mark
+    return (None if mark is None else mark.line + 1), words
+
+
 def _one_line(exc: YAMLError, where: str) -> YamlError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    at = f"{where}:{mark.line + 1}" if mark is not None else where
+    line, words = syntax_error(exc)
+    at = f"{where}:{line}" if line is not None else where
     if isinstance(exc, DuplicateKeyError):
         problem = " ".join(str(getattr(exc, "problem", "") or "").split())
         key = problem.split('duplicate key "', 1)[-1].split('"', 1)[0] if 'duplicate key "' in problem else None
         return YamlError(f"{at}: duplicate key {key!r}" if key else f"{at}: {problem or 'duplicate key'}")
-    problem = getattr(exc, "problem", None) if isinstance(exc, MarkedYAMLError) else None
-    text = problem or (str(exc).splitlines() or [type(exc).__name__])[0]
-    return YamlError(f"{at}: not valid YAML: {' '.join(str(text).split())}")
+    return YamlError(f"{at}: not valid YAML: {words}")
 
 
 def load_yaml_text(text: str, where: str) -> Any:
