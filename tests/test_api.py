@@ -111,7 +111,7 @@ def test_provenance_recorded_and_mixing_refused(tmp_path, options):
 
 
 def test_exported_weights_evaluate_to_the_trials_value_exactly(tmp_path, options):
-    """``export`` writes the weights the best trial ran, to the last bit: ``evaluate --fusion fixed`` with them
+    """``export`` writes the weights the best trial ran, to the last bit: ``evaluate --flags`` on the exported file
     gives that trial's validation MRR exactly (NELLInductive:v1; the best is a setting with many digits)."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     search.launch(dataset=DATASET, checkpoint="fusion", trials=3, pruner="none", storage=url, options=options)
@@ -127,13 +127,14 @@ def test_exported_weights_evaluate_to_the_trials_value_exactly(tmp_path, options
     written = read_yaml(flags)
     assert (written["similarity_enhancer_weight"], written["prompt_enhancer_weight"]) == (
         best.params["similarity_enhancer_weight"], best.params["prompt_enhancer_weight"])
-    result = _cli("evaluate", "--dataset", DATASET, "--checkpoint", "fusion", "--split", "valid", "--fusion", "fixed",
-                  "--w-sim", repr(written["similarity_enhancer_weight"]),
-                  "--w-prompt", repr(written["prompt_enhancer_weight"]), "--json", options=options)
+    # what a user runs next: evaluate the exported file itself
+    result = _cli("evaluate", "--dataset", DATASET, "--checkpoint", "fusion", "--split", "valid", "--flags",
+                  str(flags), "--json", options=options)
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
-    assert json.loads(result.stdout)["mrr"] == best.value
+    shown = json.loads(result.stdout)
+    assert shown["mrr"] == best.value and shown["fusion"] == "fixed"
 
 
 def test_a_study_resumes_where_its_checkpoint_path_is_gone_but_the_file_is_found_by_name_and_hash(tmp_path, options,

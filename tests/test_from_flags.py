@@ -106,3 +106,23 @@ def test_weights_outside_the_search_range_are_refused_naming_the_range(tmp_path,
         f"prompt_enhancer_weight [0, 1]) of study {DATASET}/fixed: give --soft-high (up to --weight-cap) to take "
         "them in")
     assert not db.exists()  # the study the launch made, and its file, are removed again
+
+
+@pytest.mark.parametrize("extra, text, said", [
+    ([], FLAGS.replace("use_learnable_fusion: false", "use_learnable_fusion: true"),
+     "{flags}: use_learnable_fusion is true: its similarity_enhancer_weight and prompt_enhancer_weight are the initial "
+     "weights of a fusion fine-tuned per dataset, not weights to rank with (evaluate --flags takes a fixed-mode export)"),
+    (["--w-sim", "0.3"], FLAGS, "--flags gives the fixed weights: not with --w-sim"),
+    (["--fusion", "learned"], FLAGS, "--flags gives the fixed weights: not with --fusion learned"),
+    ([], "use_learnable_fusion: false\n", "{flags}: no fusion settings to try: keys similarity_enhancer_weight, "
+     "prompt_enhancer_weight missing (the keys are-search export writes)"),
+], ids=["learnable export", "beside --w-sim", "beside --fusion learned", "no weights"])
+def test_evaluate_flags_refusals_are_one_line_before_anything_loads(tmp_path, capsys, extra, text, said):
+    """``evaluate --flags FILE`` ranks the file's fixed weights (test_api: exactly the exported trial's value); a
+    file whose weights are learnable fusion's initial ones, or one beside other weight options, is refused."""
+    flags = tmp_path / "flags.yaml"
+    flags.write_text(text)
+    started = time.monotonic()
+    assert main(["evaluate", "--dataset", "Metafam", "--checkpoint", "fusion", "--flags", str(flags), *extra]) == 2
+    assert time.monotonic() - started < 10
+    assert capsys.readouterr().err == f"are-search evaluate: error: {said.format(flags=flags)}\n"

@@ -12,7 +12,7 @@ from search.cli.common import (add_inputs, add_run_options, add_search_options, 
                                best_json, choice_of, counts_text, emit, emit_json, fmt_float, load_options_of,
                                print_export, progress_mode, run_options, search_keywords, settings_text, study_lines,
                                table)
-from search.errors import EXIT_NO_COMPLETE_TRIAL
+from search.errors import EXIT_NO_COMPLETE_TRIAL, FlagsError, UsageError
 from search.reports.study_text import interval_text
 from search.study.bounds import growth_text
 from search.study.fusion_terms import FUSION_TERMS, joined, symbols, weights_text
@@ -23,7 +23,8 @@ __all__ = ["add_commands"]
 
 _EPILOG = {
     "evaluate": "example:\n  are-search evaluate --dataset FBNELL --checkpoint fusion --split valid "
-                "--fusion fixed --w-sim 0.2 --w-prompt 0.8",
+                "--fusion fixed --w-sim 0.2 --w-prompt 0.8\n"
+                "  are-search evaluate --dataset FBNELL --checkpoint fusion --flags flags.yaml   # what export wrote",
     "inspect": "example:\n  are-search inspect fusion",
     "launch": "examples:\n  are-search launch --dataset FBNELL --checkpoint fusion --mode fixed --trials 40\n"
               "  are-search launch studies/FBNELL.yaml --trials 60",
@@ -37,9 +38,11 @@ _EPILOG = {
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from search.evaluate import evaluate
 
-    result = evaluate(args.dataset, args.checkpoint, load_options_of(args), split=args.split, fusion=args.fusion,
-                      weights=[getattr(args, term.symbol) for term in FUSION_TERMS],
-                      progress=progress_mode(args) == "bar")
+    fusion, weights = args.fusion, [getattr(args, term.symbol) for term in FUSION_TERMS]
+    if args.flags is not None:
+        fusion, weights = "fixed", list(_flags_weights(args))
+    result = evaluate(args.dataset, args.checkpoint, load_options_of(args), split=args.split, fusion=fusion,
+                      weights=weights, progress=progress_mode(args) == "bar")
     if args.json:
         emit_json(result)
         return 0
@@ -53,6 +56,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             ("Hits@10", fmt_float(result["hits@10"])), ("seconds", f"{result['seconds']:.1f}")]
     emit(table(rows))
     return 0
+
+
+def _flags_weights(args: argparse.Namespace) -> tuple[float, ...]:
+    """``evaluate --flags FILE``: the fixed weights of the flags file (UsageError beside --w-sim/--w-prompt or
+    another --fusion; FlagsError for a file without them, or one whose fusion is learnable)."""
+    from search.flags.current import read_flags_point
+
+    given = [term.option for term in FUSION_TERMS if getattr(args, term.symbol) is not None]
+    if given or args.fusion not in ("checkpoint", "fixed"):
+        raise UsageError(f"--flags gives the fixed weights: not with {', '.join(given) or '--fusion ' + args.fusion}")
+    point = read_flags_point(args.flags, "--flags")
+    if point.learnable:
+        keys = " and ".join(term.flag_key for term in FUSION_TERMS)
+        raise FlagsError(f"{point.path}: use_learnable_fusion is true: its {keys} are the initial weights of a "
+                         f"fusion fine-tuned per dataset, not weights to rank with (evaluate --flags takes a "
+                         f"fixed-mode export)")
+    return point.weights
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -336,6 +356,8 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     for term, metavar in zip(FUSION_TERMS, "XYZUVW"):  # --w-sim X, --w-prompt Y: one option per fusion term
         p.add_argument(term.option, dest=term.symbol, type=arg_type(weight, term.option), metavar=metavar,
                        help=f"{term.label} (--fusion fixed)")
+    p.add_argument("--flags", metavar="FILE", help="fixed weights from a flags file (its similarity_enhancer_weight "
+                   "and prompt_enhancer_weight, as export writes them); --fusion fixed")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_inputs(p)
     p.set_defaults(handler=cmd_evaluate)

@@ -30,10 +30,13 @@ FLAGS_POINT_ATTR = "from_flags"
 @dataclass(frozen=True)
 class FlagsPoint:
     """The fusion weights of one flags file: ``path`` (absolute) and ``weights`` [E], one dimensionless weight
-    per fusion term in :data:`search.study.fusion_terms.FUSION_TERMS` order."""
+    per fusion term in :data:`search.study.fusion_terms.FUSION_TERMS` order; ``learnable``: the file says
+    ``use_learnable_fusion: true`` (its weights are then the *initial* weights of a fusion fine-tuned per
+    dataset, not weights to rank with as they are)."""
 
     path: Path
     weights: tuple[float, ...]
+    learnable: bool = False
 
     @property
     def label(self) -> str:
@@ -78,4 +81,4 @@ def read_flags_point(value: str | os.PathLike, what: str = "--from-flags") -> Fl
         weights = tuple(weight(data[key], f"{file}: key '{key}'") for key in keys)
     except AreSearchError as exc:
         raise FlagsError(str(exc)) from None
-    return FlagsPoint(file, weights)
+    return FlagsPoint(file, weights, learnable=data.get("use_learnable_fusion") is True)
