@@ -1,6 +1,8 @@
 """Benchmark: what one entity pass costs on the CPU, part by part, and how it grows with a graph's entities and edges.
 
     python bench/pass_cost.py [--datasets FBNELL FB15k237Inductive:v1 ... WN18RR FB15k237 CoDExMedium] [--threads 1]
+                              [--plot PNG]
+    python bench/pass_cost.py --from RUN.jsonl --plot PNG   # the table and figure of an earlier run's lines
 
 For each graph (its test split's fact graph, ultra_3g, 16 (anchor, relation) rows per pass as `rank_queries`
 runs on the CPU) it times, in one process, alone:
@@ -21,10 +23,12 @@ all files). The fit needs three graphs or more to say anything (two fit two coef
 says so). Prints one JSON line per graph and one for the fit (``a_ns`` per entity-row-layer, ``b_ns`` per
 edge-row-layer), then a table. Roots: --data-root / --checkpoint-root / --cache-dir, else ARE_DATA_ROOT,
 ARE_CHECKPOINT_ROOT, ARE_CACHE_DIR. Run it with nothing else on the machine: the parts are memory-bound and feel any other load.
+``--plot`` draws queries per second (rows / pass seconds) against edges, measured and fitted, one point per graph.
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import os
 import statistics
@@ -124,7 +128,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16, help="rows per entity pass (16: the CPU default)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="also draw queries per second against edges, each graph measured and fitted")
+    parser.add_argument("--from", dest="source", default=None, metavar="JSONL",
+                        help="no measuring: read the JSON lines a run printed (for --plot and the table)")
     args = parser.parse_args()
+    if args.source is not None:
+        lines = [json.loads(line) for line in Path(args.source).read_text().splitlines() if line.startswith("{")]
+        results = [line for line in lines if line.get("benchmark") == "pass_cost"]
+        if not results:
+            parser.error(f"--from {args.source}: no pass_cost lines")
+        _report(results, fit(results), args.plot)
+        return
     if args.data_root is None:
         parser.error("no data root: pass --data-root or set ARE_DATA_ROOT")
     checkpoint = args.checkpoint or os.path.join(args.checkpoint_root or ".", "ultra_3g.pth")
@@ -145,6 +160,11 @@ def main() -> None:
     for result in results:
         print(json.dumps(result))
     print(json.dumps(summary))
+    _report(results, summary, args.plot)
+
+
+def _report(results: list[dict], summary: dict, plot: str | None) -> None:
+    """The table on stderr, and with ``plot`` the figure (see :func:`draw`)."""
     print(f"\n{'dataset':<22}{'entities':>9}{'edges':>9}{'pass ms':>9}{'aggr':>8}{'linear':>8}{'norm':>7}{'head':>7}"
           f"{'parts':>8}{'fit':>7}", file=sys.stderr)
     for r in results:
@@ -157,6 +177,44 @@ def main() -> None:
     if len(results) < 3:
         print("(with fewer than three graphs the fit is exact and the ratios say nothing: pass more --datasets)",
               file=sys.stderr)
+    if plot is not None:
+        draw(results, summary, plot)
+        print(f"figure: {plot}", file=sys.stderr)
+
+
+def draw(results: list[dict], summary: dict, path: str) -> None:
+    """Queries ranked per second by one entity pass (rows / pass seconds; a query scores every entity) against
+    the graph's edges, log-log: measured (filled, coloured by entities) and what the fit predicts (open)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a, b = summary["a_ns_per_entity_row_layer"] * 1e-9, summary["b_ns_per_edge_row_layer"] * 1e-9
+    edges = [r["edges"] for r in results]
+    measured = [r["rows"] / (r["pass_ms"] / 1e3) for r in results]
+    fitted = [r["rows"] / ((a * r["entities"] + b * r["edges"]) * r["rows"] * r["layers"]) for r in results]
+    fig, ax = plt.subplots(figsize=(9, 6))
+    dots = ax.scatter(edges, measured, c=[r["entities"] for r in results], cmap="viridis",
+                      norm=matplotlib.colors.LogNorm(), s=36, zorder=3, label="measured")
+    ax.scatter(edges, fitted, facecolors="none", edgecolors="grey", s=36, zorder=2,
+               label=f"fit: {a * 1e9:.0f} ns x entities + {b * 1e9:.1f} ns x edges, per row and layer")
+    for r, x, y in zip(results, edges, measured):
+        ax.annotate(r["dataset"].split(":")[0] if r["dataset"].count(":") and r["dataset"].split(":")[0] in
+                    ("Metafam", "FBNELL") else r["dataset"], (x, y), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("edges of the graph ranked on (with inverses)")
+    ax.set_ylabel("queries ranked per second (one entity pass, CPU)")
+    first = results[0]
+    ax.set_title(f"Entity-pass cost on every graph: {first['rows']} queries a pass, {first['threads']} thread(s)")
+    fig.colorbar(dots, ax=ax, label="entities")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
