@@ -31,9 +31,9 @@ batch_size: 64
 
 @pytest.mark.parametrize("text, said", [
     ("checkpoint: x.pth\nbatch_size: 64\n",
-     "no fusion settings to try: keys similarity_enhancer_weight, prompt_enhancer_weight missing (the keys "
+     "no fusion weights: keys similarity_enhancer_weight, prompt_enhancer_weight missing (the keys "
      "are-search export writes)"),
-    ("similarity_enhancer_weight: 0.2\n", "no fusion settings to try: key prompt_enhancer_weight missing (the keys "
+    ("similarity_enhancer_weight: 0.2\n", "no fusion weights: key prompt_enhancer_weight missing (the keys "
                                          "are-search export writes)"),
     ("similarity_enhancer_weight: -1\nprompt_enhancer_weight: 0.5\n",
      "key 'similarity_enhancer_weight': expected a finite number >= 0, got -1"),
@@ -114,9 +114,10 @@ def test_weights_outside_the_search_range_are_refused_naming_the_range(tmp_path,
      "weights of a fusion fine-tuned per dataset, not weights to rank with (evaluate --flags takes a fixed-mode export)"),
     (["--w-sim", "0.3"], FLAGS, "--flags gives the fixed weights: not with --w-sim"),
     (["--fusion", "learned"], FLAGS, "--flags gives the fixed weights: not with --fusion learned"),
-    ([], "use_learnable_fusion: false\n", "{flags}: no fusion settings to try: keys similarity_enhancer_weight, "
+    (["--fusion", "checkpoint"], FLAGS, "--flags gives the fixed weights: not with --fusion checkpoint"),
+    ([], "use_learnable_fusion: false\n", "{flags}: no fusion weights: keys similarity_enhancer_weight, "
      "prompt_enhancer_weight missing (the keys are-search export writes)"),
-], ids=["learnable export", "beside --w-sim", "beside --fusion learned", "no weights"])
+], ids=["learnable export", "beside --w-sim", "beside --fusion learned", "beside --fusion checkpoint", "no weights"])
 def test_evaluate_flags_refusals_are_one_line_before_anything_loads(tmp_path, capsys, extra, text, said):
     """``evaluate --flags FILE`` ranks the file's fixed weights (test_api: exactly the exported trial's value); a
     file whose weights are learnable fusion's initial ones, or one beside other weight options, is refused."""

@@ -199,6 +199,8 @@ REFUSED = [
      "not valid YAML: while scanning a quoted scalar, found unexpected end of stream"),
     ("key without its colon", "run: ultra\nk\nm: 0\n", 2,
      "not valid YAML: while scanning a simple key, could not find expected ':'"),
+    ("list never closed", "run: ultra\nprompt_enhancer_weight: [0.7\nk: 0\nm: 1\n", 2,
+     "not valid YAML: while parsing a flow sequence, expected ',' or ']', but got ':'"),
     ("flag key the readers disagree on", "{similarity_enhancer_weight: 0.1, prompt_enhancer_weight:}\n", 1,
      "key 'prompt_enhancer_weight' is read differently by YAML 1.2 and by PyYAML"),
     ("unknown tag", "run: !python/name:os.system x\n", 1, "not valid YAML"),

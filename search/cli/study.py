@@ -38,7 +38,7 @@ _EPILOG = {
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from search.evaluate import evaluate
 
-    fusion, weights = args.fusion, [getattr(args, term.symbol) for term in FUSION_TERMS]
+    fusion, weights = args.fusion or "checkpoint", [getattr(args, term.symbol) for term in FUSION_TERMS]
     if args.flags is not None:
         fusion, weights = "fixed", list(_flags_weights(args))
     result = evaluate(args.dataset, args.checkpoint, load_options_of(args), split=args.split, fusion=fusion,
@@ -64,7 +64,7 @@ def _flags_weights(args: argparse.Namespace) -> tuple[float, ...]:
     from search.flags.current import read_flags_point
 
     given = [term.option for term in FUSION_TERMS if getattr(args, term.symbol) is not None]
-    if given or args.fusion not in ("checkpoint", "fixed"):
+    if given or args.fusion not in (None, "fixed"):
         raise UsageError(f"--flags gives the fixed weights: not with {', '.join(given) or '--fusion ' + args.fusion}")
     point = read_flags_point(args.flags, "--flags")
     if point.learnable:
@@ -351,13 +351,14 @@ def add_commands(commands: Any, sub_common: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, metavar="NAME")
     p.add_argument("--checkpoint", required=True, metavar="PATH|NAME", help=CHECKPOINT_HELP)
     p.add_argument("--split", choices=("valid", "test"), default="test", help="the split to rank")
-    p.add_argument("--fusion", choices=("checkpoint", "fixed", "learned"), default="checkpoint",
-                   help="the checkpoint's own fusion, fixed weights, or the learned ones (are-fusion)")
+    p.add_argument("--fusion", choices=("checkpoint", "fixed", "learned"), default=None,
+                   help="the checkpoint's own fusion, fixed weights, or the learned ones (are-fusion) (default: "
+                        "checkpoint; fixed with --flags)")
     for term, metavar in zip(FUSION_TERMS, "XYZUVW"):  # --w-sim X, --w-prompt Y: one option per fusion term
         p.add_argument(term.option, dest=term.symbol, type=arg_type(weight, term.option), metavar=metavar,
                        help=f"{term.label} (--fusion fixed)")
     p.add_argument("--flags", metavar="FILE", help="fixed weights from a flags file (its similarity_enhancer_weight "
-                   "and prompt_enhancer_weight, as export writes them); --fusion fixed")
+                   "and prompt_enhancer_weight, as export writes them): implies --fusion fixed")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_inputs(p)
     p.set_defaults(handler=cmd_evaluate)

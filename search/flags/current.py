@@ -75,7 +75,7 @@ def read_flags_point(value: str | os.PathLike, what: str = "--from-flags") -> Fl
         raise FlagsError(f"{file}: the flags file is {kind_of(data)}: expected a mapping with {' and '.join(keys)}")
     missing = [key for key in keys if key not in data]
     if missing:
-        raise FlagsError(f"{file}: no fusion settings to try: key{'s' if len(missing) > 1 else ''} "
+        raise FlagsError(f"{file}: no fusion weights: key{'s' if len(missing) > 1 else ''} "
                          f"{', '.join(missing)} missing (the keys are-search export writes)")
     try:
         weights = tuple(weight(data[key], f"{file}: key '{key}'") for key in keys)

@@ -40,16 +40,17 @@ def _loader() -> YAML:
 def syntax_error(exc: YAMLError) -> tuple[int | None, str]:
     """(line, words) of the YAML syntax error ``exc``: the line (1-based; None without a mark) a reader should
     look at and the parser's words on one line. For a scanner error (a key without its ':', a quote never
-    closed) that line is where the token being scanned starts, and the words say which token ("while scanning
-    a simple key, could not find expected ':'"): the scanner only fails at the line after it, or at the end of
-    the file. Otherwise it is where the parser stopped."""
+    closed) and a flow collection never closed (``[0.7`` with no ``]``) that line is where the token or the
+    bracket starts, and the words say which ("while scanning a simple key, could not find expected ':'"): the
+    parser only fails at a later line, or at the end of the file. Otherwise it is where the parser stopped."""
     from ruamel.yaml.scanner import ScannerError
 
     problem_mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) if isinstance(exc, MarkedYAMLError) else None
     words = " ".join(str(problem or (str(exc).splitlines() or [type(exc).__name__])[0]).split())
     context = getattr(exc, "context", None)
-    if isinstance(exc, ScannerError) and context_mark is not None:
+    opened = isinstance(exc, ScannerError) or str(context or "").startswith("while parsing a flow")
+    if opened and context_mark is not None:
         if context and problem_mark is not None and problem_mark.line != context_mark.line:
             words = f"{' '.join(str(context).split())}, {words}"
         return context_mark.line + 1, words
