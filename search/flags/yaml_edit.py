@@ -194,7 +194,8 @@ def _node(events: list, i: int, anchors: dict[str, _Node], doc: _Document) -> tu
 
 def _yaml_error(exc: YAMLError, where: str) -> FlagsError:
     line, words = syntax_error(exc)
-    return FlagsError(f"{where}:{line}: not valid YAML: {words}" if line is not None else f"{where}: not valid YAML: {words}")
+    at = f"{where}:{line}" if line is not None else where
+    return FlagsError(f"{at}: not valid YAML: {words}")
 
 
 def _policy(text: str, where: str) -> Any:
