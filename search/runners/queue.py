@@ -95,9 +95,9 @@ class StudyState:
 
 def read_state(job: Job, studies: Mapping[str, optuna.Study]) -> list[StudyState]:
     """The state of every study of ``job`` (campaign order), budgets allocated from the stored state."""
-    counts = []
+    counts, read = [], {}
     for spec in job.specs:
-        trials = studies[str(spec.name)].get_trials(deepcopy=False)
+        trials = read[str(spec.name)] = studies[str(spec.name)].get_trials(deepcopy=False)
         finished = sum(1 for t in trials if t.state in FINISHED)
         running = sum(1 for t in trials if in_progress(t))
         counts.append((spec, finished, running, stop_record(studies[str(spec.name)]) is not None))
@@ -105,12 +105,11 @@ def read_state(job: Job, studies: Mapping[str, optuna.Study]) -> list[StudyState
     if job.campaign.time_budget is None:
         return [StudyState(replace(spec, trials=budgets[str(spec.name)]), k, finished, running, stopped)
                 for k, (spec, finished, running, stopped) in enumerate(counts)]
-    clocks, costs = [], {}
+    clocks = []
     for spec, finished, running, stopped in counts:
-        study = studies[str(spec.name)]
-        costs[str(spec.name)] = study.user_attrs.get(COST_ATTR)
-        clocks.append(study_clock(str(spec.name), study.get_trials(deepcopy=False), costs[str(spec.name)],
-                                  finished=finished, running=running, stopped=stopped, cap=budgets[str(spec.name)]))
+        name = str(spec.name)
+        clocks.append(study_clock(name, read[name], studies[name].user_attrs.get(COST_ATTR),
+                                  finished=finished, running=running, stopped=stopped, cap=budgets[name]))
     total = job.campaign.time_budget * job.workers
     if job.deadline is not None:  # what the run spent outside any study (loading the datasets) is gone too
         total = min(total, sum(c.spent for c in clocks) + max(0.0, job.deadline - time.time()) * job.workers)
